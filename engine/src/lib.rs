@@ -1,0 +1,17 @@
+//! reel's render pipeline: the [`Renderer`] interface, the `testsrc`
+//! diagnostic renderer, MP4 encoding and probing.
+
+mod encode;
+mod ffmpeg_setup;
+mod probe;
+mod renderer;
+pub mod testsrc;
+mod validate;
+
+pub use encode::{encode_mp4, EncodeError, EncodeOptions, EncodedClip};
+pub use probe::{probe, ClipInfo, ProbeError};
+pub use renderer::{
+    Audio, CancelToken, Progress, RenderError, RenderRequest, Rendered, Renderer, RgbImage,
+};
+pub use testsrc::TestPattern;
+pub use validate::{MAX_FPS, MAX_FRAMES, MAX_SIDE, MAX_TOTAL_FRAME_BYTES, MIN_SIDE};

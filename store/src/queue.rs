@@ -1,0 +1,348 @@
+//! Claiming work. A render worker or a deliverer holds a job through a lease
+//! (`lease_owner`, `lease_expires_at`) that it renews with heartbeats; when a
+//! process dies its lease runs out and the job is claimed again. On
+//! PostgreSQL the claim skips rows other claimers hold (`FOR UPDATE SKIP
+//! LOCKED`), so any number of processes share one queue; SQLite runs each
+//! claim as one write statement under its single-writer lock.
+
+use std::time::Duration;
+
+use sqlx::Row;
+
+use crate::db::{Backend, Store};
+use crate::error::StoreError;
+use crate::jobs::{insert_event, job_from_row, Job, JobState, JOB_COLUMNS};
+
+/// The clip a worker produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClipRecord {
+    pub key: String,
+    pub bytes: u64,
+    pub render_ms: u64,
+    pub renderer: String,
+}
+
+/// What a worker learns when it renews its lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heartbeat {
+    Continue,
+    /// The requester cancelled: stop at the next step.
+    CancelRequested,
+    /// The lease expired and the job was taken by someone else (or ended):
+    /// stop and throw the work away.
+    LeaseLost,
+}
+
+/// How a render ended when it did not produce a clip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderFailure {
+    /// Worth another attempt (storage hiccup, worker shutting down).
+    Retry(String),
+    /// Will fail again: end the job with this reason.
+    Fatal(String),
+    /// A consent or safety check refused it.
+    Blocked(String),
+    /// Stopped because the requester cancelled.
+    Cancelled,
+}
+
+/// Delivery gives up after this many failed posts (with backoff in between).
+const MAX_DELIVERY_ATTEMPTS: u32 = 8;
+
+impl Store {
+    fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// Takes the oldest runnable job — queued, or rendering under a lease
+    /// that expired — for `worker`, holding it for `lease`.
+    pub async fn claim_render(&self, worker: &str, lease: Duration) -> Result<Option<Job>, StoreError> {
+        let now = self.now_ms();
+        let sql = format!(
+            "UPDATE jobs SET state = 'rendering', lease_owner = $1, lease_expires_at = $2, \
+             attempts = attempts + 1, started_at = $3, updated_at = $3, progress_step = 0, \
+             progress_total = 0 \
+             WHERE id = (SELECT id FROM jobs WHERE \
+                 ((state = 'queued' AND run_after <= $3) \
+                  OR (state = 'rendering' AND lease_expires_at < $3 AND cancel_requested = 0)) \
+                 AND attempts < max_attempts ORDER BY id LIMIT 1 {}) \
+             RETURNING {JOB_COLUMNS}",
+            self.skip_locked()
+        );
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&sql)
+            .bind(worker)
+            .bind(now + lease.as_millis() as i64)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let job = job_from_row(&row)?;
+        let detail = format!("attempt {}", job.attempts);
+        insert_event(&mut tx, job.id, now, "claimed", worker, &detail).await?;
+        tx.commit().await?;
+        Ok(Some(job))
+    }
+
+    /// Renews `worker`'s lease and records progress.
+    pub async fn heartbeat(
+        &self,
+        id: i64,
+        worker: &str,
+        lease: Duration,
+        progress: Option<(u32, u32)>,
+    ) -> Result<Heartbeat, StoreError> {
+        let now = self.now_ms();
+        let (step, total) = progress.map_or((-1, -1), |(s, t)| (i64::from(s), i64::from(t)));
+        let row = sqlx::query(
+            "UPDATE jobs SET lease_expires_at = $1, \
+             progress_step = CASE WHEN $2 < 0 THEN progress_step ELSE $2 END, \
+             progress_total = CASE WHEN $3 < 0 THEN progress_total ELSE $3 END, \
+             updated_at = $4 \
+             WHERE id = $5 AND lease_owner = $6 AND state = 'rendering' \
+             RETURNING cancel_requested",
+        )
+        .bind(now + lease.as_millis() as i64)
+        .bind(step)
+        .bind(total)
+        .bind(now)
+        .bind(id)
+        .bind(worker)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            None => Heartbeat::LeaseLost,
+            Some(row) if row.try_get::<i64, _>("cancel_requested")? != 0 => {
+                Heartbeat::CancelRequested
+            }
+            Some(_) => Heartbeat::Continue,
+        })
+    }
+
+    /// Records the finished clip. Returns false when `worker` no longer holds
+    /// the job (its lease expired and another worker took it): the caller's
+    /// clip is then surplus and should be deleted.
+    pub async fn finish_render(&self, id: i64, worker: &str, clip: &ClipRecord) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'encoded', clip_key = $1, clip_bytes = $2, render_ms = $3, \
+             renderer = $4, encoded_at = $5, updated_at = $5, run_after = $5, \
+             progress_step = progress_total, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE id = $6 AND lease_owner = $7 AND state = 'rendering'",
+        )
+        .bind(&clip.key)
+        .bind(clip.bytes as i64)
+        .bind(clip.render_ms as i64)
+        .bind(&clip.renderer)
+        .bind(now)
+        .bind(id)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let detail = format!("{} bytes in {} ms", clip.bytes, clip.render_ms);
+        insert_event(&mut tx, id, now, "encoded", worker, &detail).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Ends a render that produced no clip. A retryable failure goes back to
+    /// the queue with a backoff until the attempts run out.
+    pub async fn end_render(
+        &self,
+        id: i64,
+        worker: &str,
+        failure: &RenderFailure,
+    ) -> Result<JobState, StoreError> {
+        let now = self.now_ms();
+        let job = self.job(id).await?;
+        let (state, reason, kind) = match failure {
+            RenderFailure::Retry(reason) if job.attempts < job.max_attempts => {
+                (JobState::Queued, reason.as_str(), "retry")
+            }
+            RenderFailure::Retry(reason) | RenderFailure::Fatal(reason) => {
+                (JobState::Failed, reason.as_str(), "failed")
+            }
+            RenderFailure::Blocked(reason) => (JobState::Blocked, reason.as_str(), "blocked"),
+            RenderFailure::Cancelled => (
+                JobState::Cancelled,
+                "cancelled by the requester",
+                "cancelled",
+            ),
+        };
+        let backoff = 1000 * 2i64.pow(job.attempts.min(8));
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = $1, failure_reason = $2, run_after = $3, updated_at = $4, \
+             finished_at = CASE WHEN $1 = 'queued' THEN NULL ELSE $4 END, \
+             lease_owner = NULL, lease_expires_at = NULL \
+             WHERE id = $5 AND lease_owner = $6 AND state = 'rendering'",
+        )
+        .bind(state.as_str())
+        .bind(reason)
+        .bind(now + if state == JobState::Queued { backoff } else { 0 })
+        .bind(now)
+        .bind(id)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(self.job(id).await?.state);
+        }
+        insert_event(&mut tx, id, now, kind, worker, reason).await?;
+        tx.commit().await?;
+        Ok(state)
+    }
+
+    /// Ends jobs whose worker vanished and that may not be tried again:
+    /// out of attempts → failed; cancel requested → cancelled. Returns how
+    /// many jobs it ended.
+    pub async fn reap_expired(&self) -> Result<u64, StoreError> {
+        let now = self.now_ms();
+        let cancelled = sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', failure_reason = 'cancelled by the requester', \
+             finished_at = $1, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE state = 'rendering' AND lease_expires_at < $1 AND cancel_requested = 1",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let failed = sqlx::query(
+            "UPDATE jobs SET state = 'failed', \
+             failure_reason = 'the render stopped ' || CAST(attempts AS TEXT) || ' times (worker lost); giving up', \
+             finished_at = $1, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE state = 'rendering' AND lease_expires_at < $1 AND attempts >= max_attempts",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(cancelled.rows_affected() + failed.rows_affected())
+    }
+
+    /// Takes the next job of one of `platforms` whose outcome must be posted:
+    /// an encoded clip, or the reason a job failed, was blocked or cancelled.
+    pub async fn claim_outcome(
+        &self,
+        platforms: &[&str],
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Job>, StoreError> {
+        if platforms.is_empty() {
+            return Ok(None);
+        }
+        let now = self.now_ms();
+        let placeholders: Vec<String> = (0..platforms.len()).map(|i| format!("${}", i + 4)).collect();
+        let sql = format!(
+            "UPDATE jobs SET lease_owner = $1, lease_expires_at = $2, \
+             delivery_attempts = delivery_attempts + 1 \
+             WHERE id = (SELECT id FROM jobs WHERE \
+                 (state = 'encoded' OR (state IN ('failed', 'blocked', 'cancelled') AND outcome_posted = 0)) \
+                 AND (lease_expires_at IS NULL OR lease_expires_at < $3) AND run_after <= $3 \
+                 AND platform IN ({}) ORDER BY id LIMIT 1 {}) \
+             RETURNING {JOB_COLUMNS}",
+            placeholders.join(", "),
+            self.skip_locked()
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(owner)
+            .bind(now + lease.as_millis() as i64)
+            .bind(now);
+        for platform in platforms {
+            query = query.bind(*platform);
+        }
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = query.fetch_optional(&mut *tx).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let job = job_from_row(&row)?;
+        insert_event(&mut tx, job.id, now, "posting", owner, job.state.as_str()).await?;
+        tx.commit().await?;
+        Ok(Some(job))
+    }
+
+    /// The clip was posted; `receipt` is the adapter's record of the post.
+    /// Returns false if `owner` had lost the job.
+    pub async fn mark_delivered(&self, id: i64, owner: &str, receipt: &str) -> Result<bool, StoreError> {
+        self.mark_posted(id, owner, Some(receipt)).await
+    }
+
+    /// The failure/cancel/block message was posted.
+    pub async fn mark_outcome_posted(&self, id: i64, owner: &str) -> Result<bool, StoreError> {
+        self.mark_posted(id, owner, None).await
+    }
+
+    async fn mark_posted(&self, id: i64, owner: &str, receipt: Option<&str>) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET outcome_posted = 1, lease_owner = NULL, lease_expires_at = NULL, \
+             state = CASE WHEN state = 'encoded' THEN 'delivered' ELSE state END, \
+             delivery_receipt = COALESCE($1, delivery_receipt), \
+             finished_at = COALESCE(finished_at, $2), updated_at = $2 \
+             WHERE id = $3 AND lease_owner = $4 AND outcome_posted = 0",
+        )
+        .bind(receipt)
+        .bind(now)
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let kind = if receipt.is_some() { "delivered" } else { "outcome_posted" };
+        insert_event(&mut tx, id, now, kind, owner, receipt.unwrap_or("")).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Posting failed: try again later with backoff, or after too many
+    /// attempts give up (the job then ends failed, with the reason).
+    pub async fn postpone_outcome(&self, id: i64, owner: &str, error: &str) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let job = self.job(id).await?;
+        let mut tx = self.pool.begin().await?;
+        if job.delivery_attempts >= MAX_DELIVERY_ATTEMPTS {
+            let reason = format!("the clip could not be posted: {error}");
+            sqlx::query(
+                "UPDATE jobs SET state = 'failed', outcome_posted = 1, failure_reason = $1, \
+                 finished_at = $2, updated_at = $2, lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE id = $3 AND lease_owner = $4",
+            )
+            .bind(&reason)
+            .bind(now)
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+            insert_event(&mut tx, id, now, "gave_up_posting", owner, error).await?;
+        } else {
+            let backoff = (1000 * 2i64.pow(job.delivery_attempts)).min(300_000);
+            sqlx::query(
+                "UPDATE jobs SET run_after = $1, lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE id = $2 AND lease_owner = $3",
+            )
+            .bind(now + backoff)
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+            insert_event(&mut tx, id, now, "post_failed", owner, error).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,1 +1,7 @@
+//! The `reel` binary's library: configuration, secrets, render workers and
+//! the wiring that joins the store, the engine and the chat adapters.
 
+pub mod config;
+pub mod secrets;
+pub mod wiring;
+pub mod worker;

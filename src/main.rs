@@ -1,1 +1,284 @@
-fn main() {}
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use reel::config::Config;
+use reel::secrets::Secrets;
+use reel::wiring::{process_unique_id, App};
+use reel_bots::core::{ChatSink, OutcomePoster, ProgressWatcher};
+use reel_bots::terminal::{self, TerminalSink};
+use reel_store::{JobState, Store};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+mod render_cmd;
+
+#[derive(Parser)]
+#[command(name = "reel", version, about = "Text-to-video with sound for Discord, Telegram and the terminal")]
+struct Cli {
+    /// Configuration file (default: ./config.toml when present, else the built-in defaults).
+    #[arg(long, global = true, env = "REEL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the chat adapters, render workers and delivery in one process.
+    Serve {
+        /// Run no render workers here (they run as `reel worker` elsewhere).
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Render jobs from the shared queue (for GPU hosts).
+    Worker {
+        /// Workers in this process (default: workers.count).
+        #[arg(long)]
+        count: Option<u32>,
+    },
+    /// Render one clip to a file, without the queue.
+    Render(render_cmd::RenderArgs),
+    /// Chat with reel in this terminal, using the bots' commands.
+    Chat {
+        /// Queue jobs as this user (default: chat.terminal_user).
+        #[arg(long)]
+        user: Option<String>,
+        /// Leave rendering to `reel worker` processes.
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Inspect and manage jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+    /// Run database migrations and exit.
+    Migrate,
+    /// Print the effective configuration (secrets redacted).
+    Config,
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Newest jobs first.
+    List {
+        #[arg(long)]
+        state: Option<JobState>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// One job with its history.
+    Show { id: i64 },
+    /// Cancel a queued or rendering job.
+    Cancel { id: i64 },
+    /// Put a failed or cancelled job back in the queue.
+    Retry { id: i64 },
+    /// Live render workers.
+    Workers,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    let quiet = matches!(cli.command, Command::Chat { .. } | Command::Render(_));
+    init_logging(&config, quiet);
+    match cli.command {
+        Command::Config => {
+            let secrets = Secrets::load(&config.secrets)?;
+            print!("{}", config.to_redacted_toml());
+            println!("\n# secrets\n{}", secrets.describe());
+            Ok(())
+        }
+        Command::Migrate => {
+            let store = Store::open(&config.database.url, 1).await?;
+            println!("database at {} is up to date", reel_store::redact_url(&config.database.url));
+            store.close().await;
+            Ok(())
+        }
+        Command::Render(args) => render_cmd::run(&config, args).await,
+        Command::Jobs { command } => jobs(App::open(config).await?, command).await,
+        Command::Worker { count } => {
+            let app = App::open(config).await?;
+            let count = count.unwrap_or(app.config.workers.count);
+            if count == 0 {
+                bail!("--count must be at least 1");
+            }
+            let shutdown = CancellationToken::new();
+            let mut tasks = JoinSet::new();
+            app.spawn_workers(count, &mut tasks, &shutdown);
+            wait_for_signal(&shutdown, &mut tasks).await;
+            Ok(())
+        }
+        Command::Serve { no_workers } => serve(App::open(config).await?, no_workers).await,
+        Command::Chat { user, no_workers } => chat(App::open(config).await?, user, no_workers).await,
+    }
+}
+
+fn init_logging(config: &Config, quiet: bool) {
+    let default = if quiet { "warn" } else { config.log.filter.as_str() };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn serve(app: App, no_workers: bool) -> anyhow::Result<()> {
+    let secrets = Secrets::load(&app.config.secrets)?;
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    if !no_workers {
+        app.spawn_workers(app.config.workers.count, &mut tasks, &shutdown);
+    }
+    // Chat platforms with a sink get their outcomes posted here.
+    let sinks: Vec<Arc<dyn ChatSink>> = Vec::new();
+    if sinks.is_empty() {
+        tracing::warn!(
+            discord_token = secrets.discord_token.is_some(),
+            telegram_token = secrets.telegram_token.is_some(),
+            "no chat adapter is built into this version yet (Discord and Telegram come next); \
+             serving render workers only — use `reel chat` to talk to reel from a terminal"
+        );
+    }
+    spawn_delivery(&app, sinks, &mut tasks, &shutdown);
+    wait_for_signal(&shutdown, &mut tasks).await;
+    Ok(())
+}
+
+async fn chat(app: App, user: Option<String>, no_workers: bool) -> anyhow::Result<()> {
+    let user = user.unwrap_or_else(|| app.config.chat.terminal_user.clone());
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    if !no_workers {
+        app.spawn_workers(app.config.workers.count.max(1), &mut tasks, &shutdown);
+    }
+    let sink = TerminalSink::new(Box::new(tokio::io::stdout()));
+    spawn_delivery(&app, vec![sink.clone()], &mut tasks, &shutdown);
+    let core = app.core();
+    let input = tokio::io::BufReader::new(tokio::io::stdin());
+    let session = terminal::run_session(&core, input, &sink, &user);
+    let result = tokio::select! {
+        result = session => result.map_err(anyhow::Error::from),
+        _ = shutdown_signal() => Ok(()),
+    };
+    shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
+    result
+}
+
+/// The progress watcher and the outcome poster for the given sinks.
+fn spawn_delivery(app: &App, sinks: Vec<Arc<dyn ChatSink>>, tasks: &mut JoinSet<()>, shutdown: &CancellationToken) {
+    if sinks.is_empty() {
+        return;
+    }
+    let interval = Duration::from_millis(app.config.chat.progress_interval_ms);
+    for sink in &sinks {
+        let watcher = ProgressWatcher::new(app.store.clone(), sink.clone(), interval);
+        tasks.spawn(watcher.run(shutdown.clone()));
+    }
+    let poster = OutcomePoster::new(
+        app.store.clone(),
+        app.clips.clone(),
+        app.gate.clone(),
+        sinks,
+        process_unique_id("poster"),
+    )
+    .with_idle_poll(Duration::from_millis(app.config.workers.poll_ms));
+    tasks.spawn(poster.run(shutdown.clone()));
+}
+
+async fn wait_for_signal(shutdown: &CancellationToken, tasks: &mut JoinSet<()>) {
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("shutting down; jobs in hand go back to the queue"),
+        _ = async { while tasks.join_next().await.is_some() {} } => {}
+    }
+    shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn jobs(app: App, command: JobsCommand) -> anyhow::Result<()> {
+    let store = &app.store;
+    match command {
+        JobsCommand::List { state, limit } => {
+            let jobs = store.list_jobs(state, limit).await?;
+            if jobs.is_empty() {
+                println!("no jobs");
+            }
+            for job in jobs {
+                println!(
+                    "#{:<6} {:<10} {:>3}/{:<3} {}:{} “{}”",
+                    job.id,
+                    job.state,
+                    job.progress_step,
+                    job.progress_total,
+                    job.platform,
+                    job.user_id,
+                    job.prompt.chars().take(60).collect::<String>()
+                );
+            }
+        }
+        JobsCommand::Show { id } => {
+            let job = store.job(id).await?;
+            println!("{job:#?}");
+            if let Some(path) = job.clip_key.as_deref().and_then(|k| app.clips.local_path(k)) {
+                println!("clip file: {}", path.display());
+            }
+            for event in store.events(id).await? {
+                println!("{:>15} {:<16} {:<40} {}", event.at, event.kind, event.actor, event.detail);
+            }
+        }
+        JobsCommand::Cancel { id } => {
+            let outcome = store.request_cancel(id, "operator").await?;
+            println!("#{id}: {outcome:?}");
+        }
+        JobsCommand::Retry { id } => {
+            let job = store.retry(id, "operator").await.with_context(|| format!("retrying #{id}"))?;
+            println!("#{} is {} again", job.id, job.state);
+        }
+        JobsCommand::Workers => {
+            for worker in store.live_workers().await? {
+                println!("{} on {} ({}), last seen {}", worker.id, worker.host, worker.renderer, worker.last_seen);
+            }
+        }
+    }
+    Ok(())
+}

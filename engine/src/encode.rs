@@ -98,16 +98,49 @@ pub fn encode_mp4(
     }
     ffmpeg_setup::init().context("initialising FFmpeg")?;
     let frames = clip.frames.len() as u32;
-    tracing::debug!(path = %out.display(), frames, width = clip.width, height = clip.height, "encoding mp4");
+    let (width, height) = (clip.width, clip.height);
+    tracing::debug!(path = %out.display(), frames, width, height, "encoding mp4");
 
+    let octx = format::output_as(out, "mp4").map_err(|source| EncodeError::Output {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    if let Err(error) = write_tracks(octx, clip, opts, out) {
+        // Leave no half-written file behind that looks like a clip.
+        if let Err(remove_error) = std::fs::remove_file(out) {
+            tracing::warn!(path = %out.display(), %remove_error, "cannot remove partial mp4");
+        }
+        return Err(error);
+    }
+
+    let bytes = std::fs::metadata(out)
+        .map_err(|source| EncodeError::Io {
+            path: out.to_path_buf(),
+            source,
+        })?
+        .len();
+    Ok(EncodedClip {
+        bytes,
+        frames,
+        duration_ms: u64::from(frames) * 1000 / u64::from(clip.fps),
+    })
+}
+
+/// Sets up both tracks, encodes everything and finishes the file; `octx`
+/// is closed when this returns.
+fn write_tracks(
+    mut octx: format::context::Output,
+    clip: &Rendered,
+    opts: &EncodeOptions,
+    out: &Path,
+) -> Result<(), EncodeError> {
     let output_error = |source| EncodeError::Output {
         path: out.to_path_buf(),
         source,
     };
-    let mut octx = format::output_as(out, "mp4").map_err(output_error)?;
+    let frames = clip.frames.len() as u32;
     let mut video = VideoTrack::new(&mut octx, clip, opts)?;
     let mut audio = AudioTrack::new(&mut octx, &clip.audio, frames, clip.fps)?;
-
     if let Some(comment) = &opts.comment {
         let mut metadata = Dictionary::new();
         metadata.set("comment", comment);
@@ -122,33 +155,17 @@ pub fn encode_mp4(
     let video_time_base = stream_time_base(&octx, video.stream_index)?;
     let audio_time_base = stream_time_base(&octx, audio.stream_index)?;
 
+    let samples_per_second = u64::from(audio::SAMPLE_RATE);
     for (index, frame) in (0u32..).zip(&clip.frames) {
-        video.send_frame(frame, index)?;
-        video.write_packets(&mut octx, video_time_base)?;
+        video.write_frame(&mut octx, video_time_base, frame, index)?;
         // Keep audio up with the video written so far, so the muxer
         // interleaves as it goes instead of buffering a whole track.
-        let video_end = u64::from(index + 1) * u64::from(audio::SAMPLE_RATE) / u64::from(clip.fps);
-        audio.send_until(video_end)?;
-        audio.write_packets(&mut octx, audio_time_base)?;
+        let video_end = u64::from(index + 1) * samples_per_second / u64::from(clip.fps);
+        audio.write_until(&mut octx, audio_time_base, video_end)?;
     }
-    video.finish()?;
-    video.write_packets(&mut octx, video_time_base)?;
-    audio.finish()?;
-    audio.write_packets(&mut octx, audio_time_base)?;
-    octx.write_trailer().map_err(output_error)?;
-    drop(octx);
-
-    let bytes = std::fs::metadata(out)
-        .map_err(|source| EncodeError::Io {
-            path: out.to_path_buf(),
-            source,
-        })?
-        .len();
-    Ok(EncodedClip {
-        bytes,
-        frames,
-        duration_ms: u64::from(frames) * 1000 / u64::from(clip.fps),
-    })
+    video.finish(&mut octx, video_time_base)?;
+    audio.finish(&mut octx, audio_time_base)?;
+    octx.write_trailer().map_err(output_error)
 }
 
 fn check_clip(clip: &Rendered) -> Result<(), EncodeError> {
@@ -180,7 +197,7 @@ fn check_clip(clip: &Rendered) -> Result<(), EncodeError> {
                 frame.data.len(),
                 clip.width,
                 clip.height,
-                clip.width as u64 * clip.height as u64 * 3
+                u64::from(clip.width) * u64::from(clip.height) * 3
             ));
         }
     }
@@ -221,8 +238,9 @@ fn write_encoded_packets(
                 })
             }
         }
-        // libx264 in FFmpeg 5.1 leaves durations unset; without them the
-        // last frame gets no duration and the stream comes out one short.
+        // libx264 and aac set durations in FFmpeg 5.1; should an encoder not,
+        // the muxer would have to guess the last sample's and the stream
+        // could come out a frame short.
         if packet.duration() <= 0 {
             packet.set_duration(default_duration);
         }

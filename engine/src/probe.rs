@@ -40,6 +40,8 @@ pub enum ProbeError {
     },
     #[error("{path} has no video stream")]
     NoVideo { path: PathBuf },
+    #[error("{path} is text ({format}), not video")]
+    Text { path: PathBuf, format: String },
     #[error("{path}: cannot decode its video stream ({codec}): {source}")]
     UnsupportedVideo {
         path: PathBuf,
@@ -69,6 +71,10 @@ pub enum ProbeError {
     },
 }
 
+/// FFmpeg demuxers that render text files (ASCII/ANSI art and the like) as
+/// "video"; a text file must not pass as a clip.
+const TEXT_DEMUXERS: &[&str] = &["tty", "bin", "xbin", "adf", "idf"];
+
 /// Facts about the best video stream (and audio stream, if any), read
 /// before demuxing.
 struct StreamFacts {
@@ -90,6 +96,13 @@ pub fn probe(path: &Path) -> Result<ClipInfo, ProbeError> {
         path: path.to_path_buf(),
         source,
     })?;
+    let format_name = input.format().name().to_string();
+    if TEXT_DEMUXERS.contains(&format_name.as_str()) {
+        return Err(ProbeError::Text {
+            path: path.to_path_buf(),
+            format: format_name,
+        });
+    }
     let facts = stream_facts(&input, path)?;
     let frames = count_video_packets(&mut input, facts.video_index, path)?;
     if facts.declared_frames > 0 && u64::from(frames) < facts.declared_frames {

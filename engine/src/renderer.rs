@@ -59,7 +59,7 @@ impl RgbImage {
 
     /// Whether `data` holds exactly `width * height` RGB pixels.
     pub fn has_consistent_size(&self) -> bool {
-        self.width as u64 * self.height as u64 * 3 == self.data.len() as u64
+        u64::from(self.width) * u64::from(self.height) * 3 == self.data.len() as u64
     }
 
     fn offset(&self, x: u32, y: u32) -> Option<usize> {

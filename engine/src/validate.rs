@@ -28,7 +28,8 @@ impl RenderRequest {
         if !(1..=MAX_FPS).contains(&self.fps) {
             return invalid(format!("fps must be from 1 to {MAX_FPS}, got {}", self.fps));
         }
-        let total_bytes = self.width as u64 * self.height as u64 * 3 * self.frames as u64;
+        let total_bytes =
+            u64::from(self.width) * u64::from(self.height) * 3 * u64::from(self.frames);
         if total_bytes > MAX_TOTAL_FRAME_BYTES {
             return invalid(format!(
                 "frames x width x height is too large: {total_bytes} bytes of RGB frames, \
@@ -65,7 +66,7 @@ fn check_reference_image(image: &RgbImage) -> Result<(), RenderError> {
     if !image.has_consistent_size() {
         return invalid(format!(
             "reference_image.data must hold width x height x 3 = {} bytes of RGB24, got {}",
-            image.width as u64 * image.height as u64 * 3,
+            u64::from(image.width) * u64::from(image.height) * 3,
             image.data.len()
         ));
     }

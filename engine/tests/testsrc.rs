@@ -29,7 +29,11 @@ fn renders_requested_frames_sizes_and_audio_length() {
         (got - expected).abs() <= samples_per_frame,
         "audio has {got} samples per channel, expected {expected}"
     );
-    let peak = clip.audio.samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    let peak = clip
+        .audio
+        .samples
+        .iter()
+        .fold(0.0f32, |m, s| m.max(s.abs()));
     assert!(peak > 0.1 && peak <= 1.0, "audio peak {peak}");
 }
 
@@ -103,14 +107,21 @@ fn progress_reports_each_step_in_order() {
     TestPattern::new()
         .render(&req, &mut |p| seen.push(p), &CancelToken::new())
         .expect("render");
-    let total = seen.first().map(|p| p.total).expect("progress was reported");
+    let total = seen
+        .first()
+        .map(|p| p.total)
+        .expect("progress was reported");
     assert_eq!(total, 20);
     let expected: Vec<Progress> = (1..=total).map(|step| Progress { step, total }).collect();
     assert_eq!(seen, expected);
 
     let mut few = Vec::new();
     TestPattern::new()
-        .render(&request(32, 32, 3, 24, 5), &mut |p| few.push(p.step), &CancelToken::new())
+        .render(
+            &request(32, 32, 3, 24, 5),
+            &mut |p| few.push(p.step),
+            &CancelToken::new(),
+        )
         .expect("render");
     assert_eq!(few, vec![1, 2, 3]);
 }
@@ -151,7 +162,10 @@ fn cancel_interrupts_a_step_delay() {
 fn rejection(req: &RenderRequest) -> String {
     match TestPattern::new().render(req, &mut |_| {}, &CancelToken::new()) {
         Err(RenderError::InvalidRequest(message)) => message,
-        other => panic!("expected InvalidRequest, got {:?}", other.map(|r| r.frames.len())),
+        other => panic!(
+            "expected InvalidRequest, got {:?}",
+            other.map(|r| r.frames.len())
+        ),
     }
 }
 
@@ -159,30 +173,91 @@ fn rejection(req: &RenderRequest) -> String {
 fn invalid_requests_name_the_field() {
     let ok = request(64, 64, 2, 24, 0);
     let cases: Vec<(RenderRequest, &str)> = vec![
-        (RenderRequest { width: 0, ..ok.clone() }, "width"),
-        (RenderRequest { width: 65, ..ok.clone() }, "width"),
-        (RenderRequest { width: 4098, ..ok.clone() }, "width"),
-        (RenderRequest { height: 14, ..ok.clone() }, "height"),
-        (RenderRequest { height: 8192, ..ok.clone() }, "height"),
-        (RenderRequest { frames: 0, ..ok.clone() }, "frames"),
-        (RenderRequest { frames: 2001, ..ok.clone() }, "frames"),
-        (RenderRequest { fps: 0, ..ok.clone() }, "fps"),
         (
             RenderRequest {
-                reference_image: Some(RgbImage { width: 4, height: 4, data: vec![0; 47] }),
+                width: 0,
+                ..ok.clone()
+            },
+            "width",
+        ),
+        (
+            RenderRequest {
+                width: 65,
+                ..ok.clone()
+            },
+            "width",
+        ),
+        (
+            RenderRequest {
+                width: 4098,
+                ..ok.clone()
+            },
+            "width",
+        ),
+        (
+            RenderRequest {
+                height: 14,
+                ..ok.clone()
+            },
+            "height",
+        ),
+        (
+            RenderRequest {
+                height: 8192,
+                ..ok.clone()
+            },
+            "height",
+        ),
+        (
+            RenderRequest {
+                frames: 0,
+                ..ok.clone()
+            },
+            "frames",
+        ),
+        (
+            RenderRequest {
+                frames: 2001,
+                ..ok.clone()
+            },
+            "frames",
+        ),
+        (
+            RenderRequest {
+                fps: 0,
+                ..ok.clone()
+            },
+            "fps",
+        ),
+        (
+            RenderRequest {
+                reference_image: Some(RgbImage {
+                    width: 4,
+                    height: 4,
+                    data: vec![0; 47],
+                }),
                 ..ok.clone()
             },
             "reference_image",
         ),
         (
             RenderRequest {
-                reference_voice: Some(Audio { sample_rate: 0, channels: 1, samples: vec![] }),
+                reference_voice: Some(Audio {
+                    sample_rate: 0,
+                    channels: 1,
+                    samples: vec![],
+                }),
                 ..ok.clone()
             },
             "reference_voice",
         ),
         (
-            RenderRequest { width: 4096, height: 4096, frames: 2000, ..ok.clone() },
+            RenderRequest {
+                width: 4096,
+                height: 4096,
+                frames: 2000,
+                ..ok.clone()
+            },
             "too large",
         ),
     ];
@@ -191,7 +266,11 @@ fn invalid_requests_name_the_field() {
         assert!(message.contains(field), "{message:?} should name {field}");
     }
     // The message also gives the allowed range.
-    assert!(rejection(&RenderRequest { frames: 0, ..ok.clone() }).contains("1 to 2000"));
+    assert!(rejection(&RenderRequest {
+        frames: 0,
+        ..ok.clone()
+    })
+    .contains("1 to 2000"));
     assert!(rejection(&RenderRequest { width: 15, ..ok }).contains("16 to 4096"));
 }
 
@@ -200,7 +279,10 @@ fn tiny_frames_render() {
     for (width, height) in [(16, 16), (64, 64), (16, 64), (64, 16)] {
         let clip = render(&request(width, height, 3, 24, 9));
         assert_eq!(clip.frames.len(), 3);
-        assert!(clip.frames.iter().all(|f| f.data.len() == (width * height * 3) as usize));
+        assert!(clip
+            .frames
+            .iter()
+            .all(|f| f.data.len() == (width * height * 3) as usize));
     }
     // 64x64 still shows the banner's first glyph.
     assert_banner_glyph(&render(&request(64, 64, 1, 24, 9)).frames[0]);
@@ -211,7 +293,11 @@ fn long_unicode_prompt_and_reference_image_render() {
     let prompt = "🦊 Ünïcödé — 東京の夜景、ネオン ".repeat(40) + "\n\ttabs\0nul";
     let mut req = request(160, 96, 2, 24, 11);
     req.prompt = prompt;
-    let face = RgbImage { width: 3, height: 5, data: vec![200; 3 * 5 * 3] };
+    let face = RgbImage {
+        width: 3,
+        height: 5,
+        data: vec![200; 3 * 5 * 3],
+    };
     req.reference_image = Some(face);
     let with_face = render(&req);
     req.reference_image = None;

@@ -290,7 +290,7 @@ impl Store {
         since_ms: i64,
     ) -> Result<Vec<Job>, StoreError> {
         let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE platform = $1 AND updated_at > $2 \
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE platform = $1 AND updated_at >= $2 \
              AND state IN ('queued', 'rendering') ORDER BY updated_at"
         );
         let rows = sqlx::query(&sql)

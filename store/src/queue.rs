@@ -346,3 +346,56 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// A consent check refused an encoded clip just before posting (the
+    /// cameo's owner withdrew): the job ends blocked and its outcome message
+    /// is posted instead of the clip. `owner` must hold the delivery lease.
+    pub async fn block_before_delivery(&self, id: i64, owner: &str, reason: &str) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'blocked', failure_reason = $1, updated_at = $2, finished_at = $2 \
+             WHERE id = $3 AND lease_owner = $4 AND state = 'encoded'",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_event(&mut tx, id, now, "blocked", owner, reason).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+impl Store {
+    /// Gives a job back to the queue untouched, as if never claimed (a
+    /// worker shutting down mid-render). The attempt is not counted.
+    pub async fn release_render(&self, id: i64, worker: &str) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_after = $1, \
+             updated_at = $1, progress_step = 0, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE id = $2 AND lease_owner = $3 AND state = 'rendering'",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_event(&mut tx, id, now, "released", worker, "worker shut down").await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -133,22 +133,37 @@ impl AudioTrack {
         })
     }
 
-    /// Sends whole encoder frames until `end_sample` is covered.
-    pub(super) fn send_until(&mut self, end_sample: u64) -> Result<(), EncodeError> {
-        let end = (end_sample as usize).min(self.len());
+    /// Encodes whole encoder frames until `end_sample` is covered, writing
+    /// packets as they come (the encoder takes no new frame while one is
+    /// waiting to be received).
+    pub(super) fn write_until(
+        &mut self,
+        octx: &mut format::context::Output,
+        stream_time_base: Rational,
+        end_sample: u64,
+    ) -> Result<(), EncodeError> {
+        let end = usize::try_from(end_sample).map_or(self.len(), |end| end.min(self.len()));
         while self.sent < end {
             self.send_next_frame()?;
+            self.write_packets(octx, stream_time_base)?;
         }
         Ok(())
     }
 
-    /// Sends what is left, then flushes the encoder.
-    pub(super) fn finish(&mut self) -> Result<(), EncodeError> {
-        self.send_until(self.len() as u64)?;
-        self.encoder.send_eof().context("flushing the AAC encoder")
+    /// Encodes what is left, flushes the encoder and writes its last packets.
+    pub(super) fn finish(
+        &mut self,
+        octx: &mut format::context::Output,
+        stream_time_base: Rational,
+    ) -> Result<(), EncodeError> {
+        self.write_until(octx, stream_time_base, u64::MAX)?;
+        self.encoder
+            .send_eof()
+            .context("flushing the AAC encoder")?;
+        self.write_packets(octx, stream_time_base)
     }
 
-    pub(super) fn write_packets(
+    fn write_packets(
         &mut self,
         octx: &mut format::context::Output,
         stream_time_base: Rational,

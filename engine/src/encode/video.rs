@@ -78,8 +78,15 @@ impl VideoTrack {
         })
     }
 
-    /// Converts and sends frame number `index` (its presentation time in frames).
-    pub(super) fn send_frame(&mut self, image: &RgbImage, index: u32) -> Result<(), EncodeError> {
+    /// Encodes frame number `index` (its presentation time in frames) and
+    /// writes whatever packets the encoder has ready.
+    pub(super) fn write_frame(
+        &mut self,
+        octx: &mut format::context::Output,
+        stream_time_base: Rational,
+        image: &RgbImage,
+        index: u32,
+    ) -> Result<(), EncodeError> {
         copy_rgb_into(image, &mut self.rgb)?;
         self.scaler
             .run(&self.rgb, &mut self.yuv)
@@ -87,14 +94,21 @@ impl VideoTrack {
         self.yuv.set_pts(Some(i64::from(index)));
         self.encoder
             .send_frame(&self.yuv)
-            .context("sending a frame to libx264")
+            .context("sending a frame to libx264")?;
+        self.write_packets(octx, stream_time_base)
     }
 
-    pub(super) fn finish(&mut self) -> Result<(), EncodeError> {
-        self.encoder.send_eof().context("flushing libx264")
+    /// Flushes the encoder and writes its remaining packets.
+    pub(super) fn finish(
+        &mut self,
+        octx: &mut format::context::Output,
+        stream_time_base: Rational,
+    ) -> Result<(), EncodeError> {
+        self.encoder.send_eof().context("flushing libx264")?;
+        self.write_packets(octx, stream_time_base)
     }
 
-    pub(super) fn write_packets(
+    fn write_packets(
         &mut self,
         octx: &mut format::context::Output,
         stream_time_base: Rational,

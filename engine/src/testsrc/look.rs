@@ -5,7 +5,7 @@ use super::prng::SplitMix64;
 pub(crate) struct Look {
     /// Hue of the first colour bar, degrees.
     pub(crate) hue: f32,
-    /// How many bar-widths / 96 the bars scroll per frame.
+    /// Bars scroll by this many 1/64ths of the frame width per frame.
     pub(crate) scroll_speed: u32,
     /// Where along its bouncing path the square starts, 0..1 of the travel.
     pub(crate) square_phase: (f32, f32),

@@ -17,17 +17,18 @@ pub(crate) fn draw_background(image: &mut RgbImage, look: &Look, frame_index: u3
         .collect();
     let step = look.scroll_speed * (width / 64).max(1);
     let offset = (u64::from(frame_index) * u64::from(step) % u64::from(width)) as u32;
-    let row: Vec<[u8; 3]> = (0..width)
-        .map(|x| {
+    let row: Vec<u8> = (0..width)
+        .flat_map(|x| {
             let bar = (x + offset) % width * BAR_COUNT / width;
             bar_colours[bar as usize]
         })
         .collect();
-    for y in 0..height {
+    let row_bytes = row.len();
+    for (y, line) in (0u32..).zip(image.data.chunks_exact_mut(row_bytes)) {
         // Brightness falls from 100% at the top to ~40% at the bottom.
         let brightness = 256 - y * 150 / height;
-        for (x, rgb) in (0u32..).zip(&row) {
-            image.set_pixel(x, y, rgb.map(|c| ((u32::from(c) * brightness) >> 8) as u8));
+        for (dst, src) in line.iter_mut().zip(&row) {
+            *dst = ((u32::from(*src) * brightness) >> 8) as u8;
         }
     }
 }

@@ -1,0 +1,338 @@
+//! The command language: `/video <prompt> [duration:5] [seed:42] [aspect:portrait]
+//! [size:640x384] [cameo:name]`, `/status [job]`, `/cancel [job]`, `/history`,
+//! `/help`. Options are `key:value` words at the end of the message.
+
+use std::ops::RangeInclusive;
+
+use rand::Rng;
+
+/// A message the user must fix; shown to them as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage(msg: impl Into<String>) -> UsageError {
+    UsageError(msg.into())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Video(VideoRequest),
+    Status(Option<i64>),
+    Cancel(Option<i64>),
+    History,
+    Help,
+}
+
+/// A `/video` request as the user gave it, before validation. Adapters with
+/// structured options (Discord's slash commands) build this directly.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VideoRequest {
+    pub prompt: String,
+    /// `(key, value)` pairs, e.g. `("duration", "5")`.
+    pub options: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aspect {
+    Landscape,
+    Portrait,
+    Square,
+}
+
+impl Aspect {
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "landscape" | "wide" | "3:2" | "16:9" => Some(Self::Landscape),
+            "portrait" | "tall" | "2:3" | "9:16" => Some(Self::Portrait),
+            "square" | "1:1" => Some(Self::Square),
+            _ => None,
+        }
+    }
+}
+
+/// What a `/video` request may ask for; from config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderSettings {
+    pub max_prompt_chars: usize,
+    pub durations: RangeInclusive<u32>,
+    pub default_duration: u32,
+    pub fps: u32,
+    /// Landscape size; portrait swaps it, square uses the shorter side.
+    pub width: u32,
+    pub height: u32,
+    pub max_width: u32,
+    pub max_height: u32,
+}
+
+impl Default for RenderSettings {
+    fn default() -> Self {
+        Self {
+            max_prompt_chars: 500,
+            durations: 1..=10,
+            default_duration: 5,
+            fps: 24,
+            width: 768,
+            height: 512,
+            max_width: 1280,
+            max_height: 1280,
+        }
+    }
+}
+
+/// A request that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidVideo {
+    pub prompt: String,
+    pub duration_s: u32,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub seed: u64,
+    pub cameo_ids: Vec<String>,
+    /// Things the user should know (e.g. a size that was rounded).
+    pub notes: Vec<String>,
+}
+
+const OPTION_KEYS: [&str; 5] = ["duration", "seed", "aspect", "size", "cameo"];
+const MAX_SEED: u64 = u32::MAX as u64;
+/// Sizes are multiples of this (what the video model's latent grid needs).
+const SIZE_STEP: u32 = 32;
+const MIN_SIDE: u32 = 64;
+
+/// Parses one chat message. `plain_text_is_prompt`: a message without a
+/// leading `/` is a `/video` prompt (private chats, the terminal).
+pub fn parse(text: &str, plain_text_is_prompt: bool) -> Result<Command, UsageError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(usage("Send /video followed by what you want to see, or /help."));
+    }
+    let Some(rest) = text.strip_prefix('/') else {
+        if plain_text_is_prompt {
+            return Ok(Command::Video(split_options(text)));
+        }
+        return Err(usage("Commands start with /. Try /help."));
+    };
+    let (word, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    // Telegram addresses commands as /video@botname in groups.
+    let name = word.split('@').next().unwrap_or(word).to_lowercase();
+    let args = args.trim();
+    match name.as_str() {
+        "video" => Ok(Command::Video(split_options(args))),
+        "status" => Ok(Command::Status(optional_job_id(args)?)),
+        "cancel" => Ok(Command::Cancel(optional_job_id(args)?)),
+        "history" => Ok(Command::History),
+        "help" | "start" => Ok(Command::Help),
+        _ => Err(usage(format!(
+            "I don't know the command /{}. Try /help.",
+            printable(&name, 32)
+        ))),
+    }
+}
+
+/// Splits trailing `key:value` words off the prompt.
+fn split_options(args: &str) -> VideoRequest {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    let mut first_option = words.len();
+    while first_option > 0 && looks_like_option(words[first_option - 1]) {
+        first_option -= 1;
+    }
+    let options = words[first_option..]
+        .iter()
+        .filter_map(|w| w.split_once(':'))
+        .map(|(k, v)| (k.to_lowercase(), v.to_string()))
+        .collect();
+    VideoRequest {
+        prompt: words[..first_option].join(" "),
+        options,
+    }
+}
+
+fn looks_like_option(word: &str) -> bool {
+    match word.split_once(':') {
+        Some((key, value)) => {
+            !key.is_empty() && !value.is_empty() && key.chars().all(|c| c.is_ascii_alphabetic())
+        }
+        None => false,
+    }
+}
+
+fn optional_job_id(args: &str) -> Result<Option<i64>, UsageError> {
+    let arg = args.trim().trim_start_matches('#');
+    if arg.is_empty() {
+        return Ok(None);
+    }
+    match arg.parse::<i64>() {
+        Ok(id) if id > 0 => Ok(Some(id)),
+        _ => Err(usage(format!(
+            "`{}` is not a job number; job numbers look like 12.",
+            printable(args, 32)
+        ))),
+    }
+}
+
+/// Checks a `/video` request against the settings.
+pub fn validate(req: &VideoRequest, settings: &RenderSettings) -> Result<ValidVideo, UsageError> {
+    let prompt = clean_prompt(&req.prompt, settings.max_prompt_chars)?;
+    let mut video = ValidVideo {
+        prompt,
+        duration_s: settings.default_duration,
+        width: settings.width,
+        height: settings.height,
+        fps: settings.fps,
+        seed: rand::thread_rng().gen_range(0..=MAX_SEED),
+        cameo_ids: Vec::new(),
+        notes: Vec::new(),
+    };
+    let mut seen = Vec::new();
+    for (key, value) in &req.options {
+        let key = key.as_str();
+        if !OPTION_KEYS.contains(&key) {
+            return Err(usage(format!(
+                "Unknown option `{}:`. Options are duration:, seed:, aspect:, size: and cameo:.",
+                printable(key, 24)
+            )));
+        }
+        if key != "cameo" && seen.contains(&key) {
+            return Err(usage(format!("The option {key}: is given twice.")));
+        }
+        seen.push(key);
+        match key {
+            "duration" => video.duration_s = duration(value, &settings.durations)?,
+            "seed" => video.seed = seed(value)?,
+            "aspect" => {
+                let aspect = Aspect::parse(&value.to_lowercase()).ok_or_else(|| {
+                    usage(format!(
+                        "aspect:{} is not an aspect; use landscape, portrait or square.",
+                        printable(value, 16)
+                    ))
+                })?;
+                (video.width, video.height) = aspect_size(aspect, settings);
+            }
+            "size" => {
+                let (w, h, note) = size(value, settings)?;
+                (video.width, video.height) = (w, h);
+                video.notes.extend(note);
+            }
+            _ => video.cameo_ids.push(cameo(value)?),
+        }
+    }
+    Ok(video)
+}
+
+fn clean_prompt(raw: &str, max_chars: usize) -> Result<String, UsageError> {
+    if let Some(bad) = raw
+        .chars()
+        .find(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || is_bidi_control(*c))
+    {
+        return Err(usage(format!(
+            "The prompt contains an invisible control character (U+{:04X}); please type it again without it.",
+            bad as u32
+        )));
+    }
+    let prompt = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    if prompt.is_empty() {
+        return Err(usage(
+            "Tell me what to film, e.g. /video a boy throws a ball in a park",
+        ));
+    }
+    let chars = prompt.chars().count();
+    if chars > max_chars {
+        return Err(usage(format!(
+            "The prompt is {chars} characters long; the limit is {max_chars}. Please shorten it."
+        )));
+    }
+    Ok(prompt)
+}
+
+/// Characters that reorder text invisibly (used to disguise what a prompt says).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
+fn duration(value: &str, allowed: &RangeInclusive<u32>) -> Result<u32, UsageError> {
+    let digits = value.strip_suffix('s').unwrap_or(value);
+    let range = format!("{} to {} seconds", allowed.start(), allowed.end());
+    match digits.parse::<u32>() {
+        Ok(secs) if allowed.contains(&secs) => Ok(secs),
+        Ok(_) => Err(usage(format!(
+            "duration:{} is out of range; clips are {range}.",
+            printable(value, 16)
+        ))),
+        Err(_) => Err(usage(format!(
+            "duration:{} is not a number of seconds; use {range}, e.g. duration:5.",
+            printable(value, 16)
+        ))),
+    }
+}
+
+fn seed(value: &str) -> Result<u64, UsageError> {
+    match value.parse::<u64>() {
+        Ok(seed) if seed <= MAX_SEED => Ok(seed),
+        _ => Err(usage(format!(
+            "seed:{} is not a seed; use a whole number from 0 to {MAX_SEED}.",
+            printable(value, 24)
+        ))),
+    }
+}
+
+fn aspect_size(aspect: Aspect, s: &RenderSettings) -> (u32, u32) {
+    match aspect {
+        Aspect::Landscape => (s.width, s.height),
+        Aspect::Portrait => (s.height, s.width),
+        Aspect::Square => {
+            let side = s.width.min(s.height);
+            (side, side)
+        }
+    }
+}
+
+fn size(value: &str, s: &RenderSettings) -> Result<(u32, u32, Option<String>), UsageError> {
+    let bad = || {
+        usage(format!(
+            "size:{} is not a size; use WIDTHxHEIGHT from {MIN_SIDE}x{MIN_SIDE} to {}x{}, e.g. size:640x384.",
+            printable(value, 24),
+            s.max_width,
+            s.max_height
+        ))
+    };
+    let (w, h) = value.to_lowercase().split_once('x').ok_or_else(bad).and_then(|(w, h)| {
+        Ok((w.parse::<u32>().map_err(|_| bad())?, h.parse::<u32>().map_err(|_| bad())?))
+    })?;
+    if !(MIN_SIDE..=s.max_width).contains(&w) || !(MIN_SIDE..=s.max_height).contains(&h) {
+        return Err(bad());
+    }
+    let (rw, rh) = (w / SIZE_STEP * SIZE_STEP, h / SIZE_STEP * SIZE_STEP);
+    let note = (rw != w || rh != h).then(|| {
+        format!("Size rounded down to {rw}×{rh} (sides are multiples of {SIZE_STEP}).")
+    });
+    Ok((rw, rh, note))
+}
+
+fn cameo(value: &str) -> Result<String, UsageError> {
+    let name = value.trim_start_matches('@');
+    let valid = !name.is_empty()
+        && name.len() <= 32
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(name.to_lowercase())
+    } else {
+        Err(usage(format!(
+            "cameo:{} is not a cameo name; names use letters, digits, _ and -.",
+            printable(value, 32)
+        )))
+    }
+}
+
+/// User text echoed back in a message: control characters replaced, cut to length.
+pub(crate) fn printable(text: &str, max_chars: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() || is_bidi_control(c) { '?' } else { c })
+        .take(max_chars)
+        .collect();
+    if text.chars().count() > max_chars {
+        out.push('…');
+    }
+    out
+}

@@ -1,0 +1,165 @@
+//! Every sentence the bots say, in one place.
+
+use std::time::Duration;
+
+use reel_store::{Job, JobState, QueuePlace, Refusal};
+
+use super::command::printable;
+
+pub const HELP: &str = "\
+reel turns a sentence into a short video clip with sound.
+
+/video <what to film> [options]  render a clip, e.g. /video a boy throws a ball in a park duration:5
+    duration:N   length in seconds
+    seed:N       same seed + same prompt = same clip
+    aspect:X     landscape, portrait or square
+    size:WxH     exact size, e.g. size:640x384
+/status [job]   where your clips are
+/cancel [job]   stop a clip (your latest if no number is given)
+/history        your recent clips
+/help           this text";
+
+/// "about 40 s", "about 2 min"
+pub fn about(d: Duration) -> String {
+    let secs = d.as_secs().max(1);
+    if secs < 90 {
+        format!("about {secs} s")
+    } else if secs < 90 * 60 {
+        format!("about {} min", secs.div_ceil(60))
+    } else {
+        format!("about {} h", secs.div_ceil(3600))
+    }
+}
+
+pub fn queued(job: &Job, place: &QueuePlace, notes: &[String]) -> String {
+    let mut text = format!(
+        "#{} queued, position {} — ready in {}.",
+        job.id,
+        place.position,
+        about(place.eta)
+    );
+    for note in notes {
+        text.push(' ');
+        text.push_str(note);
+    }
+    text
+}
+
+pub fn progress_bar(step: u32, total: u32) -> String {
+    const WIDTH: u32 = 10;
+    let filled = if total == 0 { 0 } else { (step.min(total) * WIDTH) / total };
+    let mut bar = String::new();
+    for i in 0..WIDTH {
+        bar.push(if i < filled { '▰' } else { '▱' });
+    }
+    bar
+}
+
+/// The line shown while a job waits or renders.
+pub fn progress(job: &Job, place: Option<&QueuePlace>) -> String {
+    match job.state {
+        JobState::Rendering if job.progress_total > 0 => {
+            let pct = job.progress_step * 100 / job.progress_total;
+            format!(
+                "#{} rendering {} {pct}% · step {}/{}",
+                job.id,
+                progress_bar(job.progress_step, job.progress_total),
+                job.progress_step,
+                job.progress_total
+            )
+        }
+        JobState::Rendering => format!("#{} rendering, starting up…", job.id),
+        JobState::Queued => match place {
+            Some(place) => format!(
+                "#{} queued, position {} — ready in {}.",
+                job.id,
+                place.position,
+                about(place.eta)
+            ),
+            None => format!("#{} queued.", job.id),
+        },
+        _ => status_line(job),
+    }
+}
+
+/// What produced the clip, said plainly: the diagnostic renderer is never
+/// passed off as a model.
+pub fn renderer_label(renderer: Option<&str>) -> String {
+    match renderer {
+        Some("testsrc") => "testsrc (a test pattern, not a video model)".into(),
+        Some(name) => name.into(),
+        None => "unknown renderer".into(),
+    }
+}
+
+pub fn clip_caption(job: &Job) -> String {
+    format!(
+        "#{} “{}” · seed {} · {} s · {}×{} · {}",
+        job.id,
+        printable(&job.prompt, 200),
+        job.seed,
+        job.duration_s,
+        job.width,
+        job.height,
+        renderer_label(job.renderer.as_deref())
+    )
+}
+
+/// The message for a job that ended without a clip.
+pub fn outcome(job: &Job) -> String {
+    let reason = job.failure_reason.as_deref().unwrap_or("no reason was recorded");
+    match job.state {
+        JobState::Cancelled => format!("#{} was cancelled.", job.id),
+        JobState::Blocked => format!("#{} was not made: {reason}", job.id),
+        _ => format!("#{} failed: {reason}. Nothing was posted; try /video again.", job.id),
+    }
+}
+
+pub fn status_line(job: &Job) -> String {
+    let what = printable(&job.prompt, 60);
+    match job.state {
+        JobState::Queued => format!("#{} queued — “{what}”", job.id),
+        JobState::Rendering => format!(
+            "#{} rendering {} — “{what}”",
+            job.id,
+            progress_bar(job.progress_step, job.progress_total)
+        ),
+        JobState::Encoded => format!("#{} done, being posted — “{what}”", job.id),
+        JobState::Delivered => format!("#{} delivered — “{what}”", job.id),
+        JobState::Failed => format!(
+            "#{} failed ({}) — “{what}”",
+            job.id,
+            job.failure_reason.as_deref().unwrap_or("no reason recorded")
+        ),
+        JobState::Cancelled => format!("#{} cancelled — “{what}”", job.id),
+        JobState::Blocked => format!(
+            "#{} blocked ({}) — “{what}”",
+            job.id,
+            job.failure_reason.as_deref().unwrap_or("no reason recorded")
+        ),
+    }
+}
+
+pub fn refusal(refusal: &Refusal) -> String {
+    let when = about(refusal.retry_after());
+    match refusal {
+        Refusal::TooManyActive { limit, .. } => format!(
+            "You already have {limit} clips on the way, the most at once. Try again when one is done ({when}). Nothing was queued."
+        ),
+        Refusal::HourlyQuota { limit, .. } => format!(
+            "You've made {limit} clips in the last hour, the hourly limit. Try again in {when}. Nothing was queued."
+        ),
+        Refusal::QueueFull { limit, .. } => format!(
+            "The queue is full ({limit} clips waiting). Try again in {when}. Nothing was queued."
+        ),
+    }
+}
+
+pub const NO_ACTIVE_JOBS: &str = "You have no clips on the way. Start one with /video.";
+pub const NO_HISTORY: &str = "You haven't made any clips yet. Start one with /video.";
+pub const INTERNAL_ERROR: &str =
+    "Something went wrong on our side; nothing was changed. Please try again in a minute.";
+
+pub fn not_yours(id: i64) -> String {
+    format!("There is no job #{id} of yours.")
+}

@@ -1,0 +1,126 @@
+//! The terminal adapter behind `reel chat`: the bots' command language on
+//! stdin/stdout, so the whole flow runs on a fresh machine without tokens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reel_store::{Job, StoreError};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Mutex;
+
+use crate::core::{ChatSink, ClipFile, CommandCore, ReplyKind, Requester, SinkError};
+
+pub const PLATFORM: &str = "terminal";
+
+type Output = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// Prints progress and results; shared by the session and the background
+/// tasks that post outcomes.
+pub struct TerminalSink {
+    out: Mutex<Output>,
+}
+
+impl TerminalSink {
+    pub fn new(out: Output) -> Arc<Self> {
+        Arc::new(Self { out: Mutex::new(out) })
+    }
+
+    pub async fn say(&self, text: &str) -> Result<(), SinkError> {
+        let mut out = self.out.lock().await;
+        let io = |e: std::io::Error| SinkError(format!("cannot write to the terminal: {e}"));
+        out.write_all(text.as_bytes()).await.map_err(io)?;
+        out.write_all(b"\n").await.map_err(io)?;
+        out.flush().await.map_err(io)
+    }
+}
+
+#[async_trait]
+impl ChatSink for TerminalSink {
+    fn platform(&self) -> &str {
+        PLATFORM
+    }
+
+    async fn show_progress(&self, _job: &Job, text: &str) -> Result<(), SinkError> {
+        self.say(&format!("  … {text}")).await
+    }
+
+    async fn post_clip(&self, _job: &Job, clip: &ClipFile, caption: &str) -> Result<String, SinkError> {
+        let place = match &clip.local_path {
+            Some(path) => path.display().to_string(),
+            None => format!("clip storage as {}", clip.key),
+        };
+        self.say(&format!("✔ {caption}\n  clip written to {place} ({} bytes)", clip.data.len()))
+            .await?;
+        Ok(place)
+    }
+
+    async fn post_outcome(&self, _job: &Job, text: &str) -> Result<(), SinkError> {
+        self.say(&format!("✘ {text}")).await
+    }
+}
+
+/// Reads commands line by line until end of input or `/quit`, then waits
+/// for the clips this session asked for to be posted.
+pub async fn run_session<R>(
+    core: &CommandCore,
+    input: R,
+    sink: &TerminalSink,
+    user: &str,
+) -> Result<(), StoreError>
+where
+    R: AsyncBufRead + Unpin,
+{
+    let from = Requester {
+        platform: PLATFORM.into(),
+        user_id: user.into(),
+        chat_id: PLATFORM.into(),
+        reply_handle: "{}".into(),
+    };
+    let _ = sink
+        .say("reel chat — type /video <what to film>, or /help. End with /quit or Ctrl-D.")
+        .await;
+    let mut lines = input.lines();
+    let mut mine = Vec::new();
+    loop {
+        let line = match lines.next_line().await {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(error) => {
+                let _ = sink.say(&format!("cannot read input: {error}")).await;
+                break;
+            }
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if matches!(line, "/quit" | "/exit") {
+            break;
+        }
+        let reply = core.handle(&from, line, true).await;
+        if reply.kind == ReplyKind::Queued {
+            mine.extend(reply.job_id);
+        }
+        let _ = sink.say(&reply.text).await;
+    }
+    wait_for_outcomes(core, sink, &mine).await
+}
+
+async fn wait_for_outcomes(core: &CommandCore, sink: &TerminalSink, jobs: &[i64]) -> Result<(), StoreError> {
+    let mut announced = false;
+    for &id in jobs {
+        loop {
+            let job = core.store().job(id).await?;
+            if job.outcome_posted {
+                break;
+            }
+            if !announced {
+                let _ = sink.say("Waiting for your clips to finish…").await;
+                announced = true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,276 @@
+//! Configuration: the documented defaults in config.toml (embedded), an
+//! optional config file over them, then `REEL_<SECTION>__<KEY>` environment
+//! variables over that.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use reel_bots::core::RenderSettings;
+use reel_store::{ClipStoreConfig, Limits};
+use serde::{Deserialize, Serialize};
+
+use crate::secrets::SecretFiles;
+
+/// The documented defaults, compiled in so a fresh machine needs no file.
+pub const DEFAULTS: &str = include_str!("../config.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: {key} = {value}: {allowed}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        allowed: String,
+    },
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("secret {key}: {reason}")]
+    Secret { key: &'static str, reason: String },
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &reel_store::redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClipBackend {
+    Local,
+    S3,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClipsConfig {
+    pub backend: ClipBackend,
+    pub local_dir: PathBuf,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    pub s3_endpoint: String,
+    pub s3_allow_http: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenderConfig {
+    pub renderer: String,
+    pub testsrc_step_delay_ms: u64,
+    pub default_duration: u32,
+    pub min_duration: u32,
+    pub max_duration: u32,
+    pub fps: u32,
+    pub width: u32,
+    pub height: u32,
+    pub max_width: u32,
+    pub max_height: u32,
+    pub max_prompt_chars: usize,
+    pub crf: u8,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_active_per_user: u32,
+    pub max_jobs_per_user_per_hour: u32,
+    pub max_queue_length: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersConfig {
+    pub count: u32,
+    pub lease_secs: u64,
+    pub heartbeat_secs: u64,
+    pub max_attempts: u32,
+    pub poll_ms: u64,
+    pub expected_render_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatConfig {
+    pub terminal_user: String,
+    pub progress_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub clips: ClipsConfig,
+    pub render: RenderConfig,
+    pub limits: LimitsConfig,
+    pub workers: WorkersConfig,
+    pub chat: ChatConfig,
+    pub log: LogConfig,
+    pub secrets: SecretFiles,
+}
+
+/// Renderers this build has.
+pub const RENDERERS: [&str; 1] = ["testsrc"];
+
+impl Config {
+    /// Defaults, then `file` (or ./config.toml when present and no file is
+    /// named), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        match file {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.into())),
+            Some(path) => figment = figment.merge(Toml::file(path)),
+            None if Path::new("config.toml").exists() => {
+                figment = figment.merge(Toml::file("config.toml"))
+            }
+            None => {}
+        }
+        // Only REEL_X__Y names are keys; single-underscore REEL_ names are
+        // secrets or test settings.
+        let env = Env::prefixed("REEL_")
+            .filter(|key| key.as_str().contains("__"))
+            .split("__");
+        let config: Config = figment.merge(env).extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let r = &self.render;
+        let w = &self.workers;
+        let l = &self.limits;
+        check("database.max_connections", self.database.max_connections, 1..=256)?;
+        if !RENDERERS.contains(&r.renderer.as_str()) {
+            return Err(invalid("render.renderer", &r.renderer, format!("known renderers: {}", RENDERERS.join(", "))));
+        }
+        check("render.testsrc_step_delay_ms", r.testsrc_step_delay_ms, 0..=60_000)?;
+        check("render.min_duration", r.min_duration, 1..=60)?;
+        check("render.max_duration", r.max_duration, r.min_duration..=60)?;
+        check("render.default_duration", r.default_duration, r.min_duration..=r.max_duration)?;
+        check("render.fps", r.fps, 1..=60)?;
+        check("render.max_width", r.max_width, 64..=4096)?;
+        check("render.max_height", r.max_height, 64..=4096)?;
+        check("render.width", r.width, 64..=r.max_width)?;
+        check("render.height", r.height, 64..=r.max_height)?;
+        for (key, value) in [
+            ("render.width", r.width),
+            ("render.height", r.height),
+            ("render.max_width", r.max_width),
+            ("render.max_height", r.max_height),
+        ] {
+            if value % 32 != 0 {
+                return Err(invalid(key, value, "must be a multiple of 32"));
+            }
+        }
+        check("render.max_prompt_chars", r.max_prompt_chars, 1..=4000)?;
+        check("render.crf", r.crf, 0..=51)?;
+        check("limits.max_active_per_user", l.max_active_per_user, 1..=1000)?;
+        check("limits.max_jobs_per_user_per_hour", l.max_jobs_per_user_per_hour, 1..=100_000)?;
+        check("limits.max_queue_length", l.max_queue_length, 1..=1_000_000)?;
+        check("workers.count", w.count, 0..=64)?;
+        check("workers.lease_secs", w.lease_secs, 5..=3600)?;
+        check("workers.heartbeat_secs", w.heartbeat_secs, 1..=w.lease_secs.saturating_sub(1))?;
+        check("workers.max_attempts", w.max_attempts, 1..=20)?;
+        check("workers.poll_ms", w.poll_ms, 10..=60_000)?;
+        check("workers.expected_render_secs", w.expected_render_secs, 1..=3600)?;
+        check("chat.progress_interval_ms", self.chat.progress_interval_ms, 100..=60_000)?;
+        if self.chat.terminal_user.trim().is_empty() {
+            return Err(invalid("chat.terminal_user", "\"\"", "must not be empty"));
+        }
+        if self.clips.backend == ClipBackend::S3 && self.clips.s3_bucket.is_empty() {
+            return Err(invalid("clips.s3_bucket", "\"\"", "required when clips.backend = \"s3\""));
+        }
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid(
+                "database.url",
+                reel_store::redact_url(url),
+                "use sqlite://FILE or postgres://USER@HOST/DATABASE",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn render_settings(&self) -> RenderSettings {
+        let r = &self.render;
+        RenderSettings {
+            max_prompt_chars: r.max_prompt_chars,
+            durations: r.min_duration..=r.max_duration,
+            default_duration: r.default_duration,
+            fps: r.fps,
+            width: r.width,
+            height: r.height,
+            max_width: r.max_width,
+            max_height: r.max_height,
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_active_per_user: self.limits.max_active_per_user,
+            max_per_user_per_hour: self.limits.max_jobs_per_user_per_hour,
+            max_queue_length: self.limits.max_queue_length,
+            max_attempts: self.workers.max_attempts,
+            default_render_time: Duration::from_secs(self.workers.expected_render_secs),
+        }
+    }
+
+    pub fn clip_store(&self) -> ClipStoreConfig {
+        let c = &self.clips;
+        match c.backend {
+            ClipBackend::Local => ClipStoreConfig::Local { root: c.local_dir.clone() },
+            ClipBackend::S3 => ClipStoreConfig::S3 {
+                bucket: c.s3_bucket.clone(),
+                region: c.s3_region.clone(),
+                endpoint: (!c.s3_endpoint.is_empty()).then(|| c.s3_endpoint.clone()),
+                allow_http: c.s3_allow_http,
+            },
+        }
+    }
+
+    /// The effective configuration as TOML, with the database password hidden.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database.url = reel_store::redact_url(&shown.database.url);
+        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+    }
+}
+
+fn check<T: PartialOrd + std::fmt::Display>(
+    key: &'static str,
+    value: T,
+    allowed: std::ops::RangeInclusive<T>,
+) -> Result<(), ConfigError> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            value: value.to_string(),
+            allowed: format!("must be from {} to {}", allowed.start(), allowed.end()),
+        })
+    }
+}
+
+fn invalid(key: &'static str, value: impl std::fmt::Display, allowed: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, value: value.to_string(), allowed: allowed.into() }
+}

@@ -102,7 +102,7 @@ impl Worker {
             .map_err(|e| StoreError::ClipConfig(format!("cannot create a scratch file: {e}")))?;
         let out_path = scratch.path().to_path_buf();
         let renderer_name = renderer.name().to_string();
-        let mut render = tokio::task::spawn_blocking(move || {
+        let render = tokio::task::spawn_blocking(move || {
             let rendered = renderer.render(
                 &request,
                 &mut |p| {
@@ -119,10 +119,7 @@ impl Worker {
             encode_mp4(&rendered, &out_path, &options).map_err(|e| RenderError::Failed(e.to_string()))
         });
 
-        let stop = self.watch_render(&job, &mut render, progress_rx, &cancel, shutdown).await?;
-        let outcome = render
-            .await
-            .unwrap_or_else(|panic| Err(RenderError::Failed(format!("the renderer crashed: {panic}"))));
+        let (stop, outcome) = self.watch_render(&job, render, progress_rx, &cancel, shutdown).await?;
         match (stop, outcome) {
             (None, Ok(encoded)) => {
                 let key = ClipStore::new_key(job.id);
@@ -165,11 +162,11 @@ impl Worker {
     async fn watch_render<T>(
         &self,
         job: &Job,
-        render: &mut tokio::task::JoinHandle<T>,
+        mut render: tokio::task::JoinHandle<Result<T, RenderError>>,
         mut progress: watch::Receiver<Progress>,
         cancel: &CancelToken,
         shutdown: &CancellationToken,
-    ) -> Result<Option<Stop>, StoreError> {
+    ) -> Result<(Option<Stop>, Result<T, RenderError>), StoreError> {
         let s = &self.settings;
         let mut stop = None;
         let mut last_beat = Instant::now();
@@ -178,7 +175,12 @@ impl Worker {
         loop {
             let wait = s.heartbeat.saturating_sub(last_beat.elapsed());
             tokio::select! {
-                _ = &mut *render => return Ok(stop),
+                output = &mut render => {
+                    let output = output.unwrap_or_else(|panic| {
+                        Err(RenderError::Failed(format!("the renderer crashed: {panic}")))
+                    });
+                    return Ok((stop, output));
+                }
                 _ = shutdown.cancelled(), if stop.is_none() => {
                     cancel.cancel();
                     stop = Some(Stop::Shutdown);

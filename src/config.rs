@@ -19,7 +19,7 @@ pub const DEFAULTS: &str = include_str!("../config.toml");
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
-    Load(#[from] Box<figment::Error>),
+    Load(String),
     #[error("configuration: {key} = {value}: {allowed}")]
     Invalid {
         key: &'static str,
@@ -148,8 +148,12 @@ impl Config {
         // secrets or test settings.
         let env = Env::prefixed("REEL_")
             .filter(|key| key.as_str().contains("__"))
-            .split("__");
-        let config: Config = figment.merge(env).extract().map_err(Box::new)?;
+            .split("__")
+            .map(|key| key.as_str().to_lowercase().into());
+        let config: Config = figment
+            .merge(env)
+            .extract()
+            .map_err(describe_figment_error)?;
         config.validate()?;
         Ok(config)
     }
@@ -253,6 +257,23 @@ impl Config {
         shown.database.url = reel_store::redact_url(&shown.database.url);
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
     }
+}
+
+/// "render.fps: invalid type: … (from `REEL_` environment variable(s))" per error.
+fn describe_figment_error(error: figment::Error) -> ConfigError {
+    let lines: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".").to_lowercase();
+            let source = e.metadata.as_ref().map(|m| m.name.to_string());
+            match (key.is_empty(), source) {
+                (false, Some(source)) => format!("{key}: {} (from {source})", e.kind),
+                (false, None) => format!("{key}: {}", e.kind),
+                (true, _) => e.kind.to_string(),
+            }
+        })
+        .collect();
+    ConfigError::Load(lines.join("; "))
 }
 
 fn check<T: PartialOrd + std::fmt::Display>(

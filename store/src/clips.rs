@@ -38,7 +38,10 @@ impl ClipStore {
         match config {
             ClipStoreConfig::Local { root } => {
                 std::fs::create_dir_all(root).map_err(|e| {
-                    StoreError::ClipConfig(format!("cannot create clip folder {}: {e}", root.display()))
+                    StoreError::ClipConfig(format!(
+                        "cannot create clip folder {}: {e}",
+                        root.display()
+                    ))
                 })?;
                 let local = Arc::new(LocalFileSystem::new_with_prefix(root)?);
                 Ok(Self {
@@ -93,7 +96,12 @@ impl ClipStore {
     }
 
     pub async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
-        Ok(self.inner.get(&ObjectPath::from(key)).await?.bytes().await?)
+        Ok(self
+            .inner
+            .get(&ObjectPath::from(key))
+            .await?
+            .bytes()
+            .await?)
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -122,10 +130,19 @@ mod tests {
         })
         .unwrap();
         let key = ClipStore::new_key(42);
-        assert!(key.starts_with("clips/42/") && key.ends_with(".mp4"), "{key}");
+        assert!(
+            key.starts_with("clips/42/") && key.ends_with(".mp4"),
+            "{key}"
+        );
         assert_ne!(key, ClipStore::new_key(42));
-        clips.put(&key, Bytes::from_static(b"mp4 bytes")).await.unwrap();
-        assert_eq!(clips.get(&key).await.unwrap(), Bytes::from_static(b"mp4 bytes"));
+        clips
+            .put(&key, Bytes::from_static(b"mp4 bytes"))
+            .await
+            .unwrap();
+        assert_eq!(
+            clips.get(&key).await.unwrap(),
+            Bytes::from_static(b"mp4 bytes")
+        );
         let path = clips.local_path(&key).unwrap();
         assert!(path.starts_with(dir.path().join("clips-root")), "{path:?}");
         assert_eq!(std::fs::read(&path).unwrap(), b"mp4 bytes");

@@ -401,19 +401,22 @@ impl Store {
     /// (operator command `reel jobs retry`).
     pub async fn retry(&self, id: i64, actor: &str) -> Result<Job, StoreError> {
         let now = self.now_ms();
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $1, updated_at = $1, \
              cancel_requested = 0, failure_reason = NULL, outcome_posted = 0, finished_at = NULL, \
              lease_owner = NULL, lease_expires_at = NULL, progress_step = 0 \
              WHERE id = $2 AND state IN ('failed', 'cancelled')",
         )
         .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            drop(tx);
+        .bind(id);
+        let event = Event {
+            job_id: id,
+            at: now,
+            kind: "retried",
+            actor,
+            detail: "",
+        };
+        if !self.update_logged(update, event).await? {
             let job = self.job(id).await?;
             return Err(StoreError::InvalidTransition {
                 id,
@@ -421,9 +424,46 @@ impl Store {
                 action: "retried (only failed or cancelled jobs can be)",
             });
         }
-        insert_event(&mut tx, id, now, "retried", actor, "").await?;
-        tx.commit().await?;
         self.job(id).await
+    }
+}
+
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// A line for a job's event log.
+pub(crate) struct Event<'a> {
+    pub job_id: i64,
+    pub at: i64,
+    pub kind: &'a str,
+    pub actor: &'a str,
+    pub detail: &'a str,
+}
+
+impl Store {
+    /// Runs a guarded UPDATE (one whose WHERE checks that the caller still
+    /// holds the job in the expected state) and, when it changed the row,
+    /// logs `event` in the same transaction. Returns whether the guard held.
+    pub(crate) async fn update_logged(
+        &self,
+        update: AnyQuery<'_>,
+        event: Event<'_>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if update.execute(&mut *tx).await?.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_event(
+            &mut tx,
+            event.job_id,
+            event.at,
+            event.kind,
+            event.actor,
+            event.detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }
 
@@ -435,13 +475,15 @@ pub(crate) async fn insert_event(
     actor: &str,
     detail: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO job_events (job_id, at, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)")
-        .bind(job_id)
-        .bind(at)
-        .bind(kind)
-        .bind(actor)
-        .bind(detail)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO job_events (job_id, at, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(job_id)
+    .bind(at)
+    .bind(kind)
+    .bind(actor)
+    .bind(detail)
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -252,7 +252,11 @@ impl Store {
         match row {
             Some(row) => {
                 let job = job_from_row(&row)?;
-                Ok(self.queue_place(&job, limits).await?.eta.max(Duration::from_secs(1)))
+                Ok(self
+                    .queue_place(&job, limits)
+                    .await?
+                    .eta
+                    .max(Duration::from_secs(1)))
             }
             None => Ok(Duration::from_secs(1)),
         }

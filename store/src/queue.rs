@@ -11,7 +11,7 @@ use sqlx::Row;
 
 use crate::db::{Backend, Store};
 use crate::error::StoreError;
-use crate::jobs::{insert_event, job_from_row, Job, JobState, JOB_COLUMNS};
+use crate::jobs::{insert_event, job_from_row, Event, Job, JobState, JOB_COLUMNS};
 
 /// The clip a worker produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,11 @@ impl Store {
 
     /// Takes the oldest runnable job — queued, or rendering under a lease
     /// that expired — for `worker`, holding it for `lease`.
-    pub async fn claim_render(&self, worker: &str, lease: Duration) -> Result<Option<Job>, StoreError> {
+    pub async fn claim_render(
+        &self,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Option<Job>, StoreError> {
         let now = self.now_ms();
         let sql = format!(
             "UPDATE jobs SET state = 'rendering', lease_owner = $1, lease_expires_at = $2, \
@@ -128,10 +132,14 @@ impl Store {
     /// Records the finished clip. Returns false when `worker` no longer holds
     /// the job (its lease expired and another worker took it): the caller's
     /// clip is then surplus and should be deleted.
-    pub async fn finish_render(&self, id: i64, worker: &str, clip: &ClipRecord) -> Result<bool, StoreError> {
+    pub async fn finish_render(
+        &self,
+        id: i64,
+        worker: &str,
+        clip: &ClipRecord,
+    ) -> Result<bool, StoreError> {
         let now = self.now_ms();
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE jobs SET state = 'encoded', clip_key = $1, clip_bytes = $2, render_ms = $3, \
              renderer = $4, encoded_at = $5, updated_at = $5, run_after = $5, \
              progress_step = progress_total, lease_owner = NULL, lease_expires_at = NULL \
@@ -143,17 +151,19 @@ impl Store {
         .bind(&clip.renderer)
         .bind(now)
         .bind(id)
-        .bind(worker)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
+        .bind(worker);
         let detail = format!("{} bytes in {} ms", clip.bytes, clip.render_ms);
-        insert_event(&mut tx, id, now, "encoded", worker, &detail).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.update_logged(
+            update,
+            Event {
+                job_id: id,
+                at: now,
+                kind: "encoded",
+                actor: worker,
+                detail: &detail,
+            },
+        )
+        .await
     }
 
     /// Ends a render that produced no clip. A retryable failure goes back to
@@ -181,8 +191,7 @@ impl Store {
             ),
         };
         let backoff = 1000 * 2i64.pow(job.attempts.min(8));
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE jobs SET state = $1, failure_reason = $2, run_after = $3, updated_at = $4, \
              finished_at = CASE WHEN $1 = 'queued' THEN NULL ELSE $4 END, \
              lease_owner = NULL, lease_expires_at = NULL \
@@ -190,19 +199,29 @@ impl Store {
         )
         .bind(state.as_str())
         .bind(reason)
-        .bind(now + if state == JobState::Queued { backoff } else { 0 })
+        .bind(
+            now + if state == JobState::Queued {
+                backoff
+            } else {
+                0
+            },
+        )
         .bind(now)
         .bind(id)
-        .bind(worker)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(self.job(id).await?.state);
+        .bind(worker);
+        let event = Event {
+            job_id: id,
+            at: now,
+            kind,
+            actor: worker,
+            detail: reason,
+        };
+        if self.update_logged(update, event).await? {
+            Ok(state)
+        } else {
+            // Someone else holds the job now; report where it stands.
+            Ok(self.job(id).await?.state)
         }
-        insert_event(&mut tx, id, now, kind, worker, reason).await?;
-        tx.commit().await?;
-        Ok(state)
     }
 
     /// Ends jobs whose worker vanished and that may not be tried again:
@@ -242,7 +261,9 @@ impl Store {
             return Ok(None);
         }
         let now = self.now_ms();
-        let placeholders: Vec<String> = (0..platforms.len()).map(|i| format!("${}", i + 4)).collect();
+        let placeholders: Vec<String> = (0..platforms.len())
+            .map(|i| format!("${}", i + 4))
+            .collect();
         let sql = format!(
             "UPDATE jobs SET lease_owner = $1, lease_expires_at = $2, \
              delivery_attempts = delivery_attempts + 1 \
@@ -274,7 +295,12 @@ impl Store {
 
     /// The clip was posted; `receipt` is the adapter's record of the post.
     /// Returns false if `owner` had lost the job.
-    pub async fn mark_delivered(&self, id: i64, owner: &str, receipt: &str) -> Result<bool, StoreError> {
+    pub async fn mark_delivered(
+        &self,
+        id: i64,
+        owner: &str,
+        receipt: &str,
+    ) -> Result<bool, StoreError> {
         self.mark_posted(id, owner, Some(receipt)).await
     }
 
@@ -283,10 +309,14 @@ impl Store {
         self.mark_posted(id, owner, None).await
     }
 
-    async fn mark_posted(&self, id: i64, owner: &str, receipt: Option<&str>) -> Result<bool, StoreError> {
+    async fn mark_posted(
+        &self,
+        id: i64,
+        owner: &str,
+        receipt: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let now = self.now_ms();
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE jobs SET outcome_posted = 1, lease_owner = NULL, lease_expires_at = NULL, \
              state = CASE WHEN state = 'encoded' THEN 'delivered' ELSE state END, \
              delivery_receipt = COALESCE($1, delivery_receipt), \
@@ -296,22 +326,33 @@ impl Store {
         .bind(receipt)
         .bind(now)
         .bind(id)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        let kind = if receipt.is_some() { "delivered" } else { "outcome_posted" };
-        insert_event(&mut tx, id, now, kind, owner, receipt.unwrap_or("")).await?;
-        tx.commit().await?;
-        Ok(true)
+        .bind(owner);
+        let kind = if receipt.is_some() {
+            "delivered"
+        } else {
+            "outcome_posted"
+        };
+        self.update_logged(
+            update,
+            Event {
+                job_id: id,
+                at: now,
+                kind,
+                actor: owner,
+                detail: receipt.unwrap_or(""),
+            },
+        )
+        .await
     }
 
     /// Posting failed: try again later with backoff, or after too many
     /// attempts give up (the job then ends failed, with the reason).
-    pub async fn postpone_outcome(&self, id: i64, owner: &str, error: &str) -> Result<(), StoreError> {
+    pub async fn postpone_outcome(
+        &self,
+        id: i64,
+        owner: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
         let now = self.now_ms();
         let job = self.job(id).await?;
         let mut tx = self.pool.begin().await?;
@@ -351,26 +392,32 @@ impl Store {
     /// A consent check refused an encoded clip just before posting (the
     /// cameo's owner withdrew): the job ends blocked and its outcome message
     /// is posted instead of the clip. `owner` must hold the delivery lease.
-    pub async fn block_before_delivery(&self, id: i64, owner: &str, reason: &str) -> Result<bool, StoreError> {
+    pub async fn block_before_delivery(
+        &self,
+        id: i64,
+        owner: &str,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
         let now = self.now_ms();
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE jobs SET state = 'blocked', failure_reason = $1, updated_at = $2, finished_at = $2 \
              WHERE id = $3 AND lease_owner = $4 AND state = 'encoded'",
         )
         .bind(reason)
         .bind(now)
         .bind(id)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        insert_event(&mut tx, id, now, "blocked", owner, reason).await?;
-        tx.commit().await?;
-        Ok(true)
+        .bind(owner);
+        self.update_logged(
+            update,
+            Event {
+                job_id: id,
+                at: now,
+                kind: "blocked",
+                actor: owner,
+                detail: reason,
+            },
+        )
+        .await
     }
 }
 
@@ -379,23 +426,24 @@ impl Store {
     /// worker shutting down mid-render). The attempt is not counted.
     pub async fn release_render(&self, id: i64, worker: &str) -> Result<bool, StoreError> {
         let now = self.now_ms();
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_after = $1, \
              updated_at = $1, progress_step = 0, lease_owner = NULL, lease_expires_at = NULL \
              WHERE id = $2 AND lease_owner = $3 AND state = 'rendering'",
         )
         .bind(now)
         .bind(id)
-        .bind(worker)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        insert_event(&mut tx, id, now, "released", worker, "worker shut down").await?;
-        tx.commit().await?;
-        Ok(true)
+        .bind(worker);
+        self.update_logged(
+            update,
+            Event {
+                job_id: id,
+                at: now,
+                kind: "released",
+                actor: worker,
+                detail: "worker shut down",
+            },
+        )
+        .await
     }
 }

@@ -16,7 +16,12 @@ pub struct WorkerInfo {
 }
 
 impl Store {
-    pub async fn register_worker(&self, id: &str, host: &str, renderer: &str) -> Result<(), StoreError> {
+    pub async fn register_worker(
+        &self,
+        id: &str,
+        host: &str,
+        renderer: &str,
+    ) -> Result<(), StoreError> {
         let now = self.now_ms();
         sqlx::query(
             "INSERT INTO workers (id, host, renderer, started_at, last_seen) VALUES ($1, $2, $3, $4, $4) \

@@ -26,6 +26,8 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
+/// A job a worker claimed, and when `claim_render` returned it.
+type Claim = (i64, Instant);
 
 /// Long enough that no lease expires during a run.
 const LEASE: Duration = Duration::from_secs(300);
@@ -105,7 +107,10 @@ impl Db {
             }
             Backend::Postgres => {
                 let url = fresh_postgres_database().await;
-                let name = url::Url::parse(&url)?.path().trim_start_matches('/').to_string();
+                let name = url::Url::parse(&url)?
+                    .path()
+                    .trim_start_matches('/')
+                    .to_string();
                 let store = Store::open(&url, pool).await?;
                 Ok(Self {
                     store,
@@ -163,7 +168,7 @@ fn clip(id: i64) -> ClipRecord {
 }
 
 /// Claims one job and marks it rendered; `None` when nothing was claimable.
-async fn claim_and_finish(store: &Store, worker: &str) -> BenchResult<Option<(i64, Instant)>> {
+async fn claim_and_finish(store: &Store, worker: &str) -> BenchResult<Option<Claim>> {
     let Some(job) = store.claim_render(worker, LEASE).await? else {
         return Ok(None);
     };
@@ -247,7 +252,7 @@ async fn latency(backend: Backend, workers: usize, jobs: usize) -> BenchResult<V
     let store = &db.store;
     warm_pool(store, workers).await?;
     let stop = Arc::new(AtomicBool::new(false));
-    let pollers: Vec<JoinHandle<BenchResult<Vec<(i64, Instant)>>>> = (0..workers)
+    let pollers: Vec<JoinHandle<BenchResult<Vec<Claim>>>> = (0..workers)
         .map(|w| tokio::spawn(poll(store.clone(), format!("worker-{w}"), stop.clone())))
         .collect();
 
@@ -285,7 +290,7 @@ async fn produce(store: &Store, jobs: usize) -> BenchResult<HashMap<i64, Instant
 
 /// Claims jobs as they come, sleeping [`POLL`] whenever the queue is empty,
 /// until `stop` is set and the queue has been found empty after it.
-async fn poll(store: Store, worker: String, stop: Arc<AtomicBool>) -> BenchResult<Vec<(i64, Instant)>> {
+async fn poll(store: Store, worker: String, stop: Arc<AtomicBool>) -> BenchResult<Vec<Claim>> {
     let mut mine = Vec::new();
     loop {
         // Read before claiming: an empty queue after the last enqueue means done.
@@ -385,9 +390,15 @@ async fn main() -> BenchResult<()> {
     for &backend in &config.backends {
         for &workers in &config.workers {
             let name = backend_name(backend);
-            eprintln!("{name}, {workers} workers: throughput ({} jobs)", config.jobs);
+            eprintln!(
+                "{name}, {workers} workers: throughput ({} jobs)",
+                config.jobs
+            );
             let claims_per_s = throughput(backend, workers, config.jobs).await?;
-            eprintln!("{name}, {workers} workers: latency ({} jobs)", config.latency_jobs);
+            eprintln!(
+                "{name}, {workers} workers: latency ({} jobs)",
+                config.latency_jobs
+            );
             let samples = latency(backend, workers, config.latency_jobs).await?;
             rows.push(Row {
                 backend,

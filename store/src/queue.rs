@@ -50,6 +50,15 @@ pub enum RenderFailure {
 const MAX_DELIVERY_ATTEMPTS: u32 = 8;
 
 impl Store {
+    /// Whether `sql` (with `$1` bound to `now`) returns a row.
+    async fn any_row(&self, sql: &str, now: i64) -> Result<bool, StoreError> {
+        Ok(sqlx::query(sql)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
     fn skip_locked(&self) -> &'static str {
         match self.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -65,22 +74,32 @@ impl Store {
         lease: Duration,
     ) -> Result<Option<Job>, StoreError> {
         let now = self.now_ms();
+        const RUNNABLE: &str = "((state = 'queued' AND run_after <= $1) \
+             OR (state = 'rendering' AND lease_expires_at < $1 AND cancel_requested = 0)) \
+             AND attempts < max_attempts";
+        // Idle workers poll often: look before taking the write lock.
+        if !self
+            .any_row(
+                &format!("SELECT id FROM jobs WHERE {RUNNABLE} LIMIT 1"),
+                now,
+            )
+            .await?
+        {
+            return Ok(None);
+        }
         let sql = format!(
-            "UPDATE jobs SET state = 'rendering', lease_owner = $1, lease_expires_at = $2, \
-             attempts = attempts + 1, started_at = $3, updated_at = $3, progress_step = 0, \
+            "UPDATE jobs SET state = 'rendering', lease_owner = $2, lease_expires_at = $3, \
+             attempts = attempts + 1, started_at = $1, updated_at = $1, progress_step = 0, \
              progress_total = 0 \
-             WHERE id = (SELECT id FROM jobs WHERE \
-                 ((state = 'queued' AND run_after <= $3) \
-                  OR (state = 'rendering' AND lease_expires_at < $3 AND cancel_requested = 0)) \
-                 AND attempts < max_attempts ORDER BY id LIMIT 1 {}) \
+             WHERE id = (SELECT id FROM jobs WHERE {RUNNABLE} ORDER BY id LIMIT 1 {}) \
              RETURNING {JOB_COLUMNS}",
             self.skip_locked()
         );
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&sql)
+            .bind(now)
             .bind(worker)
             .bind(now + lease.as_millis() as i64)
-            .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else {
@@ -261,6 +280,12 @@ impl Store {
             return Ok(None);
         }
         let now = self.now_ms();
+        let pending = "SELECT id FROM jobs WHERE \
+             (state = 'encoded' OR (state IN ('failed', 'blocked', 'cancelled') AND outcome_posted = 0)) \
+             AND (lease_expires_at IS NULL OR lease_expires_at < $1) AND run_after <= $1 LIMIT 1";
+        if !self.any_row(pending, now).await? {
+            return Ok(None);
+        }
         let placeholders: Vec<String> = (0..platforms.len())
             .map(|i| format!("${}", i + 4))
             .collect();

@@ -26,14 +26,24 @@ async fn sqlite() -> Db {
     let store = Store::open_with_clock(&sqlite_url_in(dir.path()), 4, Arc::new(clock.clone()))
         .await
         .unwrap();
-    Db { store, clock, _dir: Some(dir) }
+    Db {
+        store,
+        clock,
+        _dir: Some(dir),
+    }
 }
 
 async fn postgres() -> Db {
     let url = fresh_postgres_database().await;
     let clock = ManualClock::new(T0);
-    let store = Store::open_with_clock(&url, 8, Arc::new(clock.clone())).await.unwrap();
-    Db { store, clock, _dir: None }
+    let store = Store::open_with_clock(&url, 8, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    Db {
+        store,
+        clock,
+        _dir: None,
+    }
 }
 
 macro_rules! on_both_backends {
@@ -83,40 +93,85 @@ fn roomy() -> Limits {
 }
 
 fn clip(key: &str) -> ClipRecord {
-    ClipRecord { key: key.into(), bytes: 1234, render_ms: 4000, renderer: "testsrc".into() }
+    ClipRecord {
+        key: key.into(),
+        bytes: 1234,
+        render_ms: 4000,
+        renderer: "testsrc".into(),
+    }
 }
 
 async fn happy_path_walks_every_state_once(db: Db) {
     let s = &db.store;
-    let job = s.enqueue(&new_job("u1", "a boy throws a ball"), &roomy()).await.unwrap();
+    let job = s
+        .enqueue(&new_job("u1", "a boy throws a ball"), &roomy())
+        .await
+        .unwrap();
     assert_eq!(job.state, JobState::Queued);
     assert_eq!(job.seed, u64::MAX - 7, "seeds survive the i64 column");
     assert_eq!(job.cameo_ids, vec!["cam_1".to_string()]);
     assert_eq!(job.frames(), 24);
 
-    let claimed = s.claim_render("w1", LEASE).await.unwrap().expect("a job to claim");
-    assert_eq!((claimed.id, claimed.state, claimed.attempts), (job.id, JobState::Rendering, 1));
+    let claimed = s
+        .claim_render("w1", LEASE)
+        .await
+        .unwrap()
+        .expect("a job to claim");
+    assert_eq!(
+        (claimed.id, claimed.state, claimed.attempts),
+        (job.id, JobState::Rendering, 1)
+    );
     assert_eq!(claimed.lease_owner.as_deref(), Some("w1"));
-    assert!(s.claim_render("w2", LEASE).await.unwrap().is_none(), "one job, one claim");
+    assert!(
+        s.claim_render("w2", LEASE).await.unwrap().is_none(),
+        "one job, one claim"
+    );
 
     db.clock.advance(Duration::from_secs(1));
-    assert_eq!(s.heartbeat(job.id, "w1", LEASE, Some((3, 10))).await.unwrap(), Heartbeat::Continue);
+    assert_eq!(
+        s.heartbeat(job.id, "w1", LEASE, Some((3, 10)))
+            .await
+            .unwrap(),
+        Heartbeat::Continue
+    );
     let mid = s.job(job.id).await.unwrap();
     assert_eq!((mid.progress_step, mid.progress_total), (3, 10));
     assert!(mid.updated_at > job.updated_at);
 
-    assert!(s.finish_render(job.id, "w1", &clip("clips/1/x.mp4")).await.unwrap());
+    assert!(s
+        .finish_render(job.id, "w1", &clip("clips/1/x.mp4"))
+        .await
+        .unwrap());
     let encoded = s.job(job.id).await.unwrap();
     assert_eq!(encoded.state, JobState::Encoded);
     assert_eq!(encoded.clip_key.as_deref(), Some("clips/1/x.mp4"));
     assert_eq!(encoded.render_ms, Some(4000));
     assert_eq!(encoded.lease_owner, None);
 
-    assert!(s.claim_outcome(&["discord"], "d1", LEASE).await.unwrap().is_none(), "other platform");
-    let posting = s.claim_outcome(&["terminal"], "d1", LEASE).await.unwrap().unwrap();
+    assert!(
+        s.claim_outcome(&["discord"], "d1", LEASE)
+            .await
+            .unwrap()
+            .is_none(),
+        "other platform"
+    );
+    let posting = s
+        .claim_outcome(&["terminal"], "d1", LEASE)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(posting.id, job.id);
-    assert!(s.claim_outcome(&["terminal"], "d2", LEASE).await.unwrap().is_none(), "leased");
-    assert!(!s.mark_delivered(job.id, "d2", "msg-9").await.unwrap(), "not d2's to mark");
+    assert!(
+        s.claim_outcome(&["terminal"], "d2", LEASE)
+            .await
+            .unwrap()
+            .is_none(),
+        "leased"
+    );
+    assert!(
+        !s.mark_delivered(job.id, "d2", "msg-9").await.unwrap(),
+        "not d2's to mark"
+    );
     assert!(s.mark_delivered(job.id, "d1", "msg-9").await.unwrap());
     let done = s.job(job.id).await.unwrap();
     assert_eq!(done.state, JobState::Delivered);
@@ -124,10 +179,25 @@ async fn happy_path_walks_every_state_once(db: Db) {
     assert!(done.outcome_posted && done.finished_at.is_some());
 
     db.clock.advance(LEASE * 3);
-    assert!(s.claim_outcome(&["terminal"], "d1", LEASE).await.unwrap().is_none(), "posted once");
+    assert!(
+        s.claim_outcome(&["terminal"], "d1", LEASE)
+            .await
+            .unwrap()
+            .is_none(),
+        "posted once"
+    );
     assert!(s.claim_render("w1", LEASE).await.unwrap().is_none());
-    let kinds: Vec<String> = s.events(job.id).await.unwrap().into_iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, ["queued", "claimed", "encoded", "posting", "delivered"]);
+    let kinds: Vec<String> = s
+        .events(job.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["queued", "claimed", "encoded", "posting", "delivered"]
+    );
 }
 
 async fn expired_lease_moves_job_to_another_worker(db: Db) {
@@ -135,66 +205,122 @@ async fn expired_lease_moves_job_to_another_worker(db: Db) {
     let job = s.enqueue(&new_job("u1", "p"), &roomy()).await.unwrap();
     s.claim_render("w1", LEASE).await.unwrap().unwrap();
     db.clock.advance(LEASE - Duration::from_secs(1));
-    assert!(s.claim_render("w2", LEASE).await.unwrap().is_none(), "lease still valid");
+    assert!(
+        s.claim_render("w2", LEASE).await.unwrap().is_none(),
+        "lease still valid"
+    );
     db.clock.advance(Duration::from_secs(2));
-    let again = s.claim_render("w2", LEASE).await.unwrap().expect("expired lease is claimable");
+    let again = s
+        .claim_render("w2", LEASE)
+        .await
+        .unwrap()
+        .expect("expired lease is claimable");
     assert_eq!((again.id, again.attempts), (job.id, 2));
-    assert_eq!(s.heartbeat(job.id, "w1", LEASE, None).await.unwrap(), Heartbeat::LeaseLost);
-    assert!(!s.finish_render(job.id, "w1", &clip("a")).await.unwrap(), "w1 lost it");
+    assert_eq!(
+        s.heartbeat(job.id, "w1", LEASE, None).await.unwrap(),
+        Heartbeat::LeaseLost
+    );
+    assert!(
+        !s.finish_render(job.id, "w1", &clip("a")).await.unwrap(),
+        "w1 lost it"
+    );
     assert!(s.finish_render(job.id, "w2", &clip("b")).await.unwrap());
     assert_eq!(s.job(job.id).await.unwrap().clip_key.as_deref(), Some("b"));
 }
 
 async fn attempts_are_capped(db: Db) {
     let s = &db.store;
-    let limits = Limits { max_attempts: 2, ..roomy() };
+    let limits = Limits {
+        max_attempts: 2,
+        ..roomy()
+    };
     let job = s.enqueue(&new_job("u1", "p"), &limits).await.unwrap();
     for worker in ["w1", "w2"] {
         s.claim_render(worker, LEASE).await.unwrap().unwrap();
         db.clock.advance(LEASE + Duration::from_secs(1));
     }
-    assert!(s.claim_render("w3", LEASE).await.unwrap().is_none(), "attempts used up");
+    assert!(
+        s.claim_render("w3", LEASE).await.unwrap().is_none(),
+        "attempts used up"
+    );
     assert_eq!(s.reap_expired().await.unwrap(), 1);
     let failed = s.job(job.id).await.unwrap();
     assert_eq!(failed.state, JobState::Failed);
     assert!(failed.failure_reason.unwrap().contains("2 times"));
-    let notice = s.claim_outcome(&["terminal"], "d", LEASE).await.unwrap().unwrap();
+    let notice = s
+        .claim_outcome(&["terminal"], "d", LEASE)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(notice.state, JobState::Failed);
     assert!(s.mark_outcome_posted(job.id, "d").await.unwrap());
-    assert!(s.claim_outcome(&["terminal"], "d", LEASE).await.unwrap().is_none());
+    assert!(s
+        .claim_outcome(&["terminal"], "d", LEASE)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn cancel_queued_and_rendering(db: Db) {
     let s = &db.store;
     let a = s.enqueue(&new_job("u1", "a"), &roomy()).await.unwrap();
     let b = s.enqueue(&new_job("u1", "b"), &roomy()).await.unwrap();
-    assert_eq!(s.request_cancel(b.id, "u1").await.unwrap(), CancelOutcome::Cancelled);
+    assert_eq!(
+        s.request_cancel(b.id, "u1").await.unwrap(),
+        CancelOutcome::Cancelled
+    );
     assert_eq!(s.job(b.id).await.unwrap().state, JobState::Cancelled);
     let claimed = s.claim_render("w1", LEASE).await.unwrap().unwrap();
     assert_eq!(claimed.id, a.id, "the cancelled job is never claimed");
     assert!(s.claim_render("w1", LEASE).await.unwrap().is_none());
-    assert_eq!(s.request_cancel(a.id, "u1").await.unwrap(), CancelOutcome::Requested);
-    assert_eq!(s.heartbeat(a.id, "w1", LEASE, Some((1, 4))).await.unwrap(), Heartbeat::CancelRequested);
-    assert_eq!(s.end_render(a.id, "w1", &RenderFailure::Cancelled).await.unwrap(), JobState::Cancelled);
+    assert_eq!(
+        s.request_cancel(a.id, "u1").await.unwrap(),
+        CancelOutcome::Requested
+    );
+    assert_eq!(
+        s.heartbeat(a.id, "w1", LEASE, Some((1, 4))).await.unwrap(),
+        Heartbeat::CancelRequested
+    );
+    assert_eq!(
+        s.end_render(a.id, "w1", &RenderFailure::Cancelled)
+            .await
+            .unwrap(),
+        JobState::Cancelled
+    );
     assert_eq!(
         s.request_cancel(a.id, "u1").await.unwrap(),
         CancelOutcome::AlreadyFinished(JobState::Cancelled)
     );
-    assert!(matches!(s.request_cancel(9999, "u1").await, Err(StoreError::UnknownJob(9999))));
+    assert!(matches!(
+        s.request_cancel(9999, "u1").await,
+        Err(StoreError::UnknownJob(9999))
+    ));
     // The job cancelled while queued was answered at once; the one stopped by
     // its worker still needs its message posted.
-    let notice = s.claim_outcome(&["terminal"], "d", LEASE).await.unwrap().unwrap();
+    let notice = s
+        .claim_outcome(&["terminal"], "d", LEASE)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(notice.id, a.id);
 }
 
 async fn limits_refuse_and_change_nothing(db: Db) {
     let s = &db.store;
-    let limits = Limits { max_active_per_user: 2, max_per_user_per_hour: 100, max_queue_length: 3, ..Limits::default() };
+    let limits = Limits {
+        max_active_per_user: 2,
+        max_per_user_per_hour: 100,
+        max_queue_length: 3,
+        ..Limits::default()
+    };
     s.enqueue(&new_job("u1", "1"), &limits).await.unwrap();
     s.enqueue(&new_job("u1", "2"), &limits).await.unwrap();
     let err = s.enqueue(&new_job("u1", "3"), &limits).await.unwrap_err();
     match err {
-        StoreError::Refused(Refusal::TooManyActive { limit: 2, retry_after }) => {
+        StoreError::Refused(Refusal::TooManyActive {
+            limit: 2,
+            retry_after,
+        }) => {
             assert!(retry_after >= Duration::from_secs(1), "{retry_after:?}")
         }
         other => panic!("expected TooManyActive, got {other:?}"),
@@ -202,26 +328,46 @@ async fn limits_refuse_and_change_nothing(db: Db) {
     s.enqueue(&new_job("u2", "4"), &limits).await.unwrap();
     let err = s.enqueue(&new_job("u3", "5"), &limits).await.unwrap_err();
     assert!(
-        matches!(err, StoreError::Refused(Refusal::QueueFull { limit: 3, .. })),
+        matches!(
+            err,
+            StoreError::Refused(Refusal::QueueFull { limit: 3, .. })
+        ),
         "{err:?}"
     );
-    assert_eq!(s.list_jobs(None, 100).await.unwrap().len(), 3, "refusals inserted nothing");
+    assert_eq!(
+        s.list_jobs(None, 100).await.unwrap().len(),
+        3,
+        "refusals inserted nothing"
+    );
     // Finishing a job frees the user's slot.
     let first = s.claim_render("w", LEASE).await.unwrap().unwrap();
-    s.end_render(first.id, "w", &RenderFailure::Fatal("x".into())).await.unwrap();
+    s.end_render(first.id, "w", &RenderFailure::Fatal("x".into()))
+        .await
+        .unwrap();
     s.enqueue(&new_job("u1", "6"), &limits).await.unwrap();
 }
 
 async fn hourly_quota_says_when_to_retry(db: Db) {
     let s = &db.store;
-    let limits = Limits { max_active_per_user: 10, max_per_user_per_hour: 2, ..roomy() };
+    let limits = Limits {
+        max_active_per_user: 10,
+        max_per_user_per_hour: 2,
+        ..roomy()
+    };
     s.enqueue(&new_job("u1", "1"), &limits).await.unwrap();
     db.clock.advance(Duration::from_secs(600));
     s.enqueue(&new_job("u1", "2"), &limits).await.unwrap();
     db.clock.advance(Duration::from_secs(600));
     match s.enqueue(&new_job("u1", "3"), &limits).await.unwrap_err() {
-        StoreError::Refused(Refusal::HourlyQuota { limit: 2, retry_after }) => {
-            assert_eq!(retry_after, Duration::from_secs(2400), "the first job leaves the window in 40 min")
+        StoreError::Refused(Refusal::HourlyQuota {
+            limit: 2,
+            retry_after,
+        }) => {
+            assert_eq!(
+                retry_after,
+                Duration::from_secs(2400),
+                "the first job leaves the window in 40 min"
+            )
         }
         other => panic!("expected HourlyQuota, got {other:?}"),
     }
@@ -233,24 +379,41 @@ async fn retryable_failure_backs_off(db: Db) {
     let s = &db.store;
     let job = s.enqueue(&new_job("u1", "p"), &roomy()).await.unwrap();
     s.claim_render("w1", LEASE).await.unwrap().unwrap();
-    let state = s.end_render(job.id, "w1", &RenderFailure::Retry("disk full".into())).await.unwrap();
+    let state = s
+        .end_render(job.id, "w1", &RenderFailure::Retry("disk full".into()))
+        .await
+        .unwrap();
     assert_eq!(state, JobState::Queued);
-    assert!(s.claim_render("w1", LEASE).await.unwrap().is_none(), "backing off");
+    assert!(
+        s.claim_render("w1", LEASE).await.unwrap().is_none(),
+        "backing off"
+    );
     db.clock.advance(Duration::from_secs(3));
     let again = s.claim_render("w1", LEASE).await.unwrap().unwrap();
     assert_eq!(again.attempts, 2);
-    s.end_render(job.id, "w1", &RenderFailure::Retry("disk full".into())).await.unwrap();
+    s.end_render(job.id, "w1", &RenderFailure::Retry("disk full".into()))
+        .await
+        .unwrap();
     db.clock.advance(Duration::from_secs(10));
     s.claim_render("w1", LEASE).await.unwrap().unwrap();
     // Third of three attempts: a retryable error now ends the job.
-    let state = s.end_render(job.id, "w1", &RenderFailure::Retry("disk full".into())).await.unwrap();
+    let state = s
+        .end_render(job.id, "w1", &RenderFailure::Retry("disk full".into()))
+        .await
+        .unwrap();
     assert_eq!(state, JobState::Failed);
-    assert_eq!(s.job(job.id).await.unwrap().failure_reason.as_deref(), Some("disk full"));
+    assert_eq!(
+        s.job(job.id).await.unwrap().failure_reason.as_deref(),
+        Some("disk full")
+    );
 }
 
 async fn queue_position_and_eta(db: Db) {
     let s = &db.store;
-    let limits = Limits { default_render_time: Duration::from_secs(10), ..roomy() };
+    let limits = Limits {
+        default_render_time: Duration::from_secs(10),
+        ..roomy()
+    };
     let jobs: Vec<_> = futures_join(s, &limits, 3).await;
     s.register_worker("w1", "host", "testsrc").await.unwrap();
     let places: Vec<_> = {
@@ -260,23 +423,43 @@ async fn queue_position_and_eta(db: Db) {
         }
         v
     };
-    assert_eq!(places.iter().map(|p| p.position).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        places.iter().map(|p| p.position).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
     assert_eq!(places[0].eta, Duration::from_secs(10));
     assert_eq!(places[2].eta, Duration::from_secs(30));
     // A second live worker halves the wait; real render times replace the default.
     s.register_worker("w2", "host", "testsrc").await.unwrap();
     let first = s.claim_render("w1", LEASE).await.unwrap().unwrap();
-    s.finish_render(first.id, "w1", &ClipRecord { render_ms: 4000, ..clip("k") }).await.unwrap();
+    s.finish_render(
+        first.id,
+        "w1",
+        &ClipRecord {
+            render_ms: 4000,
+            ..clip("k")
+        },
+    )
+    .await
+    .unwrap();
     let third = s.job(jobs[2].id).await.unwrap();
     let place = s.queue_place(&third, &limits).await.unwrap();
     assert_eq!(place.position, 2);
-    assert_eq!(place.eta, Duration::from_secs(6), "1 ahead / 2 workers × 4 s + 4 s");
+    assert_eq!(
+        place.eta,
+        Duration::from_secs(6),
+        "1 ahead / 2 workers × 4 s + 4 s"
+    );
 }
 
 async fn futures_join(s: &Store, limits: &Limits, n: usize) -> Vec<reel_store::Job> {
     let mut jobs = Vec::new();
     for i in 0..n {
-        jobs.push(s.enqueue(&new_job(&format!("u{i}"), "p"), limits).await.unwrap());
+        jobs.push(
+            s.enqueue(&new_job(&format!("u{i}"), "p"), limits)
+                .await
+                .unwrap(),
+        );
     }
     jobs
 }
@@ -285,16 +468,24 @@ async fn operator_retry(db: Db) {
     let s = &db.store;
     let job = s.enqueue(&new_job("u1", "p"), &roomy()).await.unwrap();
     s.claim_render("w1", LEASE).await.unwrap().unwrap();
-    s.end_render(job.id, "w1", &RenderFailure::Fatal("model crashed".into())).await.unwrap();
+    s.end_render(job.id, "w1", &RenderFailure::Fatal("model crashed".into()))
+        .await
+        .unwrap();
     let retried = s.retry(job.id, "operator").await.unwrap();
-    assert_eq!((retried.state, retried.attempts, retried.failure_reason), (JobState::Queued, 0, None));
+    assert_eq!(
+        (retried.state, retried.attempts, retried.failure_reason),
+        (JobState::Queued, 0, None)
+    );
     let claimed = s.claim_render("w1", LEASE).await.unwrap().unwrap();
     s.finish_render(claimed.id, "w1", &clip("k")).await.unwrap();
     assert!(matches!(
         s.retry(job.id, "operator").await,
         Err(StoreError::InvalidTransition { .. })
     ));
-    assert!(matches!(s.retry(424242, "operator").await, Err(StoreError::UnknownJob(424242))));
+    assert!(matches!(
+        s.retry(424242, "operator").await,
+        Err(StoreError::UnknownJob(424242))
+    ));
 }
 
 async fn failed_posts_back_off_then_give_up(db: Db) {
@@ -307,7 +498,13 @@ async fn failed_posts_back_off_then_give_up(db: Db) {
         let posting = posting.unwrap_or_else(|| panic!("attempt {attempt} should be claimable"));
         assert_eq!(posting.delivery_attempts, attempt);
         s.postpone_outcome(job.id, "d", "HTTP 502").await.unwrap();
-        assert!(s.claim_outcome(&["terminal"], "d", LEASE).await.unwrap().is_none(), "backoff");
+        assert!(
+            s.claim_outcome(&["terminal"], "d", LEASE)
+                .await
+                .unwrap()
+                .is_none(),
+            "backoff"
+        );
         db.clock.advance(Duration::from_secs(301));
     }
     let job = s.job(job.id).await.unwrap();
@@ -319,7 +516,9 @@ async fn failed_posts_back_off_then_give_up(db: Db) {
 async fn concurrent_claimers_never_share_a_job(db: Db) {
     let s = db.store.clone();
     for i in 0..120 {
-        s.enqueue(&new_job(&format!("u{i}"), "p"), &roomy()).await.unwrap();
+        s.enqueue(&new_job(&format!("u{i}"), "p"), &roomy())
+            .await
+            .unwrap();
     }
     let mut tasks = Vec::new();
     for w in 0..6 {

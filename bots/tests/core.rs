@@ -38,8 +38,16 @@ async fn bad_input_changes_nothing(db: Db) {
     let me = requester("terminal", "alice");
     let other = requester("terminal", "bob");
     // Both users have a job, so "nothing changed" covers existing jobs too.
-    let mine = core.handle(&me, "/video my own clip", false).await.job_id.unwrap();
-    let theirs = core.handle(&other, "/video bob's clip", false).await.job_id.unwrap();
+    let mine = core
+        .handle(&me, "/video my own clip", false)
+        .await
+        .job_id
+        .unwrap();
+    let theirs = core
+        .handle(&other, "/video bob's clip", false)
+        .await
+        .job_id
+        .unwrap();
     let unknown = theirs + 1000;
 
     let long = "a".repeat(501);
@@ -48,46 +56,184 @@ async fn bad_input_changes_nothing(db: Db) {
         ("".into(), false, vec!["Send /video".into()]),
         ("   ".into(), true, vec!["Send /video".into()]),
         ("/video".into(), false, vec!["Tell me what to film".into()]),
-        ("/video duration:3".into(), false, vec!["Tell me what to film".into()]),
-        ("/video  \t \u{a0}  ".into(), false, vec!["Tell me what to film".into()]),
-        (format!("/video {long}"), false, vec!["501".into(), "500".into()]),
-        ("/video a cat\u{0007} jumps".into(), false, vec!["U+0007".into()]),
-        ("/video a cat \u{202E}spmuj".into(), false, vec!["U+202E".into()]),
-        ("/video a cat foo:bar".into(), false, vec!["Unknown option `foo:`".into()]),
-        ("/video a cat duration:2 duration:3".into(), false, vec!["duration: is given twice".into()]),
-        ("/video a cat duration:0".into(), false, vec!["duration:0 is out of range".into(), "1 to 10 seconds".into()]),
-        ("/video a cat duration:11".into(), false, vec!["duration:11 is out of range".into()]),
-        ("/video a cat duration:abc".into(), false, vec!["duration:abc is not a number".into()]),
-        ("/video a cat duration:-1".into(), false, vec!["duration:-1 is not a number".into()]),
-        ("/video a cat seed:-1".into(), false, vec!["seed:-1 is not a seed".into(), "4294967295".into()]),
-        ("/video a cat seed:4294967296".into(), false, vec!["seed:4294967296 is not a seed".into()]),
-        ("/video a cat seed:x".into(), false, vec!["seed:x is not a seed".into()]),
-        ("/video a cat aspect:diagonal".into(), false, vec!["aspect:diagonal is not an aspect".into()]),
-        ("/video a cat aspect:\u{202E}tall".into(), false, vec!["aspect:?tall is not an aspect".into()]),
-        ("/video a cat size:10x10".into(), false, vec!["size:10x10 is not a size".into(), "1280x1280".into()]),
-        ("/video a cat size:5000x5000".into(), false, vec!["size:5000x5000 is not a size".into()]),
-        ("/video a cat size:abc".into(), false, vec!["size:abc is not a size".into()]),
-        ("/video a cat size:640x".into(), false, vec!["size:640x is not a size".into()]),
-        ("/video a cat cameo:bad!name".into(), false, vec!["cameo:bad!name is not a cameo name".into()]),
-        ("/video a cat cameo:@".into(), false, vec!["is not a cameo name".into()]),
+        (
+            "/video duration:3".into(),
+            false,
+            vec!["Tell me what to film".into()],
+        ),
+        (
+            "/video  \t \u{a0}  ".into(),
+            false,
+            vec!["Tell me what to film".into()],
+        ),
+        (
+            format!("/video {long}"),
+            false,
+            vec!["501".into(), "500".into()],
+        ),
+        (
+            "/video a cat\u{0007} jumps".into(),
+            false,
+            vec!["U+0007".into()],
+        ),
+        (
+            "/video a cat \u{202E}spmuj".into(),
+            false,
+            vec!["U+202E".into()],
+        ),
+        (
+            "/video a cat foo:bar".into(),
+            false,
+            vec!["Unknown option `foo:`".into()],
+        ),
+        (
+            "/video a cat duration:2 duration:3".into(),
+            false,
+            vec!["duration: is given twice".into()],
+        ),
+        (
+            "/video a cat duration:0".into(),
+            false,
+            vec![
+                "duration:0 is out of range".into(),
+                "1 to 10 seconds".into(),
+            ],
+        ),
+        (
+            "/video a cat duration:11".into(),
+            false,
+            vec!["duration:11 is out of range".into()],
+        ),
+        (
+            "/video a cat duration:abc".into(),
+            false,
+            vec!["duration:abc is not a number".into()],
+        ),
+        (
+            "/video a cat duration:-1".into(),
+            false,
+            vec!["duration:-1 is not a number".into()],
+        ),
+        (
+            "/video a cat seed:-1".into(),
+            false,
+            vec!["seed:-1 is not a seed".into(), "4294967295".into()],
+        ),
+        (
+            "/video a cat seed:4294967296".into(),
+            false,
+            vec!["seed:4294967296 is not a seed".into()],
+        ),
+        (
+            "/video a cat seed:x".into(),
+            false,
+            vec!["seed:x is not a seed".into()],
+        ),
+        (
+            "/video a cat aspect:diagonal".into(),
+            false,
+            vec!["aspect:diagonal is not an aspect".into()],
+        ),
+        (
+            "/video a cat aspect:\u{202E}tall".into(),
+            false,
+            vec!["aspect:?tall is not an aspect".into()],
+        ),
+        (
+            "/video a cat size:10x10".into(),
+            false,
+            vec!["size:10x10 is not a size".into(), "1280x1280".into()],
+        ),
+        (
+            "/video a cat size:5000x5000".into(),
+            false,
+            vec!["size:5000x5000 is not a size".into()],
+        ),
+        (
+            "/video a cat size:abc".into(),
+            false,
+            vec!["size:abc is not a size".into()],
+        ),
+        (
+            "/video a cat size:640x".into(),
+            false,
+            vec!["size:640x is not a size".into()],
+        ),
+        (
+            "/video a cat cameo:bad!name".into(),
+            false,
+            vec!["cameo:bad!name is not a cameo name".into()],
+        ),
+        (
+            "/video a cat cameo:@".into(),
+            false,
+            vec!["is not a cameo name".into()],
+        ),
         (
             "/video a cat cameo:alice".into(),
             false,
-            vec!["there is no cameo `alice`".into(), "Nothing was queued".into()],
+            vec![
+                "there is no cameo `alice`".into(),
+                "Nothing was queued".into(),
+            ],
         ),
-        ("a cat cameo:carol".into(), true, vec!["there is no cameo `carol`".into()]),
-        ("/video a b c cameo:a cameo:b cameo:c".into(), false, vec!["at most 2 cameos".into()]),
-        ("/bogus".into(), false, vec!["I don't know the command /bogus".into()]),
-        ("/bo\u{202E}gus now".into(), false, vec!["I don't know the command /bo?gus".into()]),
-        ("a cat on a wall".into(), false, vec!["Commands start with /".into()]),
-        ("/status abc".into(), false, vec!["`abc` is not a job number".into()]),
-        ("/cancel 0".into(), false, vec!["`0` is not a job number".into()]),
-        ("/cancel -3".into(), false, vec!["`-3` is not a job number".into()]),
-        (format!("/status {unknown}"), false, vec![wording::not_yours(unknown)]),
-        (format!("/cancel {unknown}"), false, vec![wording::not_yours(unknown)]),
+        (
+            "a cat cameo:carol".into(),
+            true,
+            vec!["there is no cameo `carol`".into()],
+        ),
+        (
+            "/video a b c cameo:a cameo:b cameo:c".into(),
+            false,
+            vec!["at most 2 cameos".into()],
+        ),
+        (
+            "/bogus".into(),
+            false,
+            vec!["I don't know the command /bogus".into()],
+        ),
+        (
+            "/bo\u{202E}gus now".into(),
+            false,
+            vec!["I don't know the command /bo?gus".into()],
+        ),
+        (
+            "a cat on a wall".into(),
+            false,
+            vec!["Commands start with /".into()],
+        ),
+        (
+            "/status abc".into(),
+            false,
+            vec!["`abc` is not a job number".into()],
+        ),
+        (
+            "/cancel 0".into(),
+            false,
+            vec!["`0` is not a job number".into()],
+        ),
+        (
+            "/cancel -3".into(),
+            false,
+            vec!["`-3` is not a job number".into()],
+        ),
+        (
+            format!("/status {unknown}"),
+            false,
+            vec![wording::not_yours(unknown)],
+        ),
+        (
+            format!("/cancel {unknown}"),
+            false,
+            vec![wording::not_yours(unknown)],
+        ),
         (format!("/status {theirs}"), false, vec![not_yours.clone()]),
         (format!("/cancel {theirs}"), false, vec![not_yours.clone()]),
-        (format!("/cancel #{theirs}"), false, vec![format!("There is no job #{theirs} of yours")]),
+        (
+            format!("/cancel #{theirs}"),
+            false,
+            vec![format!("There is no job #{theirs} of yours")],
+        ),
     ];
     assert!(rows.len() >= 30);
     for (input, plain, fragments) in &rows {
@@ -96,9 +242,17 @@ async fn bad_input_changes_nothing(db: Db) {
         assert_eq!(reply.kind, ReplyKind::Refused, "{input:?} → {reply:?}");
         assert_eq!(reply.job_id, None, "{input:?} → {reply:?}");
         for fragment in fragments {
-            assert!(reply.text.contains(fragment.as_str()), "{input:?}: expected {fragment:?} in {:?}", reply.text);
+            assert!(
+                reply.text.contains(fragment.as_str()),
+                "{input:?}: expected {fragment:?} in {:?}",
+                reply.text
+            );
         }
-        assert!(!has_invisible(&reply.text), "{input:?}: reply echoes an invisible character: {:?}", reply.text);
+        assert!(
+            !has_invisible(&reply.text),
+            "{input:?}: reply echoes an invisible character: {:?}",
+            reply.text
+        );
         assert_eq!(db.jobs().await, before, "{input:?} changed the store");
     }
     // The jobs the table poked at are as they were.
@@ -110,20 +264,43 @@ async fn bad_input_changes_nothing(db: Db) {
 async fn queued_reply_names_the_job_and_its_place(db: Db) {
     let core = core(&db, roomy());
     let alice = requester("terminal", "alice");
-    let reply = core.handle(&alice, "/video a red ball bounces duration:2 seed:42", false).await;
+    let reply = core
+        .handle(
+            &alice,
+            "/video a red ball bounces duration:2 seed:42",
+            false,
+        )
+        .await;
     assert_eq!(reply.kind, ReplyKind::Queued, "{reply:?}");
     let id = reply.job_id.expect("a queued reply carries the job id");
-    assert!(reply.text.contains(&format!("#{id} queued, position 1")), "{}", reply.text);
+    assert!(
+        reply.text.contains(&format!("#{id} queued, position 1")),
+        "{}",
+        reply.text
+    );
     assert!(reply.text.contains("ready in about"), "{}", reply.text);
 
     let job = db.store.job(id).await.unwrap();
     let s = RenderSettings::default();
     assert_eq!(job.state, JobState::Queued);
     assert_eq!(job.prompt, "a red ball bounces");
-    assert_eq!((job.duration_s, job.seed, job.width, job.height, job.fps), (2, 42, s.width, s.height, s.fps));
     assert_eq!(
-        (job.platform.as_str(), job.user_id.as_str(), job.chat_id.as_str(), job.reply_handle.as_str()),
-        (alice.platform.as_str(), alice.user_id.as_str(), alice.chat_id.as_str(), alice.reply_handle.as_str())
+        (job.duration_s, job.seed, job.width, job.height, job.fps),
+        (2, 42, s.width, s.height, s.fps)
+    );
+    assert_eq!(
+        (
+            job.platform.as_str(),
+            job.user_id.as_str(),
+            job.chat_id.as_str(),
+            job.reply_handle.as_str()
+        ),
+        (
+            alice.platform.as_str(),
+            alice.user_id.as_str(),
+            alice.chat_id.as_str(),
+            alice.reply_handle.as_str()
+        )
     );
 
     // A second user's job waits behind the first, and notes reach the reply.
@@ -131,7 +308,13 @@ async fn queued_reply_names_the_job_and_its_place(db: Db) {
     let second = core.handle(&bob, "/video a cat size:650x390", false).await;
     let second_id = second.job_id.unwrap();
     assert!(second_id > id);
-    assert!(second.text.contains(&format!("#{second_id} queued, position 2")), "{}", second.text);
+    assert!(
+        second
+            .text
+            .contains(&format!("#{second_id} queued, position 2")),
+        "{}",
+        second.text
+    );
     assert!(second.text.contains("640×384"), "{}", second.text);
     let job = db.store.job(second_id).await.unwrap();
     assert_eq!((job.width, job.height), (640, 384));
@@ -140,43 +323,105 @@ async fn queued_reply_names_the_job_and_its_place(db: Db) {
     // Plain text is a prompt where the adapter says so.
     let plain = core.handle(&alice, "waves on a beach", true).await;
     assert_eq!(plain.kind, ReplyKind::Queued, "{plain:?}");
-    assert_eq!(db.store.job(plain.job_id.unwrap()).await.unwrap().prompt, "waves on a beach");
+    assert_eq!(
+        db.store.job(plain.job_id.unwrap()).await.unwrap().prompt,
+        "waves on a beach"
+    );
 }
 
 async fn limits_refuse_with_a_retry_time_and_queue_nothing(db: Db) {
     // One active clip per user.
-    let one_active = core(&db, Limits { max_active_per_user: 1, ..roomy() });
+    let one_active = core(
+        &db,
+        Limits {
+            max_active_per_user: 1,
+            ..roomy()
+        },
+    );
     let alice = requester("terminal", "alice");
-    assert_eq!(one_active.handle(&alice, "/video first", false).await.kind, ReplyKind::Queued);
+    assert_eq!(
+        one_active.handle(&alice, "/video first", false).await.kind,
+        ReplyKind::Queued
+    );
     let before = db.jobs().await;
     let reply = one_active.handle(&alice, "/video second", false).await;
     assert_eq!(reply.kind, ReplyKind::Refused, "{reply:?}");
-    assert!(reply.text.contains("You already have 1 clips on the way"), "{}", reply.text);
-    assert!(reply.text.contains("Try again") && reply.text.contains("Nothing was queued"), "{}", reply.text);
+    assert!(
+        reply.text.contains("You already have 1 clips on the way"),
+        "{}",
+        reply.text
+    );
+    assert!(
+        reply.text.contains("Try again") && reply.text.contains("Nothing was queued"),
+        "{}",
+        reply.text
+    );
     assert_eq!(db.jobs().await, before);
     // Another user is not affected.
-    assert_eq!(one_active.handle(&requester("terminal", "bob"), "/video hi", false).await.kind, ReplyKind::Queued);
+    assert_eq!(
+        one_active
+            .handle(&requester("terminal", "bob"), "/video hi", false)
+            .await
+            .kind,
+        ReplyKind::Queued
+    );
 
     // An hourly quota.
-    let hourly = core(&db, Limits { max_per_user_per_hour: 1, ..roomy() });
+    let hourly = core(
+        &db,
+        Limits {
+            max_per_user_per_hour: 1,
+            ..roomy()
+        },
+    );
     let carol = requester("terminal", "carol");
-    assert_eq!(hourly.handle(&carol, "/video one", false).await.kind, ReplyKind::Queued);
+    assert_eq!(
+        hourly.handle(&carol, "/video one", false).await.kind,
+        ReplyKind::Queued
+    );
     db.clock.advance(Duration::from_secs(20 * 60));
     let before = db.jobs().await;
     let reply = hourly.handle(&carol, "/video two", false).await;
     assert_eq!(reply.kind, ReplyKind::Refused, "{reply:?}");
     assert!(reply.text.contains("in the last hour"), "{}", reply.text);
-    assert!(reply.text.contains("Try again in about 40 min"), "{}", reply.text);
+    assert!(
+        reply.text.contains("Try again in about 40 min"),
+        "{}",
+        reply.text
+    );
     assert!(reply.text.contains("Nothing was queued"), "{}", reply.text);
     assert_eq!(db.jobs().await, before);
 
     // A full queue.
-    let queued = db.store.list_jobs(Some(JobState::Queued), 1000).await.unwrap().len() as u32;
-    let full = core(&db, Limits { max_queue_length: queued, ..roomy() });
-    let reply = full.handle(&requester("telegram", "dave"), "/video three", false).await;
+    let queued = db
+        .store
+        .list_jobs(Some(JobState::Queued), 1000)
+        .await
+        .unwrap()
+        .len() as u32;
+    let full = core(
+        &db,
+        Limits {
+            max_queue_length: queued,
+            ..roomy()
+        },
+    );
+    let reply = full
+        .handle(&requester("telegram", "dave"), "/video three", false)
+        .await;
     assert_eq!(reply.kind, ReplyKind::Refused, "{reply:?}");
-    assert!(reply.text.contains(&format!("The queue is full ({queued} clips waiting)")), "{}", reply.text);
-    assert!(reply.text.contains("Try again") && reply.text.contains("Nothing was queued"), "{}", reply.text);
+    assert!(
+        reply
+            .text
+            .contains(&format!("The queue is full ({queued} clips waiting)")),
+        "{}",
+        reply.text
+    );
+    assert!(
+        reply.text.contains("Try again") && reply.text.contains("Nothing was queued"),
+        "{}",
+        reply.text
+    );
     assert_eq!(db.jobs().await, before);
 }
 
@@ -184,45 +429,107 @@ async fn status_lists_active_jobs(db: Db) {
     let core = core(&db, roomy());
     let alice = requester("terminal", "alice");
     let empty = core.handle(&alice, "/status", false).await;
-    assert_eq!((empty.kind, empty.text.as_str()), (ReplyKind::Info, wording::NO_ACTIVE_JOBS));
+    assert_eq!(
+        (empty.kind, empty.text.as_str()),
+        (ReplyKind::Info, wording::NO_ACTIVE_JOBS)
+    );
 
-    let a = core.handle(&alice, "/video first clip", false).await.job_id.unwrap();
-    let b = core.handle(&alice, "/video second clip", false).await.job_id.unwrap();
-    let c = core.handle(&alice, "/video third clip", false).await.job_id.unwrap();
-    core.handle(&requester("terminal", "bob"), "/video bob's clip", false).await.job_id.unwrap();
+    let a = core
+        .handle(&alice, "/video first clip", false)
+        .await
+        .job_id
+        .unwrap();
+    let b = core
+        .handle(&alice, "/video second clip", false)
+        .await
+        .job_id
+        .unwrap();
+    let c = core
+        .handle(&alice, "/video third clip", false)
+        .await
+        .job_id
+        .unwrap();
+    core.handle(&requester("terminal", "bob"), "/video bob's clip", false)
+        .await
+        .job_id
+        .unwrap();
 
     // a renders with progress; c is cancelled and so no longer listed.
     claim(&db.store, a, "w1").await;
-    db.store.heartbeat(a, "w1", LEASE, Some((3, 10))).await.unwrap();
-    assert_eq!(core.handle(&alice, &format!("/cancel {c}"), false).await.kind, ReplyKind::Info);
+    db.store
+        .heartbeat(a, "w1", LEASE, Some((3, 10)))
+        .await
+        .unwrap();
+    assert_eq!(
+        core.handle(&alice, &format!("/cancel {c}"), false)
+            .await
+            .kind,
+        ReplyKind::Info
+    );
 
     let reply = core.handle(&alice, "/status", false).await;
     assert_eq!(reply.kind, ReplyKind::Info, "{reply:?}");
     assert_eq!(reply.job_id, None);
     let lines: Vec<&str> = reply.text.lines().collect();
     assert_eq!(lines.len(), 2, "{}", reply.text);
-    assert!(lines[0].starts_with(&format!("#{b} queued, position 1")), "{}", reply.text);
-    assert!(lines[1].starts_with(&format!("#{a} rendering")), "{}", reply.text);
-    assert!(lines[1].contains("step 3/10") && lines[1].contains("30%"), "{}", reply.text);
+    assert!(
+        lines[0].starts_with(&format!("#{b} queued, position 1")),
+        "{}",
+        reply.text
+    );
+    assert!(
+        lines[1].starts_with(&format!("#{a} rendering")),
+        "{}",
+        reply.text
+    );
+    assert!(
+        lines[1].contains("step 3/10") && lines[1].contains("30%"),
+        "{}",
+        reply.text
+    );
 
     // One job by number, including a finished one.
     let one = core.handle(&alice, &format!("/status {b}"), false).await;
     assert_eq!((one.kind, one.job_id), (ReplyKind::Info, Some(b)));
-    assert!(one.text.starts_with(&format!("#{b} queued")), "{}", one.text);
+    assert!(
+        one.text.starts_with(&format!("#{b} queued")),
+        "{}",
+        one.text
+    );
     let done = core.handle(&alice, &format!("/status {c}"), false).await;
     assert_eq!(done.kind, ReplyKind::Info, "{done:?}");
-    assert!(done.text.contains(&format!("#{c} cancelled")) && done.text.contains("third clip"), "{}", done.text);
+    assert!(
+        done.text.contains(&format!("#{c} cancelled")) && done.text.contains("third clip"),
+        "{}",
+        done.text
+    );
 }
 
 async fn cancel_without_a_number_takes_the_newest_active_job(db: Db) {
     let core = core(&db, roomy());
     let alice = requester("telegram", "alice");
-    let a = core.handle(&alice, "/video first", false).await.job_id.unwrap();
-    let b = core.handle(&alice, "/video second", false).await.job_id.unwrap();
-    let bob = core.handle(&requester("telegram", "bob"), "/video bob's", false).await.job_id.unwrap();
+    let a = core
+        .handle(&alice, "/video first", false)
+        .await
+        .job_id
+        .unwrap();
+    let b = core
+        .handle(&alice, "/video second", false)
+        .await
+        .job_id
+        .unwrap();
+    let bob = core
+        .handle(&requester("telegram", "bob"), "/video bob's", false)
+        .await
+        .job_id
+        .unwrap();
 
     let reply = core.handle(&alice, "/cancel", false).await;
-    assert_eq!((reply.kind, reply.job_id), (ReplyKind::Info, Some(b)), "{reply:?}");
+    assert_eq!(
+        (reply.kind, reply.job_id),
+        (ReplyKind::Info, Some(b)),
+        "{reply:?}"
+    );
     assert_eq!(reply.text, format!("#{b} cancelled; it never started."));
     assert_eq!(db.store.job(b).await.unwrap().state, JobState::Cancelled);
     assert_eq!(db.store.job(a).await.unwrap().state, JobState::Queued);
@@ -233,30 +540,62 @@ async fn cancel_without_a_number_takes_the_newest_active_job(db: Db) {
 
     let before = db.jobs().await;
     let reply = core.handle(&alice, "/cancel", false).await;
-    assert_eq!((reply.kind, reply.text.as_str()), (ReplyKind::Refused, wording::NO_ACTIVE_JOBS));
+    assert_eq!(
+        (reply.kind, reply.text.as_str()),
+        (ReplyKind::Refused, wording::NO_ACTIVE_JOBS)
+    );
     assert_eq!(db.jobs().await, before);
-    assert_eq!(db.store.job(bob).await.unwrap().state, JobState::Queued, "bob's job is untouched");
+    assert_eq!(
+        db.store.job(bob).await.unwrap().state,
+        JobState::Queued,
+        "bob's job is untouched"
+    );
     let events = db.store.events(a).await.unwrap();
-    let cancel = events.iter().find(|e| e.kind == "cancelled").expect("a cancel event");
+    let cancel = events
+        .iter()
+        .find(|e| e.kind == "cancelled")
+        .expect("a cancel event");
     assert_eq!(cancel.actor, "telegram:alice");
 }
 
 async fn cancel_of_a_rendering_or_finished_job(db: Db) {
     let core = core(&db, roomy());
     let alice = requester("terminal", "alice");
-    let a = core.handle(&alice, "/video rendering one", false).await.job_id.unwrap();
+    let a = core
+        .handle(&alice, "/video rendering one", false)
+        .await
+        .job_id
+        .unwrap();
     claim(&db.store, a, "w1").await;
     let reply = core.handle(&alice, &format!("/cancel {a}"), false).await;
-    assert_eq!((reply.kind, reply.job_id), (ReplyKind::Info, Some(a)), "{reply:?}");
-    assert!(reply.text.contains(&format!("#{a} is stopping")), "{}", reply.text);
+    assert_eq!(
+        (reply.kind, reply.job_id),
+        (ReplyKind::Info, Some(a)),
+        "{reply:?}"
+    );
+    assert!(
+        reply.text.contains(&format!("#{a} is stopping")),
+        "{}",
+        reply.text
+    );
     let job = db.store.job(a).await.unwrap();
-    assert_eq!((job.state, job.cancel_requested), (JobState::Rendering, true));
+    assert_eq!(
+        (job.state, job.cancel_requested),
+        (JobState::Rendering, true)
+    );
 
-    db.store.end_render(a, "w1", &RenderFailure::Cancelled).await.unwrap();
+    db.store
+        .end_render(a, "w1", &RenderFailure::Cancelled)
+        .await
+        .unwrap();
     let before = db.jobs().await;
     let reply = core.handle(&alice, &format!("/cancel {a}"), false).await;
     assert_eq!(reply.kind, ReplyKind::Refused, "{reply:?}");
-    assert!(reply.text.contains(&format!("#{a} is already cancelled")), "{}", reply.text);
+    assert!(
+        reply.text.contains(&format!("#{a} is already cancelled")),
+        "{}",
+        reply.text
+    );
     assert_eq!(db.jobs().await, before);
 }
 
@@ -264,38 +603,84 @@ async fn history_lists_own_jobs_newest_first(db: Db) {
     let core = core(&db, roomy());
     let alice = requester("discord", "alice");
     let empty = core.handle(&alice, "/history", false).await;
-    assert_eq!((empty.kind, empty.text.as_str()), (ReplyKind::Info, wording::NO_HISTORY));
+    assert_eq!(
+        (empty.kind, empty.text.as_str()),
+        (ReplyKind::Info, wording::NO_HISTORY)
+    );
 
-    let a = core.handle(&alice, "/video failing clip", false).await.job_id.unwrap();
+    let a = core
+        .handle(&alice, "/video failing clip", false)
+        .await
+        .job_id
+        .unwrap();
     claim(&db.store, a, "w").await;
-    db.store.end_render(a, "w", &RenderFailure::Fatal("the model ran out of memory".into())).await.unwrap();
-    let b = core.handle(&alice, "/video waiting clip", false).await.job_id.unwrap();
-    core.handle(&requester("discord", "bob"), "/video not alice's", false).await;
+    db.store
+        .end_render(
+            a,
+            "w",
+            &RenderFailure::Fatal("the model ran out of memory".into()),
+        )
+        .await
+        .unwrap();
+    let b = core
+        .handle(&alice, "/video waiting clip", false)
+        .await
+        .job_id
+        .unwrap();
+    core.handle(&requester("discord", "bob"), "/video not alice's", false)
+        .await;
 
     let reply = core.handle(&alice, "/history", false).await;
     assert_eq!(reply.kind, ReplyKind::Info);
     let lines: Vec<&str> = reply.text.lines().collect();
     assert_eq!(lines.len(), 2, "{}", reply.text);
-    assert!(lines[0].starts_with(&format!("#{b} queued")) && lines[0].contains("waiting clip"), "{}", reply.text);
-    assert!(lines[1].starts_with(&format!("#{a} failed (the model ran out of memory)")), "{}", reply.text);
+    assert!(
+        lines[0].starts_with(&format!("#{b} queued")) && lines[0].contains("waiting clip"),
+        "{}",
+        reply.text
+    );
+    assert!(
+        lines[1].starts_with(&format!("#{a} failed (the model ran out of memory)")),
+        "{}",
+        reply.text
+    );
     assert!(!reply.text.contains("not alice's"), "{}", reply.text);
 
     // At most ten, newest first.
     let mut ids = Vec::new();
     for i in 0..11 {
-        ids.push(core.handle(&alice, &format!("/video clip number {i}"), false).await.job_id.unwrap());
+        ids.push(
+            core.handle(&alice, &format!("/video clip number {i}"), false)
+                .await
+                .job_id
+                .unwrap(),
+        );
     }
     let reply = core.handle(&alice, "/history", false).await;
     let lines: Vec<&str> = reply.text.lines().collect();
     assert_eq!(lines.len(), 10, "{}", reply.text);
-    assert!(lines[0].starts_with(&format!("#{} ", ids[10])), "{}", reply.text);
-    assert!(lines[9].starts_with(&format!("#{} ", ids[1])), "{}", reply.text);
+    assert!(
+        lines[0].starts_with(&format!("#{} ", ids[10])),
+        "{}",
+        reply.text
+    );
+    assert!(
+        lines[9].starts_with(&format!("#{} ", ids[1])),
+        "{}",
+        reply.text
+    );
 }
 
 async fn reroll_keeps_prompt_and_options_with_a_new_seed(db: Db) {
     let core = core(&db, roomy());
     let alice = requester("terminal", "alice");
-    let first = core.handle(&alice, "/video a fox in snow size:320x192 duration:3 seed:7", false).await;
+    let first = core
+        .handle(
+            &alice,
+            "/video a fox in snow size:320x192 duration:3 seed:7",
+            false,
+        )
+        .await;
     let original = db.store.job(first.job_id.unwrap()).await.unwrap();
 
     let mut seeds = vec![original.seed];
@@ -304,22 +689,47 @@ async fn reroll_keeps_prompt_and_options_with_a_new_seed(db: Db) {
         assert_eq!(reply.kind, ReplyKind::Queued, "{reply:?}");
         let id = reply.job_id.unwrap();
         assert_ne!(id, original.id);
-        assert!(reply.text.contains(&format!("#{id} queued")), "{}", reply.text);
+        assert!(
+            reply.text.contains(&format!("#{id} queued")),
+            "{}",
+            reply.text
+        );
         let again = db.store.job(id).await.unwrap();
-        let same = |j: &Job| (j.prompt.clone(), j.duration_s, j.width, j.height, j.fps, j.cameo_ids.clone(), j.user_id.clone());
+        let same = |j: &Job| {
+            (
+                j.prompt.clone(),
+                j.duration_s,
+                j.width,
+                j.height,
+                j.fps,
+                j.cameo_ids.clone(),
+                j.user_id.clone(),
+            )
+        };
         assert_eq!(same(&again), same(&original));
         assert_eq!((again.width, again.height, again.duration_s), (320, 192, 3));
         assert!(again.seed <= u64::from(u32::MAX));
         seeds.push(again.seed);
     }
-    assert!(seeds[1..].iter().any(|&s| s != original.seed), "re-rolls kept seed {}: {seeds:?}", original.seed);
-    assert_eq!(db.store.job(original.id).await.unwrap(), original, "the original job is untouched");
+    assert!(
+        seeds[1..].iter().any(|&s| s != original.seed),
+        "re-rolls kept seed {}: {seeds:?}",
+        original.seed
+    );
+    assert_eq!(
+        db.store.job(original.id).await.unwrap(),
+        original,
+        "the original job is untouched"
+    );
 
     // Only the owner may re-roll; others see "no job of yours" and nothing is queued.
     let before = db.jobs().await;
     for stranger in [requester("terminal", "bob"), requester("discord", "alice")] {
         let reply = core.reroll(&stranger, original.id).await.unwrap();
-        assert_eq!((reply.kind, reply.text), (ReplyKind::Refused, wording::not_yours(original.id)));
+        assert_eq!(
+            (reply.kind, reply.text),
+            (ReplyKind::Refused, wording::not_yours(original.id))
+        );
     }
     let reply = core.reroll(&alice, original.id + 1000).await.unwrap();
     assert_eq!(reply.kind, ReplyKind::Refused);
@@ -330,7 +740,10 @@ async fn reroll_keeps_prompt_and_options_with_a_new_seed(db: Db) {
         db.store.clone(),
         Arc::new(reel_consent::NoCameoRegistry),
         RenderSettings::default(),
-        Limits { max_active_per_user: 1, ..roomy() },
+        Limits {
+            max_active_per_user: 1,
+            ..roomy()
+        },
     );
     let reply = strict.reroll(&alice, original.id).await.unwrap();
     assert_eq!(reply.kind, ReplyKind::Refused, "{reply:?}");
@@ -341,9 +754,17 @@ async fn reroll_keeps_prompt_and_options_with_a_new_seed(db: Db) {
 async fn jobs_belong_to_one_user_on_one_platform(db: Db) {
     let core = core(&db, roomy());
     let owner = requester("discord", "1234");
-    let id = core.handle(&owner, "/video the owner's clip", false).await.job_id.unwrap();
+    let id = core
+        .handle(&owner, "/video the owner's clip", false)
+        .await
+        .job_id
+        .unwrap();
     // Same user id on another platform, another user on the same platform.
-    let strangers = [requester("telegram", "1234"), requester("terminal", "1234"), requester("discord", "5678")];
+    let strangers = [
+        requester("telegram", "1234"),
+        requester("terminal", "1234"),
+        requester("discord", "5678"),
+    ];
     for stranger in &strangers {
         let before = db.jobs().await;
         for command in [format!("/status {id}"), format!("/cancel {id}")] {
@@ -361,8 +782,16 @@ async fn jobs_belong_to_one_user_on_one_platform(db: Db) {
     }
     // The owner sees and controls it.
     let status = core.handle(&owner, &format!("/status {id}"), false).await;
-    assert!(status.text.starts_with(&format!("#{id} queued")), "{}", status.text);
-    assert!(core.handle(&owner, "/history", false).await.text.contains("the owner's clip"));
+    assert!(
+        status.text.starts_with(&format!("#{id} queued")),
+        "{}",
+        status.text
+    );
+    assert!(core
+        .handle(&owner, "/history", false)
+        .await
+        .text
+        .contains("the owner's clip"));
     let cancel = core.handle(&owner, &format!("/cancel {id}"), false).await;
     assert_eq!((cancel.kind, cancel.job_id), (ReplyKind::Info, Some(id)));
     assert_eq!(db.store.job(id).await.unwrap().state, JobState::Cancelled);
@@ -379,7 +808,11 @@ impl ConsentGate for TestGate {
         if self.broken {
             return Err(ConsentError::Unavailable("registry timed out".into()));
         }
-        match request.cameo_ids.iter().find(|c| c.starts_with("withdrawn")) {
+        match request
+            .cameo_ids
+            .iter()
+            .find(|c| c.starts_with("withdrawn"))
+        {
             Some(c) => Ok(ConsentDecision::Refused(format!("{c} withdrew consent"))),
             None => Ok(ConsentDecision::Allowed),
         }
@@ -388,19 +821,40 @@ impl ConsentGate for TestGate {
 
 async fn consent_gate_decides_about_cameos(db: Db) {
     let alice = requester("terminal", "alice");
-    let gate = |broken| CommandCore::new(db.store.clone(), Arc::new(TestGate { broken }), RenderSettings::default(), roomy());
+    let gate = |broken| {
+        CommandCore::new(
+            db.store.clone(),
+            Arc::new(TestGate { broken }),
+            RenderSettings::default(),
+            roomy(),
+        )
+    };
 
-    let allowed = gate(false).handle(&alice, "/video two friends wave cameo:Ann cameo:@bob", false).await;
+    let allowed = gate(false)
+        .handle(
+            &alice,
+            "/video two friends wave cameo:Ann cameo:@bob",
+            false,
+        )
+        .await;
     assert_eq!(allowed.kind, ReplyKind::Queued, "{allowed:?}");
     let job = db.store.job(allowed.job_id.unwrap()).await.unwrap();
     assert_eq!(job.cameo_ids, vec!["ann".to_string(), "bob".to_string()]);
 
     let before = db.jobs().await;
-    let refused = gate(false).handle(&alice, "/video a wave cameo:withdrawn_1", false).await;
+    let refused = gate(false)
+        .handle(&alice, "/video a wave cameo:withdrawn_1", false)
+        .await;
     assert_eq!(refused.kind, ReplyKind::Refused, "{refused:?}");
-    assert_eq!(refused.text, "withdrawn_1 withdrew consent. Nothing was queued.");
+    assert_eq!(
+        refused.text,
+        "withdrawn_1 withdrew consent. Nothing was queued."
+    );
     let broken = gate(true).handle(&alice, "/video a wave", false).await;
-    assert_eq!((broken.kind, broken.text.as_str()), (ReplyKind::Refused, wording::INTERNAL_ERROR));
+    assert_eq!(
+        (broken.kind, broken.text.as_str()),
+        (ReplyKind::Refused, wording::INTERNAL_ERROR)
+    );
     assert_eq!(db.jobs().await, before);
 }
 
@@ -408,11 +862,24 @@ async fn a_broken_store_reads_as_an_internal_error(db: Db) {
     let core = core(&db, roomy());
     let alice: Requester = requester("terminal", "alice");
     db.store.close().await;
-    for command in ["/video a cat", "/status", "/cancel", "/history", "/status 1"] {
+    for command in [
+        "/video a cat",
+        "/status",
+        "/cancel",
+        "/history",
+        "/status 1",
+    ] {
         let reply = core.handle(&alice, command, false).await;
-        assert_eq!((reply.kind, reply.text.as_str()), (ReplyKind::Refused, wording::INTERNAL_ERROR), "{command}");
+        assert_eq!(
+            (reply.kind, reply.text.as_str()),
+            (ReplyKind::Refused, wording::INTERNAL_ERROR),
+            "{command}"
+        );
     }
     // Help needs no database.
     let help = core.handle(&alice, "/help", false).await;
-    assert_eq!((help.kind, help.text.as_str()), (ReplyKind::Info, wording::HELP));
+    assert_eq!(
+        (help.kind, help.text.as_str()),
+        (ReplyKind::Info, wording::HELP)
+    );
 }

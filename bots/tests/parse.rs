@@ -1,6 +1,8 @@
 //! The command language on its own: `parse` and `validate`, no database.
 
-use reel_bots::core::{parse, validate, Command, RenderSettings, UsageError, ValidVideo, VideoRequest};
+use reel_bots::core::{
+    parse, validate, Command, RenderSettings, UsageError, ValidVideo, VideoRequest,
+};
 
 fn video(text: &str) -> VideoRequest {
     match parse(text, false) {
@@ -14,22 +16,37 @@ fn valid(text: &str, settings: &RenderSettings) -> ValidVideo {
 }
 
 fn options(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
 fn telegram_style_commands_address_the_bot() {
     let request = video("/video@reelbot a cat duration:3");
-    assert_eq!(request, VideoRequest { prompt: "a cat".into(), options: options(&[("duration", "3")]) });
+    assert_eq!(
+        request,
+        VideoRequest {
+            prompt: "a cat".into(),
+            options: options(&[("duration", "3")])
+        }
+    );
     let video = validate(&request, &RenderSettings::default()).unwrap();
     assert_eq!((video.prompt.as_str(), video.duration_s), ("a cat", 3));
 
-    assert_eq!(parse("/status@reelbot 7", false), Ok(Command::Status(Some(7))));
+    assert_eq!(
+        parse("/status@reelbot 7", false),
+        Ok(Command::Status(Some(7)))
+    );
     assert_eq!(parse("/cancel@reelbot", false), Ok(Command::Cancel(None)));
     assert_eq!(parse("/history@reelbot", false), Ok(Command::History));
     assert_eq!(parse("/HELP", false), Ok(Command::Help));
     assert_eq!(parse("/start", false), Ok(Command::Help));
-    assert_eq!(parse("  /status   #12  ", false), Ok(Command::Status(Some(12))));
+    assert_eq!(
+        parse("  /status   #12  ", false),
+        Ok(Command::Status(Some(12)))
+    );
     assert_eq!(parse("/cancel 3", false), Ok(Command::Cancel(Some(3))));
     assert_eq!(parse("/status", false), Ok(Command::Status(None)));
 }
@@ -37,8 +54,14 @@ fn telegram_style_commands_address_the_bot() {
 #[test]
 fn options_come_at_the_end_in_any_order() {
     let s = RenderSettings::default();
-    let a = valid("/video a dog on a beach seed:7 aspect:square duration:2", &s);
-    let b = valid("/video a dog on a beach duration:2 seed:7 aspect:square", &s);
+    let a = valid(
+        "/video a dog on a beach seed:7 aspect:square duration:2",
+        &s,
+    );
+    let b = valid(
+        "/video a dog on a beach duration:2 seed:7 aspect:square",
+        &s,
+    );
     assert_eq!(a, b);
     assert_eq!(a.prompt, "a dog on a beach");
     assert_eq!((a.seed, a.duration_s), (7, 2));
@@ -59,8 +82,14 @@ fn colons_that_are_not_options_stay_in_the_prompt() {
     let v = valid("/video a clock at 10:30 duration:2", &s);
     assert_eq!(v.prompt, "a clock at 10:30");
     assert_eq!(v.duration_s, 2);
-    assert_eq!(valid("/video a clock at 10:30", &s).prompt, "a clock at 10:30");
-    assert_eq!(valid("/video a 16:9 shot of rain", &s).prompt, "a 16:9 shot of rain");
+    assert_eq!(
+        valid("/video a clock at 10:30", &s).prompt,
+        "a clock at 10:30"
+    );
+    assert_eq!(
+        valid("/video a 16:9 shot of rain", &s).prompt,
+        "a 16:9 shot of rain"
+    );
     // An empty value or key is not an option either.
     assert_eq!(valid("/video the word note:", &s).prompt, "the word note:");
     assert_eq!(valid("/video a smiley :)", &s).prompt, "a smiley :)");
@@ -84,13 +113,19 @@ fn plain_text_is_a_prompt_only_when_allowed() {
 
 #[test]
 fn whitespace_in_prompts_is_collapsed() {
-    let v = valid("/video a   cat\n\tjumps \r\n high", &RenderSettings::default());
+    let v = valid(
+        "/video a   cat\n\tjumps \r\n high",
+        &RenderSettings::default(),
+    );
     assert_eq!(v.prompt, "a cat jumps high");
 }
 
 #[test]
 fn prompt_length_limit_is_inclusive_and_counts_characters() {
-    let s = RenderSettings { max_prompt_chars: 20, ..RenderSettings::default() };
+    let s = RenderSettings {
+        max_prompt_chars: 20,
+        ..RenderSettings::default()
+    };
     let exactly = "é".repeat(20);
     assert_eq!(valid(&format!("/video {exactly}"), &s).prompt, exactly);
     let err = validate(&video(&format!("/video {exactly}x")), &s).unwrap_err();
@@ -111,7 +146,10 @@ fn sizes_are_rounded_to_the_model_grid_with_a_note() {
 
     let upper = valid("/video a cat size:320X192", &s);
     assert_eq!((upper.width, upper.height), (320, 192));
-    let edge = valid(&format!("/video a cat size:{}x{}", s.max_width, s.max_height), &s);
+    let edge = valid(
+        &format!("/video a cat size:{}x{}", s.max_width, s.max_height),
+        &s,
+    );
     assert_eq!((edge.width, edge.height), (s.max_width, s.max_height));
 }
 
@@ -119,7 +157,11 @@ fn sizes_are_rounded_to_the_model_grid_with_a_note() {
 fn aspects_pick_sizes_from_the_settings() {
     for s in [
         RenderSettings::default(),
-        RenderSettings { width: 640, height: 384, ..RenderSettings::default() },
+        RenderSettings {
+            width: 640,
+            height: 384,
+            ..RenderSettings::default()
+        },
     ] {
         let no_aspect = valid("/video a cat", &s);
         assert_eq!((no_aspect.width, no_aspect.height), (s.width, s.height));
@@ -142,15 +184,32 @@ fn aspects_pick_sizes_from_the_settings() {
 #[test]
 fn durations_default_and_accept_seconds() {
     for default_duration in [3, 5] {
-        let s = RenderSettings { default_duration, fps: 12, ..RenderSettings::default() };
+        let s = RenderSettings {
+            default_duration,
+            fps: 12,
+            ..RenderSettings::default()
+        };
         let v = valid("/video a cat", &s);
         assert_eq!((v.duration_s, v.fps), (default_duration, 12));
     }
     let s = RenderSettings::default();
     assert_eq!(valid("/video a cat duration:7s", &s).duration_s, 7);
-    assert_eq!(valid(&format!("/video a cat duration:{}", s.durations.start()), &s).duration_s, *s.durations.start());
-    assert_eq!(valid(&format!("/video a cat duration:{}", s.durations.end()), &s).duration_s, *s.durations.end());
-    let narrow = RenderSettings { durations: 2..=4, ..RenderSettings::default() };
+    assert_eq!(
+        valid(
+            &format!("/video a cat duration:{}", s.durations.start()),
+            &s
+        )
+        .duration_s,
+        *s.durations.start()
+    );
+    assert_eq!(
+        valid(&format!("/video a cat duration:{}", s.durations.end()), &s).duration_s,
+        *s.durations.end()
+    );
+    let narrow = RenderSettings {
+        durations: 2..=4,
+        ..RenderSettings::default()
+    };
     let err = validate(&video("/video a cat duration:5"), &narrow).unwrap_err();
     assert!(err.0.contains("2 to 4 seconds"), "{err}");
 }
@@ -160,18 +219,30 @@ fn seeds_in_range_are_kept_and_missing_ones_are_random() {
     let s = RenderSettings::default();
     assert_eq!(valid("/video a cat seed:0", &s).seed, 0);
     assert_eq!(valid("/video a cat seed:42", &s).seed, 42);
-    assert_eq!(valid(&format!("/video a cat seed:{}", u32::MAX), &s).seed, u64::from(u32::MAX));
+    assert_eq!(
+        valid(&format!("/video a cat seed:{}", u32::MAX), &s).seed,
+        u64::from(u32::MAX)
+    );
     let seeds: Vec<u64> = (0..16).map(|_| valid("/video a cat", &s).seed).collect();
-    assert!(seeds.iter().all(|&seed| seed <= u64::from(u32::MAX)), "{seeds:?}");
+    assert!(
+        seeds.iter().all(|&seed| seed <= u64::from(u32::MAX)),
+        "{seeds:?}"
+    );
     let mut distinct = seeds.clone();
     distinct.sort();
     distinct.dedup();
-    assert!(distinct.len() > 1, "16 random seeds were all the same: {seeds:?}");
+    assert!(
+        distinct.len() > 1,
+        "16 random seeds were all the same: {seeds:?}"
+    );
 }
 
 #[test]
 fn cameos_are_normalised_and_may_repeat() {
-    let v = valid("/video two friends wave cameo:@Alice cameo:bob_2", &RenderSettings::default());
+    let v = valid(
+        "/video two friends wave cameo:@Alice cameo:bob_2",
+        &RenderSettings::default(),
+    );
     assert_eq!(v.cameo_ids, vec!["alice".to_string(), "bob_2".to_string()]);
     assert_eq!(v.prompt, "two friends wave");
 }
@@ -179,10 +250,19 @@ fn cameos_are_normalised_and_may_repeat() {
 #[test]
 fn structured_requests_validate_like_typed_ones() {
     // Discord's slash command builds the request directly.
-    let request = VideoRequest { prompt: "a clock at 10:30".into(), options: options(&[("duration", "4"), ("seed", "5")]) };
+    let request = VideoRequest {
+        prompt: "a clock at 10:30".into(),
+        options: options(&[("duration", "4"), ("seed", "5")]),
+    };
     let v = validate(&request, &RenderSettings::default()).unwrap();
-    assert_eq!((v.prompt.as_str(), v.duration_s, v.seed), ("a clock at 10:30", 4, 5));
-    let bad = VideoRequest { prompt: "x".into(), options: options(&[("loop", "yes")]) };
+    assert_eq!(
+        (v.prompt.as_str(), v.duration_s, v.seed),
+        ("a clock at 10:30", 4, 5)
+    );
+    let bad = VideoRequest {
+        prompt: "x".into(),
+        options: options(&[("loop", "yes")]),
+    };
     let UsageError(message) = validate(&bad, &RenderSettings::default()).unwrap_err();
     assert!(message.contains("Unknown option `loop:`"), "{message}");
 }

@@ -1,7 +1,7 @@
 //! Shared helpers for the command-core tests: a store on SQLite or on a fresh
 //! PostgreSQL database (with a manual clock), a local clip folder, and a chat
 //! sink that records what it was asked to show.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,7 +12,9 @@ use bytes::Bytes;
 use reel_bots::core::{ChatSink, ClipFile, CommandCore, RenderSettings, Requester, SinkError};
 use reel_consent::NoCameoRegistry;
 use reel_store::testing::{fresh_postgres_database, sqlite_url_in};
-use reel_store::{ClipRecord, ClipStore, ClipStoreConfig, Job, JobState, Limits, ManualClock, NewJob, Store};
+use reel_store::{
+    ClipRecord, ClipStore, ClipStoreConfig, Job, JobState, Limits, ManualClock, NewJob, Store,
+};
 
 pub const T0: i64 = 1_800_000_000_000;
 pub const LEASE: Duration = Duration::from_secs(30);
@@ -28,11 +30,16 @@ pub struct Db {
 impl Db {
     /// A second handle on the same database, as a restarted process has.
     pub async fn reopen(&self) -> Store {
-        Store::open_with_clock(&self.url, 4, Arc::new(self.clock.clone())).await.unwrap()
+        Store::open_with_clock(&self.url, 4, Arc::new(self.clock.clone()))
+            .await
+            .unwrap()
     }
 
     pub fn clips(&self) -> ClipStore {
-        ClipStore::open(&ClipStoreConfig::Local { root: self.dir.path().join("clips") }).unwrap()
+        ClipStore::open(&ClipStoreConfig::Local {
+            root: self.dir.path().join("clips"),
+        })
+        .unwrap()
     }
 
     /// Every job, newest first: a snapshot to compare before and after.
@@ -45,8 +52,15 @@ pub async fn sqlite() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url_in(dir.path());
     let clock = ManualClock::new(T0);
-    let store = Store::open_with_clock(&url, 4, Arc::new(clock.clone())).await.unwrap();
-    Db { store, clock, url, dir }
+    let store = Store::open_with_clock(&url, 4, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    Db {
+        store,
+        clock,
+        url,
+        dir,
+    }
 }
 
 /// Fails (never skips) when `REEL_TEST_POSTGRES_URL` is unset or its server is down.
@@ -54,8 +68,15 @@ pub async fn postgres() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_postgres_database().await;
     let clock = ManualClock::new(T0);
-    let store = Store::open_with_clock(&url, 8, Arc::new(clock.clone())).await.unwrap();
-    Db { store, clock, url, dir }
+    let store = Store::open_with_clock(&url, 8, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    Db {
+        store,
+        clock,
+        url,
+        dir,
+    }
 }
 
 /// Instantiates each `async fn name(db: Db)` once on SQLite and once on PostgreSQL.
@@ -89,7 +110,12 @@ pub fn roomy() -> Limits {
 }
 
 pub fn core(db: &Db, limits: Limits) -> CommandCore {
-    CommandCore::new(db.store.clone(), Arc::new(NoCameoRegistry), RenderSettings::default(), limits)
+    CommandCore::new(
+        db.store.clone(),
+        Arc::new(NoCameoRegistry),
+        RenderSettings::default(),
+        limits,
+    )
 }
 
 pub fn new_job(platform: &str, user: &str, prompt: &str) -> NewJob {
@@ -110,7 +136,11 @@ pub fn new_job(platform: &str, user: &str, prompt: &str) -> NewJob {
 
 /// Claims `job_id` for rendering as `worker`; it must be the oldest runnable job.
 pub async fn claim(store: &Store, job_id: i64, worker: &str) -> Job {
-    let claimed = store.claim_render(worker, LEASE).await.unwrap().expect("a job to claim");
+    let claimed = store
+        .claim_render(worker, LEASE)
+        .await
+        .unwrap()
+        .expect("a job to claim");
     assert_eq!(claimed.id, job_id, "the test expected to claim #{job_id}");
     claimed
 }
@@ -129,7 +159,11 @@ pub async fn encoded_job(db: &Db, clips: &ClipStore, new: &NewJob, renderer: &st
         render_ms: 1500,
         renderer: renderer.into(),
     };
-    assert!(db.store.finish_render(job.id, "worker-1", &record).await.unwrap());
+    assert!(db
+        .store
+        .finish_render(job.id, "worker-1", &record)
+        .await
+        .unwrap());
     let job = db.store.job(job.id).await.unwrap();
     assert_eq!(job.state, JobState::Encoded);
     (job, data)
@@ -138,9 +172,22 @@ pub async fn encoded_job(db: &Db, clips: &ClipStore, new: &NewJob, renderer: &st
 /// One thing a [`FakeSink`] was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
-    Progress { job: i64, text: String },
-    Clip { job: i64, caption: String, data: Vec<u8>, local_path: Option<std::path::PathBuf>, ok: bool },
-    Outcome { job: i64, text: String, ok: bool },
+    Progress {
+        job: i64,
+        text: String,
+    },
+    Clip {
+        job: i64,
+        caption: String,
+        data: Vec<u8>,
+        local_path: Option<std::path::PathBuf>,
+        ok: bool,
+    },
+    Outcome {
+        job: i64,
+        text: String,
+        ok: bool,
+    },
 }
 
 /// A chat sink that records every call and fails the next `fail` calls.
@@ -156,7 +203,11 @@ impl FakeSink {
     }
 
     pub fn failing(platform: &str, times: usize) -> Arc<Self> {
-        Arc::new(Self { platform: platform.into(), calls: Mutex::new(Vec::new()), fail: AtomicUsize::new(times) })
+        Arc::new(Self {
+            platform: platform.into(),
+            calls: Mutex::new(Vec::new()),
+            fail: AtomicUsize::new(times),
+        })
     }
 
     pub fn fail_next(&self, times: usize) {
@@ -172,7 +223,12 @@ impl FakeSink {
         self.calls()
             .into_iter()
             .filter_map(|c| match c {
-                Call::Clip { job, caption, ok: true, .. } => Some((job, caption)),
+                Call::Clip {
+                    job,
+                    caption,
+                    ok: true,
+                    ..
+                } => Some((job, caption)),
                 _ => None,
             })
             .collect()
@@ -183,7 +239,11 @@ impl FakeSink {
         self.calls()
             .into_iter()
             .filter_map(|c| match c {
-                Call::Outcome { job, text, ok: true } => Some((job, text)),
+                Call::Outcome {
+                    job,
+                    text,
+                    ok: true,
+                } => Some((job, text)),
                 _ => None,
             })
             .collect()
@@ -200,7 +260,9 @@ impl FakeSink {
     }
 
     fn should_fail(&self) -> bool {
-        self.fail.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+        self.fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 }
 
@@ -214,11 +276,19 @@ impl ChatSink for FakeSink {
         if self.should_fail() {
             return Err(SinkError("progress: chat API unavailable".into()));
         }
-        self.calls.lock().unwrap().push(Call::Progress { job: job.id, text: text.into() });
+        self.calls.lock().unwrap().push(Call::Progress {
+            job: job.id,
+            text: text.into(),
+        });
         Ok(())
     }
 
-    async fn post_clip(&self, job: &Job, clip: &ClipFile, caption: &str) -> Result<String, SinkError> {
+    async fn post_clip(
+        &self,
+        job: &Job,
+        clip: &ClipFile,
+        caption: &str,
+    ) -> Result<String, SinkError> {
         // Let another poster run between the read and the record.
         tokio::task::yield_now().await;
         let ok = !self.should_fail();
@@ -239,7 +309,11 @@ impl ChatSink for FakeSink {
     async fn post_outcome(&self, job: &Job, text: &str) -> Result<(), SinkError> {
         tokio::task::yield_now().await;
         let ok = !self.should_fail();
-        self.calls.lock().unwrap().push(Call::Outcome { job: job.id, text: text.into(), ok });
+        self.calls.lock().unwrap().push(Call::Outcome {
+            job: job.id,
+            text: text.into(),
+            ok,
+        });
         if ok {
             Ok(())
         } else {

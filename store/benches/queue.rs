@@ -18,9 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reel_store::testing::{fresh_postgres_database, postgres_server_url, sqlite_url_in};
+use reel_store::testing::{
+    drop_postgres_database, fresh_postgres_database, postgres_server_url, sqlite_url_in,
+};
 use reel_store::{Backend, ClipRecord, JobState, Limits, NewJob, Store};
-use sqlx::{Connection, Executor};
+use sqlx::Connection;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -89,7 +91,7 @@ fn backend_name(backend: Backend) -> &'static str {
 struct Db {
     store: Store,
     _dir: Option<TempDir>,
-    postgres_name: Option<String>,
+    postgres_url: Option<String>,
 }
 
 impl Db {
@@ -102,20 +104,16 @@ impl Db {
                 Ok(Self {
                     store,
                     _dir: Some(dir),
-                    postgres_name: None,
+                    postgres_url: None,
                 })
             }
             Backend::Postgres => {
                 let url = fresh_postgres_database().await;
-                let name = url::Url::parse(&url)?
-                    .path()
-                    .trim_start_matches('/')
-                    .to_string();
                 let store = Store::open(&url, pool).await?;
                 Ok(Self {
                     store,
                     _dir: None,
-                    postgres_name: Some(name),
+                    postgres_url: Some(url),
                 })
             }
         }
@@ -123,10 +121,8 @@ impl Db {
 
     async fn close(self) -> BenchResult<()> {
         self.store.close().await;
-        if let Some(name) = self.postgres_name {
-            let mut conn = sqlx::PgConnection::connect(&postgres_server_url()).await?;
-            conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-                .await?;
+        if let Some(url) = self.postgres_url {
+            drop_postgres_database(&url).await?;
         }
         Ok(())
     }

@@ -1,8 +1,13 @@
 //! Helpers for tests that need a database of their own. A PostgreSQL test
-//! gets a fresh database on the server named by `REEL_TEST_POSTGRES_URL`; a
-//! missing variable or server fails the test rather than skipping it.
+//! gets a fresh schema in the database named by `REEL_TEST_POSTGRES_URL`
+//! (schemas are cheap to create and drop, unlike databases, which force a
+//! checkpoint each); a missing variable or server fails the test rather than
+//! skipping it.
 
 use rand::Rng;
+use sqlx::{Connection, Executor};
+
+const SCHEMA_PREFIX: &str = "reel_test_";
 
 /// The server every PostgreSQL test uses.
 pub fn postgres_server_url() -> String {
@@ -14,20 +19,36 @@ pub fn postgres_server_url() -> String {
     })
 }
 
-/// Creates an empty database for one test and returns its URL.
+/// Creates an empty schema for one test and returns a URL whose connections
+/// use it (through `search_path`), so tests running in parallel never meet.
 pub async fn fresh_postgres_database() -> String {
-    use sqlx::{Connection, Executor};
     let server = postgres_server_url();
-    let name = format!("reel_test_{:016x}", rand::thread_rng().gen::<u64>());
+    let name = format!("{SCHEMA_PREFIX}{:016x}", rand::thread_rng().gen::<u64>());
     let mut conn = sqlx::PgConnection::connect(&server)
         .await
         .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {server}: {e}"));
-    conn.execute(format!("CREATE DATABASE {name}").as_str())
+    conn.execute(format!("CREATE SCHEMA {name}").as_str())
         .await
-        .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot create test schema {name}: {e}"));
     let mut url = url::Url::parse(&server).expect("REEL_TEST_POSTGRES_URL is not a URL");
-    url.set_path(&name);
+    url.query_pairs_mut()
+        .append_pair("options", &format!("-c search_path={name}"));
     url.to_string()
+}
+
+/// Drops the schema behind a URL from [`fresh_postgres_database`].
+pub async fn drop_postgres_database(url: &str) -> Result<(), sqlx::Error> {
+    let parsed = url::Url::parse(url).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+    let schema = parsed
+        .query_pairs()
+        .find(|(key, _)| key == "options")
+        .and_then(|(_, value)| value.strip_prefix("-c search_path=").map(str::to_string))
+        .filter(|name| name.starts_with(SCHEMA_PREFIX))
+        .ok_or_else(|| sqlx::Error::Configuration("not a test schema URL".into()))?;
+    let mut conn = sqlx::PgConnection::connect(&postgres_server_url()).await?;
+    conn.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+        .await?;
+    Ok(())
 }
 
 /// A SQLite URL for a file inside `dir`.

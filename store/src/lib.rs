@@ -7,6 +7,7 @@ mod clips;
 mod clock;
 mod db;
 mod error;
+mod forget;
 mod jobs;
 mod limits;
 mod queue;

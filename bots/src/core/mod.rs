@@ -2,6 +2,7 @@
 //! and the delivery rules live here once and are tested once.
 
 mod command;
+mod delete;
 mod outcomes;
 mod service;
 pub mod wording;

@@ -163,3 +163,15 @@ pub const INTERNAL_ERROR: &str =
 pub fn not_yours(id: i64) -> String {
     format!("There is no job #{id} of yours.")
 }
+
+pub fn delete_active(id: i64) -> String {
+    format!("#{id} is still on the way; cancel it first if you don't want it.")
+}
+
+pub fn nothing_to_delete(id: i64) -> String {
+    format!("#{id} has no clip to delete (it was never posted, or is already deleted).")
+}
+
+pub fn deleted(id: i64) -> String {
+    format!("#{id} deleted: the clip is gone from our storage.")
+}

@@ -1,0 +1,83 @@
+//! "Delete my clip" (`CommandCore::delete_clip`), on SQLite and PostgreSQL.
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use reel_bots::core::{wording, ReplyKind};
+use reel_store::JobState;
+
+use common::{core, encoded_job, new_job, requester, roomy, Db};
+
+on_both_backends!(only_the_requester_deletes_a_delivered_clip_once);
+
+async fn only_the_requester_deletes_a_delivered_clip_once(db: Db) {
+    let clips = db.clips();
+    let core = core(&db, roomy());
+    let (alice, bob) = (requester("telegram", "alice"), requester("telegram", "bob"));
+    let (job, _) = encoded_job(
+        &db,
+        &clips,
+        &new_job("telegram", "alice", "a red kite"),
+        "testsrc",
+    )
+    .await;
+    let key = job.clip_key.clone().unwrap();
+
+    // Not posted yet: nothing to delete, nothing changes.
+    let early = core.delete_clip(&alice, &clips, job.id).await.unwrap();
+    assert_eq!(
+        (early.kind, early.text),
+        (ReplyKind::Refused, wording::nothing_to_delete(job.id))
+    );
+    let claimed = db
+        .store
+        .claim_outcome(&["telegram"], "poster", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(claimed.map(|j| j.id), Some(job.id));
+    db.store
+        .mark_delivered(job.id, "poster", "{}")
+        .await
+        .unwrap();
+
+    let before = db.jobs().await;
+    let foreign = core.delete_clip(&bob, &clips, job.id).await.unwrap();
+    assert_eq!(
+        (foreign.kind, foreign.text),
+        (ReplyKind::Refused, wording::not_yours(job.id))
+    );
+    let missing = core.delete_clip(&alice, &clips, 999).await.unwrap();
+    assert_eq!(missing.text, wording::not_yours(999));
+    assert_eq!(db.jobs().await, before);
+    assert!(clips.get(&key).await.is_ok());
+
+    let done = core.delete_clip(&alice, &clips, job.id).await.unwrap();
+    assert_eq!(
+        (done.kind, done.text, done.job_id),
+        (ReplyKind::Info, wording::deleted(job.id), Some(job.id))
+    );
+    let after = db.store.job(job.id).await.unwrap();
+    assert_eq!((after.state, after.clip_key), (JobState::Delivered, None));
+    assert!(clips.get(&key).await.is_err(), "the clip's data is gone");
+    let events = db.store.events(job.id).await.unwrap();
+    let deleted = events
+        .iter()
+        .find(|e| e.kind == "clip_deleted")
+        .expect("an audit event");
+    assert_eq!(deleted.actor, "telegram:alice");
+
+    let again = core.delete_clip(&alice, &clips, job.id).await.unwrap();
+    assert_eq!(again.kind, ReplyKind::Refused);
+
+    // A job still on the way is cancelled, not deleted.
+    let queued = core.handle(&alice, "/video a blue kite", true).await;
+    let id = queued.job_id.unwrap();
+    let active = core.delete_clip(&alice, &clips, id).await.unwrap();
+    assert_eq!(
+        (active.kind, active.text),
+        (ReplyKind::Refused, wording::delete_active(id))
+    );
+    assert_eq!(db.store.job(id).await.unwrap().state, JobState::Queued);
+}

@@ -3,4 +3,5 @@
 //! platform and that core. Adapters hold no product logic.
 
 pub mod core;
+pub mod telegram;
 pub mod terminal;

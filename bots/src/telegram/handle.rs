@@ -1,0 +1,45 @@
+//! What the adapter stores with a job (`reply_handle`) and as its delivery
+//! receipt, as JSON. The job row is the only memory the adapter has, so a
+//! restarted process edits and answers the same messages.
+
+use serde::{Deserialize, Serialize};
+
+/// Where the job's messages are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyHandle {
+    /// The "queued" message that progress edits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_message_id: Option<i32>,
+    /// The posted clip, once sent: a retried post finds it here and does
+    /// not post again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<Receipt>,
+}
+
+/// The posted clip: its message, and the `file_id` Telegram gave the upload
+/// (re-sending by `file_id` needs no new upload).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub chat_id: i64,
+    pub message_id: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<String>,
+}
+
+impl ReplyHandle {
+    /// A handle this version cannot read counts as empty: at worst progress
+    /// goes to a new message.
+    pub fn parse(json: &str) -> Self {
+        serde_json::from_str(json).unwrap_or_default()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+impl Receipt {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+}

@@ -1,0 +1,114 @@
+//! The Telegram adapter (teloxide, long polling): messages and button
+//! presses go to the command core; progress, clips and outcomes come back
+//! through [`TelegramSink`]. State lives in the job rows only, so a restart
+//! loses nothing and buttons keep working.
+
+mod handle;
+mod handlers;
+mod keyboard;
+mod route;
+mod sink;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reel_store::{ClipStore, StoreError};
+use teloxide::adaptors::throttle::{Limits, Throttle};
+use teloxide::dispatching::{Dispatcher, UpdateFilterExt};
+use teloxide::prelude::*;
+use teloxide::types::{BotCommand, Update};
+use teloxide::update_listeners::Polling;
+use teloxide::RequestError;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::CommandCore;
+
+pub use handle::{Receipt, ReplyHandle};
+pub use handlers::{MEDIA_REFUSED, STALE_BUTTON};
+pub use keyboard::{decode as decode_button, encode as encode_button, Action, Press};
+pub use route::COMMANDS;
+pub use sink::TelegramSink;
+pub use teloxide::adaptors::throttle::Limits as ThrottleLimits;
+
+pub const PLATFORM: &str = "telegram";
+
+/// The bot client every call goes through: rate limited per chat and
+/// overall, waiting out 429 `retry_after` answers.
+pub type TgBot = Throttle<Bot>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelegramError {
+    #[error("telegram: {0}")]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("telegram api_url {0:?} is not a URL")]
+    ApiUrl(String),
+}
+
+/// How to reach the Bot API.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `https://api.telegram.org`, or a self-hosted Bot API server.
+    pub api_url: String,
+    pub limits: Limits,
+    /// Long-poll timeout of getUpdates.
+    pub poll_timeout: Duration,
+}
+
+/// A throttled client for `token` at `options.api_url`. Needs a running
+/// tokio runtime (the throttle's worker is spawned on it).
+pub fn connect(token: &str, options: &Options) -> Result<TgBot, TelegramError> {
+    let url = options
+        .api_url
+        .parse()
+        .map_err(|_| TelegramError::ApiUrl(options.api_url.clone()))?;
+    Ok(Bot::new(token).set_api_url(url).throttle(options.limits))
+}
+
+/// Registers the command menu, then answers updates until `shutdown`.
+pub async fn run(
+    bot: TgBot,
+    core: CommandCore,
+    clips: ClipStore,
+    options: &Options,
+    shutdown: CancellationToken,
+) -> Result<(), TelegramError> {
+    let commands = COMMANDS
+        .iter()
+        .map(|(name, about)| BotCommand::new(*name, *about));
+    bot.set_my_commands(commands).await?;
+    let listener = Polling::builder(bot.clone())
+        .timeout(options.poll_timeout)
+        .delete_webhook()
+        .await
+        .build();
+    let handler = dptree::entry()
+        .branch(Update::filter_message().endpoint(handlers::on_message))
+        .branch(Update::filter_callback_query().endpoint(handlers::on_callback));
+    let mut dispatcher = Dispatcher::builder(bot, handler)
+        .dependencies(dptree::deps![core, clips])
+        .default_handler(|_| async {})
+        .error_handler(Arc::new(|error: TelegramError| async move {
+            tracing::warn!(%error, "telegram update failed");
+        }))
+        .build();
+    let stop = dispatcher.shutdown_token();
+    let on_shutdown = async move {
+        shutdown.cancelled().await;
+        // Refused while the dispatcher is still starting: try again.
+        while stop.shutdown().is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        std::future::pending::<()>().await
+    };
+    let listener_errors = Arc::new(|error: RequestError| async move {
+        tracing::warn!(%error, "telegram getUpdates failed");
+    });
+    tokio::select! {
+        started = dispatcher.try_dispatch_with_listener(listener, listener_errors) => started?,
+        () = on_shutdown => {}
+    }
+    tracing::info!("telegram adapter stopped");
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Which messages are for the bot: everything in a private chat; in groups
+//! only commands addressed to it (`/video@reel_bot`, or a bare command of
+//! its own) and messages that start by mentioning it.
+
+use teloxide::types::Message;
+
+/// The commands the bot answers, with their menu descriptions.
+pub const COMMANDS: [(&str, &str); 5] = [
+    (
+        "video",
+        "Make a clip: /video <what to film> [duration:N] [seed:N] [aspect:X]",
+    ),
+    ("status", "Where your clips are"),
+    ("cancel", "Stop a clip (your latest if no number is given)"),
+    ("history", "Your recent clips"),
+    ("help", "How to use reel"),
+];
+
+/// What to do with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// Not for the bot (group chatter, other bots' commands, service messages).
+    Ignore,
+    /// A photo, video, voice note, file… sent to the bot: refused for now.
+    Media,
+    /// Text for the command core.
+    Text { text: String, plain_is_prompt: bool },
+}
+
+pub fn incoming(msg: &Message, bot_username: &str) -> Incoming {
+    let private = msg.chat.is_private();
+    let Some(text) = msg.text() else {
+        return match private && is_media(msg) {
+            true => Incoming::Media,
+            false => Incoming::Ignore,
+        };
+    };
+    if private {
+        return Incoming::Text {
+            text: text.into(),
+            plain_is_prompt: true,
+        };
+    }
+    in_group(text, bot_username)
+}
+
+fn in_group(text: &str, bot_username: &str) -> Incoming {
+    let text = text.trim_start();
+    if let Some(command) = text.strip_prefix('/') {
+        let word = command.split(char::is_whitespace).next().unwrap_or("");
+        let ours = match word.split_once('@') {
+            Some((_, addressee)) => addressee.eq_ignore_ascii_case(bot_username),
+            None => {
+                COMMANDS
+                    .iter()
+                    .any(|(name, _)| word.eq_ignore_ascii_case(name))
+                    || word == "start"
+            }
+        };
+        return match ours {
+            true => Incoming::Text {
+                text: text.into(),
+                plain_is_prompt: false,
+            },
+            false => Incoming::Ignore,
+        };
+    }
+    let mention = format!("@{bot_username}");
+    let Some(rest) = strip_prefix_ignore_case(text, &mention) else {
+        return Incoming::Ignore;
+    };
+    if bot_username.is_empty() || rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Incoming::Ignore;
+    }
+    let rest = rest.trim_start_matches([',', ':']).trim();
+    Incoming::Text {
+        text: rest.into(),
+        plain_is_prompt: true,
+    }
+}
+
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
+fn is_media(msg: &Message) -> bool {
+    msg.photo().is_some()
+        || msg.video().is_some()
+        || msg.document().is_some()
+        || msg.voice().is_some()
+        || msg.audio().is_some()
+        || msg.video_note().is_some()
+        || msg.sticker().is_some()
+        || msg.animation().is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(t: &str, prompt: bool) -> Incoming {
+        Incoming::Text {
+            text: t.into(),
+            plain_is_prompt: prompt,
+        }
+    }
+
+    #[test]
+    fn groups_take_only_what_is_addressed_to_the_bot() {
+        let bot = "reel_bot";
+        assert_eq!(
+            in_group("/video@reel_bot a cat", bot),
+            text("/video@reel_bot a cat", false)
+        );
+        assert_eq!(
+            in_group("/video@Reel_Bot a cat", bot),
+            text("/video@Reel_Bot a cat", false)
+        );
+        assert_eq!(in_group("/video a cat", bot), text("/video a cat", false));
+        assert_eq!(
+            in_group("/frobnicate@reel_bot", bot),
+            text("/frobnicate@reel_bot", false)
+        );
+        assert_eq!(in_group("/video@other_bot a cat", bot), Incoming::Ignore);
+        assert_eq!(in_group("/frobnicate", bot), Incoming::Ignore);
+        assert_eq!(in_group("a cat on a skateboard", bot), Incoming::Ignore);
+        assert_eq!(in_group("@reel_bot, a cat", bot), text("a cat", true));
+        assert_eq!(in_group("@reel_botty a cat", bot), Incoming::Ignore);
+    }
+}

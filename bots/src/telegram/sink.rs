@@ -1,0 +1,197 @@
+//! `ChatSink` for Telegram: progress edits the "queued" message, the clip
+//! goes out with sendVideo (and its buttons), outcomes as a reply.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reel_store::{Job, Store};
+use teloxide::prelude::*;
+use teloxide::types::{ChatAction, InputFile, MessageId, ReplyParameters};
+use teloxide::{ApiError, RequestError};
+
+use super::handle::{Receipt, ReplyHandle};
+use super::{keyboard, TgBot, PLATFORM};
+use crate::core::{ChatSink, ClipFile, SinkError};
+
+/// Telegram keeps a chat action up for about 5 s; repeat it sooner.
+const CHAT_ACTION_EVERY: Duration = Duration::from_secs(4);
+
+pub struct TelegramSink {
+    bot: TgBot,
+    store: Store,
+    max_upload_bytes: u64,
+}
+
+impl TelegramSink {
+    pub fn new(bot: TgBot, store: Store, max_upload_bytes: u64) -> Self {
+        Self {
+            bot,
+            store,
+            max_upload_bytes,
+        }
+    }
+
+    async fn upload(
+        &self,
+        job: &Job,
+        chat: ChatId,
+        clip: &ClipFile,
+        caption: &str,
+    ) -> Result<Message, RequestError> {
+        let file = InputFile::memory(clip.data.clone()).file_name(format!("reel-{}.mp4", job.id));
+        let send = self
+            .bot
+            .send_video(chat, file)
+            .caption(caption)
+            .supports_streaming(true)
+            .width(job.width)
+            .height(job.height)
+            .duration(job.duration_s)
+            .reply_markup(keyboard::clip(job.id));
+        let send = match ReplyHandle::parse(&job.reply_handle).status_message_id {
+            Some(id) => send.reply_parameters(reply_to(id)),
+            None => send,
+        };
+        let uploading = async {
+            loop {
+                let _ = self
+                    .bot
+                    .send_chat_action(chat, ChatAction::UploadVideo)
+                    .await;
+                tokio::time::sleep(CHAT_ACTION_EVERY).await;
+            }
+        };
+        tokio::select! {
+            sent = send => sent,
+            () = uploading => unreachable!("the chat action loop never ends"),
+        }
+    }
+
+    /// Over the upload limit: say so plainly rather than fail silently.
+    async fn too_large(
+        &self,
+        job: &Job,
+        chat: ChatId,
+        clip: &ClipFile,
+    ) -> Result<String, SinkError> {
+        let text = format!(
+            "#{} is ready but {:.1} MB, over the {:.0} MB Telegram lets bots upload; it was not posted.",
+            job.id,
+            clip.data.len() as f64 / 1e6,
+            self.max_upload_bytes as f64 / 1e6
+        );
+        let sent = self
+            .bot
+            .send_message(chat, text)
+            .await
+            .map_err(sink_error)?;
+        Ok(Receipt {
+            chat_id: chat.0,
+            message_id: sent.id.0,
+            file_id: None,
+        }
+        .to_json())
+    }
+}
+
+#[async_trait]
+impl ChatSink for TelegramSink {
+    fn platform(&self) -> &str {
+        PLATFORM
+    }
+
+    async fn show_progress(&self, job: &Job, text: &str) -> Result<(), SinkError> {
+        let chat = chat_of(job)?;
+        let mut handle = ReplyHandle::parse(&job.reply_handle);
+        match handle.status_message_id {
+            Some(id) => {
+                let edit = self
+                    .bot
+                    .edit_message_text(chat, MessageId(id), text)
+                    .reply_markup(keyboard::in_progress(job.id))
+                    .await;
+                match edit {
+                    Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
+                    Err(error) => Err(sink_error(error)),
+                }
+            }
+            None => {
+                let sent = self
+                    .bot
+                    .send_message(chat, text)
+                    .reply_markup(keyboard::in_progress(job.id))
+                    .await
+                    .map_err(sink_error)?;
+                handle.status_message_id = Some(sent.id.0);
+                self.store
+                    .set_reply_handle(job.id, &handle.to_json())
+                    .await
+                    .map_err(store_error)
+            }
+        }
+    }
+
+    async fn post_clip(
+        &self,
+        job: &Job,
+        clip: &ClipFile,
+        caption: &str,
+    ) -> Result<String, SinkError> {
+        let mut handle = ReplyHandle::parse(&job.reply_handle);
+        if let Some(receipt) = &handle.clip {
+            tracing::info!(job = job.id, "clip was posted before; not posting again");
+            return Ok(receipt.to_json());
+        }
+        let chat = chat_of(job)?;
+        if clip.data.len() as u64 > self.max_upload_bytes {
+            return self.too_large(job, chat, clip).await;
+        }
+        let sent = self
+            .upload(job, chat, clip, caption)
+            .await
+            .map_err(sink_error)?;
+        let receipt = Receipt {
+            chat_id: chat.0,
+            message_id: sent.id.0,
+            file_id: sent.video().map(|v| v.file.id.to_string()),
+        };
+        handle.clip = Some(receipt.clone());
+        // Recorded at once, so a retry after a crash finds the post.
+        if let Err(error) = self.store.set_reply_handle(job.id, &handle.to_json()).await {
+            tracing::warn!(job = job.id, %error, "could not record the posted clip");
+        }
+        Ok(receipt.to_json())
+    }
+
+    async fn post_outcome(&self, job: &Job, text: &str) -> Result<(), SinkError> {
+        let chat = chat_of(job)?;
+        let send = self.bot.send_message(chat, text);
+        let send = match ReplyHandle::parse(&job.reply_handle).status_message_id {
+            Some(id) => send.reply_parameters(reply_to(id)),
+            None => send,
+        };
+        send.await.map(|_| ()).map_err(sink_error)
+    }
+}
+
+fn reply_to(message_id: i32) -> ReplyParameters {
+    ReplyParameters::new(MessageId(message_id)).allow_sending_without_reply()
+}
+
+fn chat_of(job: &Job) -> Result<ChatId, SinkError> {
+    job.chat_id.parse().map(ChatId).map_err(|_| {
+        SinkError(format!(
+            "job #{} has no Telegram chat id ({:?})",
+            job.id, job.chat_id
+        ))
+    })
+}
+
+/// teloxide hides the token in network errors, so these can be logged.
+fn sink_error(error: RequestError) -> SinkError {
+    SinkError(format!("telegram: {error}"))
+}
+
+fn store_error(error: reel_store::StoreError) -> SinkError {
+    SinkError(format!("recording the Telegram message: {error}"))
+}

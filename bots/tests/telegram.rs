@@ -1,0 +1,343 @@
+//! The Telegram adapter end to end: the real teloxide client against a fake
+//! Bot API on 127.0.0.1, with jobs walked through the store by hand.
+
+#[path = "telegram/fake.rs"]
+mod fake;
+#[path = "telegram/harness.rs"]
+mod harness;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use fake::{callback, text_update, user_message, BOT_USERNAME};
+use harness::Harness;
+use reel_bots::core::{ChatSink, ClipFile};
+use reel_bots::telegram::{ReplyHandle, MEDIA_REFUSED, STALE_BUTTON};
+use reel_store::{JobState, RenderFailure};
+use serde_json::json;
+
+const ANN: i64 = 77;
+const BOB: i64 = 88;
+const GROUP: i64 = -500;
+
+#[tokio::test]
+async fn video_is_queued_shows_progress_and_is_posted_once() {
+    let h = Harness::start().await;
+    let commands = h.fake.wait_for("setMyCommands", 1).await;
+    let names: Vec<&str> = commands[0].params["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["video", "status", "cancel", "history", "help"]);
+
+    h.fake.push(text_update(
+        1,
+        ANN,
+        ANN,
+        "/video a cat on a skateboard duration:1 seed:7",
+    ));
+    let queued = h.fake.wait_for("sendMessage", 1).await.remove(0);
+    assert!(
+        queued.str("text").starts_with("#1 queued, position 1"),
+        "{}",
+        queued.str("text")
+    );
+    assert_eq!(queued.int("chat_id"), ANN);
+    assert_eq!(queued.params["reply_parameters"]["message_id"], 1);
+    assert_eq!(queued.buttons(), ["cx:1"]);
+    let job = h.store.job(1).await.unwrap();
+    assert_eq!(
+        (job.platform.as_str(), job.user_id.as_str(), job.seed),
+        ("telegram", "77", 7)
+    );
+    let status_message = ReplyHandle::parse(&job.reply_handle)
+        .status_message_id
+        .expect("queued message id stored");
+
+    h.start_render(1, 1, 4).await;
+    assert_eq!(h.watcher().poll_once().await.unwrap(), 1);
+    let edit = h.fake.wait_for("editMessageText", 1).await.remove(0);
+    assert_eq!(edit.int("message_id"), i64::from(status_message));
+    assert!(
+        edit.str("text").contains("#1 rendering"),
+        "{}",
+        edit.str("text")
+    );
+    assert_eq!(edit.buttons(), ["cx:1"]);
+
+    let mp4 = h.finish_render(1).await;
+    assert!(h.poster().post_next().await.unwrap());
+    let video = h.fake.wait_for("sendVideo", 1).await.remove(0);
+    assert_eq!(video.str("supports_streaming"), "true");
+    assert!(
+        video.str("caption").contains("a cat on a skateboard"),
+        "{}",
+        video.str("caption")
+    );
+    assert!(video.str("caption").contains("seed 7"));
+    assert_eq!(video.buttons(), ["rr:1", "cx:1", "del:1"]);
+    let (field, uploaded) = &video.files[0];
+    assert_eq!(video.str("video"), format!("attach://{field}"));
+    assert_eq!(uploaded.as_slice(), mp4.as_ref());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("uploaded.mp4");
+    std::fs::write(&path, uploaded).unwrap();
+    let info = reel_engine::probe(&path).expect("the upload decodes as MP4");
+    assert_eq!(
+        (info.video_codec.as_str(), info.width, info.height),
+        ("h264", 64, 64)
+    );
+    assert!(
+        !h.fake.calls_to("sendChatAction").is_empty(),
+        "upload_video shown"
+    );
+
+    let job = h.store.job(1).await.unwrap();
+    assert_eq!(job.state, JobState::Delivered);
+    let receipt: serde_json::Value =
+        serde_json::from_str(job.delivery_receipt.as_deref().unwrap()).unwrap();
+    assert_eq!(receipt["chat_id"], ANN);
+    assert!(receipt["file_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{receipt}"))
+        .starts_with("video-file-"));
+
+    // A retried post (a crash after Telegram took it) does not post again.
+    let again = h
+        .sink()
+        .post_clip(&job, &clip_file(&mp4), "caption")
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&again).unwrap(),
+        receipt
+    );
+    assert!(!h.poster().post_next().await.unwrap());
+    assert_eq!(h.fake.calls_to("sendVideo").len(), 1);
+    h.stop().await;
+}
+
+fn clip_file(data: &Bytes) -> ClipFile {
+    ClipFile {
+        key: "clips/1/x.mp4".into(),
+        data: data.clone(),
+        local_path: None,
+    }
+}
+
+/// The `answerCallbackQuery` text for callback query `id`.
+async fn answer_to(h: &Harness, id: &str) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let answers = h.fake.calls_to("answerCallbackQuery");
+        if let Some(call) = answers.iter().find(|c| c.str("callback_query_id") == id) {
+            return call.str("text").to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "callback {id} was not answered"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn buttons_reroll_cancel_and_delete() {
+    let h = Harness::start().await;
+    h.fake
+        .push(text_update(1, ANN, ANN, "/video a dog duration:1"));
+    h.fake.wait_for("sendMessage", 1).await;
+    let first = h.deliver(1).await;
+    let video_message = 1002;
+
+    // Someone else's presses change nothing.
+    h.fake
+        .push(callback("q-bob", BOB, ANN, video_message, "del:1"));
+    assert_eq!(answer_to(&h, "q-bob").await, "There is no job #1 of yours.");
+    assert!(h.store.job(1).await.unwrap().clip_key.is_some());
+
+    h.fake
+        .push(callback("q-rr", ANN, ANN, video_message, "rr:1"));
+    assert!(answer_to(&h, "q-rr").await.starts_with("#2 queued"));
+    let queued = h.fake.wait_for("sendMessage", 2).await.remove(1);
+    assert!(queued.str("text").starts_with("#2 queued"));
+    assert_eq!(queued.buttons(), ["cx:2"]);
+    let reroll = h.store.job(2).await.unwrap();
+    assert_eq!(
+        (reroll.prompt.as_str(), reroll.duration_s),
+        (first.prompt.as_str(), first.duration_s)
+    );
+    assert!(ReplyHandle::parse(&reroll.reply_handle)
+        .status_message_id
+        .is_some());
+
+    h.fake.push(callback("q-cx", ANN, ANN, 1003, "cx:2"));
+    assert_eq!(
+        answer_to(&h, "q-cx").await,
+        "#2 cancelled; it never started."
+    );
+    assert_eq!(h.store.job(2).await.unwrap().state, JobState::Cancelled);
+
+    h.fake
+        .push(callback("q-del", ANN, ANN, video_message, "del:1"));
+    assert!(answer_to(&h, "q-del").await.starts_with("#1 deleted"));
+    let deleted = h.fake.wait_for("deleteMessage", 1).await.remove(0);
+    assert_eq!(deleted.int("message_id"), video_message);
+    let job = h.store.job(1).await.unwrap();
+    assert_eq!((job.state, job.clip_key), (JobState::Delivered, None));
+    let key = first.clip_key.unwrap();
+    assert!(h.clips.get(&key).await.is_err(), "the clip data is gone");
+
+    // Stale and forged data: a clear answer, nothing changed.
+    let before = h.jobs().await;
+    h.fake
+        .push(callback("q-stale", ANN, ANN, video_message, "rr:999"));
+    assert_eq!(
+        answer_to(&h, "q-stale").await,
+        "There is no job #999 of yours."
+    );
+    h.fake
+        .push(callback("q-junk", ANN, ANN, video_message, "zz:1"));
+    assert_eq!(answer_to(&h, "q-junk").await, STALE_BUTTON);
+    h.fake
+        .push(callback("q-again", ANN, ANN, video_message, "del:1"));
+    assert!(answer_to(&h, "q-again").await.contains("no clip to delete"));
+    assert_eq!(h.jobs().await, before);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_reply_and_queues_nothing() {
+    let h = Harness::start().await;
+    let cases = [
+        (
+            text_update(1, ANN, ANN, "/frobnicate"),
+            "I don't know the command /frobnicate",
+        ),
+        (
+            text_update(2, ANN, ANN, "/video a cat duration:99"),
+            "duration:99 is out of range",
+        ),
+        (
+            text_update(3, ANN, ANN, "/video a cat colour:red"),
+            "Unknown option `colour:`",
+        ),
+        (
+            text_update(4, ANN, ANN, "/cancel 12abc"),
+            "is not a job number",
+        ),
+        (
+            user_message(
+                5,
+                ANN,
+                ANN,
+                json!({ "photo": [{ "file_id": "p", "file_unique_id": "pu", "width": 9, "height": 9 }] }),
+            ),
+            MEDIA_REFUSED,
+        ),
+    ];
+    for (n, (update, expected)) in cases.into_iter().enumerate() {
+        h.fake.push(update);
+        let reply = h.fake.wait_for("sendMessage", n + 1).await.remove(n);
+        assert!(
+            reply.str("text").contains(expected),
+            "{expected:?} in {:?}",
+            reply.str("text")
+        );
+        assert!(reply.buttons().is_empty());
+    }
+    // Group chatter and other bots' commands are not for us.
+    h.fake
+        .push(text_update(6, ANN, GROUP, "a cat on a skateboard"));
+    h.fake
+        .push(text_update(7, ANN, GROUP, "/video@other_bot a cat"));
+    h.fake.push(text_update(8, ANN, GROUP, "/frobnicate"));
+    h.fake.push(text_update(9, ANN, GROUP, "/help"));
+    let help = h.fake.wait_for("sendMessage", 6).await.remove(5);
+    assert!(
+        help.str("text").starts_with("reel turns a sentence"),
+        "{}",
+        help.str("text")
+    );
+    assert_eq!(help.int("chat_id"), GROUP);
+    assert!(h.jobs().await.is_empty());
+    assert_eq!(h.fake.calls_to("sendMessage").len(), 6);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn group_prompts_must_name_the_bot() {
+    let h = Harness::start().await;
+    h.fake.push(text_update(
+        1,
+        ANN,
+        GROUP,
+        &format!("/video@{BOT_USERNAME} a dog"),
+    ));
+    h.fake.push(text_update(
+        2,
+        BOB,
+        GROUP,
+        &format!("@{BOT_USERNAME} a horse duration:2"),
+    ));
+    let replies = h.fake.wait_for("sendMessage", 2).await;
+    assert!(replies[0].str("text").starts_with("#1 queued"));
+    assert!(replies[1].str("text").starts_with("#2 queued"));
+    let jobs = h.jobs().await;
+    assert_eq!(
+        (jobs[0].prompt.as_str(), jobs[0].user_id.as_str()),
+        ("a horse", "88")
+    );
+    assert_eq!(jobs[1].chat_id, GROUP.to_string());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn failures_are_posted_as_a_reply() {
+    let h = Harness::start().await;
+    h.fake
+        .push(text_update(1, ANN, ANN, "/video a storm duration:1"));
+    h.fake.wait_for("sendMessage", 1).await;
+    h.start_render(1, 1, 4).await;
+    let failure = RenderFailure::Fatal("the renderer ran out of memory".into());
+    h.store
+        .end_render(1, harness::WORKER, &failure)
+        .await
+        .unwrap();
+    assert!(h.poster().post_next().await.unwrap());
+    let posted = h.fake.wait_for("sendMessage", 2).await.remove(1);
+    assert!(
+        posted
+            .str("text")
+            .starts_with("#1 failed: the renderer ran out of memory"),
+        "{}",
+        posted.str("text")
+    );
+    assert_eq!(posted.params["reply_parameters"]["message_id"], 1001);
+    assert!(h.store.job(1).await.unwrap().outcome_posted);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_429_is_waited_out_then_retried() {
+    let h = Harness::start().await;
+    let too_many = json!({
+        "ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1",
+        "parameters": { "retry_after": 1 }
+    });
+    h.fake.fail_next("sendMessage", 429, too_many);
+    h.fake
+        .push(text_update(1, ANN, ANN, "/video a kite duration:1"));
+    let tries = h.fake.wait_for("sendMessage", 2).await;
+    let waited = tries[1].at.duration_since(tries[0].at);
+    assert!(
+        waited >= Duration::from_millis(950),
+        "retried after {waited:?}"
+    );
+    assert_eq!(h.jobs().await.len(), 1, "one job, one queued message");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.fake.calls_to("sendMessage").len(), 2);
+    h.stop().await;
+}

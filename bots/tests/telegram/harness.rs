@@ -1,0 +1,204 @@
+//! The adapter running against the fake Bot API, with its own SQLite
+//! database and clip folder, and a hand-driven "worker" that walks jobs
+//! through the store with a real (tiny) MP4.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reel_bots::core::{ChatSink, CommandCore, OutcomePoster, ProgressWatcher, RenderSettings};
+use reel_bots::telegram::{self, Options, TelegramSink, TgBot, ThrottleLimits};
+use reel_consent::NoCameoRegistry;
+use reel_engine::{encode_mp4, CancelToken, EncodeOptions, RenderRequest, Renderer, TestPattern};
+use reel_store::{
+    ClipRecord, ClipStore, ClipStoreConfig, Job, JobState, Limits, Store, SystemClock,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::fake::FakeTelegram;
+
+pub const WORKER: &str = "test-worker";
+const LEASE: Duration = Duration::from_secs(30);
+
+/// No waiting between messages: the throttle's own waits are not what these
+/// tests measure (except where they say so).
+pub fn fast_limits() -> ThrottleLimits {
+    ThrottleLimits {
+        messages_per_sec_chat: 1000,
+        messages_per_min_chat: 100_000,
+        messages_per_min_channel_or_supergroup: 100_000,
+        messages_per_sec_overall: 1000,
+    }
+}
+
+pub struct Harness {
+    pub fake: FakeTelegram,
+    pub store: Store,
+    pub clips: ClipStore,
+    pub bot: TgBot,
+    shutdown: CancellationToken,
+    adapter: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        let fake = FakeTelegram::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let url = reel_store::testing::sqlite_url_in(dir.path());
+        let store = Store::open_with_clock(&url, 4, Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let clips = ClipStore::open(&ClipStoreConfig::Local {
+            root: dir.path().join("clips"),
+        })
+        .unwrap();
+        let limits = Limits {
+            max_active_per_user: 100,
+            max_per_user_per_hour: 100,
+            ..Limits::default()
+        };
+        let core = CommandCore::new(
+            store.clone(),
+            Arc::new(NoCameoRegistry),
+            RenderSettings::default(),
+            limits,
+        );
+        let options = Options {
+            api_url: fake.url.clone(),
+            limits: fast_limits(),
+            poll_timeout: Duration::from_secs(1),
+        };
+        let bot = telegram::connect("123456:TEST-TOKEN", &options).unwrap();
+        let shutdown = CancellationToken::new();
+        let adapter = tokio::spawn({
+            let (bot, core, clips, shutdown) =
+                (bot.clone(), core.clone(), clips.clone(), shutdown.clone());
+            async move {
+                telegram::run(bot, core, clips, &options, shutdown)
+                    .await
+                    .unwrap()
+            }
+        });
+        fake.wait_for("getUpdates", 1).await;
+        Self {
+            fake,
+            store,
+            clips,
+            bot,
+            shutdown,
+            adapter,
+            _dir: dir,
+        }
+    }
+
+    pub fn sink(&self) -> Arc<TelegramSink> {
+        Arc::new(TelegramSink::new(
+            self.bot.clone(),
+            self.store.clone(),
+            50_000_000,
+        ))
+    }
+
+    pub fn poster(&self) -> OutcomePoster {
+        let sinks: Vec<Arc<dyn ChatSink>> = vec![self.sink()];
+        OutcomePoster::new(
+            self.store.clone(),
+            self.clips.clone(),
+            Arc::new(NoCameoRegistry),
+            sinks,
+            "poster".into(),
+        )
+    }
+
+    pub fn watcher(&self) -> ProgressWatcher {
+        ProgressWatcher::new(self.store.clone(), self.sink(), Duration::from_millis(50))
+    }
+
+    pub async fn jobs(&self) -> Vec<Job> {
+        self.store.list_jobs(None, 100).await.unwrap()
+    }
+
+    /// Stops the adapter; it must stop promptly.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), self.adapter)
+            .await
+            .expect("the adapter stops within 5 s")
+            .unwrap();
+    }
+
+    /// Claims `job_id` and reports `step` of `total`, as a worker does.
+    pub async fn start_render(&self, job_id: i64, step: u32, total: u32) {
+        let job = self
+            .store
+            .claim_render(WORKER, LEASE)
+            .await
+            .unwrap()
+            .expect("a job to claim");
+        assert_eq!(job.id, job_id);
+        self.store
+            .heartbeat(job_id, WORKER, LEASE, Some((step, total)))
+            .await
+            .unwrap();
+    }
+
+    /// Stores a real MP4 for `job_id` and marks it encoded.
+    pub async fn finish_render(&self, job_id: i64) -> Bytes {
+        let data = tiny_mp4().await;
+        let key = ClipStore::new_key(job_id);
+        self.clips.put(&key, data.clone()).await.unwrap();
+        let record = ClipRecord {
+            key,
+            bytes: data.len() as u64,
+            render_ms: 10,
+            renderer: "testsrc".into(),
+        };
+        assert!(self
+            .store
+            .finish_render(job_id, WORKER, &record)
+            .await
+            .unwrap());
+        data
+    }
+
+    /// Renders and posts `job_id` (queued): ends delivered.
+    pub async fn deliver(&self, job_id: i64) -> Job {
+        self.start_render(job_id, 1, 2).await;
+        self.finish_render(job_id).await;
+        assert!(self.poster().post_next().await.unwrap());
+        let job = self.store.job(job_id).await.unwrap();
+        assert_eq!(job.state, JobState::Delivered);
+        job
+    }
+}
+
+/// A one-second 64×64 testsrc clip, encoded once per test binary.
+pub async fn tiny_mp4() -> Bytes {
+    static CLIP: OnceLock<Bytes> = OnceLock::new();
+    if let Some(clip) = CLIP.get() {
+        return clip.clone();
+    }
+    let clip = tokio::task::spawn_blocking(|| {
+        let request = RenderRequest {
+            prompt: "a cat".into(),
+            seed: 7,
+            frames: 4,
+            width: 64,
+            height: 64,
+            fps: 4,
+            reference_image: None,
+            reference_voice: None,
+        };
+        let rendered = TestPattern::new()
+            .render(&request, &mut |_| {}, &CancelToken::new())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clip.mp4");
+        encode_mp4(&rendered, &path, &EncodeOptions::default()).unwrap();
+        Bytes::from(std::fs::read(&path).unwrap())
+    })
+    .await
+    .unwrap();
+    CLIP.get_or_init(|| clip).clone()
+}

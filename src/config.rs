@@ -111,6 +111,15 @@ pub struct ChatConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct TelegramConfig {
+    pub enabled: bool,
+    pub api_url: String,
+    pub max_upload_mb: u64,
+    pub poll_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogConfig {
     pub filter: String,
 }
@@ -124,6 +133,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub workers: WorkersConfig,
     pub chat: ChatConfig,
+    pub telegram: TelegramConfig,
     pub log: LogConfig,
     pub secrets: SecretFiles,
 }
@@ -197,6 +207,7 @@ impl Config {
         check("workers.poll_ms", w.poll_ms, 10..=60_000)?;
         check("workers.expected_render_secs", w.expected_render_secs, 1..=3600)?;
         check("chat.progress_interval_ms", self.chat.progress_interval_ms, 100..=60_000)?;
+        self.validate_telegram()?;
         if self.chat.terminal_user.trim().is_empty() {
             return Err(invalid("chat.terminal_user", "\"\"", "must not be empty"));
         }
@@ -212,6 +223,26 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    fn validate_telegram(&self) -> Result<(), ConfigError> {
+        let t = &self.telegram;
+        check("telegram.max_upload_mb", t.max_upload_mb, 1..=2000)?;
+        check("telegram.poll_timeout_secs", t.poll_timeout_secs, 1..=50)?;
+        let web = url::Url::parse(&t.api_url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !web {
+            return Err(invalid("telegram.api_url", &t.api_url, "use an http:// or https:// URL"));
+        }
+        Ok(())
+    }
+
+    /// How the Telegram adapter reaches the Bot API.
+    pub fn telegram_options(&self) -> reel_bots::telegram::Options {
+        reel_bots::telegram::Options {
+            api_url: self.telegram.api_url.trim_end_matches('/').to_string(),
+            limits: reel_bots::telegram::ThrottleLimits::default(),
+            poll_timeout: Duration::from_secs(self.telegram.poll_timeout_secs),
+        }
     }
 
     pub fn render_settings(&self) -> RenderSettings {

@@ -8,6 +8,7 @@ use reel::config::Config;
 use reel::secrets::Secrets;
 use reel::wiring::{process_unique_id, App};
 use reel_bots::core::{ChatSink, OutcomePoster, ProgressWatcher};
+use reel_bots::telegram::{self, TelegramSink};
 use reel_bots::terminal::{self, TerminalSink};
 use reel_store::{JobState, Store};
 use tokio::task::JoinSet;
@@ -150,12 +151,15 @@ async fn serve(app: App, no_workers: bool) -> anyhow::Result<()> {
         app.spawn_workers(app.config.workers.count, &mut tasks, &shutdown);
     }
     // Chat platforms with a sink get their outcomes posted here.
-    let sinks: Vec<Arc<dyn ChatSink>> = Vec::new();
+    let mut sinks: Vec<Arc<dyn ChatSink>> = Vec::new();
+    if app.config.telegram.enabled {
+        sinks.push(spawn_telegram(&app, &secrets, &mut tasks, &shutdown)?);
+    }
     if sinks.is_empty() {
         tracing::warn!(
             discord_token = secrets.discord_token.is_some(),
             telegram_token = secrets.telegram_token.is_some(),
-            "no chat adapter is built into this version yet (Discord and Telegram come next); \
+            "no chat adapter is enabled (set telegram.enabled = true; Discord comes next); \
              serving render workers only — use `reel chat` to talk to reel from a terminal"
         );
     }
@@ -183,6 +187,31 @@ async fn chat(app: App, user: Option<String>, no_workers: bool) -> anyhow::Resul
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
     result
+}
+
+/// Starts the Telegram adapter; returns its sink for delivery.
+fn spawn_telegram(
+    app: &App,
+    secrets: &Secrets,
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<dyn ChatSink>> {
+    let Some(token) = secrets.telegram_token.as_ref() else {
+        bail!("telegram.enabled is true but there is no bot token: set REEL_TELEGRAM_TOKEN or secrets.telegram_token_file");
+    };
+    let options = app.config.telegram_options();
+    let bot = telegram::connect(token.expose(), &options)?;
+    let max_upload = app.config.telegram.max_upload_mb * 1_000_000;
+    let sink = Arc::new(TelegramSink::new(bot.clone(), app.store.clone(), max_upload));
+    let (core, clips, shutdown) = (app.core(), app.clips.clone(), shutdown.clone());
+    tracing::info!(api = %options.api_url, "starting the Telegram adapter");
+    tasks.spawn(async move {
+        match telegram::run(bot, core, clips, &options, shutdown).await {
+            Ok(()) => {}
+            Err(error) => tracing::error!(%error, "the Telegram adapter stopped"),
+        }
+    });
+    Ok(sink)
 }
 
 /// The progress watcher and the outcome poster for the given sinks.

@@ -347,7 +347,7 @@ async fn limits_refuse_with_a_retry_time_and_queue_nothing(db: Db) {
     let reply = one_active.handle(&alice, "/video second", false).await;
     assert_eq!(reply.kind, ReplyKind::Refused, "{reply:?}");
     assert!(
-        reply.text.contains("You already have 1 clips on the way"),
+        reply.text.contains("You already have 1 clip on the way"),
         "{}",
         reply.text
     );

@@ -247,7 +247,7 @@ fn clean_prompt(raw: &str, max_chars: usize) -> Result<String, UsageError> {
 
 /// Characters that reorder text invisibly (used to disguise what a prompt says).
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 fn duration(value: &str, allowed: &RangeInclusive<u32>) -> Result<u32, UsageError> {

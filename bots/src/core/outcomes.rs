@@ -191,7 +191,11 @@ impl OutcomePoster {
             let refusal = match self.gate.check(&request).await {
                 Ok(ConsentDecision::Allowed) => None,
                 Ok(ConsentDecision::Refused(reason)) => Some(reason),
-                Err(error) => Some(format!("consent could not be confirmed ({error})")),
+                Err(error) => {
+                    // Unconfirmed is not refused: hold the clip and ask again later.
+                    let reason = format!("consent could not be confirmed ({error})");
+                    return self.store.postpone_outcome(job.id, &self.owner, &reason).await;
+                }
             };
             if let Some(reason) = refusal {
                 if self.store.block_before_delivery(job.id, &self.owner, &reason).await? {

@@ -181,7 +181,7 @@ impl CommandCore {
             };
             lines.push(wording::progress(job, place.as_ref()));
         }
-        Ok(Reply { job_id: job_id, ..Reply::info(lines.join("\n")) })
+        Ok(Reply { job_id, ..Reply::info(lines.join("\n")) })
     }
 
     async fn cancel(&self, from: &Requester, job_id: Option<i64>) -> Result<Reply, StoreError> {

@@ -47,7 +47,7 @@ pub fn queued(job: &Job, place: &QueuePlace, notes: &[String]) -> String {
 
 pub fn progress_bar(step: u32, total: u32) -> String {
     const WIDTH: u32 = 10;
-    let filled = if total == 0 { 0 } else { (step.min(total) * WIDTH) / total };
+    let filled = (step.min(total) * WIDTH).checked_div(total).unwrap_or(0);
     let mut bar = String::new();
     for i in 0..WIDTH {
         bar.push(if i < filled { '▰' } else { '▱' });
@@ -144,7 +144,8 @@ pub fn refusal(refusal: &Refusal) -> String {
     let when = about(refusal.retry_after());
     match refusal {
         Refusal::TooManyActive { limit, .. } => format!(
-            "You already have {limit} clips on the way, the most at once. Try again when one is done ({when}). Nothing was queued."
+            "You already have {limit} {} on the way, the most at once. Try again when one is done ({when}). Nothing was queued.",
+            if *limit == 1 { "clip" } else { "clips" }
         ),
         Refusal::HourlyQuota { limit, .. } => format!(
             "You've made {limit} clips in the last hour, the hourly limit. Try again in {when}. Nothing was queued."

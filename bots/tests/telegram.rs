@@ -341,3 +341,43 @@ async fn a_429_is_waited_out_then_retried() {
     assert_eq!(h.fake.calls_to("sendMessage").len(), 2);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_restart_mid_job_posts_once_and_buttons_still_work() {
+    let mut h = Harness::start().await;
+    h.fake
+        .push(text_update(1, ANN, ANN, "/video a lighthouse duration:1"));
+    h.fake.wait_for("sendMessage", 1).await;
+    h.start_render(1, 1, 4).await;
+    h.finish_render(1).await;
+
+    // The first process took the clip for posting, then died before the post.
+    let lease = Duration::from_millis(200);
+    let taken = h
+        .store
+        .claim_outcome(&["telegram"], "dead-poster", lease)
+        .await
+        .unwrap();
+    assert_eq!(taken.map(|j| j.id), Some(1));
+    h.restart().await;
+    assert!(
+        !h.poster().post_next().await.unwrap(),
+        "the dead poster's lease holds"
+    );
+    tokio::time::sleep(lease).await;
+    assert!(h.poster().post_next().await.unwrap());
+    assert!(!h.poster().post_next().await.unwrap());
+    let video = h.fake.wait_for("sendVideo", 1).await.remove(0);
+    let reply: serde_json::Value = serde_json::from_str(video.str("reply_parameters")).unwrap();
+    assert_eq!(
+        reply["message_id"], 1001,
+        "the clip answers the queued message"
+    );
+    assert_eq!(h.store.job(1).await.unwrap().state, JobState::Delivered);
+
+    // Buttons made before the restart work after it.
+    h.fake.push(callback("q-rr", ANN, ANN, 1002, "rr:1"));
+    assert!(answer_to(&h, "q-rr").await.starts_with("#2 queued"));
+    assert_eq!(h.fake.calls_to("sendVideo").len(), 1);
+    h.stop().await;
+}

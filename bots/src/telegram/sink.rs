@@ -52,13 +52,15 @@ impl TelegramSink {
             Some(id) => send.reply_parameters(reply_to(id)),
             None => send,
         };
+        // Shown before the upload starts, then renewed until it ends.
+        let show = || self.bot.send_chat_action(chat, ChatAction::UploadVideo);
+        if let Err(error) = show().await {
+            tracing::debug!(%error, "chat action failed");
+        }
         let uploading = async {
             loop {
-                let _ = self
-                    .bot
-                    .send_chat_action(chat, ChatAction::UploadVideo)
-                    .await;
                 tokio::time::sleep(CHAT_ACTION_EVERY).await;
+                let _ = show().await;
             }
         };
         tokio::select! {

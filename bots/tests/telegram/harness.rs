@@ -36,6 +36,7 @@ pub struct Harness {
     pub store: Store,
     pub clips: ClipStore,
     pub bot: TgBot,
+    db_url: String,
     shutdown: CancellationToken,
     adapter: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -45,51 +46,40 @@ impl Harness {
     pub async fn start() -> Self {
         let fake = FakeTelegram::start().await;
         let dir = tempfile::tempdir().unwrap();
-        let url = reel_store::testing::sqlite_url_in(dir.path());
-        let store = Store::open_with_clock(&url, 4, Arc::new(SystemClock))
-            .await
-            .unwrap();
+        let db_url = reel_store::testing::sqlite_url_in(dir.path());
+        let store = open_store(&db_url).await;
         let clips = ClipStore::open(&ClipStoreConfig::Local {
             root: dir.path().join("clips"),
         })
         .unwrap();
-        let limits = Limits {
-            max_active_per_user: 100,
-            max_per_user_per_hour: 100,
-            ..Limits::default()
-        };
-        let core = CommandCore::new(
-            store.clone(),
-            Arc::new(NoCameoRegistry),
-            RenderSettings::default(),
-            limits,
-        );
-        let options = Options {
-            api_url: fake.url.clone(),
-            limits: fast_limits(),
-            poll_timeout: Duration::from_secs(1),
-        };
-        let bot = telegram::connect("123456:TEST-TOKEN", &options).unwrap();
-        let shutdown = CancellationToken::new();
-        let adapter = tokio::spawn({
-            let (bot, core, clips, shutdown) =
-                (bot.clone(), core.clone(), clips.clone(), shutdown.clone());
-            async move {
-                telegram::run(bot, core, clips, &options, shutdown)
-                    .await
-                    .unwrap()
-            }
-        });
+        let (bot, shutdown, adapter) = spawn_adapter(&fake, &store, &clips);
         fake.wait_for("getUpdates", 1).await;
         Self {
             fake,
             store,
             clips,
             bot,
+            db_url,
             shutdown,
             adapter,
             _dir: dir,
         }
+    }
+
+    /// Stops the adapter and starts a new one on a fresh database handle,
+    /// as a restarted process would.
+    pub async fn restart(&mut self) {
+        self.shutdown.cancel();
+        let adapter = std::mem::replace(&mut self.adapter, tokio::spawn(async {}));
+        tokio::time::timeout(Duration::from_secs(5), adapter)
+            .await
+            .expect("the adapter stops within 5 s")
+            .unwrap();
+        let polls = self.fake.calls_to("getUpdates").len();
+        self.store = open_store(&self.db_url).await;
+        (self.bot, self.shutdown, self.adapter) =
+            spawn_adapter(&self.fake, &self.store, &self.clips);
+        self.fake.wait_for("getUpdates", polls + 1).await;
     }
 
     pub fn sink(&self) -> Arc<TelegramSink> {
@@ -171,6 +161,46 @@ impl Harness {
         assert_eq!(job.state, JobState::Delivered);
         job
     }
+}
+
+async fn open_store(url: &str) -> Store {
+    Store::open_with_clock(url, 4, Arc::new(SystemClock))
+        .await
+        .unwrap()
+}
+
+fn spawn_adapter(
+    fake: &FakeTelegram,
+    store: &Store,
+    clips: &ClipStore,
+) -> (TgBot, CancellationToken, tokio::task::JoinHandle<()>) {
+    let limits = Limits {
+        max_active_per_user: 100,
+        max_per_user_per_hour: 100,
+        ..Limits::default()
+    };
+    let core = CommandCore::new(
+        store.clone(),
+        Arc::new(NoCameoRegistry),
+        RenderSettings::default(),
+        limits,
+    );
+    let options = Options {
+        api_url: fake.url.clone(),
+        limits: fast_limits(),
+        poll_timeout: Duration::from_secs(1),
+    };
+    let bot = telegram::connect("123456:TEST-TOKEN", &options).unwrap();
+    let shutdown = CancellationToken::new();
+    let adapter = tokio::spawn({
+        let (bot, clips, shutdown) = (bot.clone(), clips.clone(), shutdown.clone());
+        async move {
+            telegram::run(bot, core, clips, &options, shutdown)
+                .await
+                .unwrap()
+        }
+    });
+    (bot, shutdown, adapter)
 }
 
 /// A one-second 64×64 testsrc clip, encoded once per test binary.

@@ -4,6 +4,7 @@
 #[path = "telegram/fake.rs"]
 mod fake;
 #[path = "telegram/harness.rs"]
+#[allow(dead_code)]
 mod harness;
 
 use std::time::Duration;
@@ -379,5 +380,30 @@ async fn a_restart_mid_job_posts_once_and_buttons_still_work() {
     h.fake.push(callback("q-rr", ANN, ANN, 1002, "rr:1"));
     assert!(answer_to(&h, "q-rr").await.starts_with("#2 queued"));
     assert_eq!(h.fake.calls_to("sendVideo").len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_clip_over_the_upload_limit_is_explained_not_dropped() {
+    let h = Harness::start().await;
+    h.fake
+        .push(text_update(1, ANN, ANN, "/video a waterfall duration:1"));
+    h.fake.wait_for("sendMessage", 1).await;
+    h.start_render(1, 1, 4).await;
+    let mp4 = h.finish_render(1).await;
+    let job = h.store.job(1).await.unwrap();
+    let small = reel_bots::telegram::TelegramSink::new(h.bot.clone(), h.store.clone(), 100);
+    let receipt = small
+        .post_clip(&job, &clip_file(&mp4), "caption")
+        .await
+        .unwrap();
+    let said = h.fake.wait_for("sendMessage", 2).await.remove(1);
+    assert!(
+        said.str("text").contains("over the 0 MB"),
+        "{}",
+        said.str("text")
+    );
+    assert!(receipt.contains("\"message_id\""));
+    assert!(h.fake.calls_to("sendVideo").is_empty());
     h.stop().await;
 }

@@ -252,7 +252,8 @@ async fn get_updates(shared: &Shared, params: &Value) -> Value {
                 .updates
                 .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
             if !inner.updates.is_empty() {
-                return Value::Array(inner.updates.iter().cloned().collect());
+                let limit = params["limit"].as_u64().unwrap_or(100) as usize;
+                return Value::Array(inner.updates.iter().take(limit).cloned().collect());
             }
         }
         let left = deadline.saturating_duration_since(Instant::now());

@@ -44,9 +44,20 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Self {
-        let fake = FakeTelegram::start().await;
         let dir = tempfile::tempdir().unwrap();
         let db_url = reel_store::testing::sqlite_url_in(dir.path());
+        Self::start_on(db_url, dir).await
+    }
+
+    /// On a fresh PostgreSQL schema (`REEL_TEST_POSTGRES_URL`).
+    pub async fn start_postgres() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = reel_store::testing::fresh_postgres_database().await;
+        Self::start_on(db_url, dir).await
+    }
+
+    async fn start_on(db_url: String, dir: tempfile::TempDir) -> Self {
+        let fake = FakeTelegram::start().await;
         let store = open_store(&db_url).await;
         let clips = ClipStore::open(&ClipStoreConfig::Local {
             root: dir.path().join("clips"),
@@ -69,12 +80,7 @@ impl Harness {
     /// Stops the adapter and starts a new one on a fresh database handle,
     /// as a restarted process would.
     pub async fn restart(&mut self) {
-        self.shutdown.cancel();
-        let adapter = std::mem::replace(&mut self.adapter, tokio::spawn(async {}));
-        tokio::time::timeout(Duration::from_secs(5), adapter)
-            .await
-            .expect("the adapter stops within 5 s")
-            .unwrap();
+        self.shutdown().await;
         let polls = self.fake.calls_to("getUpdates").len();
         self.store = open_store(&self.db_url).await;
         (self.bot, self.shutdown, self.adapter) =
@@ -106,13 +112,19 @@ impl Harness {
     }
 
     pub async fn jobs(&self) -> Vec<Job> {
-        self.store.list_jobs(None, 100).await.unwrap()
+        self.store.list_jobs(None, 10_000).await.unwrap()
     }
 
     /// Stops the adapter; it must stop promptly.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    /// Stops the adapter, keeping the database and the fake.
+    pub async fn shutdown(&mut self) {
         self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(5), self.adapter)
+        let adapter = std::mem::replace(&mut self.adapter, tokio::spawn(async {}));
+        tokio::time::timeout(Duration::from_secs(5), adapter)
             .await
             .expect("the adapter stops within 5 s")
             .unwrap();
@@ -164,7 +176,8 @@ impl Harness {
 }
 
 async fn open_store(url: &str) -> Store {
-    Store::open_with_clock(url, 4, Arc::new(SystemClock))
+    // As many connections as `reel serve` opens by default.
+    Store::open_with_clock(url, 8, Arc::new(SystemClock))
         .await
         .unwrap()
 }
@@ -177,6 +190,7 @@ fn spawn_adapter(
     let limits = Limits {
         max_active_per_user: 100,
         max_per_user_per_hour: 100,
+        max_queue_length: 10_000,
         ..Limits::default()
     };
     let core = CommandCore::new(

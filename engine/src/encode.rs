@@ -1,7 +1,7 @@
 //! Rendered clip → MP4 file: H.264 (libx264, yuv420p) + AAC, faststart.
 
 mod audio;
-mod video;
+pub(crate) mod video;
 
 use std::path::{Path, PathBuf};
 
@@ -215,7 +215,7 @@ fn stream_time_base(octx: &format::context::Output, index: usize) -> Result<Rati
 
 /// Moves every packet the encoder has ready into the file, converting
 /// timestamps from the encoder's time base to the stream's.
-fn write_encoded_packets(
+pub(crate) fn write_encoded_packets(
     encoder: &mut ffmpeg_next::encoder::Encoder,
     octx: &mut format::context::Output,
     stream_index: usize,

@@ -1,15 +1,17 @@
 //! reel's render pipeline: the [`Renderer`] interface, the `testsrc`
-//! diagnostic renderer, MP4 encoding and probing.
+//! diagnostic renderer, MP4 encoding, re-encoding and probing.
 
 mod encode;
 mod ffmpeg_setup;
 mod probe;
+mod reencode;
 mod renderer;
 pub mod testsrc;
 mod validate;
 
 pub use encode::{encode_mp4, EncodeError, EncodeOptions, EncodedClip};
 pub use probe::{probe, ClipInfo, ProbeError};
+pub use reencode::{reencode_mp4, ReencodeError, ReencodeOptions};
 pub use renderer::{
     Audio, CancelToken, Progress, RenderError, RenderRequest, Rendered, Renderer, RgbImage,
 };

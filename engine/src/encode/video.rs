@@ -124,7 +124,7 @@ impl VideoTrack {
     }
 }
 
-fn x264_options(opts: &EncodeOptions) -> Dictionary<'static> {
+pub(crate) fn x264_options(opts: &EncodeOptions) -> Dictionary<'static> {
     let mut options = Dictionary::new();
     options.set("preset", &opts.preset);
     options.set("crf", &opts.crf.to_string());

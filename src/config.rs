@@ -115,6 +115,7 @@ pub struct TelegramConfig {
     pub enabled: bool,
     pub api_url: String,
     pub max_upload_mb: u64,
+    pub max_document_mb: u64,
     pub poll_timeout_secs: u64,
 }
 
@@ -228,6 +229,7 @@ impl Config {
     fn validate_telegram(&self) -> Result<(), ConfigError> {
         let t = &self.telegram;
         check("telegram.max_upload_mb", t.max_upload_mb, 1..=2000)?;
+        check("telegram.max_document_mb", t.max_document_mb, 1..=2000)?;
         check("telegram.poll_timeout_secs", t.poll_timeout_secs, 1..=50)?;
         let web = url::Url::parse(&t.api_url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
         if !web {

@@ -202,7 +202,10 @@ fn spawn_telegram(
     let options = app.config.telegram_options();
     let bot = telegram::connect(token.expose(), &options)?;
     let max_upload = app.config.telegram.max_upload_mb * 1_000_000;
-    let sink = Arc::new(TelegramSink::new(bot.clone(), app.store.clone(), max_upload));
+    let max_document = app.config.telegram.max_document_mb * 1_000_000;
+    let sink = Arc::new(
+        TelegramSink::new(bot.clone(), app.store.clone(), max_upload).with_document_limit(max_document),
+    );
     let (core, clips, shutdown) = (app.core(), app.clips.clone(), shutdown.clone());
     tracing::info!(api = %options.api_url, "starting the Telegram adapter");
     tasks.spawn(async move {

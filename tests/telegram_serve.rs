@@ -97,6 +97,11 @@ fn enabled_without_a_token_or_with_bad_settings_is_refused() {
             "telegram.max_upload_mb",
         ),
         (
+            "REEL_TELEGRAM__MAX_DOCUMENT_MB",
+            "2001",
+            "telegram.max_document_mb",
+        ),
+        (
             "REEL_TELEGRAM__API_URL",
             "api.telegram.org",
             "telegram.api_url",

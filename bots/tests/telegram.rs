@@ -13,7 +13,7 @@ use bytes::Bytes;
 use fake::{callback, text_update, user_message, BOT_USERNAME};
 use harness::Harness;
 use reel_bots::core::{ChatSink, ClipFile};
-use reel_bots::telegram::{ReplyHandle, MEDIA_REFUSED, STALE_BUTTON};
+use reel_bots::telegram::{Receipt, ReplyHandle, TelegramSink, MEDIA_REFUSED, STALE_BUTTON};
 use reel_store::{JobState, RenderFailure};
 use serde_json::json;
 
@@ -405,5 +405,108 @@ async fn a_clip_over_the_upload_limit_is_explained_not_dropped() {
     );
     assert!(receipt.contains("\"message_id\""));
     assert!(h.fake.calls_to("sendVideo").is_empty());
+    h.stop().await;
+}
+
+/// Posts `mp4` for job 1 (queued and rendered) through a sink with these
+/// limits; returns the receipt.
+async fn post_with_limits(h: &Harness, mp4: &Bytes, video: u64, document: u64) -> Receipt {
+    h.fake
+        .push(text_update(1, ANN, ANN, "/video a waterfall duration:2"));
+    h.fake.wait_for("sendMessage", 1).await;
+    h.start_render(1, 1, 4).await;
+    h.finish_render(1).await;
+    let job = h.store.job(1).await.unwrap();
+    let sink =
+        TelegramSink::new(h.bot.clone(), h.store.clone(), video).with_document_limit(document);
+    let receipt = sink
+        .post_clip(&job, &clip_file(mp4), "#1 a waterfall")
+        .await
+        .unwrap();
+    serde_json::from_str(&receipt).unwrap()
+}
+
+fn probe_upload(bytes: &[u8]) -> reel_engine::ClipInfo {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("uploaded.mp4");
+    std::fs::write(&path, bytes).unwrap();
+    reel_engine::probe(&path).expect("the upload decodes as MP4")
+}
+
+#[tokio::test]
+async fn a_clip_over_the_video_limit_is_re_encoded_to_fit() {
+    let h = Harness::start().await;
+    let mp4 = harness::lossless_mp4().await;
+    let limit = mp4.len() as u64 / 3;
+    let receipt = post_with_limits(&h, &mp4, limit, limit).await;
+
+    let video = h.fake.wait_for("sendVideo", 1).await.remove(0);
+    let (_, uploaded) = &video.files[0];
+    assert!(
+        (uploaded.len() as u64) <= limit,
+        "{} bytes uploaded, limit {limit} (original {})",
+        uploaded.len(),
+        mp4.len()
+    );
+    let info = probe_upload(uploaded);
+    assert_eq!(
+        (info.video_codec.as_str(), info.frames),
+        ("h264", 48),
+        "the whole clip, re-encoded"
+    );
+    assert_eq!(info.audio_codec.as_deref(), Some("aac"));
+    assert!(
+        video.str("caption").contains("re-encoded smaller"),
+        "{}",
+        video.str("caption")
+    );
+    assert_eq!(video.buttons(), ["rr:1", "cx:1", "del:1"]);
+    assert!(!receipt.as_document);
+    assert!(receipt.file_id.unwrap().starts_with("video-file-"));
+    assert!(h.fake.calls_to("sendDocument").is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_clip_no_video_upload_takes_is_sent_as_a_document() {
+    let h = Harness::start().await;
+    let mp4 = harness::lossless_mp4().await;
+    // No re-encode gets a 2 s clip under 1 kB; the document limit takes it whole.
+    let receipt = post_with_limits(&h, &mp4, 1_000, mp4.len() as u64).await;
+
+    let document = h.fake.wait_for("sendDocument", 1).await.remove(0);
+    let (field, uploaded) = &document.files[0];
+    assert_eq!(document.str("document"), format!("attach://{field}"));
+    assert_eq!(uploaded.as_slice(), mp4.as_ref(), "the original, untouched");
+    assert!(
+        document.str("caption").contains("sent as a file"),
+        "{}",
+        document.str("caption")
+    );
+    assert_eq!(document.buttons(), ["rr:1", "cx:1", "del:1"]);
+    let reply: serde_json::Value = serde_json::from_str(document.str("reply_parameters")).unwrap();
+    assert_eq!(reply["message_id"], 1001);
+    assert!(h.fake.calls_to("sendVideo").is_empty());
+    assert!(receipt.as_document);
+    assert!(receipt.file_id.unwrap().starts_with("document-file-"));
+    let actions = h.fake.calls_to("sendChatAction");
+    assert_eq!(actions.last().unwrap().str("action"), "upload_document");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_clip_too_large_even_as_a_document_is_explained() {
+    let h = Harness::start().await;
+    let mp4 = harness::lossless_mp4().await;
+    let receipt = post_with_limits(&h, &mp4, 1_000, 2_000).await;
+    let said = h.fake.wait_for("sendMessage", 2).await.remove(1);
+    assert!(
+        said.str("text").starts_with("#1 is ready but"),
+        "{}",
+        said.str("text")
+    );
+    assert_eq!(receipt.file_id, None);
+    assert!(h.fake.calls_to("sendVideo").is_empty());
+    assert!(h.fake.calls_to("sendDocument").is_empty());
     h.stop().await;
 }

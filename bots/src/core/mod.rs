@@ -3,6 +3,7 @@
 
 mod command;
 mod delete;
+pub mod fit;
 mod outcomes;
 mod service;
 pub mod wording;

@@ -176,3 +176,23 @@ pub fn nothing_to_delete(id: i64) -> String {
 pub fn deleted(id: i64) -> String {
     format!("#{id} deleted: the clip is gone from our storage.")
 }
+
+/// The caption of a clip that was re-encoded to fit an upload limit.
+pub fn shrunk_caption(caption: &str, limit_bytes: u64) -> String {
+    format!("{caption} · re-encoded smaller to fit the {} upload limit", megabytes(limit_bytes))
+}
+
+/// The caption of a clip sent as a file because no video upload could take it.
+pub fn as_file_caption(caption: &str) -> String {
+    format!("{caption} · sent as a file, too large for a video post")
+}
+
+/// "50 MB"; "0.2 MB" for limits under one.
+fn megabytes(bytes: u64) -> String {
+    let mb = bytes as f64 / 1e6;
+    if mb >= 1.0 {
+        format!("{mb:.0} MB")
+    } else {
+        format!("{mb:.1} MB")
+    }
+}

@@ -24,6 +24,10 @@ pub struct Receipt {
     pub message_id: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_id: Option<String>,
+    /// Posted with sendDocument (too large for sendVideo); `file_id` is then
+    /// a document's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub as_document: bool,
 }
 
 impl ReplyHandle {

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use reel_store::{Job, Store};
 use teloxide::prelude::*;
 use teloxide::types::{ChatAction, InputFile, MessageId, ReplyParameters};
@@ -11,7 +12,7 @@ use teloxide::{ApiError, RequestError};
 
 use super::handle::{Receipt, ReplyHandle};
 use super::{keyboard, TgBot, PLATFORM};
-use crate::core::{ChatSink, ClipFile, SinkError};
+use crate::core::{fit, wording, ChatSink, ClipFile, SinkError};
 
 /// Telegram keeps a chat action up for about 5 s; repeat it sooner.
 const CHAT_ACTION_EVERY: Duration = Duration::from_secs(4);
@@ -20,40 +21,85 @@ pub struct TelegramSink {
     bot: TgBot,
     store: Store,
     max_upload_bytes: u64,
+    max_document_bytes: u64,
+}
+
+/// An upload in flight.
+type Upload<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Message, RequestError>> + Send + 'a>>;
+
+/// How a clip goes out.
+enum Media {
+    /// sendVideo: plays inline.
+    Video(InputFile),
+    /// sendDocument: a file to download, for clips sendVideo cannot take.
+    Document(InputFile),
 }
 
 impl TelegramSink {
+    /// `max_upload_bytes`: the largest clip sendVideo (and, unless
+    /// [`with_document_limit`](Self::with_document_limit) says otherwise,
+    /// sendDocument) may upload.
     pub fn new(bot: TgBot, store: Store, max_upload_bytes: u64) -> Self {
         Self {
             bot,
             store,
             max_upload_bytes,
+            max_document_bytes: max_upload_bytes,
         }
+    }
+
+    /// The largest clip sent with sendDocument when sendVideo cannot take it.
+    pub fn with_document_limit(mut self, max_document_bytes: u64) -> Self {
+        self.max_document_bytes = max_document_bytes;
+        self
     }
 
     async fn upload(
         &self,
         job: &Job,
         chat: ChatId,
-        clip: &ClipFile,
+        media: Media,
         caption: &str,
     ) -> Result<Message, RequestError> {
-        let file = InputFile::memory(clip.data.clone()).file_name(format!("reel-{}.mp4", job.id));
-        let send = self
-            .bot
-            .send_video(chat, file)
-            .caption(caption)
-            .supports_streaming(true)
-            .width(job.width)
-            .height(job.height)
-            .duration(job.duration_s)
-            .reply_markup(keyboard::clip(job.id));
-        let send = match ReplyHandle::parse(&job.reply_handle).status_message_id {
-            Some(id) => send.reply_parameters(reply_to(id)),
-            None => send,
+        let reply = ReplyHandle::parse(&job.reply_handle)
+            .status_message_id
+            .map(reply_to);
+        let (send, action) = match media {
+            Media::Video(file) => {
+                let send = self
+                    .bot
+                    .send_video(chat, file)
+                    .caption(caption)
+                    .supports_streaming(true)
+                    .width(job.width)
+                    .height(job.height)
+                    .duration(job.duration_s)
+                    .reply_markup(keyboard::clip(job.id));
+                let send = match reply {
+                    Some(reply) => send.reply_parameters(reply),
+                    None => send,
+                };
+                (Box::pin(send.send()) as Upload<'_>, ChatAction::UploadVideo)
+            }
+            Media::Document(file) => {
+                let send = self
+                    .bot
+                    .send_document(chat, file)
+                    .caption(caption)
+                    .reply_markup(keyboard::clip(job.id));
+                let send = match reply {
+                    Some(reply) => send.reply_parameters(reply),
+                    None => send,
+                };
+                (
+                    Box::pin(send.send()) as Upload<'_>,
+                    ChatAction::UploadDocument,
+                )
+            }
         };
         // Shown before the upload starts, then renewed until it ends.
-        let show = || self.bot.send_chat_action(chat, ChatAction::UploadVideo);
+        let show = || self.bot.send_chat_action(chat, action);
         if let Err(error) = show().await {
             tracing::debug!(%error, "chat action failed");
         }
@@ -69,7 +115,41 @@ impl TelegramSink {
         }
     }
 
-    /// Over the upload limit: say so plainly rather than fail silently.
+    /// Picks how `clip` goes out: as it is when sendVideo takes it, else
+    /// re-encoded smaller, else as a document; `None` when nothing fits.
+    async fn choose_media(
+        &self,
+        job: &Job,
+        clip: &ClipFile,
+        caption: &str,
+    ) -> Option<(Media, String)> {
+        let file = |data: &Bytes| {
+            InputFile::memory(data.clone()).file_name(format!("reel-{}.mp4", job.id))
+        };
+        let size = clip.data.len() as u64;
+        if size <= self.max_upload_bytes {
+            return Some((Media::Video(file(&clip.data)), caption.into()));
+        }
+        let smallest = match fit::shrink_to_fit(clip, self.max_upload_bytes).await {
+            Ok(shrunk) if shrunk.fits => {
+                let caption = wording::shrunk_caption(caption, self.max_upload_bytes);
+                return Some((Media::Video(file(&shrunk.data)), caption));
+            }
+            Ok(shrunk) => shrunk.data,
+            Err(error) => {
+                tracing::warn!(job = job.id, %error, "could not re-encode the clip smaller");
+                clip.data.clone()
+            }
+        };
+        // As a file: the original if it fits, else the smallest made.
+        let document = [&clip.data, &smallest]
+            .into_iter()
+            .find(|data| data.len() as u64 <= self.max_document_bytes)?;
+        let caption = wording::as_file_caption(caption);
+        Some((Media::Document(file(document)), caption))
+    }
+
+    /// Over every upload limit: say so plainly rather than fail silently.
     async fn too_large(
         &self,
         job: &Job,
@@ -80,7 +160,7 @@ impl TelegramSink {
             "#{} is ready but {:.1} MB, over the {:.0} MB Telegram lets bots upload; it was not posted.",
             job.id,
             clip.data.len() as f64 / 1e6,
-            self.max_upload_bytes as f64 / 1e6
+            self.max_upload_bytes.max(self.max_document_bytes) as f64 / 1e6
         );
         let sent = self
             .bot
@@ -91,6 +171,7 @@ impl TelegramSink {
             chat_id: chat.0,
             message_id: sent.id.0,
             file_id: None,
+            as_document: false,
         }
         .to_json())
     }
@@ -145,17 +226,23 @@ impl ChatSink for TelegramSink {
             return Ok(receipt.to_json());
         }
         let chat = chat_of(job)?;
-        if clip.data.len() as u64 > self.max_upload_bytes {
+        let Some((media, caption)) = self.choose_media(job, clip, caption).await else {
             return self.too_large(job, chat, clip).await;
-        }
+        };
+        let as_document = matches!(media, Media::Document(_));
         let sent = self
-            .upload(job, chat, clip, caption)
+            .upload(job, chat, media, &caption)
             .await
             .map_err(sink_error)?;
+        let file_id = match as_document {
+            false => sent.video().map(|v| v.file.id.to_string()),
+            true => sent.document().map(|d| d.file.id.to_string()),
+        };
         let receipt = Receipt {
             chat_id: chat.0,
             message_id: sent.id.0,
-            file_id: sent.video().map(|v| v.file.id.to_string()),
+            file_id,
+            as_document,
         };
         handle.clip = Some(receipt.clone());
         // Recorded at once, so a retry after a crash finds the post.

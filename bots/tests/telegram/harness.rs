@@ -217,6 +217,36 @@ fn spawn_adapter(
     (bot, shutdown, adapter)
 }
 
+/// A two-second 160×96 testsrc clip at crf 0: large for its size, so that
+/// re-encoding makes it much smaller.
+pub async fn lossless_mp4() -> Bytes {
+    tokio::task::spawn_blocking(|| {
+        let request = RenderRequest {
+            prompt: "a waterfall".into(),
+            seed: 7,
+            frames: 48,
+            width: 160,
+            height: 96,
+            fps: 24,
+            reference_image: None,
+            reference_voice: None,
+        };
+        let rendered = TestPattern::new()
+            .render(&request, &mut |_| {}, &CancelToken::new())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clip.mp4");
+        let lossless = EncodeOptions {
+            crf: 0,
+            ..EncodeOptions::default()
+        };
+        encode_mp4(&rendered, &path, &lossless).unwrap();
+        Bytes::from(std::fs::read(&path).unwrap())
+    })
+    .await
+    .unwrap()
+}
+
 /// A one-second 64×64 testsrc clip, encoded once per test binary.
 pub async fn tiny_mp4() -> Bytes {
     static CLIP: OnceLock<Bytes> = OnceLock::new();

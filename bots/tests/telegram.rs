@@ -510,3 +510,61 @@ async fn a_clip_too_large_even_as_a_document_is_explained() {
     assert!(h.fake.calls_to("sendDocument").is_empty());
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_re_post_sends_the_file_id_and_uploads_nothing() {
+    let h = Harness::start().await;
+    h.fake
+        .push(text_update(1, ANN, ANN, "/video a lighthouse duration:1"));
+    h.fake.wait_for("sendMessage", 1).await;
+    let job = h.deliver(1).await;
+    let first = h.fake.wait_for("sendVideo", 1).await.remove(0);
+    assert_eq!(first.files.len(), 1, "the first post uploads the clip");
+    let stored: Receipt = serde_json::from_str(job.delivery_receipt.as_deref().unwrap()).unwrap();
+    let file_id = stored.file_id.clone().expect("file_id stored");
+
+    // Delivered: the clip data could even be gone; the re-post needs none.
+    let again = h.sink().resend(&job, "#1 again").await.unwrap();
+    let second = h.fake.wait_for("sendVideo", 2).await.remove(1);
+    assert_eq!(second.str("video"), file_id);
+    assert!(second.files.is_empty(), "no multipart upload");
+    assert_eq!(second.int("chat_id"), ANN);
+    assert_eq!(second.buttons(), ["rr:1", "cx:1", "del:1"]);
+    assert_eq!(again.file_id.as_deref(), Some(file_id.as_str()));
+    assert_ne!(again.message_id, stored.message_id);
+
+    // A retried delivery of the same job posts nothing at all.
+    let retried = h
+        .sink()
+        .post_clip(&job, &clip_file(&harness::tiny_mp4().await), "caption")
+        .await
+        .unwrap();
+    assert_eq!(Receipt::parse(&retried), Some(stored));
+    assert_eq!(h.fake.calls_to("sendVideo").len(), 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_re_post_of_a_document_sends_its_file_id_as_a_document() {
+    let h = Harness::start().await;
+    let mp4 = harness::lossless_mp4().await;
+    let receipt = post_with_limits(&h, &mp4, 1_000, mp4.len() as u64).await;
+    let mut job = h.store.job(1).await.unwrap();
+    job.delivery_receipt = Some(receipt.to_json());
+    let again = h.sink().resend(&job, "#1 again").await.unwrap();
+    let sent = h.fake.wait_for("sendDocument", 2).await.remove(1);
+    assert_eq!(Some(sent.str("document")), receipt.file_id.as_deref());
+    assert!(sent.files.is_empty(), "no multipart upload");
+    assert!(again.as_document);
+    assert!(h.fake.calls_to("sendVideo").is_empty());
+
+    // Nothing posted yet: nothing to re-post, and nothing is sent.
+    h.fake
+        .push(text_update(2, ANN, ANN, "/video a second clip duration:1"));
+    h.fake.wait_for("sendMessage", 2).await;
+    let fresh = h.store.job(2).await.unwrap();
+    let refused = h.sink().resend(&fresh, "#2").await.unwrap_err();
+    assert!(refused.0.contains("no posted clip"), "{refused}");
+    assert_eq!(h.fake.calls_to("sendDocument").len(), 2);
+    h.stop().await;
+}

@@ -43,6 +43,11 @@ impl ReplyHandle {
 }
 
 impl Receipt {
+    /// `None` for a receipt this version did not write.
+    pub fn parse(json: &str) -> Option<Self> {
+        serde_json::from_str(json).ok()
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }

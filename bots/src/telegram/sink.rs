@@ -149,6 +149,41 @@ impl TelegramSink {
         Some((Media::Document(file(document)), caption))
     }
 
+    /// Posts the job's clip again, into its chat, by the `file_id` Telegram
+    /// gave the first upload: no second upload, whatever the clip's size.
+    /// For re-posts of a delivered clip; a retried delivery does not come
+    /// here, [`ChatSink::post_clip`] finds its earlier post and stops.
+    pub async fn resend(&self, job: &Job, caption: &str) -> Result<Receipt, SinkError> {
+        let handle = ReplyHandle::parse(&job.reply_handle);
+        let receipt = handle
+            .clip
+            .or_else(|| job.delivery_receipt.as_deref().and_then(Receipt::parse));
+        let Some((file_id, as_document)) =
+            receipt.and_then(|r| r.file_id.map(|id| (id, r.as_document)))
+        else {
+            return Err(SinkError(format!(
+                "job #{} has no posted clip to send again",
+                job.id
+            )));
+        };
+        let chat = chat_of(job)?;
+        let file = InputFile::file_id(file_id.clone().into());
+        let media = match as_document {
+            false => Media::Video(file),
+            true => Media::Document(file),
+        };
+        let sent = self
+            .upload(job, chat, media, caption)
+            .await
+            .map_err(sink_error)?;
+        Ok(Receipt {
+            chat_id: chat.0,
+            message_id: sent.id.0,
+            file_id: Some(file_id),
+            as_document,
+        })
+    }
+
     /// Over every upload limit: say so plainly rather than fail silently.
     async fn too_large(
         &self,

@@ -117,6 +117,16 @@ pub struct TelegramConfig {
     pub max_upload_mb: u64,
     pub max_document_mb: u64,
     pub poll_timeout_secs: u64,
+    pub mode: TelegramMode,
+    pub webhook_url: String,
+    pub webhook_listen: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    Polling,
+    Webhook,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -235,7 +245,33 @@ impl Config {
         if !web {
             return Err(invalid("telegram.api_url", &t.api_url, "use an http:// or https:// URL"));
         }
+        if t.mode == TelegramMode::Webhook {
+            self.telegram_webhook()?;
+        }
         Ok(())
+    }
+
+    /// The webhook's public URL and local address (webhook mode).
+    fn telegram_webhook(&self) -> Result<(url::Url, std::net::SocketAddr), ConfigError> {
+        let t = &self.telegram;
+        let url = url::Url::parse(&t.webhook_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                invalid(
+                    "telegram.webhook_url",
+                    format!("{:?}", t.webhook_url),
+                    "required in webhook mode: the https:// URL Telegram posts updates to",
+                )
+            })?;
+        let listen = t.webhook_listen.parse().map_err(|_| {
+            invalid(
+                "telegram.webhook_listen",
+                format!("{:?}", t.webhook_listen),
+                "use an IP address and port, e.g. 127.0.0.1:8443",
+            )
+        })?;
+        Ok((url, listen))
     }
 
     /// How the Telegram adapter reaches the Bot API.
@@ -244,6 +280,12 @@ impl Config {
             api_url: self.telegram.api_url.trim_end_matches('/').to_string(),
             limits: reel_bots::telegram::ThrottleLimits::default(),
             poll_timeout: Duration::from_secs(self.telegram.poll_timeout_secs),
+            mode: match self.telegram_webhook() {
+                Ok((url, listen)) if self.telegram.mode == TelegramMode::Webhook => {
+                    reel_bots::telegram::Mode::Webhook { url, listen }
+                }
+                _ => reel_bots::telegram::Mode::Polling,
+            },
         }
     }
 

@@ -101,6 +101,8 @@ fn enabled_without_a_token_or_with_bad_settings_is_refused() {
             "2001",
             "telegram.max_document_mb",
         ),
+        ("REEL_TELEGRAM__MODE", "webhook", "telegram.webhook_url"),
+        ("REEL_TELEGRAM__MODE", "carrier-pigeon", "telegram.mode"),
         (
             "REEL_TELEGRAM__API_URL",
             "api.telegram.org",

@@ -1,7 +1,7 @@
-//! The Telegram adapter (teloxide, long polling): messages and button
-//! presses go to the command core; progress, clips and outcomes come back
-//! through [`TelegramSink`]. State lives in the job rows only, so a restart
-//! loses nothing and buttons keep working.
+//! The Telegram adapter (teloxide; long polling, or a webhook listener):
+//! messages and button presses go to the command core; progress, clips and
+//! outcomes come back through [`TelegramSink`]. State lives in the job rows
+//! only, so a restart loses nothing and buttons keep working.
 
 mod handle;
 mod handlers;
@@ -9,6 +9,7 @@ mod keyboard;
 mod route;
 mod sink;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use teloxide::adaptors::throttle::{Limits, Throttle};
 use teloxide::dispatching::{Dispatcher, UpdateFilterExt};
 use teloxide::prelude::*;
 use teloxide::types::{BotCommand, Update};
-use teloxide::update_listeners::Polling;
+use teloxide::update_listeners::{webhooks, Polling, UpdateListener};
 use teloxide::RequestError;
 use tokio_util::sync::CancellationToken;
 
@@ -44,6 +45,22 @@ pub enum TelegramError {
     Store(#[from] StoreError),
     #[error("telegram api_url {0:?} is not a URL")]
     ApiUrl(String),
+    #[error("telegram webhook: cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// How updates arrive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// getUpdates long polls (no public address needed).
+    Polling,
+    /// Telegram POSTs each update to `url`, which reaches this process at
+    /// `listen` (typically through a TLS-terminating proxy). The webhook is
+    /// registered with a fresh secret token at start and removed at stop.
+    Webhook { url: url::Url, listen: SocketAddr },
 }
 
 /// How to reach the Bot API.
@@ -54,6 +71,7 @@ pub struct Options {
     pub limits: Limits,
     /// Long-poll timeout of getUpdates.
     pub poll_timeout: Duration,
+    pub mode: Mode,
 }
 
 /// A throttled client for `token` at `options.api_url`. Needs a running
@@ -78,11 +96,61 @@ pub async fn run(
         .iter()
         .map(|(name, about)| BotCommand::new(*name, *about));
     bot.set_my_commands(commands).await?;
-    let listener = Polling::builder(bot.clone())
-        .timeout(options.poll_timeout)
-        .delete_webhook()
-        .await
-        .build();
+    match &options.mode {
+        Mode::Polling => {
+            let listener = Polling::builder(bot.clone())
+                .timeout(options.poll_timeout)
+                .delete_webhook()
+                .await
+                .build();
+            dispatch(bot, core, clips, listener, shutdown).await?;
+        }
+        Mode::Webhook { url, listen } => {
+            // Bound before the webhook is registered: a taken port is an
+            // error here, not a panic in a server task later.
+            let tcp = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|source| TelegramError::Listen {
+                    address: *listen,
+                    source,
+                })?;
+            let hook = webhooks::Options::new(*listen, url.clone());
+            let (listener, stopped, router) = webhooks::axum_to_router(bot.clone(), hook).await?;
+            tracing::info!(%listen, "telegram webhook listening");
+            let server = tokio::spawn(async move {
+                if let Err(error) = axum::serve(tcp, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::warn!(%error, "telegram webhook server failed");
+                }
+            });
+            dispatch(bot, core, clips, listener, shutdown).await?;
+            // The listener stopped: the server deletes the webhook and ends.
+            if tokio::time::timeout(Duration::from_secs(5), server)
+                .await
+                .is_err()
+            {
+                tracing::warn!("telegram webhook server did not stop within 5 s");
+            }
+        }
+    }
+    tracing::info!("telegram adapter stopped");
+    Ok(())
+}
+
+/// Answers the updates `listener` brings until `shutdown`.
+async fn dispatch<L>(
+    bot: TgBot,
+    core: CommandCore,
+    clips: ClipStore,
+    listener: L,
+    shutdown: CancellationToken,
+) -> Result<(), TelegramError>
+where
+    L: UpdateListener + Send,
+    L::Err: std::fmt::Display + std::fmt::Debug + Send + Sync + 'static,
+{
     let handler = dptree::entry()
         .branch(Update::filter_message().endpoint(handlers::on_message))
         .branch(Update::filter_callback_query().endpoint(handlers::on_callback));
@@ -102,13 +170,12 @@ pub async fn run(
         }
         std::future::pending::<()>().await
     };
-    let listener_errors = Arc::new(|error: RequestError| async move {
-        tracing::warn!(%error, "telegram getUpdates failed");
+    let listener_errors = Arc::new(|error: L::Err| async move {
+        tracing::warn!(%error, "telegram updates failed");
     });
     tokio::select! {
         started = dispatcher.try_dispatch_with_listener(listener, listener_errors) => started?,
         () = on_shutdown => {}
     }
-    tracing::info!("telegram adapter stopped");
     Ok(())
 }

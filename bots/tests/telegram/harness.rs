@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reel_bots::core::{ChatSink, CommandCore, OutcomePoster, ProgressWatcher, RenderSettings};
-use reel_bots::telegram::{self, Options, TelegramSink, TgBot, ThrottleLimits};
+use reel_bots::telegram::{self, Mode, Options, TelegramSink, TgBot, ThrottleLimits};
 use reel_consent::NoCameoRegistry;
 use reel_engine::{encode_mp4, CancelToken, EncodeOptions, RenderRequest, Renderer, TestPattern};
 use reel_store::{
@@ -46,25 +46,41 @@ impl Harness {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_url = reel_store::testing::sqlite_url_in(dir.path());
-        Self::start_on(db_url, dir).await
+        Self::start_on(db_url, dir, Mode::Polling).await
+    }
+
+    /// Updates come by webhook: the adapter listens on a free loopback port
+    /// (returned) and registers the webhook with the fake.
+    pub async fn start_webhook() -> (Self, std::net::SocketAddr) {
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = reel_store::testing::sqlite_url_in(dir.path());
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let listen = free.local_addr().unwrap();
+        drop(free);
+        let url = "https://reel.example/telegram/hook".parse().unwrap();
+        let h = Self::start_on(db_url, dir, Mode::Webhook { url, listen }).await;
+        (h, listen)
     }
 
     /// On a fresh PostgreSQL schema (`REEL_TEST_POSTGRES_URL`).
     pub async fn start_postgres() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_url = reel_store::testing::fresh_postgres_database().await;
-        Self::start_on(db_url, dir).await
+        Self::start_on(db_url, dir, Mode::Polling).await
     }
 
-    async fn start_on(db_url: String, dir: tempfile::TempDir) -> Self {
+    async fn start_on(db_url: String, dir: tempfile::TempDir, mode: Mode) -> Self {
         let fake = FakeTelegram::start().await;
         let store = open_store(&db_url).await;
         let clips = ClipStore::open(&ClipStoreConfig::Local {
             root: dir.path().join("clips"),
         })
         .unwrap();
-        let (bot, shutdown, adapter) = spawn_adapter(&fake, &store, &clips);
-        fake.wait_for("getUpdates", 1).await;
+        let (bot, shutdown, adapter) = spawn_adapter(&fake, &store, &clips, mode.clone());
+        match mode {
+            Mode::Polling => fake.wait_for("getUpdates", 1).await,
+            Mode::Webhook { .. } => fake.wait_for("setWebhook", 1).await,
+        };
         Self {
             fake,
             store,
@@ -84,7 +100,7 @@ impl Harness {
         let polls = self.fake.calls_to("getUpdates").len();
         self.store = open_store(&self.db_url).await;
         (self.bot, self.shutdown, self.adapter) =
-            spawn_adapter(&self.fake, &self.store, &self.clips);
+            spawn_adapter(&self.fake, &self.store, &self.clips, Mode::Polling);
         self.fake.wait_for("getUpdates", polls + 1).await;
     }
 
@@ -118,6 +134,12 @@ impl Harness {
     /// Stops the adapter; it must stop promptly.
     pub async fn stop(mut self) {
         self.shutdown().await;
+    }
+
+    /// Stops the adapter, then checks its webhook was deleted.
+    pub async fn stop_webhook(mut self) {
+        self.shutdown().await;
+        self.fake.wait_for("deleteWebhook", 1).await;
     }
 
     /// Stops the adapter, keeping the database and the fake.
@@ -186,6 +208,7 @@ fn spawn_adapter(
     fake: &FakeTelegram,
     store: &Store,
     clips: &ClipStore,
+    mode: Mode,
 ) -> (TgBot, CancellationToken, tokio::task::JoinHandle<()>) {
     let limits = Limits {
         max_active_per_user: 100,
@@ -203,6 +226,7 @@ fn spawn_adapter(
         api_url: fake.url.clone(),
         limits: fast_limits(),
         poll_timeout: Duration::from_secs(1),
+        mode,
     };
     let bot = telegram::connect("123456:TEST-TOKEN", &options).unwrap();
     let shutdown = CancellationToken::new();

@@ -17,6 +17,10 @@ pub const STALE_BUTTON: &str = "This button no longer works. Send /video to star
 
 pub type HandlerResult = Result<(), TelegramError>;
 
+/// The tracing target of the debug event logged when a reply to a message
+/// is handed to the throttled bot (field `chat`: the chat id).
+pub const HANDOFF_TARGET: &str = "reel_bots::telegram::handoff";
+
 /// A message in a private chat, or one addressed to the bot in a group.
 pub async fn on_message(bot: TgBot, me: Me, msg: Message, core: CommandCore) -> HandlerResult {
     let Some(user) = msg.from.as_ref() else {
@@ -35,6 +39,9 @@ pub async fn on_message(bot: TgBot, me: Me, msg: Message, core: CommandCore) -> 
     };
     let from = requester(user.id, msg.chat.id);
     let answer = core.handle(&from, &text, plain_is_prompt).await;
+    // Where the adapter's own work ends and the throttle's queue begins
+    // (the load test measures both sides of it).
+    tracing::debug!(target: HANDOFF_TARGET, chat = msg.chat.id.0, "reply handed to the throttled bot");
     let sent = send_reply(&bot, msg.chat.id, Some(msg.id), &answer).await?;
     remember_status_message(&core, &answer, sent).await
 }

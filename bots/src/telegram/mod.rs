@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::core::CommandCore;
 
 pub use handle::{Receipt, ReplyHandle};
-pub use handlers::{MEDIA_REFUSED, STALE_BUTTON};
+pub use handlers::{HANDOFF_TARGET, MEDIA_REFUSED, STALE_BUTTON};
 pub use keyboard::{decode as decode_button, encode as encode_button, Action, Press};
 pub use route::COMMANDS;
 pub use sink::TelegramSink;

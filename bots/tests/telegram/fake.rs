@@ -142,6 +142,12 @@ impl FakeTelegram {
 
     /// Waits until `method` has been called `n` times; returns those calls.
     pub async fn wait_for(&self, method: &str, n: usize) -> Vec<Call> {
+        self.wait_for_within(method, n, Duration::from_secs(10))
+            .await
+    }
+
+    /// [`wait_for`](Self::wait_for), failing after `limit`.
+    pub async fn wait_for_within(&self, method: &str, n: usize, limit: Duration) -> Vec<Call> {
         let started = Instant::now();
         loop {
             let calls = self.calls_to(method);
@@ -149,7 +155,7 @@ impl FakeTelegram {
                 return calls;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(10),
+                started.elapsed() < limit,
                 "timed out waiting for {n} × {method}; calls so far: {:?}",
                 self.calls()
                     .iter()

@@ -46,7 +46,14 @@ impl Harness {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_url = reel_store::testing::sqlite_url_in(dir.path());
-        Self::start_on(db_url, dir, Mode::Polling).await
+        Self::start_on(db_url, dir, Mode::Polling, fast_limits()).await
+    }
+
+    /// On SQLite, with these throttle limits (e.g. Telegram's own).
+    pub async fn start_throttled(limits: ThrottleLimits) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = reel_store::testing::sqlite_url_in(dir.path());
+        Self::start_on(db_url, dir, Mode::Polling, limits).await
     }
 
     /// Updates come by webhook: the adapter listens on a free loopback port
@@ -58,7 +65,7 @@ impl Harness {
         let listen = free.local_addr().unwrap();
         drop(free);
         let url = "https://reel.example/telegram/hook".parse().unwrap();
-        let h = Self::start_on(db_url, dir, Mode::Webhook { url, listen }).await;
+        let h = Self::start_on(db_url, dir, Mode::Webhook { url, listen }, fast_limits()).await;
         (h, listen)
     }
 
@@ -66,17 +73,22 @@ impl Harness {
     pub async fn start_postgres() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_url = reel_store::testing::fresh_postgres_database().await;
-        Self::start_on(db_url, dir, Mode::Polling).await
+        Self::start_on(db_url, dir, Mode::Polling, fast_limits()).await
     }
 
-    async fn start_on(db_url: String, dir: tempfile::TempDir, mode: Mode) -> Self {
+    async fn start_on(
+        db_url: String,
+        dir: tempfile::TempDir,
+        mode: Mode,
+        limits: ThrottleLimits,
+    ) -> Self {
         let fake = FakeTelegram::start().await;
         let store = open_store(&db_url).await;
         let clips = ClipStore::open(&ClipStoreConfig::Local {
             root: dir.path().join("clips"),
         })
         .unwrap();
-        let (bot, shutdown, adapter) = spawn_adapter(&fake, &store, &clips, mode.clone());
+        let (bot, shutdown, adapter) = spawn_adapter(&fake, &store, &clips, mode.clone(), limits);
         match mode {
             Mode::Polling => fake.wait_for("getUpdates", 1).await,
             Mode::Webhook { .. } => fake.wait_for("setWebhook", 1).await,
@@ -99,8 +111,13 @@ impl Harness {
         self.shutdown().await;
         let polls = self.fake.calls_to("getUpdates").len();
         self.store = open_store(&self.db_url).await;
-        (self.bot, self.shutdown, self.adapter) =
-            spawn_adapter(&self.fake, &self.store, &self.clips, Mode::Polling);
+        (self.bot, self.shutdown, self.adapter) = spawn_adapter(
+            &self.fake,
+            &self.store,
+            &self.clips,
+            Mode::Polling,
+            fast_limits(),
+        );
         self.fake.wait_for("getUpdates", polls + 1).await;
     }
 
@@ -209,6 +226,7 @@ fn spawn_adapter(
     store: &Store,
     clips: &ClipStore,
     mode: Mode,
+    throttle: ThrottleLimits,
 ) -> (TgBot, CancellationToken, tokio::task::JoinHandle<()>) {
     let limits = Limits {
         max_active_per_user: 100,
@@ -224,7 +242,7 @@ fn spawn_adapter(
     );
     let options = Options {
         api_url: fake.url.clone(),
-        limits: fast_limits(),
+        limits: throttle,
         poll_timeout: Duration::from_secs(1),
         mode,
     };

@@ -76,6 +76,19 @@ impl Store {
     /// is written first, which serialises enqueues of the same user (a row
     /// lock on PostgreSQL, the write lock on SQLite).
     pub async fn enqueue(&self, new: &NewJob, limits: &Limits) -> Result<Job, StoreError> {
+        Ok(self.enqueue_placed(new, limits).await?.0)
+    }
+
+    /// [`enqueue`](Self::enqueue), also returning the job's place in the
+    /// queue, read in the same transaction (one statement gathers the limit
+    /// counts and what the ETA needs): no reads after the commit. The place
+    /// matches [`queue_place`](Self::queue_place) right after the commit,
+    /// except for PostgreSQL enqueues committing at the same moment.
+    pub async fn enqueue_placed(
+        &self,
+        new: &NewJob,
+        limits: &Limits,
+    ) -> Result<(Job, QueuePlace), StoreError> {
         let now = self.now_ms();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -87,30 +100,36 @@ impl Store {
         .execute(&mut *tx)
         .await?;
 
-        let active: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM jobs WHERE platform = $1 AND user_id = $2 \
-             AND state IN ('queued', 'rendering')",
-        )
-        .bind(&new.platform)
-        .bind(&new.user_id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("n")?;
-        let hour = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM jobs \
-             WHERE platform = $1 AND user_id = $2 AND created_at > $3",
+        let stats = sqlx::query(
+            "SELECT \
+             (SELECT COUNT(*) FROM jobs WHERE platform = $1 AND user_id = $2 \
+                 AND state IN ('queued', 'rendering')) AS active, \
+             (SELECT COUNT(*) FROM jobs WHERE platform = $1 AND user_id = $2 \
+                 AND created_at > $3) AS in_hour, \
+             (SELECT MIN(created_at) FROM jobs WHERE platform = $1 AND user_id = $2 \
+                 AND created_at > $3) AS oldest, \
+             (SELECT COUNT(*) FROM jobs WHERE state = 'queued') AS queued, \
+             (SELECT COUNT(*) FROM jobs WHERE state = 'rendering') AS rendering, \
+             (SELECT COUNT(*) FROM workers WHERE last_seen > $4) AS workers, \
+             (SELECT CAST(SUM(render_ms) AS BIGINT) FROM (SELECT render_ms FROM jobs \
+                 WHERE render_ms IS NOT NULL ORDER BY encoded_at DESC LIMIT 20) recent) AS render_sum, \
+             (SELECT COUNT(*) FROM (SELECT render_ms FROM jobs \
+                 WHERE render_ms IS NOT NULL ORDER BY encoded_at DESC LIMIT 20) recent) AS render_n",
         )
         .bind(&new.platform)
         .bind(&new.user_id)
         .bind(now - HOUR_MS)
+        .bind(now - crate::workers::LIVE_WINDOW_MS)
         .fetch_one(&mut *tx)
         .await?;
-        let in_hour: i64 = hour.try_get("n")?;
-        let oldest: Option<i64> = hour.try_get("oldest")?;
-        let queued: i64 = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
+        let active: i64 = stats.try_get("active")?;
+        let in_hour: i64 = stats.try_get("in_hour")?;
+        let oldest: Option<i64> = stats.try_get("oldest")?;
+        let queued: i64 = stats.try_get("queued")?;
+        let rendering: i64 = stats.try_get("rendering")?;
+        let workers: i64 = stats.try_get("workers")?;
+        let render_sum: Option<i64> = stats.try_get("render_sum")?;
+        let render_n: i64 = stats.try_get("render_n")?;
 
         let over_active = active >= i64::from(limits.max_active_per_user);
         let over_hour = in_hour >= i64::from(limits.max_per_user_per_hour);
@@ -168,7 +187,11 @@ impl Store {
         let actor = format!("{}:{}", new.platform, new.user_id);
         insert_event(&mut tx, job.id, now, "queued", &actor, "").await?;
         tx.commit().await?;
-        Ok(job)
+        // Every job queued before this one is ahead of it.
+        let avg = average_render_time(render_sum, render_n, limits);
+        let workers = u32::try_from(workers).unwrap_or(u32::MAX).max(1);
+        let place = queued_place(queued, rendering, avg, workers);
+        Ok((job, place))
     }
 
     /// Position in the queue and expected time until the clip is done.
@@ -188,14 +211,7 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?
                 .try_get("n")?;
-                // Jobs ahead are shared out over the live workers; the ones
-                // rendering now are on average half done.
-                let work_ahead = ahead as f64 + rendering as f64 / 2.0;
-                let wait = avg.mul_f64(work_ahead / f64::from(workers));
-                Ok(QueuePlace {
-                    position: ahead as u32 + 1,
-                    eta: round_up_secs(wait + avg),
-                })
+                Ok(queued_place(ahead, rendering, avg, workers))
             }
             crate::JobState::Rendering => {
                 let done = if job.progress_total > 0 {
@@ -226,11 +242,7 @@ impl Store {
             .iter()
             .map(|row| row.try_get("render_ms"))
             .collect::<Result<_, _>>()?;
-        let avg = if times.is_empty() {
-            limits.default_render_time
-        } else {
-            Duration::from_millis((times.iter().sum::<i64>() / times.len() as i64).max(1) as u64)
-        };
+        let avg = average_render_time(Some(times.iter().sum()), times.len() as i64, limits);
         let workers = self.live_worker_count().await?.max(1);
         Ok((avg, workers))
     }
@@ -260,6 +272,27 @@ impl Store {
             }
             None => Ok(Duration::from_secs(1)),
         }
+    }
+}
+
+/// The place of a queued job with `ahead` queued jobs before it.
+fn queued_place(ahead: i64, rendering: i64, avg: Duration, workers: u32) -> QueuePlace {
+    // Jobs ahead are shared out over the live workers; the ones rendering
+    // now are on average half done.
+    let work_ahead = ahead as f64 + rendering as f64 / 2.0;
+    let wait = avg.mul_f64(work_ahead / f64::from(workers.max(1)));
+    QueuePlace {
+        position: u32::try_from(ahead).unwrap_or(u32::MAX - 1) + 1,
+        eta: round_up_secs(wait + avg),
+    }
+}
+
+/// The mean of the last `n` render times (summing to `sum`), or the
+/// configured default before any job has rendered.
+fn average_render_time(sum: Option<i64>, n: i64, limits: &Limits) -> Duration {
+    match sum {
+        Some(sum) if n > 0 => Duration::from_millis((sum / n).max(1) as u64),
+        _ => limits.default_render_time,
     }
 }
 

@@ -4,7 +4,7 @@ use crate::db::Store;
 use crate::error::StoreError;
 
 /// A worker counts as live while it has been seen within this window.
-const LIVE_WINDOW_MS: i64 = 30_000;
+pub(crate) const LIVE_WINDOW_MS: i64 = 30_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerInfo {

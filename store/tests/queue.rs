@@ -62,6 +62,7 @@ on_both_backends!(
     hourly_quota_says_when_to_retry,
     retryable_failure_backs_off,
     queue_position_and_eta,
+    enqueue_reports_its_queue_place,
     operator_retry,
     failed_posts_back_off_then_give_up,
     concurrent_claimers_never_share_a_job,
@@ -449,6 +450,48 @@ async fn queue_position_and_eta(db: Db) {
         place.eta,
         Duration::from_secs(6),
         "1 ahead / 2 workers × 4 s + 4 s"
+    );
+}
+
+/// The place `enqueue_placed` reports is what `queue_place` says just after.
+async fn enqueue_reports_its_queue_place(db: Db) {
+    let s = &db.store;
+    let limits = Limits {
+        default_render_time: Duration::from_secs(10),
+        ..roomy()
+    };
+    for i in 0..3 {
+        let (job, place) = s
+            .enqueue_placed(&new_job(&format!("u{i}"), "p"), &limits)
+            .await
+            .unwrap();
+        assert_eq!(place, s.queue_place(&job, &limits).await.unwrap());
+        assert_eq!(place.position, i + 1);
+    }
+    // With a live worker, a rendering job and a real render time.
+    s.register_worker("w1", "host", "testsrc").await.unwrap();
+    s.register_worker("w2", "host", "testsrc").await.unwrap();
+    let first = s.claim_render("w1", LEASE).await.unwrap().unwrap();
+    s.finish_render(
+        first.id,
+        "w1",
+        &ClipRecord {
+            render_ms: 4000,
+            ..clip("k")
+        },
+    )
+    .await
+    .unwrap();
+    s.claim_render("w2", LEASE).await.unwrap().unwrap();
+    let (job, place) = s
+        .enqueue_placed(&new_job("u9", "p"), &limits)
+        .await
+        .unwrap();
+    assert_eq!(place, s.queue_place(&job, &limits).await.unwrap());
+    assert_eq!(
+        (place.position, place.eta),
+        (2, Duration::from_secs(7)),
+        "(1 ahead + ½ rendering) / 2 workers × 4 s + 4 s"
     );
 }
 

@@ -148,12 +148,12 @@ impl CommandCore {
             seed: video.seed,
             cameo_ids: video.cameo_ids,
         };
-        let job = match self.store.enqueue(&new, &self.limits).await {
-            Ok(job) => job,
+        // The place comes from the enqueue's own transaction: no reads after it.
+        let (job, place) = match self.store.enqueue_placed(&new, &self.limits).await {
+            Ok(placed) => placed,
             Err(StoreError::Refused(refusal)) => return Ok(Reply::refused(wording::refusal(&refusal))),
             Err(other) => return Err(other),
         };
-        let place = self.store.queue_place(&job, &self.limits).await?;
         tracing::info!(job = job.id, platform = %job.platform, "queued");
         Ok(Reply {
             kind: ReplyKind::Queued,

@@ -123,7 +123,7 @@ async fn two_hundred_users_at_once(
     assert_eq!(h.jobs().await.len(), USERS as usize);
     // Loose: a shared, loaded CI machine must not fail this; the measured
     // numbers are in docs/benchmarks.md.
-    assert!(p99 < Duration::from_secs(2), "p99 {p99:?} is far off");
+    assert!(p99 < Duration::from_secs(5), "p99 {p99:?} is far off");
     if let Some(bound) = total_bound {
         let p99 = total[total.len() * 99 / 100];
         assert!(p99 < bound, "update → queued p99 {p99:?} is far off");

@@ -183,14 +183,30 @@ impl Config {
         let r = &self.render;
         let w = &self.workers;
         let l = &self.limits;
-        check("database.max_connections", self.database.max_connections, 1..=256)?;
+        check(
+            "database.max_connections",
+            self.database.max_connections,
+            1..=256,
+        )?;
         if !RENDERERS.contains(&r.renderer.as_str()) {
-            return Err(invalid("render.renderer", &r.renderer, format!("known renderers: {}", RENDERERS.join(", "))));
+            return Err(invalid(
+                "render.renderer",
+                &r.renderer,
+                format!("known renderers: {}", RENDERERS.join(", ")),
+            ));
         }
-        check("render.testsrc_step_delay_ms", r.testsrc_step_delay_ms, 0..=60_000)?;
+        check(
+            "render.testsrc_step_delay_ms",
+            r.testsrc_step_delay_ms,
+            0..=60_000,
+        )?;
         check("render.min_duration", r.min_duration, 1..=60)?;
         check("render.max_duration", r.max_duration, r.min_duration..=60)?;
-        check("render.default_duration", r.default_duration, r.min_duration..=r.max_duration)?;
+        check(
+            "render.default_duration",
+            r.default_duration,
+            r.min_duration..=r.max_duration,
+        )?;
         check("render.fps", r.fps, 1..=60)?;
         check("render.max_width", r.max_width, 64..=4096)?;
         check("render.max_height", r.max_height, 64..=4096)?;
@@ -208,25 +224,52 @@ impl Config {
         }
         check("render.max_prompt_chars", r.max_prompt_chars, 1..=4000)?;
         check("render.crf", r.crf, 0..=51)?;
-        check("limits.max_active_per_user", l.max_active_per_user, 1..=1000)?;
-        check("limits.max_jobs_per_user_per_hour", l.max_jobs_per_user_per_hour, 1..=100_000)?;
+        check(
+            "limits.max_active_per_user",
+            l.max_active_per_user,
+            1..=1000,
+        )?;
+        check(
+            "limits.max_jobs_per_user_per_hour",
+            l.max_jobs_per_user_per_hour,
+            1..=100_000,
+        )?;
         check("limits.max_queue_length", l.max_queue_length, 1..=1_000_000)?;
         check("workers.count", w.count, 0..=64)?;
         check("workers.lease_secs", w.lease_secs, 5..=3600)?;
-        check("workers.heartbeat_secs", w.heartbeat_secs, 1..=w.lease_secs.saturating_sub(1))?;
+        check(
+            "workers.heartbeat_secs",
+            w.heartbeat_secs,
+            1..=w.lease_secs.saturating_sub(1),
+        )?;
         check("workers.max_attempts", w.max_attempts, 1..=20)?;
         check("workers.poll_ms", w.poll_ms, 10..=60_000)?;
-        check("workers.expected_render_secs", w.expected_render_secs, 1..=3600)?;
-        check("chat.progress_interval_ms", self.chat.progress_interval_ms, 100..=60_000)?;
+        check(
+            "workers.expected_render_secs",
+            w.expected_render_secs,
+            1..=3600,
+        )?;
+        check(
+            "chat.progress_interval_ms",
+            self.chat.progress_interval_ms,
+            100..=60_000,
+        )?;
         self.validate_telegram()?;
         if self.chat.terminal_user.trim().is_empty() {
             return Err(invalid("chat.terminal_user", "\"\"", "must not be empty"));
         }
         if self.clips.backend == ClipBackend::S3 && self.clips.s3_bucket.is_empty() {
-            return Err(invalid("clips.s3_bucket", "\"\"", "required when clips.backend = \"s3\""));
+            return Err(invalid(
+                "clips.s3_bucket",
+                "\"\"",
+                "required when clips.backend = \"s3\"",
+            ));
         }
         let url = &self.database.url;
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             return Err(invalid(
                 "database.url",
                 reel_store::redact_url(url),
@@ -243,7 +286,11 @@ impl Config {
         check("telegram.poll_timeout_secs", t.poll_timeout_secs, 1..=50)?;
         let web = url::Url::parse(&t.api_url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
         if !web {
-            return Err(invalid("telegram.api_url", &t.api_url, "use an http:// or https:// URL"));
+            return Err(invalid(
+                "telegram.api_url",
+                &t.api_url,
+                "use an http:// or https:// URL",
+            ));
         }
         if t.mode == TelegramMode::Webhook {
             self.telegram_webhook()?;
@@ -316,7 +363,9 @@ impl Config {
     pub fn clip_store(&self) -> ClipStoreConfig {
         let c = &self.clips;
         match c.backend {
-            ClipBackend::Local => ClipStoreConfig::Local { root: c.local_dir.clone() },
+            ClipBackend::Local => ClipStoreConfig::Local {
+                root: c.local_dir.clone(),
+            },
             ClipBackend::S3 => ClipStoreConfig::S3 {
                 bucket: c.s3_bucket.clone(),
                 region: c.s3_region.clone(),
@@ -330,7 +379,8 @@ impl Config {
     pub fn to_redacted_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database.url = reel_store::redact_url(&shown.database.url);
-        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+        toml::to_string(&shown)
+            .unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
     }
 }
 
@@ -367,6 +417,14 @@ fn check<T: PartialOrd + std::fmt::Display>(
     }
 }
 
-fn invalid(key: &'static str, value: impl std::fmt::Display, allowed: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, value: value.to_string(), allowed: allowed.into() }
+fn invalid(
+    key: &'static str,
+    value: impl std::fmt::Display,
+    allowed: impl Into<String>,
+) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        allowed: allowed.into(),
+    }
 }

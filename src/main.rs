@@ -17,7 +17,11 @@ use tokio_util::sync::CancellationToken;
 mod render_cmd;
 
 #[derive(Parser)]
-#[command(name = "reel", version, about = "Text-to-video with sound for Discord, Telegram and the terminal")]
+#[command(
+    name = "reel",
+    version,
+    about = "Text-to-video with sound for Discord, Telegram and the terminal"
+)]
 struct Cli {
     /// Configuration file (default: ./config.toml when present, else the built-in defaults).
     #[arg(long, global = true, env = "REEL_CONFIG")]
@@ -112,7 +116,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let store = Store::open(&config.database.url, 1).await?;
-            println!("database at {} is up to date", reel_store::redact_url(&config.database.url));
+            println!(
+                "database at {} is up to date",
+                reel_store::redact_url(&config.database.url)
+            );
             store.close().await;
             Ok(())
         }
@@ -131,16 +138,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { no_workers } => serve(App::open(config).await?, no_workers).await,
-        Command::Chat { user, no_workers } => chat(App::open(config).await?, user, no_workers).await,
+        Command::Chat { user, no_workers } => {
+            chat(App::open(config).await?, user, no_workers).await
+        }
     }
 }
 
 fn init_logging(config: &Config, quiet: bool) {
-    let default = if quiet { "warn" } else { config.log.filter.as_str() };
+    let default = if quiet {
+        "warn"
+    } else {
+        config.log.filter.as_str()
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn serve(app: App, no_workers: bool) -> anyhow::Result<()> {
@@ -204,7 +220,8 @@ fn spawn_telegram(
     let max_upload = app.config.telegram.max_upload_mb * 1_000_000;
     let max_document = app.config.telegram.max_document_mb * 1_000_000;
     let sink = Arc::new(
-        TelegramSink::new(bot.clone(), app.store.clone(), max_upload).with_document_limit(max_document),
+        TelegramSink::new(bot.clone(), app.store.clone(), max_upload)
+            .with_document_limit(max_document),
     );
     let (core, clips, shutdown) = (app.core(), app.clips.clone(), shutdown.clone());
     tracing::info!(api = %options.api_url, "starting the Telegram adapter");
@@ -218,7 +235,12 @@ fn spawn_telegram(
 }
 
 /// The progress watcher and the outcome poster for the given sinks.
-fn spawn_delivery(app: &App, sinks: Vec<Arc<dyn ChatSink>>, tasks: &mut JoinSet<()>, shutdown: &CancellationToken) {
+fn spawn_delivery(
+    app: &App,
+    sinks: Vec<Arc<dyn ChatSink>>,
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) {
     if sinks.is_empty() {
         return;
     }
@@ -251,13 +273,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -291,11 +314,18 @@ async fn jobs(app: App, command: JobsCommand) -> anyhow::Result<()> {
         JobsCommand::Show { id } => {
             let job = store.job(id).await?;
             println!("{job:#?}");
-            if let Some(path) = job.clip_key.as_deref().and_then(|k| app.clips.local_path(k)) {
+            if let Some(path) = job
+                .clip_key
+                .as_deref()
+                .and_then(|k| app.clips.local_path(k))
+            {
                 println!("clip file: {}", path.display());
             }
             for event in store.events(id).await? {
-                println!("{:>15} {:<16} {:<40} {}", event.at, event.kind, event.actor, event.detail);
+                println!(
+                    "{:>15} {:<16} {:<40} {}",
+                    event.at, event.kind, event.actor, event.detail
+                );
             }
         }
         JobsCommand::Cancel { id } => {
@@ -303,12 +333,18 @@ async fn jobs(app: App, command: JobsCommand) -> anyhow::Result<()> {
             println!("#{id}: {outcome:?}");
         }
         JobsCommand::Retry { id } => {
-            let job = store.retry(id, "operator").await.with_context(|| format!("retrying #{id}"))?;
+            let job = store
+                .retry(id, "operator")
+                .await
+                .with_context(|| format!("retrying #{id}"))?;
             println!("#{} is {} again", job.id, job.state);
         }
         JobsCommand::Workers => {
             for worker in store.live_workers().await? {
-                println!("{} on {} ({}), last seen {}", worker.id, worker.host, worker.renderer, worker.last_seen);
+                println!(
+                    "{} on {} ({}), last seen {}",
+                    worker.id, worker.host, worker.renderer, worker.last_seen
+                );
             }
         }
     }

@@ -32,12 +32,23 @@ pub struct RenderArgs {
 
 pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
     // The same validation as a chat /video, so limits and messages match.
-    let options = [("duration", args.duration), ("seed", args.seed), ("aspect", args.aspect), ("size", args.size)]
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
-        .collect();
-    let video = validate(&VideoRequest { prompt: args.prompt, options }, &config.render_settings())
-        .map_err(|e| anyhow!(e.0))?;
+    let options = [
+        ("duration", args.duration),
+        ("seed", args.seed),
+        ("aspect", args.aspect),
+        ("size", args.size),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+    .collect();
+    let video = validate(
+        &VideoRequest {
+            prompt: args.prompt,
+            options,
+        },
+        &config.render_settings(),
+    )
+    .map_err(|e| anyhow!(e.0))?;
     for note in &video.notes {
         eprintln!("note: {note}");
     }
@@ -58,7 +69,10 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    bar.set_message(format!("rendering with {}", wording::renderer_label(Some(renderer.name()))));
+    bar.set_message(format!(
+        "rendering with {}",
+        wording::renderer_label(Some(renderer.name()))
+    ));
     let output = args.output.clone();
     let crf = config.render.crf;
     let started = Instant::now();
@@ -75,7 +89,8 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
         task_bar.set_message("encoding");
         let options = EncodeOptions {
             crf,
-            comment: (renderer.name() == "testsrc").then(|| "reel testsrc: test pattern, not a model".into()),
+            comment: (renderer.name() == "testsrc")
+                .then(|| "reel testsrc: test pattern, not a model".into()),
             ..EncodeOptions::default()
         };
         encode_mp4(&rendered, &output, &options).map_err(anyhow::Error::from)

@@ -60,10 +60,30 @@ impl Secrets {
     pub fn load(files: &SecretFiles) -> Result<Self, ConfigError> {
         let mut secrets = Secrets::default();
         let specs = [
-            ("discord_token", "REEL_DISCORD_TOKEN", "secrets.discord_token_file", &files.discord_token_file),
-            ("telegram_token", "REEL_TELEGRAM_TOKEN", "secrets.telegram_token_file", &files.telegram_token_file),
-            ("master_key", "REEL_MASTER_KEY", "secrets.master_key_file", &files.master_key_file),
-            ("signing_key", "REEL_SIGNING_KEY", "secrets.signing_key_file", &files.signing_key_file),
+            (
+                "discord_token",
+                "REEL_DISCORD_TOKEN",
+                "secrets.discord_token_file",
+                &files.discord_token_file,
+            ),
+            (
+                "telegram_token",
+                "REEL_TELEGRAM_TOKEN",
+                "secrets.telegram_token_file",
+                &files.telegram_token_file,
+            ),
+            (
+                "master_key",
+                "REEL_MASTER_KEY",
+                "secrets.master_key_file",
+                &files.master_key_file,
+            ),
+            (
+                "signing_key",
+                "REEL_SIGNING_KEY",
+                "secrets.signing_key_file",
+                &files.signing_key_file,
+            ),
         ];
         for (name, env, key, file) in specs {
             let (value, source) = read_one(env, key, file)?;
@@ -99,7 +119,10 @@ fn read_one(
 ) -> Result<(Option<Secret>, SecretSource), ConfigError> {
     if let Ok(value) = std::env::var(env) {
         if !value.trim().is_empty() {
-            return Ok((Some(Secret(value.trim().to_string())), SecretSource::Env(env)));
+            return Ok((
+                Some(Secret(value.trim().to_string())),
+                SecretSource::Env(env),
+            ));
         }
     }
     if file.as_os_str().is_empty() {
@@ -110,9 +133,15 @@ fn read_one(
         reason: format!("cannot read {}: {e}", file.display()),
     })?;
     if value.trim().is_empty() {
-        return Err(ConfigError::Secret { key, reason: format!("{} is empty", file.display()) });
+        return Err(ConfigError::Secret {
+            key,
+            reason: format!("{} is empty", file.display()),
+        });
     }
-    Ok((Some(Secret(value.trim().to_string())), SecretSource::File(file.clone())))
+    Ok((
+        Some(Secret(value.trim().to_string())),
+        SecretSource::File(file.clone()),
+    ))
 }
 
 #[cfg(test)]
@@ -123,7 +152,10 @@ mod tests {
     fn secrets_never_print() {
         let secret = Secret("hunter2".into());
         assert!(!format!("{secret:?} {secret}").contains("hunter2"));
-        let secrets = Secrets { discord_token: Some(secret), ..Default::default() };
+        let secrets = Secrets {
+            discord_token: Some(secret),
+            ..Default::default()
+        };
         assert!(!format!("{secrets:?}").contains("hunter2"));
     }
 
@@ -132,12 +164,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("signing.key");
         std::fs::write(&path, "  s3cret\n").unwrap();
-        let (value, source) = read_one("REEL_UNSET_FOR_TEST_A", "secrets.signing_key_file", &path).unwrap();
+        let (value, source) =
+            read_one("REEL_UNSET_FOR_TEST_A", "secrets.signing_key_file", &path).unwrap();
         assert_eq!(value.unwrap().expose(), "s3cret");
         assert_eq!(source, SecretSource::File(path.clone()));
         let missing = dir.path().join("nope");
-        let err = read_one("REEL_UNSET_FOR_TEST_B", "secrets.master_key_file", &missing).unwrap_err();
+        let err =
+            read_one("REEL_UNSET_FOR_TEST_B", "secrets.master_key_file", &missing).unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("secrets.master_key_file") && message.contains("nope"), "{message}");
+        assert!(
+            message.contains("secrets.master_key_file") && message.contains("nope"),
+            "{message}"
+        );
     }
 }

@@ -28,7 +28,12 @@ impl App {
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         let store = Store::open(&config.database.url, config.database.max_connections).await?;
         let clips = ClipStore::open(&config.clip_store()).context("opening clip storage")?;
-        Ok(Self { config, store, clips, gate: Arc::new(NoCameoRegistry) })
+        Ok(Self {
+            config,
+            store,
+            clips,
+            gate: Arc::new(NoCameoRegistry),
+        })
     }
 
     pub fn core(&self) -> CommandCore {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reel_consent::{Checkpoint, ConsentDecision, ConsentGate, ConsentRequest};
-use reel_engine::{encode_mp4, CancelToken, EncodeOptions, Progress, RenderError, RenderRequest, Renderer};
+use reel_engine::{
+    encode_mp4, CancelToken, EncodeOptions, Progress, RenderError, RenderRequest, Renderer,
+};
 use reel_store::{ClipRecord, ClipStore, Heartbeat, Job, RenderFailure, Store, StoreError};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -41,7 +43,9 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StoreError> {
         let s = &self.settings;
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-        self.store.register_worker(&s.id, &host, self.renderer.name()).await?;
+        self.store
+            .register_worker(&s.id, &host, self.renderer.name())
+            .await?;
         tracing::info!(worker = %s.id, renderer = self.renderer.name(), "worker started");
         let mut last_seen = Instant::now();
         while !shutdown.is_cancelled() {
@@ -76,7 +80,9 @@ impl Worker {
         let span = tracing::info_span!("render", job = job.id, worker = %worker);
         let _enter = span.enter();
         if let Some(reason) = self.consent_refusal(&job).await {
-            self.store.end_render(job.id, &worker, &RenderFailure::Blocked(reason)).await?;
+            self.store
+                .end_render(job.id, &worker, &RenderFailure::Blocked(reason))
+                .await?;
             return Ok(());
         }
         let started = Instant::now();
@@ -116,10 +122,13 @@ impl Worker {
                     .then(|| "reel testsrc: test pattern, not a model".to_string()),
                 ..EncodeOptions::default()
             };
-            encode_mp4(&rendered, &out_path, &options).map_err(|e| RenderError::Failed(e.to_string()))
+            encode_mp4(&rendered, &out_path, &options)
+                .map_err(|e| RenderError::Failed(e.to_string()))
         });
 
-        let (stop, outcome) = self.watch_render(&job, render, progress_rx, &cancel, shutdown).await?;
+        let (stop, outcome) = self
+            .watch_render(&job, render, progress_rx, &cancel, shutdown)
+            .await?;
         match (stop, outcome) {
             (None, Ok(encoded)) => {
                 let key = ClipStore::new_key(job.id);
@@ -130,7 +139,8 @@ impl Worker {
                     renderer: renderer_name,
                 };
                 if let Err(error) = self.clips.put_file(&key, scratch.path()).await {
-                    let failure = RenderFailure::Retry(format!("the clip could not be stored: {error}"));
+                    let failure =
+                        RenderFailure::Retry(format!("the clip could not be stored: {error}"));
                     self.store.end_render(job.id, &worker, &failure).await?;
                     return Ok(());
                 }
@@ -144,14 +154,19 @@ impl Worker {
                 self.store.release_render(job.id, &worker).await?;
             }
             (Some(Stop::Cancelled), _) | (None, Err(RenderError::Cancelled)) => {
-                self.store.end_render(job.id, &worker, &RenderFailure::Cancelled).await?;
+                self.store
+                    .end_render(job.id, &worker, &RenderFailure::Cancelled)
+                    .await?;
             }
             (None, Err(RenderError::InvalidRequest(reason))) => {
-                let failure = RenderFailure::Fatal(format!("the renderer refused the request: {reason}"));
+                let failure =
+                    RenderFailure::Fatal(format!("the renderer refused the request: {reason}"));
                 self.store.end_render(job.id, &worker, &failure).await?;
             }
             (None, Err(error)) => {
-                self.store.end_render(job.id, &worker, &RenderFailure::Retry(error.to_string())).await?;
+                self.store
+                    .end_render(job.id, &worker, &RenderFailure::Retry(error.to_string()))
+                    .await?;
             }
         }
         Ok(())

@@ -29,7 +29,12 @@ impl ChatSink for RecordingSink {
     async fn show_progress(&self, _job: &Job, _text: &str) -> Result<(), SinkError> {
         Ok(())
     }
-    async fn post_clip(&self, job: &Job, clip: &ClipFile, _caption: &str) -> Result<String, SinkError> {
+    async fn post_clip(
+        &self,
+        job: &Job,
+        clip: &ClipFile,
+        _caption: &str,
+    ) -> Result<String, SinkError> {
         self.posts.lock().unwrap().push((job.id, clip.data.len()));
         Ok(format!("message-{}", job.id))
     }
@@ -48,11 +53,16 @@ async fn two_worker_processes_render_disjoint_jobs_from_one_postgres() {
     let store = sb.store().await;
     const JOBS: usize = 300;
     for n in 0..JOBS {
-        store.enqueue(&tiny_job("fake", &format!("user{n}"), n), &roomy_limits()).await.unwrap();
+        store
+            .enqueue(&tiny_job("fake", &format!("user{n}"), n), &roomy_limits())
+            .await
+            .unwrap();
     }
     let spawn_worker = || {
         let mut cmd = sb.reel(&["worker"]);
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         KillOnDrop(cmd.spawn().unwrap())
     };
     let (_a, _b) = (spawn_worker(), spawn_worker());
@@ -63,12 +73,20 @@ async fn two_worker_processes_render_disjoint_jobs_from_one_postgres() {
 
     let claims = store.event_counts("claimed").await.unwrap();
     assert_eq!(claims.len(), JOBS);
-    assert!(claims.iter().all(|(_, n)| *n == 1), "a job was claimed twice");
+    assert!(
+        claims.iter().all(|(_, n)| *n == 1),
+        "a job was claimed twice"
+    );
     let mut by_worker: HashMap<String, usize> = HashMap::new();
     for job in store.list_jobs(None, 100_000).await.unwrap() {
         assert_eq!(job.attempts, 1);
         let events = store.events(job.id).await.unwrap();
-        let claimer = events.iter().find(|e| e.kind == "claimed").unwrap().actor.clone();
+        let claimer = events
+            .iter()
+            .find(|e| e.kind == "claimed")
+            .unwrap()
+            .actor
+            .clone();
         *by_worker.entry(claimer).or_default() += 1;
     }
     assert_eq!(by_worker.len(), 2, "both processes rendered: {by_worker:?}");
@@ -87,29 +105,50 @@ async fn a_killed_worker_s_job_is_rendered_by_another_and_delivered_once() {
     let sb = Sandbox::postgres().await;
     let store = sb.store().await;
     let job = store
-        .enqueue(&reel_store::NewJob { fps: 24, ..tiny_job("fake", "alice", 1) }, &roomy_limits())
+        .enqueue(
+            &reel_store::NewJob {
+                fps: 24,
+                ..tiny_job("fake", "alice", 1)
+            },
+            &roomy_limits(),
+        )
         .await
         .unwrap();
-    let lease = [("REEL_WORKERS__LEASE_SECS", "5"), ("REEL_WORKERS__HEARTBEAT_SECS", "1")];
+    let lease = [
+        ("REEL_WORKERS__LEASE_SECS", "5"),
+        ("REEL_WORKERS__HEARTBEAT_SECS", "1"),
+    ];
     let mut slow = sb.reel(&["worker"]);
-    slow.envs(lease).env("REEL_RENDER__TESTSRC_STEP_DELAY_MS", "300");
-    slow.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    slow.envs(lease)
+        .env("REEL_RENDER__TESTSRC_STEP_DELAY_MS", "300");
+    slow.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let mut first = KillOnDrop(slow.spawn().unwrap());
-    wait_until(Duration::from_secs(30), "the first worker to report progress", || async {
-        let j = store.job(job.id).await.unwrap();
-        j.state == JobState::Rendering && j.progress_step >= 2
-    })
+    wait_until(
+        Duration::from_secs(30),
+        "the first worker to report progress",
+        || async {
+            let j = store.job(job.id).await.unwrap();
+            j.state == JobState::Rendering && j.progress_step >= 2
+        },
+    )
     .await;
     first.0.kill().unwrap(); // SIGKILL: no cleanup, the lease just stops being renewed
     first.0.wait().unwrap();
     let first_owner = store.job(job.id).await.unwrap().lease_owner.unwrap();
 
     let mut fast = sb.reel(&["worker"]);
-    fast.envs(lease).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    fast.envs(lease)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let _second = KillOnDrop(fast.spawn().unwrap());
-    wait_until(Duration::from_secs(60), "the second worker to finish the job", || async {
-        store.job(job.id).await.unwrap().state == JobState::Encoded
-    })
+    wait_until(
+        Duration::from_secs(60),
+        "the second worker to finish the job",
+        || async { store.job(job.id).await.unwrap().state == JobState::Encoded },
+    )
     .await;
     let done = store.job(job.id).await.unwrap();
     assert_eq!(done.attempts, 2);
@@ -125,9 +164,18 @@ async fn a_killed_worker_s_job_is_rendered_by_another_and_delivered_once() {
     assert_eq!(claimers[0], first_owner);
     assert_ne!(claimers[0], claimers[1]);
 
-    let clips = ClipStore::open(&ClipStoreConfig::Local { root: sb.clips_dir() }).unwrap();
+    let clips = ClipStore::open(&ClipStoreConfig::Local {
+        root: sb.clips_dir(),
+    })
+    .unwrap();
     let sink = Arc::new(RecordingSink::default());
-    let poster = OutcomePoster::new(store.clone(), clips, Arc::new(NoCameoRegistry), vec![sink.clone()], "poster-1".into());
+    let poster = OutcomePoster::new(
+        store.clone(),
+        clips,
+        Arc::new(NoCameoRegistry),
+        vec![sink.clone()],
+        "poster-1".into(),
+    );
     assert!(poster.post_next().await.unwrap());
     assert!(!poster.post_next().await.unwrap());
     let posts = sink.posts.lock().unwrap().clone();
@@ -140,7 +188,9 @@ async fn a_killed_worker_s_job_is_rendered_by_another_and_delivered_once() {
 /// `reel chat` with stdin held open until `until` shows up on stdout.
 fn chat_until(sb: &Sandbox, input: &str, until: Option<&str>) -> String {
     let mut cmd = sb.reel(&["chat", "--no-workers", "--user", "alice"]);
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = KillOnDrop(cmd.spawn().unwrap());
     let mut stdin = child.0.stdin.take().unwrap();
     stdin.write_all(input.as_bytes()).unwrap();
@@ -177,10 +227,16 @@ fn chat_until(sb: &Sandbox, input: &str, until: Option<&str>) -> String {
 async fn a_restart_between_encoding_and_delivery_posts_once() {
     let sb = Sandbox::sqlite();
     let store = sb.store().await;
-    let job = store.enqueue(&tiny_job("terminal", "alice", 1), &roomy_limits()).await.unwrap();
+    let job = store
+        .enqueue(&tiny_job("terminal", "alice", 1), &roomy_limits())
+        .await
+        .unwrap();
     // A worker-only process encodes the clip and goes away before anything is posted.
     let mut worker = sb.reel(&["worker"]);
-    worker.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    worker
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let mut worker = KillOnDrop(worker.spawn().unwrap());
     wait_until(Duration::from_secs(30), "the job to be encoded", || async {
         store.job(job.id).await.unwrap().state == JobState::Encoded
@@ -195,7 +251,13 @@ async fn a_restart_between_encoding_and_delivery_posts_once() {
     assert!(first.contains(&format!("✔ #{}", job.id)), "{first}");
     // ...and the next start posts nothing again.
     let second = chat_until(&sb, "/history\n", Some("delivered"));
-    assert!(!second.contains("clip written to"), "posted twice:\n{second}");
-    assert_eq!(store.event_counts("delivered").await.unwrap(), vec![(job.id, 1)]);
+    assert!(
+        !second.contains("clip written to"),
+        "posted twice:\n{second}"
+    );
+    assert_eq!(
+        store.event_counts("delivered").await.unwrap(),
+        vec![(job.id, 1)]
+    );
     assert_eq!(store.job(job.id).await.unwrap().state, JobState::Delivered);
 }

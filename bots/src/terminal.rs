@@ -23,7 +23,9 @@ pub struct TerminalSink {
 
 impl TerminalSink {
     pub fn new(out: Output) -> Arc<Self> {
-        Arc::new(Self { out: Mutex::new(out) })
+        Arc::new(Self {
+            out: Mutex::new(out),
+        })
     }
 
     pub async fn say(&self, text: &str) -> Result<(), SinkError> {
@@ -45,13 +47,21 @@ impl ChatSink for TerminalSink {
         self.say(&format!("  … {text}")).await
     }
 
-    async fn post_clip(&self, _job: &Job, clip: &ClipFile, caption: &str) -> Result<String, SinkError> {
+    async fn post_clip(
+        &self,
+        _job: &Job,
+        clip: &ClipFile,
+        caption: &str,
+    ) -> Result<String, SinkError> {
         let place = match &clip.local_path {
             Some(path) => path.display().to_string(),
             None => format!("clip storage as {}", clip.key),
         };
-        self.say(&format!("✔ {caption}\n  clip written to {place} ({} bytes)", clip.data.len()))
-            .await?;
+        self.say(&format!(
+            "✔ {caption}\n  clip written to {place} ({} bytes)",
+            clip.data.len()
+        ))
+        .await?;
         Ok(place)
     }
 
@@ -107,7 +117,11 @@ where
     wait_for_outcomes(core, sink, &mine).await
 }
 
-async fn wait_for_outcomes(core: &CommandCore, sink: &TerminalSink, jobs: &[i64]) -> Result<(), StoreError> {
+async fn wait_for_outcomes(
+    core: &CommandCore,
+    sink: &TerminalSink,
+    jobs: &[i64],
+) -> Result<(), StoreError> {
     let mut announced = false;
     for &id in jobs {
         loop {

@@ -86,7 +86,10 @@ mod tests {
     #[tokio::test]
     async fn without_a_registry_only_cameo_free_prompts_pass() {
         let gate = NoCameoRegistry;
-        assert_eq!(gate.check(&request(&[])).await.unwrap(), ConsentDecision::Allowed);
+        assert_eq!(
+            gate.check(&request(&[])).await.unwrap(),
+            ConsentDecision::Allowed
+        );
         let one = ["alice".to_string()];
         match gate.check(&request(&one)).await.unwrap() {
             ConsentDecision::Refused(reason) => assert!(reason.contains("alice"), "{reason}"),

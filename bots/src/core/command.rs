@@ -105,7 +105,9 @@ const MIN_SIDE: u32 = 64;
 pub fn parse(text: &str, plain_text_is_prompt: bool) -> Result<Command, UsageError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err(usage("Send /video followed by what you want to see, or /help."));
+        return Err(usage(
+            "Send /video followed by what you want to see, or /help.",
+        ));
     }
     let Some(rest) = text.strip_prefix('/') else {
         if plain_text_is_prompt {
@@ -296,16 +298,22 @@ fn size(value: &str, s: &RenderSettings) -> Result<(u32, u32, Option<String>), U
             s.max_height
         ))
     };
-    let (w, h) = value.to_lowercase().split_once('x').ok_or_else(bad).and_then(|(w, h)| {
-        Ok((w.parse::<u32>().map_err(|_| bad())?, h.parse::<u32>().map_err(|_| bad())?))
-    })?;
+    let (w, h) = value
+        .to_lowercase()
+        .split_once('x')
+        .ok_or_else(bad)
+        .and_then(|(w, h)| {
+            Ok((
+                w.parse::<u32>().map_err(|_| bad())?,
+                h.parse::<u32>().map_err(|_| bad())?,
+            ))
+        })?;
     if !(MIN_SIDE..=s.max_width).contains(&w) || !(MIN_SIDE..=s.max_height).contains(&h) {
         return Err(bad());
     }
     let (rw, rh) = (w / SIZE_STEP * SIZE_STEP, h / SIZE_STEP * SIZE_STEP);
-    let note = (rw != w || rh != h).then(|| {
-        format!("Size rounded down to {rw}×{rh} (sides are multiples of {SIZE_STEP}).")
-    });
+    let note = (rw != w || rh != h)
+        .then(|| format!("Size rounded down to {rw}×{rh} (sides are multiples of {SIZE_STEP})."));
     Ok((rw, rh, note))
 }
 
@@ -313,7 +321,9 @@ fn cameo(value: &str) -> Result<String, UsageError> {
     let name = value.trim_start_matches('@');
     let valid = !name.is_empty()
         && name.len() <= 32
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if valid {
         Ok(name.to_lowercase())
     } else {
@@ -328,7 +338,13 @@ fn cameo(value: &str) -> Result<String, UsageError> {
 pub(crate) fn printable(text: &str, max_chars: usize) -> String {
     let mut out: String = text
         .chars()
-        .map(|c| if c.is_control() || is_bidi_control(c) { '?' } else { c })
+        .map(|c| {
+            if c.is_control() || is_bidi_control(c) {
+                '?'
+            } else {
+                c
+            }
+        })
         .take(max_chars)
         .collect();
     if text.chars().count() > max_chars {

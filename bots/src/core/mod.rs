@@ -8,6 +8,8 @@ mod outcomes;
 mod service;
 pub mod wording;
 
-pub use command::{parse, validate, Aspect, Command, RenderSettings, UsageError, ValidVideo, VideoRequest};
+pub use command::{
+    parse, validate, Aspect, Command, RenderSettings, UsageError, ValidVideo, VideoRequest,
+};
 pub use outcomes::{ChatSink, ClipFile, OutcomePoster, ProgressWatcher, SinkError};
 pub use service::{CommandCore, Reply, ReplyKind, Requester};

@@ -41,7 +41,12 @@ pub trait ChatSink: Send + Sync {
     /// idempotent per job: after a crash between the post and its record it
     /// is called again for the same job, and should then edit or find its
     /// earlier post rather than post twice.
-    async fn post_clip(&self, job: &Job, clip: &ClipFile, caption: &str) -> Result<String, SinkError>;
+    async fn post_clip(
+        &self,
+        job: &Job,
+        clip: &ClipFile,
+        caption: &str,
+    ) -> Result<String, SinkError>;
 
     /// Posts why a job ended without a clip (failed, cancelled, blocked).
     async fn post_outcome(&self, job: &Job, text: &str) -> Result<(), SinkError>;
@@ -60,7 +65,13 @@ pub struct ProgressWatcher {
 
 impl ProgressWatcher {
     pub fn new(store: Store, sink: Arc<dyn ChatSink>, interval: Duration) -> Self {
-        Self { store, sink, interval, since: 0, shown: HashMap::new() }
+        Self {
+            store,
+            sink,
+            interval,
+            since: 0,
+            shown: HashMap::new(),
+        }
     }
 
     pub async fn run(mut self, shutdown: CancellationToken) {
@@ -77,7 +88,10 @@ impl ProgressWatcher {
 
     /// One poll; returns how many progress messages were shown.
     pub async fn poll_once(&mut self) -> Result<usize, StoreError> {
-        let jobs = self.store.jobs_changed_since(self.sink.platform(), self.since).await?;
+        let jobs = self
+            .store
+            .jobs_changed_since(self.sink.platform(), self.since)
+            .await?;
         let mut shown = 0;
         for job in jobs {
             self.since = self.since.max(job.updated_at);
@@ -124,7 +138,10 @@ impl OutcomePoster {
         sinks: Vec<Arc<dyn ChatSink>>,
         owner: String,
     ) -> Self {
-        let sinks = sinks.into_iter().map(|s| (s.platform().to_string(), s)).collect();
+        let sinks = sinks
+            .into_iter()
+            .map(|s| (s.platform().to_string(), s))
+            .collect();
         Self {
             store,
             clips,
@@ -166,7 +183,11 @@ impl OutcomePoster {
     /// Posts one pending outcome; false when there was nothing to post.
     pub async fn post_next(&self) -> Result<bool, StoreError> {
         let platforms: Vec<&str> = self.sinks.keys().map(String::as_str).collect();
-        let Some(job) = self.store.claim_outcome(&platforms, &self.owner, self.lease).await? else {
+        let Some(job) = self
+            .store
+            .claim_outcome(&platforms, &self.owner, self.lease)
+            .await?
+        else {
             return Ok(false);
         };
         let Some(sink) = self.sinks.get(&job.platform) else {
@@ -194,11 +215,18 @@ impl OutcomePoster {
                 Err(error) => {
                     // Unconfirmed is not refused: hold the clip and ask again later.
                     let reason = format!("consent could not be confirmed ({error})");
-                    return self.store.postpone_outcome(job.id, &self.owner, &reason).await;
+                    return self
+                        .store
+                        .postpone_outcome(job.id, &self.owner, &reason)
+                        .await;
                 }
             };
             if let Some(reason) = refusal {
-                if self.store.block_before_delivery(job.id, &self.owner, &reason).await? {
+                if self
+                    .store
+                    .block_before_delivery(job.id, &self.owner, &reason)
+                    .await?
+                {
                     if let Some(key) = &job.clip_key {
                         self.clips.delete(key).await?;
                     }
@@ -209,24 +237,41 @@ impl OutcomePoster {
             }
         }
         let Some(key) = job.clip_key.clone() else {
-            return self.store.postpone_outcome(job.id, &self.owner, "the job has no clip").await;
+            return self
+                .store
+                .postpone_outcome(job.id, &self.owner, "the job has no clip")
+                .await;
         };
         let data = match self.clips.get(&key).await {
             Ok(data) => data,
             Err(error) => {
-                return self.store.postpone_outcome(job.id, &self.owner, &error.to_string()).await
+                return self
+                    .store
+                    .postpone_outcome(job.id, &self.owner, &error.to_string())
+                    .await
             }
         };
-        let clip = ClipFile { local_path: self.clips.local_path(&key), key, data };
-        match sink.post_clip(&job, &clip, &wording::clip_caption(&job)).await {
+        let clip = ClipFile {
+            local_path: self.clips.local_path(&key),
+            key,
+            data,
+        };
+        match sink
+            .post_clip(&job, &clip, &wording::clip_caption(&job))
+            .await
+        {
             Ok(receipt) => {
-                self.store.mark_delivered(job.id, &self.owner, &receipt).await?;
+                self.store
+                    .mark_delivered(job.id, &self.owner, &receipt)
+                    .await?;
                 tracing::info!(job = job.id, "delivered");
                 Ok(())
             }
             Err(error) => {
                 tracing::warn!(job = job.id, %error, "posting the clip failed");
-                self.store.postpone_outcome(job.id, &self.owner, &error.0).await
+                self.store
+                    .postpone_outcome(job.id, &self.owner, &error.0)
+                    .await
             }
         }
     }
@@ -237,7 +282,11 @@ impl OutcomePoster {
                 self.store.mark_outcome_posted(job.id, &self.owner).await?;
                 Ok(())
             }
-            Err(error) => self.store.postpone_outcome(job.id, &self.owner, &error.0).await,
+            Err(error) => {
+                self.store
+                    .postpone_outcome(job.id, &self.owner, &error.0)
+                    .await
+            }
         }
     }
 }

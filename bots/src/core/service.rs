@@ -38,11 +38,19 @@ pub struct Reply {
 
 impl Reply {
     fn info(text: impl Into<String>) -> Self {
-        Self { kind: ReplyKind::Info, text: text.into(), job_id: None }
+        Self {
+            kind: ReplyKind::Info,
+            text: text.into(),
+            job_id: None,
+        }
     }
 
     fn refused(text: impl Into<String>) -> Self {
-        Self { kind: ReplyKind::Refused, text: text.into(), job_id: None }
+        Self {
+            kind: ReplyKind::Refused,
+            text: text.into(),
+            job_id: None,
+        }
     }
 }
 
@@ -57,8 +65,18 @@ pub struct CommandCore {
 }
 
 impl CommandCore {
-    pub fn new(store: Store, gate: Arc<dyn ConsentGate>, settings: RenderSettings, limits: Limits) -> Self {
-        Self { store, gate, settings, limits }
+    pub fn new(
+        store: Store,
+        gate: Arc<dyn ConsentGate>,
+        settings: RenderSettings,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            store,
+            gate,
+            settings,
+            limits,
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -92,7 +110,11 @@ impl CommandCore {
         })
     }
 
-    pub async fn video(&self, from: &Requester, request: &VideoRequest) -> Result<Reply, StoreError> {
+    pub async fn video(
+        &self,
+        from: &Requester,
+        request: &VideoRequest,
+    ) -> Result<Reply, StoreError> {
         match command::validate(request, &self.settings) {
             Ok(video) => self.enqueue(from, video).await,
             Err(UsageError(message)) => Ok(Reply::refused(message)),
@@ -151,7 +173,9 @@ impl CommandCore {
         // The place comes from the enqueue's own transaction: no reads after it.
         let (job, place) = match self.store.enqueue_placed(&new, &self.limits).await {
             Ok(placed) => placed,
-            Err(StoreError::Refused(refusal)) => return Ok(Reply::refused(wording::refusal(&refusal))),
+            Err(StoreError::Refused(refusal)) => {
+                return Ok(Reply::refused(wording::refusal(&refusal)))
+            }
             Err(other) => return Err(other),
         };
         tracing::info!(job = job.id, platform = %job.platform, "queued");
@@ -181,7 +205,10 @@ impl CommandCore {
             };
             lines.push(wording::progress(job, place.as_ref()));
         }
-        Ok(Reply { job_id, ..Reply::info(lines.join("\n")) })
+        Ok(Reply {
+            job_id,
+            ..Reply::info(lines.join("\n"))
+        })
     }
 
     async fn cancel(&self, from: &Requester, job_id: Option<i64>) -> Result<Reply, StoreError> {
@@ -198,16 +225,26 @@ impl CommandCore {
         let actor = format!("{}:{}", from.platform, from.user_id);
         let text = match self.store.request_cancel(id, &actor).await? {
             CancelOutcome::Cancelled => format!("#{id} cancelled; it never started."),
-            CancelOutcome::Requested => format!("#{id} is stopping; it will end after the current step."),
+            CancelOutcome::Requested => {
+                format!("#{id} is stopping; it will end after the current step.")
+            }
             CancelOutcome::AlreadyFinished(state) => {
-                return Ok(Reply::refused(format!("#{id} is already {state}; there is nothing to cancel.")))
+                return Ok(Reply::refused(format!(
+                    "#{id} is already {state}; there is nothing to cancel."
+                )))
             }
         };
-        Ok(Reply { job_id: Some(id), ..Reply::info(text) })
+        Ok(Reply {
+            job_id: Some(id),
+            ..Reply::info(text)
+        })
     }
 
     async fn history(&self, from: &Requester) -> Result<Reply, StoreError> {
-        let jobs = self.store.jobs_for_user(&from.platform, &from.user_id, 10).await?;
+        let jobs = self
+            .store
+            .jobs_for_user(&from.platform, &from.user_id, 10)
+            .await?;
         if jobs.is_empty() {
             return Ok(Reply::info(wording::NO_HISTORY));
         }
@@ -217,7 +254,10 @@ impl CommandCore {
 
     /// The requester's jobs still queued or rendering, newest first.
     async fn active_jobs(&self, from: &Requester) -> Result<Vec<Job>, StoreError> {
-        let jobs = self.store.jobs_for_user(&from.platform, &from.user_id, 50).await?;
+        let jobs = self
+            .store
+            .jobs_for_user(&from.platform, &from.user_id, 50)
+            .await?;
         Ok(jobs.into_iter().filter(|j| j.state.is_active()).collect())
     }
 
@@ -225,7 +265,9 @@ impl CommandCore {
     /// reads exactly like a missing one.
     async fn own_job(&self, from: &Requester, id: i64) -> Result<Option<Job>, StoreError> {
         match self.store.job(id).await {
-            Ok(job) if job.platform == from.platform && job.user_id == from.user_id => Ok(Some(job)),
+            Ok(job) if job.platform == from.platform && job.user_id == from.user_id => {
+                Ok(Some(job))
+            }
             Ok(_) | Err(StoreError::UnknownJob(_)) => Ok(None),
             Err(other) => Err(other),
         }

@@ -107,11 +107,17 @@ pub fn clip_caption(job: &Job) -> String {
 
 /// The message for a job that ended without a clip.
 pub fn outcome(job: &Job) -> String {
-    let reason = job.failure_reason.as_deref().unwrap_or("no reason was recorded");
+    let reason = job
+        .failure_reason
+        .as_deref()
+        .unwrap_or("no reason was recorded");
     match job.state {
         JobState::Cancelled => format!("#{} was cancelled.", job.id),
         JobState::Blocked => format!("#{} was not made: {reason}", job.id),
-        _ => format!("#{} failed: {reason}. Nothing was posted; try /video again.", job.id),
+        _ => format!(
+            "#{} failed: {reason}. Nothing was posted; try /video again.",
+            job.id
+        ),
     }
 }
 
@@ -129,13 +135,17 @@ pub fn status_line(job: &Job) -> String {
         JobState::Failed => format!(
             "#{} failed ({}) — “{what}”",
             job.id,
-            job.failure_reason.as_deref().unwrap_or("no reason recorded")
+            job.failure_reason
+                .as_deref()
+                .unwrap_or("no reason recorded")
         ),
         JobState::Cancelled => format!("#{} cancelled — “{what}”", job.id),
         JobState::Blocked => format!(
             "#{} blocked ({}) — “{what}”",
             job.id,
-            job.failure_reason.as_deref().unwrap_or("no reason recorded")
+            job.failure_reason
+                .as_deref()
+                .unwrap_or("no reason recorded")
         ),
     }
 }
@@ -179,7 +189,10 @@ pub fn deleted(id: i64) -> String {
 
 /// The caption of a clip that was re-encoded to fit an upload limit.
 pub fn shrunk_caption(caption: &str, limit_bytes: u64) -> String {
-    format!("{caption} · re-encoded smaller to fit the {} upload limit", megabytes(limit_bytes))
+    format!(
+        "{caption} · re-encoded smaller to fit the {} upload limit",
+        megabytes(limit_bytes)
+    )
 }
 
 /// The caption of a clip sent as a file because no video upload could take it.

@@ -81,6 +81,27 @@ impl<T> FfmpegContext<T> for Result<T, ffmpeg_next::Error> {
 
 const MAX_CRF: u8 = 51;
 
+/// Keeps the MP4 a writer produced and returns its size in bytes, or removes
+/// it when the writer failed, so no half-written file looks like a clip.
+pub(crate) fn keep_or_remove<T, E>(
+    out: &Path,
+    written: Result<T, E>,
+    io_error: impl FnOnce(std::io::Error) -> E,
+) -> Result<(T, u64), E> {
+    match written {
+        Ok(value) => {
+            let bytes = std::fs::metadata(out).map_err(io_error)?.len();
+            Ok((value, bytes))
+        }
+        Err(error) => {
+            if let Err(remove_error) = std::fs::remove_file(out) {
+                tracing::warn!(path = %out.display(), %remove_error, "cannot remove partial mp4");
+            }
+            Err(error)
+        }
+    }
+}
+
 /// Encodes `clip` into an MP4 at `out` (created or overwritten). The audio
 /// track is fitted to the video's length: padded with silence (or all
 /// silence when the clip has none) or cut.
@@ -105,20 +126,11 @@ pub fn encode_mp4(
         path: out.to_path_buf(),
         source,
     })?;
-    if let Err(error) = write_tracks(octx, clip, opts, out) {
-        // Leave no half-written file behind that looks like a clip.
-        if let Err(remove_error) = std::fs::remove_file(out) {
-            tracing::warn!(path = %out.display(), %remove_error, "cannot remove partial mp4");
-        }
-        return Err(error);
-    }
-
-    let bytes = std::fs::metadata(out)
-        .map_err(|source| EncodeError::Io {
-            path: out.to_path_buf(),
-            source,
-        })?
-        .len();
+    let written = write_tracks(octx, clip, opts, out);
+    let ((), bytes) = keep_or_remove(out, written, |source| EncodeError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
     Ok(EncodedClip {
         bytes,
         frames,

@@ -10,7 +10,7 @@ use ffmpeg_next::util::color;
 use ffmpeg_next::{codec, format, frame, media, Dictionary, Packet, Rational};
 
 use crate::encode::video::x264_options;
-use crate::encode::{write_encoded_packets, EncodeOptions, EncodedClip};
+use crate::encode::{keep_or_remove, write_encoded_packets, EncodeOptions, EncodedClip};
 use crate::ffmpeg_setup;
 
 /// How to re-encode.
@@ -99,21 +99,11 @@ pub fn reencode_mp4(
         source,
     })?;
     let written = transcode(&mut ictx, octx, input, output, options);
-    let (frames, duration_ms) = match written {
-        Ok(done) => done,
-        Err(error) => {
-            if let Err(remove_error) = std::fs::remove_file(output) {
-                tracing::warn!(path = %output.display(), %remove_error, "cannot remove partial mp4");
-            }
-            return Err(error);
-        }
-    };
-    let bytes = std::fs::metadata(output)
-        .map_err(|source| ReencodeError::Io {
+    let ((frames, duration_ms), bytes) =
+        keep_or_remove(output, written, |source| ReencodeError::Io {
             path: output.to_path_buf(),
             source,
-        })?
-        .len();
+        })?;
     Ok(EncodedClip {
         bytes,
         frames,

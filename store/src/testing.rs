@@ -1,8 +1,8 @@
 //! Helpers for tests that need a database of their own. A PostgreSQL test
 //! gets a fresh schema in the database named by `REEL_TEST_POSTGRES_URL`
 //! (schemas are cheap to create and drop, unlike databases, which force a
-//! checkpoint each); a missing variable or server fails the test rather than
-//! skipping it.
+//! checkpoint each). A missing variable or an unreachable server fails the
+//! test.
 
 use rand::Rng;
 use sqlx::{Connection, Executor};

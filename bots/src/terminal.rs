@@ -86,6 +86,7 @@ where
         user_id: user.into(),
         chat_id: PLATFORM.into(),
         reply_handle: "{}".into(),
+        request_key: None,
     };
     let _ = sink
         .say("reel chat — type /video <what to film>, or /help. End with /quit or Ctrl-D.")
@@ -109,8 +110,18 @@ where
             break;
         }
         let reply = core.handle(&from, line, true).await;
-        if reply.kind == ReplyKind::Queued {
-            mine.extend(reply.job_id);
+        match (reply.kind, reply.job_id) {
+            (ReplyKind::Queued, Some(id)) => mine.push(id),
+            // Here "posting again" is saying where the clip was written.
+            (ReplyKind::Clip, Some(id)) => {
+                let place = core.store().job(id).await?.delivery_receipt;
+                let place = place.unwrap_or_else(|| "clip storage".into());
+                let _ = sink
+                    .say(&format!("✔ {}\n  clip at {place}", reply.text))
+                    .await;
+                continue;
+            }
+            _ => {}
         }
         let _ = sink.say(&reply.text).await;
     }

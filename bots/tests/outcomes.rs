@@ -478,6 +478,7 @@ async fn consent_withdrawn_before_delivery_blocks_the_clip(db: Db) {
     let sink = FakeSink::new("terminal");
     let with_cameo = reel_store::NewJob {
         cameo_ids: vec!["alice".into()],
+        request_key: None,
         ..new_job("terminal", "u1", "alice waves")
     };
     let (job, _) = encoded_job(&db, &clips, &with_cameo, "testsrc").await;

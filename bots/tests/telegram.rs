@@ -31,7 +31,10 @@ async fn video_is_queued_shows_progress_and_is_posted_once() {
         .iter()
         .map(|c| c["command"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["video", "status", "cancel", "history", "help"]);
+    assert_eq!(
+        names,
+        ["video", "status", "cancel", "history", "clip", "help"]
+    );
 
     h.fake.push(text_update(
         1,
@@ -455,6 +458,11 @@ async fn a_clip_over_the_video_limit_is_re_encoded_to_fit() {
         "the whole clip, re-encoded"
     );
     assert_eq!(info.audio_codec.as_deref(), Some("aac"));
+    assert_eq!(
+        (video.int("width"), video.int("height")),
+        (i64::from(info.width), i64::from(info.height)),
+        "the size hint is the upload's, not the job's"
+    );
     assert!(
         video.str("caption").contains("re-encoded smaller"),
         "{}",
@@ -541,6 +549,90 @@ async fn a_re_post_sends_the_file_id_and_uploads_nothing() {
         .unwrap();
     assert_eq!(Receipt::parse(&retried), Some(stored));
     assert_eq!(h.fake.calls_to("sendVideo").len(), 2);
+
+    // What users ask for: `/clip 1` posts it again here, by file_id.
+    h.fake.push(text_update(3, ANN, ANN, "/clip 1"));
+    let third = h.fake.wait_for("sendVideo", 3).await.remove(2);
+    assert_eq!(third.str("video"), file_id);
+    assert!(third.files.is_empty(), "no multipart upload");
+    // Multipart: the parameters object arrives as a JSON string.
+    let reply: serde_json::Value = serde_json::from_str(third.str("reply_parameters")).unwrap();
+    assert_eq!(reply["message_id"], 3, "answers the /clip message");
+    assert!(
+        third.str("caption").starts_with("#1 “a lighthouse”"),
+        "{}",
+        third.str("caption")
+    );
+    // Someone else's clip, an unknown one, and no number: a clear reply.
+    h.fake.push(text_update(4, BOB, BOB, "/clip 1"));
+    h.fake.push(text_update(5, ANN, ANN, "/clip 99"));
+    h.fake.push(text_update(6, ANN, ANN, "/clip"));
+    let said = h.fake.wait_for("sendMessage", 4).await;
+    let texts: Vec<&str> = said[1..].iter().map(|c| c.str("text")).collect();
+    assert!(texts[0].contains("#1"), "{texts:?}");
+    assert_eq!(
+        texts[0],
+        texts[1].replace("99", "1"),
+        "another's reads like a missing one"
+    );
+    assert!(texts[2].starts_with("Which clip?"), "{texts:?}");
+    assert_eq!(h.fake.calls_to("sendVideo").len(), 3);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_redelivered_update_queues_nothing_new() {
+    let h = Harness::start().await;
+    // Telegram sends an update again when it saw no acknowledgement (the
+    // process died after queueing): same chat, same message.
+    let update = text_update(5, ANN, ANN, "/video a harbour at dawn duration:1");
+    h.fake.push(update.clone());
+    let first = h.fake.wait_for("sendMessage", 1).await.remove(0);
+    h.fake.push(update);
+    let second = h.fake.wait_for("sendMessage", 2).await.remove(1);
+    assert!(
+        first.str("text").starts_with("#1 queued"),
+        "{}",
+        first.str("text")
+    );
+    assert!(
+        second.str("text").starts_with("#1 queued"),
+        "{}",
+        second.str("text")
+    );
+    // The same press of Re-roll, delivered twice: one new job.
+    let press = callback("press-1", ANN, ANN, 1, "rr:1");
+    h.fake.push(press.clone());
+    h.fake.wait_for("answerCallbackQuery", 1).await;
+    h.fake.push(press);
+    h.fake.wait_for("answerCallbackQuery", 2).await;
+    let said = h.fake.wait_for("sendMessage", 4).await;
+    assert!(
+        said[2].str("text").starts_with("#2 queued"),
+        "{}",
+        said[2].str("text")
+    );
+    assert!(
+        said[3].str("text").starts_with("#2 queued"),
+        "{}",
+        said[3].str("text")
+    );
+    let jobs = h.store.list_jobs(None, 10).await.unwrap();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    // A new message with the same words is a new request.
+    h.fake.push(text_update(
+        6,
+        ANN,
+        ANN,
+        "/video a harbour at dawn duration:1",
+    ));
+    let said = h.fake.wait_for("sendMessage", 5).await;
+    assert!(
+        said[4].str("text").starts_with("#3 queued"),
+        "{}",
+        said[4].str("text")
+    );
+    assert_eq!(h.store.list_jobs(None, 10).await.unwrap().len(), 3);
     h.stop().await;
 }
 

@@ -154,6 +154,7 @@ async fn core_alone(h: &Harness, backend: &str) {
                 user_id: user.to_string(),
                 chat_id: user.to_string(),
                 reply_handle: "{}".into(),
+                request_key: None,
             };
             let started = Instant::now();
             let reply = core.handle(&from, "/video a crowd duration:1", false).await;

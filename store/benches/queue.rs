@@ -151,6 +151,7 @@ fn new_job(i: usize) -> NewJob {
         fps: 12,
         seed: i as u64,
         cameo_ids: Vec::new(),
+        request_key: None,
     }
 }
 

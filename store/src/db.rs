@@ -8,6 +8,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
 use crate::clock::{Clock, SystemClock};
+use crate::enqueue::Batcher;
 use crate::error::StoreError;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -27,6 +28,8 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Groups concurrent enqueues into one transaction (see `enqueue.rs`).
+    pub(crate) batcher: Option<Batcher>,
 }
 
 impl Store {
@@ -88,10 +91,15 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.to_string()))?;
-        Ok(Self {
+        let direct = Self {
             pool,
             backend,
             clock,
+            batcher: None,
+        };
+        Ok(Self {
+            batcher: Some(Batcher::start(direct.clone())),
+            ..direct
         })
     }
 

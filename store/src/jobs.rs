@@ -92,6 +92,9 @@ pub struct NewJob {
     pub fps: u32,
     pub seed: u64,
     pub cameo_ids: Vec<String>,
+    /// The platform's unique id for the event that asked for this job; a
+    /// second enqueue with the same platform and key returns the first job.
+    pub request_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

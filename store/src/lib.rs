@@ -6,6 +6,7 @@
 mod clips;
 mod clock;
 mod db;
+mod enqueue;
 mod error;
 mod forget;
 mod jobs;

@@ -4,9 +4,9 @@ use sqlx::Row;
 
 use crate::db::Store;
 use crate::error::StoreError;
-use crate::jobs::{insert_event, job_from_row, Job, NewJob, QueuePlace, JOB_COLUMNS};
+use crate::jobs::{job_from_row, Job, NewJob, QueuePlace, JOB_COLUMNS};
 
-const HOUR_MS: i64 = 3_600_000;
+pub(crate) const HOUR_MS: i64 = 3_600_000;
 
 /// Limits enforced in the database, so they hold across restarts and across
 /// every process sharing the queue.
@@ -72,128 +72,6 @@ impl std::fmt::Display for Refusal {
 }
 
 impl Store {
-    /// Checks the limits and queues the job as one step: the user's gate row
-    /// is written first, which serialises enqueues of the same user (a row
-    /// lock on PostgreSQL, the write lock on SQLite).
-    pub async fn enqueue(&self, new: &NewJob, limits: &Limits) -> Result<Job, StoreError> {
-        Ok(self.enqueue_placed(new, limits).await?.0)
-    }
-
-    /// [`enqueue`](Self::enqueue), also returning the job's place in the
-    /// queue, read in the same transaction (one statement gathers the limit
-    /// counts and what the ETA needs): no reads after the commit. The place
-    /// matches [`queue_place`](Self::queue_place) right after the commit,
-    /// except for PostgreSQL enqueues committing at the same moment.
-    pub async fn enqueue_placed(
-        &self,
-        new: &NewJob,
-        limits: &Limits,
-    ) -> Result<(Job, QueuePlace), StoreError> {
-        let now = self.now_ms();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO user_gates (platform, user_id, enqueues) VALUES ($1, $2, 1) \
-             ON CONFLICT (platform, user_id) DO UPDATE SET enqueues = user_gates.enqueues + 1",
-        )
-        .bind(&new.platform)
-        .bind(&new.user_id)
-        .execute(&mut *tx)
-        .await?;
-
-        let stats = sqlx::query(
-            "SELECT \
-             (SELECT COUNT(*) FROM jobs WHERE platform = $1 AND user_id = $2 \
-                 AND state IN ('queued', 'rendering')) AS active, \
-             (SELECT COUNT(*) FROM jobs WHERE platform = $1 AND user_id = $2 \
-                 AND created_at > $3) AS in_hour, \
-             (SELECT MIN(created_at) FROM jobs WHERE platform = $1 AND user_id = $2 \
-                 AND created_at > $3) AS oldest, \
-             (SELECT COUNT(*) FROM jobs WHERE state = 'queued') AS queued, \
-             (SELECT COUNT(*) FROM jobs WHERE state = 'rendering') AS rendering, \
-             (SELECT COUNT(*) FROM workers WHERE last_seen > $4) AS workers, \
-             (SELECT CAST(SUM(render_ms) AS BIGINT) FROM (SELECT render_ms FROM jobs \
-                 WHERE render_ms IS NOT NULL ORDER BY encoded_at DESC LIMIT 20) recent) AS render_sum, \
-             (SELECT COUNT(*) FROM (SELECT render_ms FROM jobs \
-                 WHERE render_ms IS NOT NULL ORDER BY encoded_at DESC LIMIT 20) recent) AS render_n",
-        )
-        .bind(&new.platform)
-        .bind(&new.user_id)
-        .bind(now - HOUR_MS)
-        .bind(now - crate::workers::LIVE_WINDOW_MS)
-        .fetch_one(&mut *tx)
-        .await?;
-        let active: i64 = stats.try_get("active")?;
-        let in_hour: i64 = stats.try_get("in_hour")?;
-        let oldest: Option<i64> = stats.try_get("oldest")?;
-        let queued: i64 = stats.try_get("queued")?;
-        let rendering: i64 = stats.try_get("rendering")?;
-        let workers: i64 = stats.try_get("workers")?;
-        let render_sum: Option<i64> = stats.try_get("render_sum")?;
-        let render_n: i64 = stats.try_get("render_n")?;
-
-        let over_active = active >= i64::from(limits.max_active_per_user);
-        let over_hour = in_hour >= i64::from(limits.max_per_user_per_hour);
-        let over_queue = queued >= i64::from(limits.max_queue_length);
-        if over_active || over_hour || over_queue {
-            // Nothing was written that should stay; release the lock before
-            // the (read-only) retry estimate.
-            tx.rollback().await?;
-            let refusal = if over_active {
-                Refusal::TooManyActive {
-                    limit: limits.max_active_per_user,
-                    retry_after: self.user_first_active_eta(new, limits).await?,
-                }
-            } else if over_hour {
-                let frees_at = oldest.unwrap_or(now) + HOUR_MS;
-                Refusal::HourlyQuota {
-                    limit: limits.max_per_user_per_hour,
-                    retry_after: Duration::from_millis((frees_at - now).max(1000) as u64),
-                }
-            } else {
-                let (avg, workers) = self.throughput(limits).await?;
-                let excess = (queued - i64::from(limits.max_queue_length) + 1) as u32;
-                Refusal::QueueFull {
-                    limit: limits.max_queue_length,
-                    retry_after: avg * excess.div_ceil(workers),
-                }
-            };
-            return Err(StoreError::Refused(refusal));
-        }
-
-        let sql = format!(
-            "INSERT INTO jobs (platform, user_id, chat_id, reply_handle, prompt, duration_s, \
-             width, height, fps, seed, cameo_ids, state, max_attempts, run_after, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, \
-             $13, $13, $13) RETURNING {JOB_COLUMNS}"
-        );
-        let cameo_ids = serde_json::to_string(&new.cameo_ids).unwrap_or_else(|_| "[]".into());
-        let row = sqlx::query(&sql)
-            .bind(&new.platform)
-            .bind(&new.user_id)
-            .bind(&new.chat_id)
-            .bind(&new.reply_handle)
-            .bind(&new.prompt)
-            .bind(i64::from(new.duration_s))
-            .bind(i64::from(new.width))
-            .bind(i64::from(new.height))
-            .bind(i64::from(new.fps))
-            .bind(new.seed as i64)
-            .bind(cameo_ids)
-            .bind(i64::from(limits.max_attempts.max(1)))
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-        let job = job_from_row(&row)?;
-        let actor = format!("{}:{}", new.platform, new.user_id);
-        insert_event(&mut tx, job.id, now, "queued", &actor, "").await?;
-        tx.commit().await?;
-        // Every job queued before this one is ahead of it.
-        let avg = average_render_time(render_sum, render_n, limits);
-        let workers = u32::try_from(workers).unwrap_or(u32::MAX).max(1);
-        let place = queued_place(queued, rendering, avg, workers);
-        Ok((job, place))
-    }
-
     /// Position in the queue and expected time until the clip is done.
     pub async fn queue_place(&self, job: &Job, limits: &Limits) -> Result<QueuePlace, StoreError> {
         let (avg, workers) = self.throughput(limits).await?;
@@ -247,7 +125,7 @@ impl Store {
         Ok((avg, workers))
     }
 
-    async fn user_first_active_eta(
+    pub(crate) async fn user_first_active_eta(
         &self,
         new: &NewJob,
         limits: &Limits,
@@ -276,7 +154,7 @@ impl Store {
 }
 
 /// The place of a queued job with `ahead` queued jobs before it.
-fn queued_place(ahead: i64, rendering: i64, avg: Duration, workers: u32) -> QueuePlace {
+pub(crate) fn queued_place(ahead: i64, rendering: i64, avg: Duration, workers: u32) -> QueuePlace {
     // Jobs ahead are shared out over the live workers; the ones rendering
     // now are on average half done.
     let work_ahead = ahead as f64 + rendering as f64 / 2.0;
@@ -289,7 +167,7 @@ fn queued_place(ahead: i64, rendering: i64, avg: Duration, workers: u32) -> Queu
 
 /// The mean of the last `n` render times (summing to `sum`), or the
 /// configured default before any job has rendered.
-fn average_render_time(sum: Option<i64>, n: i64, limits: &Limits) -> Duration {
+pub(crate) fn average_render_time(sum: Option<i64>, n: i64, limits: &Limits) -> Duration {
     match sum {
         Some(sum) if n > 0 => Duration::from_millis((sum / n).max(1) as u64),
         _ => limits.default_render_time,

@@ -66,6 +66,7 @@ on_both_backends!(
     operator_retry,
     failed_posts_back_off_then_give_up,
     concurrent_claimers_never_share_a_job,
+    a_replayed_request_finds_its_job,
 );
 
 fn new_job(user: &str, prompt: &str) -> NewJob {
@@ -81,6 +82,7 @@ fn new_job(user: &str, prompt: &str) -> NewJob {
         fps: 12,
         seed: u64::MAX - 7,
         cameo_ids: vec!["cam_1".into()],
+        request_key: None,
     }
 }
 
@@ -493,6 +495,63 @@ async fn enqueue_reports_its_queue_place(db: Db) {
         (2, Duration::from_secs(7)),
         "(1 ahead + ½ rendering) / 2 workers × 4 s + 4 s"
     );
+}
+
+/// The same platform event enqueued twice, one after the other and at the
+/// same moment, queues one job; other keys, other platforms and keyless jobs
+/// are unaffected.
+async fn a_replayed_request_finds_its_job(db: Db) {
+    let s = &db.store;
+    let limits = Limits {
+        max_active_per_user: 1,
+        ..roomy()
+    };
+    let keyed = |user: &str, key: &str| NewJob {
+        request_key: Some(key.into()),
+        ..new_job(user, "p")
+    };
+    let (first, _) = s
+        .enqueue_placed(&keyed("u1", "msg:1:1"), &limits)
+        .await
+        .unwrap();
+    // At the user's active limit a replay still gets its job, not a refusal.
+    let (again, place) = s
+        .enqueue_placed(&keyed("u1", "msg:1:1"), &limits)
+        .await
+        .unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(place.position, 1);
+    assert!(matches!(
+        s.enqueue_placed(&keyed("u1", "msg:1:2"), &limits).await,
+        Err(StoreError::Refused(Refusal::TooManyActive { .. }))
+    ));
+    // Ten deliveries of one event racing each other: one job.
+    let racing = (0..10).map(|_| {
+        let s = s.clone();
+        let new = keyed("u2", "msg:2:1");
+        let limits = limits.clone();
+        tokio::spawn(async move { s.enqueue_placed(&new, &limits).await.unwrap().0.id })
+    });
+    let mut ids = HashSet::new();
+    for call in racing.collect::<Vec<_>>() {
+        ids.insert(call.await.unwrap());
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    // The same key on another platform is another event.
+    let other = NewJob {
+        platform: "other".into(),
+        ..keyed("u3", "msg:1:1")
+    };
+    assert_ne!(
+        s.enqueue_placed(&other, &limits).await.unwrap().0.id,
+        first.id
+    );
+    let total = s.jobs_for_user("terminal", "u2", 50).await.unwrap().len()
+        + s.jobs_for_user("terminal", "u1", 50).await.unwrap().len();
+    assert_eq!(total, 2);
+    // Keyless jobs never collide.
+    s.enqueue(&new_job("u4", "p"), &limits).await.unwrap();
+    s.enqueue(&new_job("u5", "p"), &limits).await.unwrap();
 }
 
 async fn futures_join(s: &Store, limits: &Limits, n: usize) -> Vec<reel_store::Job> {

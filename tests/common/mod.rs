@@ -128,6 +128,7 @@ pub fn tiny_job(platform: &str, user: &str, n: usize) -> NewJob {
         fps: 4,
         seed: n as u64,
         cameo_ids: Vec::new(),
+        request_key: None,
     }
 }
 

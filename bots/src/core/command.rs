@@ -1,6 +1,6 @@
 //! The command language: `/video <prompt> [duration:5] [seed:42] [aspect:portrait]
 //! [size:640x384] [cameo:name]`, `/status [job]`, `/cancel [job]`, `/history`,
-//! `/help`. Options are `key:value` words at the end of the message.
+//! `/clip <job>`, `/help`. Options are `key:value` words at the end of the message.
 
 use std::ops::RangeInclusive;
 
@@ -21,6 +21,8 @@ pub enum Command {
     Status(Option<i64>),
     Cancel(Option<i64>),
     History,
+    /// Post a finished clip again, here.
+    Clip(i64),
     Help,
 }
 
@@ -124,6 +126,12 @@ pub fn parse(text: &str, plain_text_is_prompt: bool) -> Result<Command, UsageErr
         "status" => Ok(Command::Status(optional_job_id(args)?)),
         "cancel" => Ok(Command::Cancel(optional_job_id(args)?)),
         "history" => Ok(Command::History),
+        "clip" => match optional_job_id(args)? {
+            Some(id) => Ok(Command::Clip(id)),
+            None => Err(usage(
+                "Which clip? Send /clip with its number, e.g. /clip 12 (/history lists them).",
+            )),
+        },
         "help" | "start" => Ok(Command::Help),
         _ => Err(usage(format!(
             "I don't know the command /{}. Try /help.",

@@ -39,6 +39,9 @@ pub struct Shrunk {
     pub data: Bytes,
     /// Whether it is within the limit.
     pub fits: bool,
+    /// The frame size of `data` (a smaller try also scales the picture down).
+    pub width: u32,
+    pub height: u32,
 }
 
 /// Re-encodes `clip` (over `limit_bytes`) until it fits: first at a capped
@@ -75,6 +78,7 @@ fn shrink_blocking(
         (rate / 4, Some(longest / 4), 34),
     ];
     let mut smallest = data.clone();
+    let mut size = (info.width, info.height);
     for (n, (bitrate, max_side, crf)) in tries.into_iter().enumerate() {
         let output = dir.path().join(format!("fit-{n}.mp4"));
         let options = ReencodeOptions {
@@ -96,17 +100,23 @@ fn shrink_blocking(
         );
         if made.bytes < smallest.len() as u64 {
             smallest = Bytes::from(std::fs::read(&output)?);
+            let made_info = reel_engine::probe(&output)?;
+            size = (made_info.width, made_info.height);
         }
         if made.bytes <= limit_bytes {
             return Ok(Shrunk {
                 data: smallest,
                 fits: true,
+                width: size.0,
+                height: size.1,
             });
         }
     }
     Ok(Shrunk {
         data: smallest,
         fits: false,
+        width: size.0,
+        height: size.1,
     })
 }
 

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use rand::Rng;
 use reel_consent::{Checkpoint, ConsentDecision, ConsentGate, ConsentRequest};
-use reel_store::{CancelOutcome, Job, Limits, NewJob, Store, StoreError};
+use reel_store::{CancelOutcome, Job, JobState, Limits, NewJob, Store, StoreError};
 
 use super::command::{self, Command, RenderSettings, UsageError, ValidVideo, VideoRequest};
 use super::wording;
@@ -16,6 +16,10 @@ pub struct Requester {
     pub chat_id: String,
     /// Adapter-owned JSON stored with the job (see `reel_store::NewJob`).
     pub reply_handle: String,
+    /// The platform's unique id for the event that carried this command
+    /// (Telegram update id, Discord interaction id). A replayed event with
+    /// the same key gets the job it already queued instead of a second one.
+    pub request_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +31,9 @@ pub enum ReplyKind {
     /// Bad input or a limit: nothing was changed. Discord shows these only
     /// to the sender.
     Refused,
+    /// Post job `job_id`'s finished clip again, here, with `text` as its
+    /// caption (`/clip 12`). The adapter re-sends what it posted before.
+    Clip,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +109,7 @@ impl CommandCore {
             Command::Status(job) => self.status(from, job).await,
             Command::Cancel(job) => self.cancel(from, job).await,
             Command::History => self.history(from).await,
+            Command::Clip(job) => self.clip(from, job).await,
             Command::Help => Ok(Reply::info(wording::HELP)),
         };
         result.unwrap_or_else(|error| {
@@ -169,6 +177,7 @@ impl CommandCore {
             fps: video.fps,
             seed: video.seed,
             cameo_ids: video.cameo_ids,
+            request_key: from.request_key.clone(),
         };
         // The place comes from the enqueue's own transaction: no reads after it.
         let (job, place) = match self.store.enqueue_placed(&new, &self.limits).await {
@@ -250,6 +259,21 @@ impl CommandCore {
         }
         let lines: Vec<String> = jobs.iter().map(wording::status_line).collect();
         Ok(Reply::info(lines.join("\n")))
+    }
+
+    /// A delivered clip of the requester's, to post again.
+    async fn clip(&self, from: &Requester, job_id: i64) -> Result<Reply, StoreError> {
+        let Some(job) = self.own_job(from, job_id).await? else {
+            return Ok(Reply::refused(wording::not_yours(job_id)));
+        };
+        if job.state != JobState::Delivered || job.clip_key.is_none() {
+            return Ok(Reply::refused(wording::no_clip(&job)));
+        }
+        Ok(Reply {
+            kind: ReplyKind::Clip,
+            text: wording::clip_caption(&job),
+            job_id: Some(job.id),
+        })
     }
 
     /// The requester's jobs still queued or rendering, newest first.

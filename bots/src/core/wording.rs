@@ -17,6 +17,7 @@ reel turns a sentence into a short video clip with sound.
 /status [job]   where your clips are
 /cancel [job]   stop a clip (your latest if no number is given)
 /history        your recent clips
+/clip <job>     post one of your clips here again
 /help           this text";
 
 /// "about 40 s", "about 2 min"
@@ -183,6 +184,17 @@ pub fn nothing_to_delete(id: i64) -> String {
     format!("#{id} has no clip to delete (it was never posted, or is already deleted).")
 }
 
+/// `/clip N` for a job without a clip to show.
+pub fn no_clip(job: &Job) -> String {
+    match job.state {
+        JobState::Delivered => format!("#{}'s clip was deleted.", job.id),
+        JobState::Queued | JobState::Rendering | JobState::Encoded => {
+            format!("#{} is not finished yet; it is posted when it is.", job.id)
+        }
+        _ => format!("#{} has no clip: {}.", job.id, job.state),
+    }
+}
+
 pub fn deleted(id: i64) -> String {
     format!("#{id} deleted: the clip is gone from our storage.")
 }
@@ -208,4 +220,21 @@ fn megabytes(bytes: u64) -> String {
     } else {
         format!("{mb:.1} MB")
     }
+}
+
+/// A finished clip that no upload the chat allows can take, even re-encoded.
+pub fn too_large_to_post(id: i64, bytes: u64, limit_bytes: u64) -> String {
+    format!(
+        "#{id} is ready, but even re-encoded it is {}, over the {} this chat lets me upload; it was not posted.",
+        megabytes(bytes),
+        megabytes(limit_bytes)
+    )
+}
+
+/// A finished clip the bot may not attach where it was asked for.
+pub fn cannot_attach(id: i64) -> String {
+    format!(
+        "#{id} is ready, but I am not allowed to attach files here. Ask a server admin to give me \
+         the Attach Files permission in this channel, or send me /video in a direct message."
+    )
 }

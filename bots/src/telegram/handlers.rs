@@ -8,7 +8,7 @@ use teloxide::types::{Me, MessageId, ReplyParameters};
 
 use super::handle::ReplyHandle;
 use super::keyboard::{self, Action, Press};
-use super::{route, TelegramError, TgBot, PLATFORM};
+use super::{route, sink, TelegramError, TgBot, PLATFORM};
 use crate::core::{Command, CommandCore, Reply, ReplyKind, Requester};
 
 pub const MEDIA_REFUSED: &str = "I can only read text for now: send /video followed by what you \
@@ -37,11 +37,18 @@ pub async fn on_message(bot: TgBot, me: Me, msg: Message, core: CommandCore) -> 
             plain_is_prompt,
         } => (text, plain_is_prompt),
     };
-    let from = requester(user.id, msg.chat.id);
+    let from = requester(
+        user.id,
+        msg.chat.id,
+        format!("msg:{}:{}", msg.chat.id.0, msg.id.0),
+    );
     let answer = core.handle(&from, &text, plain_is_prompt).await;
     // Where the adapter's own work ends and the throttle's queue begins
     // (the load test measures both sides of it).
     tracing::debug!(target: HANDOFF_TARGET, chat = msg.chat.id.0, "reply handed to the throttled bot");
+    if let (ReplyKind::Clip, Some(job)) = (answer.kind, answer.job_id) {
+        return post_again(&bot, &core, &msg, job, &answer.text).await;
+    }
     let sent = send_reply(&bot, msg.chat.id, Some(msg.id), &answer).await?;
     remember_status_message(&core, &answer, sent).await
 }
@@ -58,7 +65,7 @@ pub async fn on_callback(
         q.message.as_ref(),
     ) {
         (Some(press), Some(message)) => {
-            let from = requester(q.from.id, message.chat().id);
+            let from = requester(q.from.id, message.chat().id, format!("callback:{}", q.id));
             press_button(
                 &bot,
                 &core,
@@ -111,13 +118,38 @@ async fn press_button(
     }
 }
 
-fn requester(user: UserId, chat: ChatId) -> Requester {
+/// `request_key`: what makes this event unique on Telegram (a message's
+/// chat and id, a callback query's id), so a replayed update queues nothing new.
+fn requester(user: UserId, chat: ChatId, request_key: String) -> Requester {
     Requester {
         platform: PLATFORM.into(),
         user_id: user.0.to_string(),
         chat_id: chat.0.to_string(),
         reply_handle: "{}".into(),
+        request_key: Some(request_key),
     }
+}
+
+/// `/clip 12`: the clip again, into this chat, by its `file_id`.
+async fn post_again(
+    bot: &TgBot,
+    core: &CommandCore,
+    msg: &Message,
+    job_id: i64,
+    caption: &str,
+) -> HandlerResult {
+    let job = core.store().job(job_id).await?;
+    let to = Some(sink::reply_to(msg.id.0));
+    if let Err(error) = sink::resend(bot, &job, msg.chat.id, caption, to).await {
+        tracing::warn!(job = job_id, %error, "could not post a clip again");
+        reply(
+            bot,
+            msg,
+            &format!("#{job_id} could not be posted again; try later."),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Shows a core reply; a queued job's message gets the Cancel button.

@@ -5,7 +5,7 @@
 use teloxide::types::Message;
 
 /// The commands the bot answers, with their menu descriptions.
-pub const COMMANDS: [(&str, &str); 5] = [
+pub const COMMANDS: [(&str, &str); 6] = [
     (
         "video",
         "Make a clip: /video <what to film> [duration:N] [seed:N] [aspect:X]",
@@ -13,6 +13,7 @@ pub const COMMANDS: [(&str, &str); 5] = [
     ("status", "Where your clips are"),
     ("cancel", "Stop a clip (your latest if no number is given)"),
     ("history", "Your recent clips"),
+    ("clip", "Post one of your clips here again: /clip <number>"),
     ("help", "How to use reel"),
 ];
 

@@ -24,14 +24,31 @@ pub struct TelegramSink {
     max_document_bytes: u64,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct FrameSize {
+    width: u32,
+    height: u32,
+}
+
+impl FrameSize {
+    fn of(job: &Job) -> Self {
+        Self {
+            width: job.width,
+            height: job.height,
+        }
+    }
+}
+
 /// An upload in flight.
 type Upload<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Message, RequestError>> + Send + 'a>>;
 
 /// How a clip goes out.
 enum Media {
-    /// sendVideo: plays inline.
-    Video(InputFile),
+    /// sendVideo: plays inline. The frame size is Telegram's layout hint for
+    /// an upload (a clip re-encoded to fit is smaller than the job asked
+    /// for); a `file_id` already has its size.
+    Video(InputFile, Option<FrameSize>),
     /// sendDocument: a file to download, for clips sendVideo cannot take.
     Document(InputFile),
 }
@@ -55,66 +72,6 @@ impl TelegramSink {
         self
     }
 
-    async fn upload(
-        &self,
-        job: &Job,
-        chat: ChatId,
-        media: Media,
-        caption: &str,
-    ) -> Result<Message, RequestError> {
-        let reply = ReplyHandle::parse(&job.reply_handle)
-            .status_message_id
-            .map(reply_to);
-        let (send, action) = match media {
-            Media::Video(file) => {
-                let send = self
-                    .bot
-                    .send_video(chat, file)
-                    .caption(caption)
-                    .supports_streaming(true)
-                    .width(job.width)
-                    .height(job.height)
-                    .duration(job.duration_s)
-                    .reply_markup(keyboard::clip(job.id));
-                let send = match reply {
-                    Some(reply) => send.reply_parameters(reply),
-                    None => send,
-                };
-                (Box::pin(send.send()) as Upload<'_>, ChatAction::UploadVideo)
-            }
-            Media::Document(file) => {
-                let send = self
-                    .bot
-                    .send_document(chat, file)
-                    .caption(caption)
-                    .reply_markup(keyboard::clip(job.id));
-                let send = match reply {
-                    Some(reply) => send.reply_parameters(reply),
-                    None => send,
-                };
-                (
-                    Box::pin(send.send()) as Upload<'_>,
-                    ChatAction::UploadDocument,
-                )
-            }
-        };
-        // Shown before the upload starts, then renewed until it ends.
-        let show = || self.bot.send_chat_action(chat, action);
-        if let Err(error) = show().await {
-            tracing::debug!(%error, "chat action failed");
-        }
-        let uploading = async {
-            loop {
-                tokio::time::sleep(CHAT_ACTION_EVERY).await;
-                let _ = show().await;
-            }
-        };
-        tokio::select! {
-            sent = send => sent,
-            () = uploading => unreachable!("the chat action loop never ends"),
-        }
-    }
-
     /// Picks how `clip` goes out: as it is when sendVideo takes it, else
     /// re-encoded smaller, else as a document; `None` when nothing fits.
     async fn choose_media(
@@ -128,12 +85,17 @@ impl TelegramSink {
         };
         let size = clip.data.len() as u64;
         if size <= self.max_upload_bytes {
-            return Some((Media::Video(file(&clip.data)), caption.into()));
+            let media = Media::Video(file(&clip.data), Some(FrameSize::of(job)));
+            return Some((media, caption.into()));
         }
         let smallest = match fit::shrink_to_fit(clip, self.max_upload_bytes).await {
             Ok(shrunk) if shrunk.fits => {
                 let caption = wording::shrunk_caption(caption, self.max_upload_bytes);
-                return Some((Media::Video(file(&shrunk.data)), caption));
+                let size = FrameSize {
+                    width: shrunk.width,
+                    height: shrunk.height,
+                };
+                return Some((Media::Video(file(&shrunk.data), Some(size)), caption));
             }
             Ok(shrunk) => shrunk.data,
             Err(error) => {
@@ -149,39 +111,12 @@ impl TelegramSink {
         Some((Media::Document(file(document)), caption))
     }
 
-    /// Posts the job's clip again, into its chat, by the `file_id` Telegram
-    /// gave the first upload: no second upload, whatever the clip's size.
-    /// For re-posts of a delivered clip; a retried delivery does not come
-    /// here, [`ChatSink::post_clip`] finds its earlier post and stops.
+    /// Posts the job's clip again into its own chat (see [`resend`]).
     pub async fn resend(&self, job: &Job, caption: &str) -> Result<Receipt, SinkError> {
-        let handle = ReplyHandle::parse(&job.reply_handle);
-        let receipt = handle
-            .clip
-            .or_else(|| job.delivery_receipt.as_deref().and_then(Receipt::parse));
-        let Some((file_id, as_document)) =
-            receipt.and_then(|r| r.file_id.map(|id| (id, r.as_document)))
-        else {
-            return Err(SinkError(format!(
-                "job #{} has no posted clip to send again",
-                job.id
-            )));
-        };
-        let chat = chat_of(job)?;
-        let file = InputFile::file_id(file_id.clone().into());
-        let media = match as_document {
-            false => Media::Video(file),
-            true => Media::Document(file),
-        };
-        let sent = self
-            .upload(job, chat, media, caption)
-            .await
-            .map_err(sink_error)?;
-        Ok(Receipt {
-            chat_id: chat.0,
-            message_id: sent.id.0,
-            file_id: Some(file_id),
-            as_document,
-        })
+        let reply = ReplyHandle::parse(&job.reply_handle)
+            .status_message_id
+            .map(reply_to);
+        resend(&self.bot, job, chat_of(job)?, caption, reply).await
     }
 
     /// Over every upload limit: say so plainly rather than fail silently.
@@ -265,8 +200,10 @@ impl ChatSink for TelegramSink {
             return self.too_large(job, chat, clip).await;
         };
         let as_document = matches!(media, Media::Document(_));
-        let sent = self
-            .upload(job, chat, media, &caption)
+        let reply = ReplyHandle::parse(&job.reply_handle)
+            .status_message_id
+            .map(reply_to);
+        let sent = upload(&self.bot, job, chat, media, &caption, reply)
             .await
             .map_err(sink_error)?;
         let file_id = match as_document {
@@ -298,7 +235,104 @@ impl ChatSink for TelegramSink {
     }
 }
 
-fn reply_to(message_id: i32) -> ReplyParameters {
+/// Posts a delivered clip again into `chat` (replying to `reply`), by the
+/// `file_id` Telegram gave the first upload: no second upload, whatever the
+/// clip's size. For re-posts (`/clip 12`); a retried delivery does not come
+/// here, [`ChatSink::post_clip`] finds its earlier post and stops.
+pub async fn resend(
+    bot: &TgBot,
+    job: &Job,
+    chat: ChatId,
+    caption: &str,
+    reply: Option<ReplyParameters>,
+) -> Result<Receipt, SinkError> {
+    let handle = ReplyHandle::parse(&job.reply_handle);
+    let receipt = handle
+        .clip
+        .or_else(|| job.delivery_receipt.as_deref().and_then(Receipt::parse));
+    let Some((file_id, as_document)) =
+        receipt.and_then(|r| r.file_id.map(|id| (id, r.as_document)))
+    else {
+        return Err(SinkError(format!(
+            "job #{} has no posted clip to send again",
+            job.id
+        )));
+    };
+    let file = InputFile::file_id(file_id.clone().into());
+    let media = match as_document {
+        false => Media::Video(file, None),
+        true => Media::Document(file),
+    };
+    let sent = upload(bot, job, chat, media, caption, reply)
+        .await
+        .map_err(sink_error)?;
+    Ok(Receipt {
+        chat_id: chat.0,
+        message_id: sent.id.0,
+        file_id: Some(file_id),
+        as_document,
+    })
+}
+
+async fn upload(
+    bot: &TgBot,
+    job: &Job,
+    chat: ChatId,
+    media: Media,
+    caption: &str,
+    reply: Option<ReplyParameters>,
+) -> Result<Message, RequestError> {
+    let (send, action) = match media {
+        Media::Video(file, size) => {
+            let send = bot
+                .send_video(chat, file)
+                .caption(caption)
+                .supports_streaming(true)
+                .duration(job.duration_s)
+                .reply_markup(keyboard::clip(job.id));
+            let send = match size {
+                Some(size) => send.width(size.width).height(size.height),
+                None => send,
+            };
+            let send = match reply {
+                Some(reply) => send.reply_parameters(reply),
+                None => send,
+            };
+            (Box::pin(send.send()) as Upload<'_>, ChatAction::UploadVideo)
+        }
+        Media::Document(file) => {
+            let send = bot
+                .send_document(chat, file)
+                .caption(caption)
+                .reply_markup(keyboard::clip(job.id));
+            let send = match reply {
+                Some(reply) => send.reply_parameters(reply),
+                None => send,
+            };
+            (
+                Box::pin(send.send()) as Upload<'_>,
+                ChatAction::UploadDocument,
+            )
+        }
+    };
+    // Shown before the upload starts, then renewed until it ends.
+    let show = || bot.send_chat_action(chat, action);
+    if let Err(error) = show().await {
+        tracing::debug!(%error, "chat action failed");
+    }
+    let uploading = async {
+        loop {
+            tokio::time::sleep(CHAT_ACTION_EVERY).await;
+            let _ = show().await;
+        }
+    };
+    tokio::select! {
+        sent = send => sent,
+        () = uploading => unreachable!("the chat action loop never ends"),
+    }
+}
+
+pub(crate) fn reply_to(message_id: i32) -> ReplyParameters {
     ReplyParameters::new(MessageId(message_id)).allow_sending_without_reply()
 }
 

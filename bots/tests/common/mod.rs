@@ -97,6 +97,7 @@ pub fn requester(platform: &str, user: &str) -> Requester {
         user_id: user.into(),
         chat_id: format!("{platform}-chat-{user}"),
         reply_handle: format!(r#"{{"user":"{user}"}}"#),
+        request_key: None,
     }
 }
 
@@ -131,6 +132,7 @@ pub fn new_job(platform: &str, user: &str, prompt: &str) -> NewJob {
         fps: 12,
         seed: 1234,
         cameo_ids: Vec::new(),
+        request_key: None,
     }
 }
 

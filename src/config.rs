@@ -131,6 +131,15 @@ pub enum TelegramMode {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct DiscordConfig {
+    pub enabled: bool,
+    /// 0: register the commands globally.
+    pub dev_guild: u64,
+    pub api_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogConfig {
     pub filter: String,
 }
@@ -145,9 +154,13 @@ pub struct Config {
     pub workers: WorkersConfig,
     pub chat: ChatConfig,
     pub telegram: TelegramConfig,
+    pub discord: DiscordConfig,
     pub log: LogConfig,
     pub secrets: SecretFiles,
 }
+
+/// Discord's REST API base, serenity's default.
+const DISCORD_API: &str = "https://discord.com";
 
 /// Renderers this build has.
 pub const RENDERERS: [&str; 1] = ["testsrc"];
@@ -255,6 +268,7 @@ impl Config {
             100..=60_000,
         )?;
         self.validate_telegram()?;
+        self.validate_discord()?;
         if self.chat.terminal_user.trim().is_empty() {
             return Err(invalid("chat.terminal_user", "\"\"", "must not be empty"));
         }
@@ -296,6 +310,30 @@ impl Config {
             self.telegram_webhook()?;
         }
         Ok(())
+    }
+
+    fn validate_discord(&self) -> Result<(), ConfigError> {
+        let api = &self.discord.api_url;
+        let web = url::Url::parse(api)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if !web {
+            return Err(invalid(
+                "discord.api_url",
+                api,
+                "use an http:// or https:// URL, e.g. https://discord.com",
+            ));
+        }
+        Ok(())
+    }
+
+    /// How the Discord adapter reaches Discord.
+    pub fn discord_options(&self) -> reel_bots::discord::Options {
+        let api = self.discord.api_url.trim_end_matches('/');
+        reel_bots::discord::Options {
+            // serenity's own base unless another is configured.
+            api_base: (api != DISCORD_API).then(|| api.to_string()),
+            dev_guild: (self.discord.dev_guild != 0).then_some(self.discord.dev_guild),
+        }
     }
 
     /// The webhook's public URL and local address (webhook mode).

@@ -8,6 +8,7 @@ use reel::config::Config;
 use reel::secrets::Secrets;
 use reel::wiring::{process_unique_id, App};
 use reel_bots::core::{ChatSink, OutcomePoster, ProgressWatcher};
+use reel_bots::discord::{self, DiscordSink};
 use reel_bots::telegram::{self, TelegramSink};
 use reel_bots::terminal::{self, TerminalSink};
 use reel_store::{JobState, Store};
@@ -171,11 +172,14 @@ async fn serve(app: App, no_workers: bool) -> anyhow::Result<()> {
     if app.config.telegram.enabled {
         sinks.push(spawn_telegram(&app, &secrets, &mut tasks, &shutdown)?);
     }
+    if app.config.discord.enabled {
+        sinks.push(spawn_discord(&app, &secrets, &mut tasks, &shutdown)?);
+    }
     if sinks.is_empty() {
         tracing::warn!(
             discord_token = secrets.discord_token.is_some(),
             telegram_token = secrets.telegram_token.is_some(),
-            "no chat adapter is enabled (set telegram.enabled = true; Discord comes next); \
+            "no chat adapter is enabled (set discord.enabled or telegram.enabled = true); \
              serving render workers only — use `reel chat` to talk to reel from a terminal"
         );
     }
@@ -229,6 +233,31 @@ fn spawn_telegram(
         match telegram::run(bot, core, clips, &options, shutdown).await {
             Ok(()) => {}
             Err(error) => tracing::error!(%error, "the Telegram adapter stopped"),
+        }
+    });
+    Ok(sink)
+}
+
+/// Starts the Discord adapter; returns its sink for delivery.
+fn spawn_discord(
+    app: &App,
+    secrets: &Secrets,
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<dyn ChatSink>> {
+    let Some(token) = secrets.discord_token.as_ref() else {
+        bail!("discord.enabled is true but there is no bot token: set REEL_DISCORD_TOKEN or secrets.discord_token_file");
+    };
+    let options = app.config.discord_options();
+    let http = Arc::new(discord::http(token.expose(), &options));
+    let sink = Arc::new(DiscordSink::new(http, app.store.clone()));
+    let token = token.expose().to_string();
+    let (core, clips, settings) = (app.core(), app.clips.clone(), app.config.render_settings());
+    let shutdown = shutdown.clone();
+    tracing::info!(guild = ?options.dev_guild, "starting the Discord adapter");
+    tasks.spawn(async move {
+        if let Err(error) = discord::run(&token, core, clips, settings, &options, shutdown).await {
+            tracing::error!(%error, "the Discord adapter stopped");
         }
     });
     Ok(sink)

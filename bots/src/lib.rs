@@ -3,5 +3,6 @@
 //! platform and that core. Adapters hold no product logic.
 
 pub mod core;
+pub mod discord;
 pub mod telegram;
 pub mod terminal;

@@ -1,0 +1,261 @@
+//! Interaction handlers: each defers at once (Discord allows 3 s), turns
+//! the interaction into a command-core call, and shows the core's reply.
+//! No product logic here. Input the core refuses without touching the
+//! database is answered at once, ephemerally, instead of deferred.
+
+use reel_store::StoreError;
+use serenity::all::{
+    CommandInteraction, ComponentInteraction, Context, CreateInteractionResponse,
+    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, EditInteractionResponse,
+    Message,
+};
+
+use super::buttons::{self, Action, Press};
+use super::handle::{now_ms, ReplyHandle, DEFAULT_ATTACHMENT_LIMIT};
+use super::{commands, Deps, DiscordError, PLATFORM};
+use crate::core::{validate, wording, Command, Reply, ReplyKind, Requester, UsageError};
+
+pub const STALE_BUTTON: &str = "This button no longer works. Use /video to start a new clip.";
+
+/// Discord's limit on a message's text.
+const MAX_CONTENT_CHARS: usize = 2000;
+
+type Handled = Result<(), DiscordError>;
+
+/// Who sent the interaction and where, as the core and the sink see it.
+struct Origin {
+    handle: ReplyHandle,
+    interaction_id: u64,
+}
+
+impl Origin {
+    fn requester(&self) -> Requester {
+        Requester {
+            platform: PLATFORM.into(),
+            user_id: self.handle.user_id.to_string(),
+            chat_id: self.handle.channel_id.to_string(),
+            reply_handle: self.handle.to_json(),
+            // A replayed interaction gets the job it already queued.
+            request_key: Some(format!("interaction:{}", self.interaction_id)),
+        }
+    }
+}
+
+/// A slash command.
+pub async fn on_command(ctx: &Context, deps: &Deps, cmd: &CommandInteraction) -> Handled {
+    let origin = Origin {
+        handle: ReplyHandle {
+            application_id: cmd.application_id.get(),
+            token: cmd.token.clone(),
+            issued_at_ms: now_ms(),
+            channel_id: cmd.channel_id.get(),
+            guild_id: cmd.guild_id.map(|g| g.get()),
+            user_id: cmd.user.id.get(),
+            message_id: None,
+            attachment_limit: attachment_limit(cmd.attachment_size_limit),
+            fallback_message_id: None,
+            clip: None,
+        },
+        interaction_id: cmd.id.get(),
+    };
+    let command = match commands::parse(&cmd.data) {
+        Ok(command) => command,
+        Err(UsageError(text)) => return refuse_at_once_command(ctx, cmd, &text).await,
+    };
+    match command {
+        Command::Video(request) => {
+            // Checked before deferring (no database involved), so bad input
+            // gets an answer only its sender sees.
+            if let Err(UsageError(text)) = validate(&request, &deps.settings) {
+                return refuse_at_once_command(ctx, cmd, &text).await;
+            }
+            let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
+            cmd.create_response(&ctx.http, defer).await?;
+            let answer = deps
+                .core
+                .video(&origin.requester(), &request)
+                .await
+                .unwrap_or_else(internal_error);
+            show_video_answer(ctx, deps, cmd, origin.handle, answer).await
+        }
+        other => {
+            // Status, history and help are the sender's business only.
+            let defer = CreateInteractionResponse::Defer(
+                CreateInteractionResponseMessage::new().ephemeral(true),
+            );
+            cmd.create_response(&ctx.http, defer).await?;
+            let answer = deps.core.run(&origin.requester(), other).await;
+            let edit = EditInteractionResponse::new().content(clip_text(&answer.text));
+            cmd.edit_response(&ctx.http, edit).await?;
+            Ok(())
+        }
+    }
+}
+
+/// The answer to `/video` after the public defer: the queued message (with
+/// Cancel), or a refusal only the sender sees.
+async fn show_video_answer(
+    ctx: &Context,
+    deps: &Deps,
+    cmd: &CommandInteraction,
+    mut handle: ReplyHandle,
+    answer: Reply,
+) -> Handled {
+    match (answer.kind, answer.job_id) {
+        (ReplyKind::Queued, Some(job)) => {
+            let edit = EditInteractionResponse::new()
+                .content(clip_text(&answer.text))
+                .components(buttons::in_progress(job));
+            let message = cmd.edit_response(&ctx.http, edit).await?;
+            handle.message_id = Some(message.id.get());
+            remember(deps, job, &handle).await
+        }
+        _ => {
+            // The deferred "thinking…" message is public: replace it with a
+            // message for the sender alone.
+            if let Err(error) = cmd.delete_response(&ctx.http).await {
+                tracing::debug!(%error, "could not delete the deferred response");
+            }
+            let followup = CreateInteractionResponseFollowup::new()
+                .content(clip_text(&answer.text))
+                .ephemeral(true);
+            cmd.create_followup(&ctx.http, followup).await?;
+            Ok(())
+        }
+    }
+}
+
+/// A button press.
+pub async fn on_button(ctx: &Context, deps: &Deps, press: &ComponentInteraction) -> Handled {
+    let Some(Press { action, job_id }) = buttons::decode(&press.data.custom_id) else {
+        let refuse = CreateInteractionResponse::Message(
+            CreateInteractionResponseMessage::new()
+                .content(STALE_BUTTON)
+                .ephemeral(true),
+        );
+        press.create_response(&ctx.http, refuse).await?;
+        return Ok(());
+    };
+    // Type 6: acknowledged, the message stays as it is for now.
+    press
+        .create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
+        .await?;
+    let origin = Origin {
+        handle: ReplyHandle {
+            application_id: press.application_id.get(),
+            token: press.token.clone(),
+            issued_at_ms: now_ms(),
+            channel_id: press.channel_id.get(),
+            guild_id: press.guild_id.map(|g| g.get()),
+            user_id: press.user.id.get(),
+            message_id: None,
+            attachment_limit: attachment_limit(press.attachment_size_limit),
+            fallback_message_id: None,
+            clip: None,
+        },
+        interaction_id: press.id.get(),
+    };
+    let from = origin.requester();
+    match action {
+        Action::Reroll => {
+            let answer = deps
+                .core
+                .reroll(&from, job_id)
+                .await
+                .unwrap_or_else(internal_error);
+            if let (ReplyKind::Queued, Some(job)) = (answer.kind, answer.job_id) {
+                let queued = CreateInteractionResponseFollowup::new()
+                    .content(clip_text(&answer.text))
+                    .components(buttons::in_progress(job));
+                let message: Message = press.create_followup(&ctx.http, queued).await?;
+                let mut handle = origin.handle;
+                handle.message_id = Some(message.id.get());
+                return remember(deps, job, &handle).await;
+            }
+            tell_sender(ctx, press, &answer.text).await
+        }
+        Action::Cancel => {
+            let answer = deps.core.run(&from, Command::Cancel(Some(job_id))).await;
+            if answer.kind != ReplyKind::Refused {
+                // The button is on the job's status message: say so there
+                // and take the button away.
+                let edit = EditInteractionResponse::new()
+                    .content(clip_text(&answer.text))
+                    .components(Vec::new());
+                press.edit_response(&ctx.http, edit).await?;
+            }
+            tell_sender(ctx, press, &answer.text).await
+        }
+        Action::Delete => {
+            let answer = deps
+                .core
+                .delete_clip(&from, &deps.clips, job_id)
+                .await
+                .unwrap_or_else(internal_error);
+            if answer.kind != ReplyKind::Refused {
+                // The clip's message is the one the button is on.
+                press.delete_response(&ctx.http).await?;
+            }
+            tell_sender(ctx, press, &answer.text).await
+        }
+    }
+}
+
+/// A message only the presser sees.
+async fn tell_sender(ctx: &Context, press: &ComponentInteraction, text: &str) -> Handled {
+    let followup = CreateInteractionResponseFollowup::new()
+        .content(clip_text(text))
+        .ephemeral(true);
+    press.create_followup(&ctx.http, followup).await?;
+    Ok(())
+}
+
+/// Answers at once (type 4, ephemeral): nothing was deferred or changed.
+async fn refuse_at_once_command(ctx: &Context, cmd: &CommandInteraction, text: &str) -> Handled {
+    let refuse = CreateInteractionResponse::Message(
+        CreateInteractionResponseMessage::new()
+            .content(clip_text(text))
+            .ephemeral(true),
+    );
+    cmd.create_response(&ctx.http, refuse).await?;
+    Ok(())
+}
+
+/// Progress edits the queued message: keep its id with the job.
+async fn remember(deps: &Deps, job: i64, handle: &ReplyHandle) -> Handled {
+    match deps
+        .core
+        .store()
+        .set_reply_handle(job, &handle.to_json())
+        .await
+    {
+        Ok(()) | Err(StoreError::UnknownJob(_)) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn attachment_limit(reported: u32) -> u64 {
+    match reported {
+        0 => DEFAULT_ATTACHMENT_LIMIT,
+        n => u64::from(n),
+    }
+}
+
+fn internal_error(error: StoreError) -> Reply {
+    tracing::error!(%error, platform = PLATFORM, "command failed");
+    Reply {
+        kind: ReplyKind::Refused,
+        text: wording::INTERNAL_ERROR.into(),
+        job_id: None,
+    }
+}
+
+/// Cut to what Discord accepts in one message.
+pub(super) fn clip_text(text: &str) -> String {
+    if text.chars().count() <= MAX_CONTENT_CHARS {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(MAX_CONTENT_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}

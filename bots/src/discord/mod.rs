@@ -1,0 +1,173 @@
+//! The Discord adapter (serenity, gateway): slash commands and button
+//! presses go to the command core; progress, clips and outcomes come back
+//! through [`DiscordSink`]. Every interaction is deferred before anything
+//! else happens (Discord allows 3 s); state lives in the job rows only
+//! (`reply_handle`), so a restart loses nothing and buttons keep working.
+
+mod buttons;
+mod commands;
+mod handle;
+mod handlers;
+mod sink;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reel_store::ClipStore;
+use serenity::all::{
+    Command as SlashCommand, Context, EventHandler, GatewayIntents, GuildId, Interaction, Ready,
+};
+use serenity::client::ClientBuilder;
+use serenity::http::{Http, HttpBuilder};
+use tokio::sync::RwLock;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::{CommandCore, RenderSettings};
+
+pub use buttons::{decode as decode_button, encode as encode_button, Action, Press};
+pub use commands::definitions as command_definitions;
+pub use handle::{Receipt, ReplyHandle, Via, DEFAULT_ATTACHMENT_LIMIT, TOKEN_LIFETIME};
+pub use handlers::STALE_BUTTON;
+pub use sink::DiscordSink;
+
+pub const PLATFORM: &str = "discord";
+
+/// How long a stopping adapter waits for interactions it is answering.
+const DRAIN: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscordError {
+    #[error("discord: {0}")]
+    Serenity(#[from] serenity::Error),
+    #[error(transparent)]
+    Store(#[from] reel_store::StoreError),
+}
+
+/// How to reach Discord.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Another base for the REST API instead of `https://discord.com` (a
+    /// rate-limiting proxy, or a fake in tests). The gateway URL comes
+    /// from the API.
+    pub api_base: Option<String>,
+    /// Register the commands in this guild only (instant; for development)
+    /// instead of globally.
+    pub dev_guild: Option<u64>,
+}
+
+/// A REST client for `token`. Talking to Discord itself, serenity's rate
+/// limiter waits out 429s and the `X-RateLimit-*` buckets Discord
+/// announces. serenity 0.12 sends requests to another base only with its
+/// rate limiter off (the limiter builds its requests without the base):
+/// a proxy in front of Discord is then expected to do the rate limiting.
+pub fn http(token: &str, options: &Options) -> Http {
+    let mut builder = HttpBuilder::new(token);
+    if let Some(base) = &options.api_base {
+        builder = builder
+            .proxy(base.trim_end_matches('/'))
+            .ratelimiter_disabled(true);
+    }
+    builder.build()
+}
+
+/// What every handler needs.
+#[derive(Clone)]
+pub(crate) struct Deps {
+    pub core: CommandCore,
+    pub clips: ClipStore,
+    pub settings: RenderSettings,
+}
+
+struct Handler {
+    deps: Deps,
+    dev_guild: Option<u64>,
+    registered: AtomicBool,
+    /// Held (read) by every interaction being answered; taken (write) at
+    /// shutdown to let them finish their current call.
+    in_flight: Arc<RwLock<()>>,
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        tracing::info!(user = %ready.user.name, "discord gateway ready");
+        // READY comes again after a re-identify; the commands stay registered.
+        if self.registered.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let definitions = commands::definitions(&self.deps.settings);
+        let registered = match self.dev_guild {
+            Some(guild) => GuildId::new(guild)
+                .set_commands(&ctx.http, definitions)
+                .await
+                .map(|_| ()),
+            None => SlashCommand::set_global_commands(&ctx.http, definitions)
+                .await
+                .map(|_| ()),
+        };
+        match registered {
+            Ok(()) => tracing::info!(guild = ?self.dev_guild, "discord commands registered"),
+            Err(error) => {
+                self.registered.store(false, Ordering::SeqCst);
+                tracing::error!(%error, "registering the discord commands failed");
+            }
+        }
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        let _answering = self.in_flight.read().await;
+        let result = match &interaction {
+            Interaction::Command(command) => handlers::on_command(&ctx, &self.deps, command).await,
+            Interaction::Component(press) => handlers::on_button(&ctx, &self.deps, press).await,
+            _ => Ok(()),
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, id = %interaction.id(), "discord interaction failed");
+        }
+    }
+}
+
+/// Connects to the gateway, registers the commands, and answers
+/// interactions until `shutdown`; then waits (a while) for the answers in
+/// progress. Jobs stay in the queue.
+pub async fn run(
+    token: &str,
+    core: CommandCore,
+    clips: ClipStore,
+    settings: RenderSettings,
+    options: &Options,
+    shutdown: CancellationToken,
+) -> Result<(), DiscordError> {
+    let in_flight = Arc::new(RwLock::new(()));
+    let handler = Handler {
+        deps: Deps {
+            core,
+            clips,
+            settings,
+        },
+        dev_guild: options.dev_guild,
+        registered: AtomicBool::new(false),
+        in_flight: in_flight.clone(),
+    };
+    // Interactions need no privileged (or any) intents.
+    let mut client = ClientBuilder::new_with_http(http(token, options), GatewayIntents::empty())
+        .event_handler(handler)
+        .await?;
+    let shards = client.shard_manager.clone();
+    let ended = tokio::select! {
+        started = client.start() => started,
+        () = shutdown.cancelled() => Ok(()),
+    };
+    shards.shutdown_all().await;
+    if tokio::time::timeout(DRAIN, in_flight.write())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "discord: interactions still being answered after {DRAIN:?}; stopping anyway"
+        );
+    }
+    tracing::info!("discord adapter stopped");
+    Ok(ended?)
+}

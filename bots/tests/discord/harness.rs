@@ -1,0 +1,314 @@
+//! The Discord adapter running against the fake Discord, with its own
+//! SQLite database and clip folder, and a hand-driven "worker" that walks
+//! jobs through the store with a real (tiny) MP4.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reel_bots::core::{ChatSink, CommandCore, OutcomePoster, ProgressWatcher, RenderSettings};
+use reel_bots::discord::{self, DiscordSink, Options};
+use reel_consent::NoCameoRegistry;
+use reel_engine::{encode_mp4, CancelToken, EncodeOptions, RenderRequest, Renderer, TestPattern};
+use reel_store::{
+    ClipRecord, ClipStore, ClipStoreConfig, Job, JobState, Limits, Store, SystemClock,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::fake_discord::{FakeDiscord, TOKEN};
+
+pub const WORKER: &str = "test-worker";
+const LEASE: Duration = Duration::from_secs(30);
+pub const GUILD: u64 = 3_000_000;
+
+pub struct Harness {
+    pub fake: FakeDiscord,
+    pub store: Store,
+    pub clips: ClipStore,
+    pub options: Options,
+    db_url: String,
+    shutdown: CancellationToken,
+    adapter: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// Commands registered in [`GUILD`] (as with `discord.dev_guild`).
+    pub async fn start() -> Self {
+        Self::start_with(Some(GUILD), 8).await
+    }
+
+    /// `dev_guild`: `None` registers globally. `connections`: the store's pool.
+    pub async fn start_with(dev_guild: Option<u64>, connections: u32) -> Self {
+        // RUST_LOG=reel_bots=debug,serenity=debug shows what the adapter did.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = reel_store::testing::sqlite_url_in(dir.path());
+        let fake = FakeDiscord::start().await;
+        let store = open_store(&db_url, connections).await;
+        let clips = ClipStore::open(&ClipStoreConfig::Local {
+            root: dir.path().join("clips"),
+        })
+        .unwrap();
+        let options = Options {
+            api_base: Some(fake.api.clone()),
+            dev_guild,
+        };
+        let (shutdown, adapter) = spawn_adapter(&store, &clips, &options);
+        let h = Self {
+            fake,
+            store,
+            clips,
+            options,
+            db_url,
+            shutdown,
+            adapter,
+            _dir: dir,
+        };
+        h.wait_until_registered(1).await;
+        h
+    }
+
+    /// Waits for IDENTIFY number `n` and the command registration after it.
+    async fn wait_until_registered(&self, n: usize) {
+        self.fake.wait_for_op(2, n).await;
+        self.fake.wait_for("PUT", "/applications/", n).await;
+    }
+
+    /// Stops the adapter and starts a new one on a fresh database handle,
+    /// as a restarted process would.
+    pub async fn restart(&mut self) {
+        self.shutdown().await;
+        let identified = self.fake.gateway_ops(2).len();
+        self.store = open_store(&self.db_url, 8).await;
+        (self.shutdown, self.adapter) = spawn_adapter(&self.store, &self.clips, &self.options);
+        self.wait_until_registered(identified + 1).await;
+    }
+
+    pub fn sink(&self) -> Arc<DiscordSink> {
+        let http = Arc::new(discord::http(TOKEN, &self.options));
+        Arc::new(DiscordSink::new(http, self.store.clone()))
+    }
+
+    pub fn poster(&self) -> OutcomePoster {
+        let sinks: Vec<Arc<dyn ChatSink>> = vec![self.sink()];
+        OutcomePoster::new(
+            self.store.clone(),
+            self.clips.clone(),
+            Arc::new(NoCameoRegistry),
+            sinks,
+            "poster".into(),
+        )
+    }
+
+    pub fn watcher(&self) -> ProgressWatcher {
+        ProgressWatcher::new(self.store.clone(), self.sink(), Duration::from_millis(50))
+    }
+
+    pub async fn jobs(&self) -> Vec<Job> {
+        self.store.list_jobs(None, 10_000).await.unwrap()
+    }
+
+    /// Stops the adapter; it must stop promptly.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    /// Stops the adapter, keeping the database and the fake.
+    pub async fn shutdown(&mut self) {
+        self.shutdown.cancel();
+        let adapter = std::mem::replace(&mut self.adapter, tokio::spawn(async {}));
+        tokio::time::timeout(Duration::from_secs(10), adapter)
+            .await
+            .expect("the adapter stops within 10 s")
+            .unwrap();
+    }
+
+    /// Waits until job `id` exists and its status message id is recorded.
+    pub async fn wait_for_job(&self, id: i64) -> Job {
+        let started = std::time::Instant::now();
+        loop {
+            if let Ok(job) = self.store.job(id).await {
+                let handle = discord::ReplyHandle::parse(&job.reply_handle);
+                if handle.is_some_and(|h| h.message_id.is_some()) {
+                    return job;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "job #{id} was not queued with its message id"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Claims `job_id` and reports `step` of `total`, as a worker does.
+    pub async fn start_render(&self, job_id: i64, step: u32, total: u32) {
+        let job = self
+            .store
+            .claim_render(WORKER, LEASE)
+            .await
+            .unwrap()
+            .expect("a job to claim");
+        assert_eq!(job.id, job_id);
+        self.store
+            .heartbeat(job_id, WORKER, LEASE, Some((step, total)))
+            .await
+            .unwrap();
+    }
+
+    pub async fn report_progress(&self, job_id: i64, step: u32, total: u32) {
+        self.store
+            .heartbeat(job_id, WORKER, LEASE, Some((step, total)))
+            .await
+            .unwrap();
+    }
+
+    /// Stores `data` (default: a real tiny MP4) for `job_id`, marks it encoded.
+    pub async fn finish_render_with(&self, job_id: i64, data: Bytes) -> Bytes {
+        let key = ClipStore::new_key(job_id);
+        self.clips.put(&key, data.clone()).await.unwrap();
+        let record = ClipRecord {
+            key,
+            bytes: data.len() as u64,
+            render_ms: 10,
+            renderer: "testsrc".into(),
+        };
+        assert!(self
+            .store
+            .finish_render(job_id, WORKER, &record)
+            .await
+            .unwrap());
+        data
+    }
+
+    pub async fn finish_render(&self, job_id: i64) -> Bytes {
+        self.finish_render_with(job_id, tiny_mp4().await).await
+    }
+
+    /// Renders and posts `job_id` (queued): ends delivered.
+    pub async fn deliver(&self, job_id: i64) -> Job {
+        self.start_render(job_id, 1, 2).await;
+        self.finish_render(job_id).await;
+        assert!(self.poster().post_next().await.unwrap());
+        let job = self.store.job(job_id).await.unwrap();
+        assert_eq!(job.state, JobState::Delivered);
+        job
+    }
+}
+
+async fn open_store(url: &str, connections: u32) -> Store {
+    Store::open_with_clock(url, connections, Arc::new(SystemClock))
+        .await
+        .unwrap()
+}
+
+pub fn limits() -> Limits {
+    Limits {
+        max_active_per_user: 100,
+        max_per_user_per_hour: 1000,
+        max_queue_length: 10_000,
+        ..Limits::default()
+    }
+}
+
+fn spawn_adapter(
+    store: &Store,
+    clips: &ClipStore,
+    options: &Options,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let core = CommandCore::new(
+        store.clone(),
+        Arc::new(NoCameoRegistry),
+        RenderSettings::default(),
+        limits(),
+    );
+    let shutdown = CancellationToken::new();
+    let adapter = tokio::spawn({
+        let (clips, options, shutdown) = (clips.clone(), options.clone(), shutdown.clone());
+        async move {
+            discord::run(
+                TOKEN,
+                core,
+                clips,
+                RenderSettings::default(),
+                &options,
+                shutdown,
+            )
+            .await
+            .unwrap()
+        }
+    });
+    (shutdown, adapter)
+}
+
+/// Writes `bytes` to a temp file and probes it as an MP4.
+pub fn probe_upload(bytes: &[u8]) -> reel_engine::ClipInfo {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("uploaded.mp4");
+    std::fs::write(&path, bytes).unwrap();
+    reel_engine::probe(&path).expect("the upload decodes as MP4")
+}
+
+/// A two-second 160×96 testsrc clip at crf 0: large for its size, so that
+/// re-encoding makes it much smaller.
+pub async fn lossless_mp4() -> Bytes {
+    tokio::task::spawn_blocking(|| {
+        let request = RenderRequest {
+            prompt: "a waterfall".into(),
+            seed: 7,
+            frames: 48,
+            width: 160,
+            height: 96,
+            fps: 24,
+            reference_image: None,
+            reference_voice: None,
+        };
+        let rendered = TestPattern::new()
+            .render(&request, &mut |_| {}, &CancelToken::new())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clip.mp4");
+        let lossless = EncodeOptions {
+            crf: 0,
+            ..EncodeOptions::default()
+        };
+        encode_mp4(&rendered, &path, &lossless).unwrap();
+        Bytes::from(std::fs::read(&path).unwrap())
+    })
+    .await
+    .unwrap()
+}
+
+/// A one-second 64×64 testsrc clip, encoded once per test binary.
+pub async fn tiny_mp4() -> Bytes {
+    static CLIP: OnceLock<Bytes> = OnceLock::new();
+    if let Some(clip) = CLIP.get() {
+        return clip.clone();
+    }
+    let clip = tokio::task::spawn_blocking(|| {
+        let request = RenderRequest {
+            prompt: "a cat".into(),
+            seed: 7,
+            frames: 4,
+            width: 64,
+            height: 64,
+            fps: 4,
+            reference_image: None,
+            reference_voice: None,
+        };
+        let rendered = TestPattern::new()
+            .render(&request, &mut |_| {}, &CancelToken::new())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clip.mp4");
+        encode_mp4(&rendered, &path, &EncodeOptions::default()).unwrap();
+        Bytes::from(std::fs::read(&path).unwrap())
+    })
+    .await
+    .unwrap();
+    CLIP.get_or_init(|| clip).clone()
+}

@@ -151,9 +151,17 @@ fn init_logging(config: &Config, quiet: bool) {
     } else {
         config.log.filter.as_str()
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // serenity's spans carry whole requests and gateway events, Discord
+    // interaction tokens included: off unless the filter names serenity.
+    let asked = std::env::var("RUST_LOG").unwrap_or_else(|_| default.to_string());
+    if !asked.contains("serenity") {
+        if let Ok(quiet) = "serenity=warn".parse() {
+            filter = filter.add_directive(quiet);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -567,3 +567,32 @@ async fn global_registration_without_a_dev_guild() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_lets_the_answer_in_progress_finish() {
+    let mut h = Harness::start().await;
+    // Discord is slow to take the "queued" edit; the stop comes meanwhile.
+    h.fake
+        .delay_next("PATCH", &webhook(1), Duration::from_millis(800));
+    h.fake.interaction(video(1, &ann(), "a slow river", &[]));
+    callback(&h, 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        h.fake.calls_to("PATCH", &webhook(1)).is_empty(),
+        "the edit is still in flight"
+    );
+    h.shutdown().await;
+    let edit = h.fake.calls_to("PATCH", &webhook(1));
+    assert_eq!(
+        edit.len(),
+        1,
+        "the edit finished before the adapter stopped"
+    );
+    assert!(edit[0].content().starts_with("#1 queued"));
+    let job = h.store.job(1).await.unwrap();
+    assert!(ReplyHandle::parse(&job.reply_handle)
+        .unwrap()
+        .message_id
+        .is_some());
+    assert_eq!(job.state, JobState::Queued, "the job stays in the queue");
+}

@@ -114,7 +114,7 @@ async fn show_video_answer(
             // The deferred "thinking…" message is public: replace it with a
             // message for the sender alone.
             if let Err(error) = cmd.delete_response(&ctx.http).await {
-                tracing::debug!(%error, "could not delete the deferred response");
+                tracing::debug!(error = %super::describe(&error), "could not delete the deferred response");
             }
             let followup = CreateInteractionResponseFollowup::new()
                 .content(clip_text(&answer.text))

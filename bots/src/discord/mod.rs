@@ -19,7 +19,7 @@ use serenity::all::{
     Command as SlashCommand, Context, EventHandler, GatewayIntents, GuildId, Interaction, Ready,
 };
 use serenity::client::ClientBuilder;
-use serenity::http::{Http, HttpBuilder};
+use serenity::http::{Http, HttpBuilder, HttpError};
 use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 
@@ -38,7 +38,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscordError {
-    #[error("discord: {0}")]
+    #[error("discord: {}", describe(.0))]
     Serenity(#[from] serenity::Error),
     #[error(transparent)]
     Store(#[from] reel_store::StoreError),
@@ -69,6 +69,24 @@ pub fn http(token: &str, options: &Options) -> Http {
             .ratelimiter_disabled(true);
     }
     builder.build()
+}
+
+/// An error as it may be logged or stored: reqwest's own text names the
+/// URL, and interaction URLs contain the interaction's token.
+pub(crate) fn describe(error: &serenity::Error) -> String {
+    match error {
+        serenity::Error::Http(HttpError::Request(request)) => {
+            let what = if request.is_timeout() {
+                "timed out"
+            } else if request.is_connect() {
+                "could not connect"
+            } else {
+                "failed"
+            };
+            format!("the request to Discord {what}")
+        }
+        other => other.to_string(),
+    }
 }
 
 /// What every handler needs.
@@ -110,7 +128,7 @@ impl EventHandler for Handler {
             Ok(()) => tracing::info!(guild = ?self.dev_guild, "discord commands registered"),
             Err(error) => {
                 self.registered.store(false, Ordering::SeqCst);
-                tracing::error!(%error, "registering the discord commands failed");
+                tracing::error!(error = %describe(&error), "registering the discord commands failed");
             }
         }
     }

@@ -21,7 +21,7 @@ use serenity::http::{Http, HttpError};
 use super::buttons;
 use super::handle::{now_ms, Receipt, ReplyHandle, Via};
 use super::handlers::clip_text;
-use super::PLATFORM;
+use super::{describe, PLATFORM};
 use crate::core::{fit, wording, ChatSink, ClipFile, SinkError};
 
 pub struct DiscordSink {
@@ -53,7 +53,11 @@ impl DiscordSink {
             match self.edit_via_webhook(handle, &post).await {
                 Ok(message) => return Ok((message, Via::Webhook)),
                 Err(error) if token_refused(&error) => {
-                    tracing::info!(job = job.id, %error, "interaction token refused; using the channel");
+                    tracing::info!(
+                        job = job.id,
+                        error = %describe(&error),
+                        "interaction token refused; using the channel"
+                    );
                     // Never try the token again for this job.
                     handle.token.clear();
                 }
@@ -258,7 +262,7 @@ impl ChatSink for DiscordSink {
         let (message, via) = match self.show(job, &mut handle, post).await {
             Ok(shown) => shown,
             Err(error) if status_of(&error) == Some(403) => {
-                tracing::warn!(job = job.id, %error, "not allowed to attach the clip");
+                tracing::warn!(job = job.id, error = %describe(&error), "not allowed to attach the clip");
                 return self
                     .explain(job, &mut handle, wording::cannot_attach(job.id))
                     .await;
@@ -317,10 +321,11 @@ fn token_refused(error: &serenity::Error) -> bool {
     matches!(status_of(error), Some(401 | 404))
 }
 
-/// serenity's errors never include the token.
+/// Stored with the job and logged: never with the request's URL (it
+/// contains the interaction token).
 fn sink_error(error: &serenity::Error) -> SinkError {
     match status_of(error) {
-        Some(status) => SinkError(format!("discord ({status}): {error}")),
-        None => SinkError(format!("discord: {error}")),
+        Some(status) => SinkError(format!("discord ({status}): {}", describe(error))),
+        None => SinkError(format!("discord: {}", describe(error))),
     }
 }

@@ -104,6 +104,8 @@ struct Inner {
     expired_tokens: HashSet<String>,
     /// (method, path prefix) → scripted answers.
     failures: Vec<(String, String, u16, Value)>,
+    /// (method, path prefix) → how long to hold the next such request.
+    delays: Vec<(String, String, Duration)>,
     gateway_ops: Vec<GatewayOp>,
     connection: Option<mpsc::UnboundedSender<Outgoing>>,
     pending: VecDeque<Outgoing>,
@@ -222,6 +224,17 @@ impl FakeDiscord {
         ));
     }
 
+    /// The next request of `method` whose path starts with `path_prefix`
+    /// is answered only after `delay` (a slow Discord).
+    pub fn delay_next(&self, method: &str, path_prefix: &str, delay: Duration) {
+        self.shared
+            .inner
+            .lock()
+            .unwrap()
+            .delays
+            .push((method.into(), path_prefix.into(), delay));
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.shared.inner.lock().unwrap().calls.clone()
     }
@@ -321,6 +334,17 @@ async fn rest_call(State(shared): State<Arc<Shared>>, req: Request) -> Response 
     let full = req.uri().path().to_string();
     let path = full.strip_prefix("/api/v10").unwrap_or(&full).to_string();
     let (body, files) = read_body(req).await;
+    let delay = {
+        let mut inner = shared.inner.lock().unwrap();
+        let index = inner
+            .delays
+            .iter()
+            .position(|(m, p, _)| m == method.as_str() && path.starts_with(p.as_str()));
+        index.map(|i| inner.delays.remove(i).2)
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let (status, answer) = answer(&shared, &method, &path, &body);
     let mut inner = shared.inner.lock().unwrap();
     inner.calls.push(Call {

@@ -33,6 +33,11 @@ pub use sink::DiscordSink;
 
 pub const PLATFORM: &str = "discord";
 
+/// The tracing target of the debug event logged when serenity hands an
+/// interaction to the adapter (field `interaction`: its id). The load test
+/// measures the gateway side and the adapter side apart with it.
+pub const RECEIVED_TARGET: &str = "reel_bots::discord::received";
+
 /// How long a stopping adapter waits for interactions it is answering.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -134,6 +139,7 @@ impl EventHandler for Handler {
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        tracing::debug!(target: RECEIVED_TARGET, interaction = interaction.id().get(), "interaction received");
         let _answering = self.in_flight.read().await;
         let result = match &interaction {
             Interaction::Command(command) => handlers::on_command(&ctx, &self.deps, command).await,

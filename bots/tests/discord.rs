@@ -62,7 +62,10 @@ async fn video_is_deferred_queued_shows_progress_and_posts_the_clip() {
         .remove(0);
     let commands = registered.body.as_array().expect("a list of commands");
     let names: Vec<&str> = commands.iter().filter_map(|c| c["name"].as_str()).collect();
-    assert_eq!(names, ["video", "status", "cancel", "history", "help"]);
+    assert_eq!(
+        names,
+        ["video", "status", "cancel", "history", "clip", "help"]
+    );
     let options = &commands[0]["options"];
     assert_eq!(options[0]["name"], "prompt");
     assert_eq!(options[0]["required"], true);
@@ -595,4 +598,65 @@ async fn shutdown_lets_the_answer_in_progress_finish() {
         .message_id
         .is_some());
     assert_eq!(job.state, JobState::Queued, "the job stays in the queue");
+}
+
+#[tokio::test]
+async fn clip_posts_a_delivered_clip_again() {
+    let h = Harness::start().await;
+    h.fake
+        .interaction(video(1, &ann(), "a red kite", &[("duration", json!(1))]));
+    h.wait_for_job(1).await;
+    h.deliver(1).await;
+    let mp4 = harness::tiny_mp4().await;
+    h.fake
+        .interaction(video(2, &ann(), "still waiting", &[("duration", json!(1))]));
+    h.wait_for_job(2).await;
+    let job = |id: i64| json!([{ "name": "job", "type": 4, "value": id }]);
+
+    let elsewhere = Place::guild(ANN, 5_001, GUILD);
+    h.fake.interaction(slash(10, &elsewhere, "clip", job(1)));
+    let deferred = callback(&h, 10).await;
+    assert_eq!(
+        (deferred.body["type"].as_u64(), deferred.flags()),
+        (Some(5), 0)
+    );
+    let posted = h.fake.wait_for("PATCH", &webhook(10), 1).await.remove(0);
+    assert_eq!(posted.path, format!("{}/messages/@original", webhook(10)));
+    assert!(
+        posted.content().contains("a red kite"),
+        "{}",
+        posted.content()
+    );
+    assert_eq!(posted.buttons(), ["reel:reroll:1", "reel:delete:1"]);
+    assert_eq!(posted.files[0].2.as_slice(), mp4.as_ref());
+
+    // Not Bob's; not finished; no number: the sender alone is told.
+    let before = h.jobs().await;
+    h.fake.interaction(slash(11, &bob(), "clip", job(1)));
+    h.fake.wait_for("DELETE", &webhook(11), 1).await;
+    let said = h.fake.wait_for("POST", &webhook(11), 1).await.remove(0);
+    assert_eq!(
+        (said.flags(), said.content()),
+        (EPHEMERAL, "There is no job #1 of yours.")
+    );
+    h.fake.interaction(slash(12, &ann(), "clip", job(2)));
+    let said = h.fake.wait_for("POST", &webhook(12), 1).await.remove(0);
+    assert!(
+        said.content().contains("not finished yet"),
+        "{}",
+        said.content()
+    );
+    h.fake.interaction(slash(13, &ann(), "clip", json!([])));
+    assert!(refused_at_once(&h, 13).await.starts_with("Which clip?"));
+    assert_eq!(h.jobs().await, before);
+    assert_eq!(
+        h.fake
+            .calls()
+            .iter()
+            .filter(|c| !c.files.is_empty())
+            .count(),
+        2,
+        "the delivery and the one re-post"
+    );
+    h.stop().await;
 }

@@ -71,6 +71,9 @@ pub fn definitions(settings: &RenderSettings) -> Vec<CreateCommand> {
             .description("Stop a clip (your latest if no number is given)")
             .add_option(job("The job number to stop")),
         CreateCommand::new("history").description("Your recent clips"),
+        CreateCommand::new("clip")
+            .description("Post one of your clips here again")
+            .add_option(job("The job number of the clip").required(true)),
         CreateCommand::new("help").description("How to use reel"),
     ]
     .into_iter()
@@ -93,6 +96,11 @@ pub fn parse(data: &CommandData) -> Result<Command, UsageError> {
         "status" => Ok(Command::Status(job(&data.options)?)),
         "cancel" => Ok(Command::Cancel(job(&data.options)?)),
         "history" => Ok(Command::History),
+        // The core words a missing number.
+        "clip" => match job(&data.options)? {
+            Some(id) => Ok(Command::Clip(id)),
+            None => core::parse("/clip", false),
+        },
         "help" => Ok(Command::Help),
         // A command this version no longer has (stale registration): the
         // core words the refusal.

@@ -12,8 +12,9 @@ use serenity::all::{
 
 use super::buttons::{self, Action, Press};
 use super::handle::{now_ms, ReplyHandle, DEFAULT_ATTACHMENT_LIMIT};
+use super::upload::{attachment, fit_clip};
 use super::{commands, Deps, DiscordError, PLATFORM};
-use crate::core::{validate, wording, Command, Reply, ReplyKind, Requester, UsageError};
+use crate::core::{validate, wording, ClipFile, Command, Reply, ReplyKind, Requester, UsageError};
 
 pub const STALE_BUTTON: &str = "This button no longer works. Use /video to start a new clip.";
 
@@ -78,6 +79,18 @@ pub async fn on_command(ctx: &Context, deps: &Deps, cmd: &CommandInteraction) ->
                 .unwrap_or_else(internal_error);
             show_video_answer(ctx, deps, cmd, origin.handle, answer).await
         }
+        Command::Clip(job) => {
+            // Posted here, for everyone in the channel to see.
+            let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
+            cmd.create_response(&ctx.http, defer).await?;
+            let answer = deps.core.run(&origin.requester(), Command::Clip(job)).await;
+            match (answer.kind, answer.job_id) {
+                (ReplyKind::Clip, Some(job)) => {
+                    post_again(ctx, deps, cmd, &origin.handle, job, &answer.text).await
+                }
+                _ => refuse_after_defer(ctx, cmd, &answer.text).await,
+            }
+        }
         other => {
             // Status, history and help are the sender's business only.
             let defer = CreateInteractionResponse::Defer(
@@ -110,19 +123,52 @@ async fn show_video_answer(
             handle.message_id = Some(message.id.get());
             remember(deps, job, &handle).await
         }
-        _ => {
-            // The deferred "thinking…" message is public: replace it with a
-            // message for the sender alone.
-            if let Err(error) = cmd.delete_response(&ctx.http).await {
-                tracing::debug!(error = %super::describe(&error), "could not delete the deferred response");
-            }
-            let followup = CreateInteractionResponseFollowup::new()
-                .content(clip_text(&answer.text))
-                .ephemeral(true);
-            cmd.create_followup(&ctx.http, followup).await?;
-            Ok(())
-        }
+        _ => refuse_after_defer(ctx, cmd, &answer.text).await,
     }
+}
+
+/// A refusal after a public defer: the deferred "thinking…" message is
+/// replaced by a message for the sender alone.
+async fn refuse_after_defer(ctx: &Context, cmd: &CommandInteraction, text: &str) -> Handled {
+    if let Err(error) = cmd.delete_response(&ctx.http).await {
+        tracing::debug!(error = %super::describe(&error), "could not delete the deferred response");
+    }
+    let followup = CreateInteractionResponseFollowup::new()
+        .content(clip_text(text))
+        .ephemeral(true);
+    cmd.create_followup(&ctx.http, followup).await?;
+    Ok(())
+}
+
+/// `/clip N`: the stored clip of job `job_id` uploaded again as the
+/// answer (Discord has no handle to re-send an earlier upload by), under
+/// this interaction's upload limit.
+async fn post_again(
+    ctx: &Context,
+    deps: &Deps,
+    cmd: &CommandInteraction,
+    handle: &ReplyHandle,
+    job_id: i64,
+    caption: &str,
+) -> Handled {
+    let job = deps.core.store().job(job_id).await?;
+    let Some(key) = job.clip_key.clone() else {
+        return refuse_after_defer(ctx, cmd, &wording::no_clip(&job)).await;
+    };
+    let clip = ClipFile {
+        data: deps.clips.get(&key).await?,
+        local_path: deps.clips.local_path(&key),
+        key,
+    };
+    let edit = match fit_clip(job.id, &clip, caption, handle.attachment_limit).await {
+        Ok((data, caption)) => EditInteractionResponse::new()
+            .content(clip_text(&caption))
+            .components(buttons::clip(job.id))
+            .new_attachment(attachment(job.id, &data)),
+        Err(too_large) => EditInteractionResponse::new().content(clip_text(&too_large)),
+    };
+    cmd.edit_response(&ctx.http, edit).await?;
+    Ok(())
 }
 
 /// A button press.

@@ -9,6 +9,7 @@ mod commands;
 mod handle;
 mod handlers;
 mod sink;
+mod upload;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use reel_store::{Job, Store};
 use serenity::all::{
     ApplicationId, ChannelId, CreateActionRow, CreateAllowedMentions, CreateAttachment,
@@ -21,8 +20,9 @@ use serenity::http::{Http, HttpError};
 use super::buttons;
 use super::handle::{now_ms, Receipt, ReplyHandle, Via};
 use super::handlers::clip_text;
+use super::upload::{attachment, fit_clip};
 use super::{describe, PLATFORM};
-use crate::core::{fit, wording, ChatSink, ClipFile, SinkError};
+use crate::core::{wording, ChatSink, ClipFile, SinkError};
 
 pub struct DiscordSink {
     http: Arc<Http>,
@@ -156,33 +156,6 @@ impl DiscordSink {
         }
     }
 
-    /// The clip to upload and its caption, or `None` with the reason when
-    /// no version of it fits `limit`.
-    async fn fit(
-        &self,
-        job: &Job,
-        clip: &ClipFile,
-        caption: &str,
-        limit: u64,
-    ) -> Result<(Bytes, String), String> {
-        let size = clip.data.len() as u64;
-        if size <= limit {
-            return Ok((clip.data.clone(), caption.into()));
-        }
-        match fit::shrink_to_fit(clip, limit).await {
-            Ok(shrunk) if shrunk.fits => Ok((shrunk.data, wording::shrunk_caption(caption, limit))),
-            Ok(shrunk) => Err(wording::too_large_to_post(
-                job.id,
-                shrunk.data.len() as u64,
-                limit,
-            )),
-            Err(error) => {
-                tracing::warn!(job = job.id, %error, "could not re-encode the clip smaller");
-                Err(wording::too_large_to_post(job.id, size, limit))
-            }
-        }
-    }
-
     /// Posts `text` instead of the clip (too large, no permission to attach).
     async fn explain(
         &self,
@@ -246,7 +219,7 @@ impl ChatSink for DiscordSink {
             tracing::info!(job = job.id, "clip was posted before; not posting again");
             return Ok(receipt.to_json());
         }
-        let (data, caption) = match self.fit(job, clip, caption, handle.attachment_limit).await {
+        let (data, caption) = match fit_clip(job.id, clip, caption, handle.attachment_limit).await {
             Ok(fitted) => fitted,
             Err(too_large) => return self.explain(job, &mut handle, too_large).await,
         };
@@ -254,10 +227,7 @@ impl ChatSink for DiscordSink {
         let post = Post {
             text: caption,
             components: buttons::clip(job.id),
-            file: Some(CreateAttachment::bytes(
-                data.to_vec(),
-                format!("reel-{}.mp4", job.id),
-            )),
+            file: Some(attachment(job.id, &data)),
         };
         let (message, via) = match self.show(job, &mut handle, post).await {
             Ok(shown) => shown,

@@ -5,9 +5,9 @@
 
 use reel_store::StoreError;
 use serenity::all::{
-    CommandInteraction, ComponentInteraction, Context, CreateInteractionResponse,
-    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, EditInteractionResponse,
-    Message,
+    ApplicationId, ChannelId, CommandInteraction, ComponentInteraction, Context,
+    CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage,
+    EditInteractionResponse, GuildId, InteractionId, Message, UserId,
 };
 
 use super::buttons::{self, Action, Press};
@@ -30,6 +30,36 @@ struct Origin {
 }
 
 impl Origin {
+    /// What a command or a button press says about where it came from.
+    fn new(
+        id: InteractionId,
+        application: ApplicationId,
+        token: &str,
+        channel: ChannelId,
+        guild: Option<GuildId>,
+        user: UserId,
+        attachment_size_limit: u32,
+    ) -> Self {
+        Self {
+            handle: ReplyHandle {
+                application_id: application.get(),
+                token: token.to_string(),
+                issued_at_ms: now_ms(),
+                channel_id: channel.get(),
+                guild_id: guild.map(GuildId::get),
+                user_id: user.get(),
+                message_id: None,
+                attachment_limit: match attachment_size_limit {
+                    0 => DEFAULT_ATTACHMENT_LIMIT,
+                    n => u64::from(n),
+                },
+                fallback_message_id: None,
+                clip: None,
+            },
+            interaction_id: id.get(),
+        }
+    }
+
     fn requester(&self) -> Requester {
         Requester {
             platform: PLATFORM.into(),
@@ -44,21 +74,15 @@ impl Origin {
 
 /// A slash command.
 pub async fn on_command(ctx: &Context, deps: &Deps, cmd: &CommandInteraction) -> Handled {
-    let origin = Origin {
-        handle: ReplyHandle {
-            application_id: cmd.application_id.get(),
-            token: cmd.token.clone(),
-            issued_at_ms: now_ms(),
-            channel_id: cmd.channel_id.get(),
-            guild_id: cmd.guild_id.map(|g| g.get()),
-            user_id: cmd.user.id.get(),
-            message_id: None,
-            attachment_limit: attachment_limit(cmd.attachment_size_limit),
-            fallback_message_id: None,
-            clip: None,
-        },
-        interaction_id: cmd.id.get(),
-    };
+    let origin = Origin::new(
+        cmd.id,
+        cmd.application_id,
+        &cmd.token,
+        cmd.channel_id,
+        cmd.guild_id,
+        cmd.user.id,
+        cmd.attachment_size_limit,
+    );
     let command = match commands::parse(&cmd.data) {
         Ok(command) => command,
         Err(UsageError(text)) => return refuse_at_once_command(ctx, cmd, &text).await,
@@ -186,21 +210,15 @@ pub async fn on_button(ctx: &Context, deps: &Deps, press: &ComponentInteraction)
     press
         .create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
         .await?;
-    let origin = Origin {
-        handle: ReplyHandle {
-            application_id: press.application_id.get(),
-            token: press.token.clone(),
-            issued_at_ms: now_ms(),
-            channel_id: press.channel_id.get(),
-            guild_id: press.guild_id.map(|g| g.get()),
-            user_id: press.user.id.get(),
-            message_id: None,
-            attachment_limit: attachment_limit(press.attachment_size_limit),
-            fallback_message_id: None,
-            clip: None,
-        },
-        interaction_id: press.id.get(),
-    };
+    let origin = Origin::new(
+        press.id,
+        press.application_id,
+        &press.token,
+        press.channel_id,
+        press.guild_id,
+        press.user.id,
+        press.attachment_size_limit,
+    );
     let from = origin.requester();
     match action {
         Action::Reroll => {
@@ -277,13 +295,6 @@ async fn remember(deps: &Deps, job: i64, handle: &ReplyHandle) -> Handled {
     {
         Ok(()) | Err(StoreError::UnknownJob(_)) => Ok(()),
         Err(error) => Err(error.into()),
-    }
-}
-
-fn attachment_limit(reported: u32) -> u64 {
-    match reported {
-        0 => DEFAULT_ATTACHMENT_LIMIT,
-        n => u64::from(n),
     }
 }
 

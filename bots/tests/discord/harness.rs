@@ -40,13 +40,29 @@ impl Harness {
 
     /// `dev_guild`: `None` registers globally. `connections`: the store's pool.
     pub async fn start_with(dev_guild: Option<u64>, connections: u32) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = reel_store::testing::sqlite_url_in(dir.path());
+        Self::start_on(db_url, dir, dev_guild, connections).await
+    }
+
+    /// On a fresh PostgreSQL schema (`REEL_TEST_POSTGRES_URL`).
+    pub async fn start_postgres() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = reel_store::testing::fresh_postgres_database().await;
+        Self::start_on(db_url, dir, Some(GUILD), 8).await
+    }
+
+    async fn start_on(
+        db_url: String,
+        dir: tempfile::TempDir,
+        dev_guild: Option<u64>,
+        connections: u32,
+    ) -> Self {
         // RUST_LOG=reel_bots=debug,serenity=debug shows what the adapter did.
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .try_init();
-        let dir = tempfile::tempdir().unwrap();
-        let db_url = reel_store::testing::sqlite_url_in(dir.path());
         let fake = FakeDiscord::start().await;
         let store = open_store(&db_url, connections).await;
         let clips = ClipStore::open(&ClipStoreConfig::Local {

@@ -660,3 +660,26 @@ async fn clip_posts_a_delivered_clip_again() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn an_interaction_delivered_twice_queues_one_job() {
+    let h = Harness::start().await;
+    let first = video(1, &ann(), "a paper boat", &[]);
+    h.fake.interaction(first.clone());
+    h.wait_for_job(1).await;
+    // A replayed gateway event: Discord refuses the second defer (40060).
+    h.fake.interaction(first);
+    let answers = h.fake.wait_for("PATCH", &webhook(1), 2).await;
+    let callbacks = h.fake.calls_to("POST", "/interactions/1/");
+    assert_eq!(
+        callbacks.iter().map(|c| c.status).collect::<Vec<_>>(),
+        [204, 400]
+    );
+    assert!(
+        answers[1].content().starts_with("#1 queued"),
+        "{}",
+        answers[1].content()
+    );
+    assert_eq!(h.jobs().await.len(), 1, "one job for one interaction");
+    h.stop().await;
+}

@@ -99,6 +99,8 @@ struct Inner {
     next_id: u64,
     /// The original response's message id, per interaction token.
     originals: HashMap<String, u64>,
+    /// Interactions whose callback came (a second one is refused).
+    acknowledged: HashSet<String>,
     /// The channel of each interaction, by token (webhook messages are there).
     channels: HashMap<String, u64>,
     expired_tokens: HashSet<String>,
@@ -385,7 +387,14 @@ fn answer(shared: &Shared, method: &Method, path: &str, body: &Value) -> (u16, O
         ),
         ("PUT", ["applications", _, "commands"])
         | ("PUT", ["applications", _, "guilds", _, "commands"]) => (200, Some(json!([]))),
-        ("POST", ["interactions", _, _, "callback"]) => (204, None),
+        ("POST", ["interactions", id, _, "callback"]) => {
+            if inner.acknowledged.insert(id.to_string()) {
+                (204, None)
+            } else {
+                let message = "Interaction has already been acknowledged.";
+                (400, Some(json!({ "code": 40060, "message": message })))
+            }
+        }
         (_, ["webhooks", _, token, ..]) if inner.expired_tokens.contains(*token) => (
             401,
             Some(json!({ "code": 50027, "message": "Invalid Webhook Token" })),

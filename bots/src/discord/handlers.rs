@@ -96,7 +96,7 @@ pub async fn on_command(ctx: &Context, deps: &Deps, cmd: &CommandInteraction) ->
                 return refuse_at_once_command(ctx, cmd, &text).await;
             }
             let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
-            deferred(cmd.create_response(&ctx.http, defer).await)?;
+            deferred(cmd.create_response(&ctx.http, defer)).await?;
             let answer = deps
                 .core
                 .video(&origin.requester(), &request)
@@ -107,7 +107,7 @@ pub async fn on_command(ctx: &Context, deps: &Deps, cmd: &CommandInteraction) ->
         Command::Clip(job) => {
             // Posted here, for everyone in the channel to see.
             let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
-            deferred(cmd.create_response(&ctx.http, defer).await)?;
+            deferred(cmd.create_response(&ctx.http, defer)).await?;
             let answer = deps.core.run(&origin.requester(), Command::Clip(job)).await;
             match (answer.kind, answer.job_id) {
                 (ReplyKind::Clip, Some(job)) => {
@@ -121,7 +121,7 @@ pub async fn on_command(ctx: &Context, deps: &Deps, cmd: &CommandInteraction) ->
             let defer = CreateInteractionResponse::Defer(
                 CreateInteractionResponseMessage::new().ephemeral(true),
             );
-            deferred(cmd.create_response(&ctx.http, defer).await)?;
+            deferred(cmd.create_response(&ctx.http, defer)).await?;
             let answer = deps.core.run(&origin.requester(), other).await;
             let edit = EditInteractionResponse::new().content(clip_text(&answer.text));
             cmd.edit_response(&ctx.http, edit).await?;
@@ -208,11 +208,7 @@ pub async fn on_button(ctx: &Context, deps: &Deps, press: &ComponentInteraction)
         return Ok(());
     };
     // Type 6: acknowledged, the message stays as it is for now.
-    deferred(
-        press
-            .create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
-            .await,
-    )?;
+    deferred(press.create_response(&ctx.http, CreateInteractionResponse::Acknowledge)).await?;
     let origin = Origin::new(
         press.id,
         press.application_id,
@@ -274,15 +270,15 @@ const ALREADY_ACKNOWLEDGED: isize = 40060;
 /// The defer's outcome. An interaction delivered again (a replayed
 /// gateway event) is already acknowledged: carry on, the core's request key
 /// finds the job the first delivery queued.
-fn deferred(result: serenity::Result<()>) -> Result<(), serenity::Error> {
-    match result {
+async fn deferred(defer: impl std::future::Future<Output = serenity::Result<()>>) -> Handled {
+    match defer.await {
         Err(serenity::Error::Http(HttpError::UnsuccessfulRequest(response)))
             if response.error.code == ALREADY_ACKNOWLEDGED =>
         {
             tracing::info!("interaction delivered again; already acknowledged");
             Ok(())
         }
-        other => other,
+        other => Ok(other?),
     }
 }
 

@@ -425,6 +425,24 @@ async fn info_commands_are_ephemeral_and_dms_work() {
     let answer = h.fake.wait_for("PATCH", &webhook(8), 1).await.remove(0);
     assert_eq!(answer.content(), "#1 cancelled; it never started.");
     assert_eq!(h.store.job(1).await.unwrap().state, JobState::Cancelled);
+    // The job's public message says so too, without its Cancel button.
+    let queued_message = ReplyHandle::parse(&job.reply_handle)
+        .unwrap()
+        .message_id
+        .unwrap();
+    let settled = h
+        .fake
+        .wait_until("the queued message updated", || {
+            h.fake
+                .calls_to(
+                    "PATCH",
+                    &format!("{}/messages/{queued_message}", webhook(1)),
+                )
+                .pop()
+        })
+        .await;
+    assert_eq!(settled.content(), "#1 was cancelled.");
+    assert_eq!(settled.body["components"], json!([]));
     h.stop().await;
 }
 

@@ -3,7 +3,7 @@
 //! No product logic here. Input the core refuses without touching the
 //! database is answered at once, ephemerally, instead of deferred.
 
-use reel_store::StoreError;
+use reel_store::{JobState, StoreError};
 use serenity::all::{
     ApplicationId, ChannelId, CommandInteraction, ComponentInteraction, Context,
     CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage,
@@ -14,8 +14,10 @@ use serenity::http::HttpError;
 use super::buttons::{self, Action, Press};
 use super::handle::{now_ms, ReplyHandle, DEFAULT_ATTACHMENT_LIMIT};
 use super::upload::{attachment, fit_clip};
-use super::{commands, Deps, DiscordError, PLATFORM};
-use crate::core::{validate, wording, ClipFile, Command, Reply, ReplyKind, Requester, UsageError};
+use super::{commands, Deps, DiscordError, DiscordSink, PLATFORM};
+use crate::core::{
+    validate, wording, ChatSink, ClipFile, Command, Reply, ReplyKind, Requester, UsageError,
+};
 
 pub const STALE_BUTTON: &str = "This button no longer works. Use /video to start a new clip.";
 
@@ -122,12 +124,31 @@ pub async fn on_command(ctx: &Context, deps: &Deps, cmd: &CommandInteraction) ->
                 CreateInteractionResponseMessage::new().ephemeral(true),
             );
             deferred(cmd.create_response(&ctx.http, defer)).await?;
+            let cancel = matches!(other, Command::Cancel(_));
             let answer = deps.core.run(&origin.requester(), other).await;
             let edit = EditInteractionResponse::new().content(clip_text(&answer.text));
             cmd.edit_response(&ctx.http, edit).await?;
-            Ok(())
+            match (cancel, answer.kind, answer.job_id) {
+                (true, ReplyKind::Info, Some(job)) => settle_cancelled(ctx, deps, job).await,
+                _ => Ok(()),
+            }
         }
     }
+}
+
+/// A job cancelled before it started gets no outcome post: its public
+/// "queued" message (and Cancel button) is updated here instead. One that
+/// was rendering is left to the outcome poster, which says when it stopped.
+async fn settle_cancelled(ctx: &Context, deps: &Deps, job_id: i64) -> Handled {
+    let job = deps.core.store().job(job_id).await?;
+    if job.state != JobState::Cancelled || !job.outcome_posted {
+        return Ok(());
+    }
+    let sink = DiscordSink::new(ctx.http.clone(), deps.core.store().clone());
+    if let Err(error) = sink.post_outcome(&job, &wording::outcome(&job)).await {
+        tracing::warn!(job = job_id, %error, "could not update the cancelled job's message");
+    }
+    Ok(())
 }
 
 /// The answer to `/video` after the public defer: the queued message (with

@@ -84,7 +84,7 @@ async fn after_the_token_expires_progress_and_the_clip_go_to_the_channel_with_on
         first.body["message_reference"]["message_id"].as_str(),
         Some(status.to_string().as_str())
     );
-    assert_eq!(first.body["nonce"], "reel-1");
+    assert_eq!(first.body["nonce"], "r1t");
     assert_eq!(first.body["enforce_nonce"], true);
     assert_eq!(first.buttons(), ["reel:cancel:1"]);
     let handle = ReplyHandle::parse(&h.store.job(1).await.unwrap().reply_handle).unwrap();
@@ -159,6 +159,7 @@ async fn a_token_older_than_fifteen_minutes_is_not_used() {
         posted.content()
     );
     assert_eq!(posted.files.len(), 1);
+    assert_eq!(posted.body["nonce"], "r1c");
     assert_eq!(pings(&[posted], ANN), 1);
     h.stop().await;
 }

@@ -131,8 +131,10 @@ impl DiscordSink {
             .components(post.components)
             .allowed_mentions(CreateAllowedMentions::new().users([UserId::new(handle.user_id)]))
             // The same nonce on a retry: Discord returns the first message
-            // instead of posting a second.
-            .nonce(Nonce::String(format!("reel-{}", job.id)))
+            // instead of posting a second. The clip's nonce differs from a
+            // text's, so a text message made before a crash is never taken
+            // for the clip.
+            .nonce(Nonce::String(nonce(job.id, post.file.is_some())))
             .enforce_nonce(true);
         if let Some(id) = handle.message_id {
             let mut reply = MessageReference::from((channel, MessageId::new(id)));
@@ -265,6 +267,11 @@ impl ChatSink for DiscordSink {
             .map(|_| ())
             .map_err(|e| sink_error(&e))
     }
+}
+
+/// `r12c` (the clip) or `r12t` (a text); Discord allows 25 characters.
+fn nonce(job_id: i64, clip: bool) -> String {
+    format!("r{job_id}{}", if clip { 'c' } else { 't' })
 }
 
 fn handle_of(job: &Job) -> Result<ReplyHandle, SinkError> {

@@ -134,6 +134,19 @@ async fn two_hundred_users_at_once(
 /// The same burst straight into the command core, no Telegram in between:
 /// what the adapter costs beyond the core and the throttle.
 async fn core_alone(h: &Harness, backend: &str) {
+    // Users 1..=200 with each enqueue in its own transaction, then users
+    // 201..=400 with bursts grouped into one transaction (what runs).
+    burst_into_core(
+        h.store.without_batching(),
+        backend,
+        "one transaction each",
+        1,
+    )
+    .await;
+    burst_into_core(h.store.clone(), backend, "grouped", USERS + 1).await;
+}
+
+async fn burst_into_core(store: reel_store::Store, backend: &str, how: &str, first: i64) {
     let limits = Limits {
         max_active_per_user: 100,
         max_per_user_per_hour: 100,
@@ -141,12 +154,12 @@ async fn core_alone(h: &Harness, backend: &str) {
         ..Limits::default()
     };
     let core = CommandCore::new(
-        h.store.clone(),
+        store,
         Arc::new(NoCameoRegistry),
         RenderSettings::default(),
         limits,
     );
-    let calls = (1..=USERS).map(|user| {
+    let calls = (first..first + USERS).map(|user| {
         let core = core.clone();
         tokio::spawn(async move {
             let from = Requester {
@@ -168,7 +181,7 @@ async fn core_alone(h: &Harness, backend: &str) {
     }
     report(
         &mut latencies,
-        &format!("core alone ({backend}, {USERS} users): handle → reply"),
+        &format!("core alone ({backend}, {USERS} users, enqueues {how}): handle → reply"),
     );
 }
 

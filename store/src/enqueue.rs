@@ -8,17 +8,19 @@
 //! commit): the counts every ETA needs are read once, each job still gets
 //! its own limit check, insert and event row, and there is one commit. It
 //! never waits to fill a batch, so a lone enqueue costs what it did before.
+//! On PostgreSQL a few such tasks run side by side.
 //!
 //! If a batch fails as a whole (a deadlock, a request key two callers sent
 //! at once), each of its enqueues is retried in a transaction of its own, so
 //! one request cannot fail its neighbours.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Row;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::db::Store;
+use crate::db::{Backend, Store};
 use crate::error::StoreError;
 use crate::jobs::{insert_event, job_from_row, Job, NewJob, QueuePlace, JOB_COLUMNS};
 use crate::limits::{average_render_time, queued_place, Limits, Refusal, HOUR_MS};
@@ -48,24 +50,36 @@ impl std::fmt::Debug for Pending {
 }
 
 impl Batcher {
-    /// Starts the task. `direct` is a handle without a batcher, so the task
-    /// ends once every `Store` holding the sender is dropped.
-    pub(crate) fn start(direct: Store) -> Self {
-        let (requests, mut incoming) = mpsc::unbounded_channel::<Pending>();
-        tokio::spawn(async move {
-            while let Some(first) = incoming.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match incoming.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
-                    }
+    /// Starts the tasks: one on SQLite (one writer), several on PostgreSQL,
+    /// where batches of different users run side by side on their own
+    /// connections. `direct` is a handle without a batcher, so the tasks end
+    /// once every `Store` holding the sender is dropped.
+    pub(crate) fn start(direct: Store, tasks: usize) -> Self {
+        let (requests, incoming) = mpsc::unbounded_channel::<Pending>();
+        let incoming = Arc::new(Mutex::new(incoming));
+        for _ in 0..tasks.max(1) {
+            let (direct, incoming) = (direct.clone(), incoming.clone());
+            tokio::spawn(async move {
+                while let Some(batch) = next_batch(&incoming).await {
+                    direct.enqueue_batch(batch).await;
                 }
-                direct.enqueue_batch(batch).await;
-            }
-        });
+            });
+        }
         Self { requests }
     }
+}
+
+/// Everything waiting now, up to `MAX_BATCH`; waits for the first.
+async fn next_batch(incoming: &Mutex<mpsc::UnboundedReceiver<Pending>>) -> Option<Vec<Pending>> {
+    let mut incoming = incoming.lock().await;
+    let mut batch = vec![incoming.recv().await?];
+    while batch.len() < MAX_BATCH {
+        match incoming.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
 }
 
 /// What one enqueue came to inside a batch transaction.
@@ -123,6 +137,15 @@ impl Store {
         self.enqueue_alone(new, limits).await
     }
 
+    /// This handle with every enqueue in a transaction of its own, as before
+    /// batching: for side-by-side measurements (the load tests).
+    pub fn without_batching(&self) -> Store {
+        Store {
+            batcher: None,
+            ..self.clone()
+        }
+    }
+
     async fn enqueue_batch(&self, mut fresh: Vec<Pending>) {
         // One order for every batch, so two processes' batches lock gate
         // rows in the same order and cannot deadlock each other.
@@ -174,7 +197,7 @@ impl Store {
         requests: &[(&NewJob, &Limits)],
     ) -> Result<Vec<Decided>, StoreError> {
         let now = self.now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writes.begin().await?;
         let mut counts: Option<QueueCounts> = None;
         let mut decided = Vec::with_capacity(requests.len());
         for &(new, limits) in requests {
@@ -189,16 +212,12 @@ impl Store {
             .bind(&new.user_id)
             .execute(&mut *tx)
             .await?;
-            // Read inside the transaction, so a repeat within the same batch
-            // finds the job its first copy just inserted.
-            if let Some(job) = job_by_request_key(&mut tx, new).await? {
-                decided.push(Decided::Replayed(job));
-                continue;
-            }
             let counts = match &mut counts {
                 Some(counts) => counts,
                 None => counts.insert(read_queue_counts(&mut tx, now, limits).await?),
             };
+            // Read inside the transaction, so a repeat of the request key
+            // within the same batch finds the job its first copy inserted.
             let user = sqlx::query(
                 "SELECT \
                  (SELECT COUNT(*) FROM jobs WHERE platform = $1 AND user_id = $2 \
@@ -206,13 +225,21 @@ impl Store {
                  (SELECT COUNT(*) FROM jobs WHERE platform = $1 AND user_id = $2 \
                      AND created_at > $3) AS in_hour, \
                  (SELECT MIN(created_at) FROM jobs WHERE platform = $1 AND user_id = $2 \
-                     AND created_at > $3) AS oldest",
+                     AND created_at > $3) AS oldest, \
+                 (SELECT id FROM jobs WHERE platform = $1 AND request_key = $4) AS replay_of",
             )
             .bind(&new.platform)
             .bind(&new.user_id)
             .bind(now - HOUR_MS)
+            .bind(&new.request_key)
             .fetch_one(&mut *tx)
             .await?;
+            if let Some(id) = user.try_get::<Option<i64>, _>("replay_of")? {
+                let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_one(&mut *tx).await?;
+                decided.push(Decided::Replayed(job_from_row(&row)?));
+                continue;
+            }
             let active: i64 = user.try_get("active")?;
             let in_hour: i64 = user.try_get("in_hour")?;
             let oldest: Option<i64> = user.try_get("oldest")?;
@@ -230,7 +257,7 @@ impl Store {
                 }));
                 continue;
             }
-            let job = insert_job(&mut tx, new, limits, now).await?;
+            let job = insert_job(&mut tx, self.backend, new, limits, now).await?;
             // Every job queued before this one is ahead of it.
             let place = queued_place(counts.queued, counts.rendering, counts.avg, counts.workers);
             counts.queued += 1;
@@ -341,18 +368,29 @@ async fn read_queue_counts(
     })
 }
 
+/// Inserts the job and its `queued` event: one statement on PostgreSQL (a
+/// data-modifying CTE; every statement is a round trip), two on SQLite.
 async fn insert_job(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
     new: &NewJob,
     limits: &Limits,
     now: i64,
 ) -> Result<Job, StoreError> {
-    let sql = format!(
-        "INSERT INTO jobs (platform, user_id, chat_id, reply_handle, prompt, duration_s, \
+    let insert = "INSERT INTO jobs (platform, user_id, chat_id, reply_handle, prompt, duration_s, \
          width, height, fps, seed, cameo_ids, state, max_attempts, run_after, created_at, \
          updated_at, request_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-         'queued', $12, $13, $13, $13, $14) RETURNING {JOB_COLUMNS}"
-    );
+         'queued', $12, $13, $13, $13, $14)";
+    let sql = match backend {
+        Backend::Postgres => format!(
+            "WITH job AS ({insert} RETURNING {JOB_COLUMNS}), \
+             logged AS (INSERT INTO job_events (job_id, at, kind, actor, detail) \
+                 SELECT id, $13, 'queued', $15, '' FROM job) \
+             SELECT {JOB_COLUMNS} FROM job"
+        ),
+        Backend::Sqlite => format!("{insert} RETURNING {JOB_COLUMNS}"),
+    };
+    let actor = format!("{}:{}", new.platform, new.user_id);
     let cameo_ids = serde_json::to_string(&new.cameo_ids).unwrap_or_else(|_| "[]".into());
     let row = sqlx::query(&sql)
         .bind(&new.platform)
@@ -368,11 +406,16 @@ async fn insert_job(
         .bind(cameo_ids)
         .bind(i64::from(limits.max_attempts.max(1)))
         .bind(now)
-        .bind(&new.request_key)
-        .fetch_one(&mut **tx)
-        .await?;
+        .bind(&new.request_key);
+    let row = match backend {
+        Backend::Postgres => row.bind(&actor),
+        Backend::Sqlite => row,
+    }
+    .fetch_one(&mut **tx)
+    .await?;
     let job = job_from_row(&row)?;
-    let actor = format!("{}:{}", new.platform, new.user_id);
-    insert_event(tx, job.id, now, "queued", &actor, "").await?;
+    if backend == Backend::Sqlite {
+        insert_event(tx, job.id, now, "queued", &actor, "").await?;
+    }
     Ok(job)
 }

@@ -343,7 +343,7 @@ impl Store {
         let done = sqlx::query("UPDATE jobs SET reply_handle = $1 WHERE id = $2")
             .bind(handle)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writes)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::UnknownJob(id));
@@ -355,7 +355,7 @@ impl Store {
     /// rendering one is flagged and its worker stops between steps.
     pub async fn request_cancel(&self, id: i64, actor: &str) -> Result<CancelOutcome, StoreError> {
         let now = self.now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writes.begin().await?;
         let queued = sqlx::query(
             "UPDATE jobs SET state = 'cancelled', failure_reason = 'cancelled by the requester', \
              outcome_posted = 1, finished_at = $1, updated_at = $1, lease_owner = NULL, \
@@ -451,7 +451,7 @@ impl Store {
         update: AnyQuery<'_>,
         event: Event<'_>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writes.begin().await?;
         if update.execute(&mut *tx).await?.rows_affected() == 0 {
             tx.rollback().await?;
             return Ok(false);

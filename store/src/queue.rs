@@ -95,7 +95,7 @@ impl Store {
              RETURNING {JOB_COLUMNS}",
             self.skip_locked()
         );
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writes.begin().await?;
         let row = sqlx::query(&sql)
             .bind(now)
             .bind(worker)
@@ -137,7 +137,7 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(worker)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writes)
         .await?;
         Ok(match row {
             None => Heartbeat::LeaseLost,
@@ -254,7 +254,7 @@ impl Store {
              WHERE state = 'rendering' AND lease_expires_at < $1 AND cancel_requested = 1",
         )
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         let failed = sqlx::query(
             "UPDATE jobs SET state = 'failed', \
@@ -263,7 +263,7 @@ impl Store {
              WHERE state = 'rendering' AND lease_expires_at < $1 AND attempts >= max_attempts",
         )
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         Ok(cancelled.rows_affected() + failed.rows_affected())
     }
@@ -307,7 +307,7 @@ impl Store {
         for platform in platforms {
             query = query.bind(*platform);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writes.begin().await?;
         let Some(row) = query.fetch_optional(&mut *tx).await? else {
             tx.rollback().await?;
             return Ok(None);
@@ -380,7 +380,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = self.now_ms();
         let job = self.job(id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writes.begin().await?;
         if job.delivery_attempts >= MAX_DELIVERY_ATTEMPTS {
             let reason = format!("the clip could not be posted: {error}");
             sqlx::query(

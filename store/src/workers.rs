@@ -31,7 +31,7 @@ impl Store {
         .bind(host)
         .bind(renderer)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         Ok(())
     }
@@ -40,7 +40,7 @@ impl Store {
         sqlx::query("UPDATE workers SET last_seen = $1 WHERE id = $2")
             .bind(self.now_ms())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writes)
             .await?;
         Ok(())
     }
@@ -48,7 +48,7 @@ impl Store {
     pub async fn deregister_worker(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM workers WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writes)
             .await?;
         Ok(())
     }

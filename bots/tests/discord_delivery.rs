@@ -267,3 +267,37 @@ async fn no_permission_to_attach_files_is_said_plainly() {
     assert_eq!(job.state, JobState::Delivered);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_rate_limited_post_is_retried_later_and_posted_once() {
+    let h = Harness::start().await;
+    queue(&h, 10 * 1024 * 1024).await;
+    h.start_render(1, 1, 2).await;
+    h.finish_render(1).await;
+    // Through a proxy base serenity's own limiter is off: a 429 that gets
+    // through fails the post, and the queue retries it after a backoff.
+    h.fake.fail_next(
+        "PATCH",
+        &format!("{}/messages/", webhook(1)),
+        429,
+        json!({ "message": "You are being rate limited.", "retry_after": 0.5, "global": false }),
+    );
+    assert!(h.poster().post_next().await.unwrap());
+    assert_eq!(h.store.job(1).await.unwrap().state, JobState::Encoded);
+    assert!(
+        !h.poster().post_next().await.unwrap(),
+        "not before the backoff"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert!(h.poster().post_next().await.unwrap());
+    assert_eq!(h.store.job(1).await.unwrap().state, JobState::Delivered);
+    let uploads: Vec<u16> = h
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| !c.files.is_empty())
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(uploads, [429, 200], "refused once, then posted once");
+    h.stop().await;
+}

@@ -229,6 +229,11 @@ async fn buttons_reroll_cancel_and_delete() {
     );
     assert_eq!(queued.flags() & EPHEMERAL, 0);
     assert_eq!(queued.buttons(), ["reel:cancel:2"]);
+    assert_eq!(
+        queued.body["allowed_mentions"]["parse"],
+        json!([]),
+        "nobody pinged"
+    );
     let reroll = h.wait_for_job(2).await;
     assert_eq!((reroll.prompt.as_str(), reroll.duration_s), ("a dog", 1));
     let reroll_handle = ReplyHandle::parse(&reroll.reply_handle).unwrap();

@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use reel_store::ClipStore;
 use serenity::all::{
-    Command as SlashCommand, Context, EventHandler, GatewayIntents, GuildId, Interaction, Ready,
+    Command as SlashCommand, Context, CreateAllowedMentions, EventHandler, GatewayIntents, GuildId,
+    Interaction, Ready,
 };
 use serenity::client::ClientBuilder;
 use serenity::http::{Http, HttpBuilder, HttpError};
@@ -68,7 +69,10 @@ pub struct Options {
 /// rate limiter off (the limiter builds its requests without the base):
 /// a proxy in front of Discord is then expected to do the rate limiting.
 pub fn http(token: &str, options: &Options) -> Http {
-    let mut builder = HttpBuilder::new(token);
+    // Prompts are echoed in messages: "@everyone" in one must not ping.
+    // The one mention the adapter makes names its user explicitly.
+    let mut builder =
+        HttpBuilder::new(token).default_allowed_mentions(CreateAllowedMentions::new());
     if let Some(base) = &options.api_base {
         builder = builder
             .proxy(base.trim_end_matches('/'))

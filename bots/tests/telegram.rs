@@ -56,9 +56,8 @@ async fn video_is_queued_shows_progress_and_is_posted_once() {
         (job.platform.as_str(), job.user_id.as_str(), job.seed),
         ("telegram", "77", 7)
     );
-    let status_message = ReplyHandle::parse(&job.reply_handle)
-        .status_message_id
-        .expect("queued message id stored");
+    // Stored once sendMessage has answered, a moment after the fake saw it.
+    let status_message = h.status_message_id(1).await;
 
     h.start_render(1, 1, 4).await;
     assert_eq!(h.watcher().poll_once().await.unwrap(), 1);
@@ -568,14 +567,22 @@ async fn a_re_post_sends_the_file_id_and_uploads_nothing() {
     h.fake.push(text_update(5, ANN, ANN, "/clip 99"));
     h.fake.push(text_update(6, ANN, ANN, "/clip"));
     let said = h.fake.wait_for("sendMessage", 4).await;
-    let texts: Vec<&str> = said[1..].iter().map(|c| c.str("text")).collect();
-    assert!(texts[0].contains("#1"), "{texts:?}");
+    // Two chats answered side by side: pick each reply by its chat.
+    let to = |chat: i64| -> Vec<&str> {
+        said.iter()
+            .filter(|c| c.int("chat_id") == chat)
+            .map(|c| c.str("text"))
+            .collect()
+    };
+    let (bob, ann) = (to(BOB), to(ANN));
+    assert_eq!(bob.len(), 1, "{bob:?}");
+    assert!(bob[0].contains("#1"), "{bob:?}");
     assert_eq!(
-        texts[0],
-        texts[1].replace("99", "1"),
+        bob[0],
+        ann[1].replace("99", "1"),
         "another's reads like a missing one"
     );
-    assert!(texts[2].starts_with("Which clip?"), "{texts:?}");
+    assert!(ann[2].starts_with("Which clip?"), "{ann:?}");
     assert_eq!(h.fake.calls_to("sendVideo").len(), 3);
     h.stop().await;
 }

@@ -33,6 +33,10 @@ pub struct Store {
     /// between tries (the Telegram load test's burst: p99 in the hundreds
     /// of milliseconds). Other processes still meet the busy handler.
     pub(crate) writes: AnyPool,
+    /// Enqueue batches. On PostgreSQL their own connections, kept open: a
+    /// burst neither waits for connections to be made nor queues behind
+    /// other writes for one. On SQLite the one writer.
+    pub(crate) enqueues: AnyPool,
     pub(crate) backend: Backend,
     pub(crate) clock: Arc<dyn Clock>,
     /// Groups concurrent enqueues into one transaction (see `enqueue.rs`).
@@ -79,25 +83,33 @@ impl Store {
             Backend::Postgres => url.to_string(),
         };
         let options = AnyConnectOptions::from_str(&url).map_err(|e| open_err(e.to_string()))?;
-        let pool = open_pool(&options, backend, max_connections.max(1))
+        let pool = open_pool(&options, backend, max_connections.max(1), 0)
             .await
             .map_err(|e| open_err(e.to_string()))?;
         // An in-memory SQLite database exists once per connection: one pool.
         let writes = match backend {
-            Backend::Sqlite if !url.contains(":memory:") => open_pool(&options, backend, 1)
+            Backend::Sqlite if !url.contains(":memory:") => open_pool(&options, backend, 1, 0)
                 .await
                 .map_err(|e| open_err(e.to_string()))?,
             _ => pool.clone(),
         };
+        let tasks = batch_tasks(backend);
+        let enqueues = match backend {
+            Backend::Postgres => open_pool(&options, backend, tasks as u32, tasks as u32)
+                .await
+                .map_err(|e| open_err(e.to_string()))?,
+            Backend::Sqlite => writes.clone(),
+        };
         let direct = Self {
             pool,
             writes,
+            enqueues,
             backend,
             clock,
             batcher: None,
         };
         Ok(Self {
-            batcher: Some(Batcher::start(direct.clone(), batch_tasks(backend))),
+            batcher: Some(Batcher::start(direct.clone(), tasks)),
             ..direct
         })
     }
@@ -120,6 +132,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.enqueues.close().await;
         self.writes.close().await;
         self.pool.close().await;
     }
@@ -138,9 +151,11 @@ async fn open_pool(
     options: &AnyConnectOptions,
     backend: Backend,
     max_connections: u32,
+    min_connections: u32,
 ) -> Result<AnyPool, sqlx::Error> {
     AnyPoolOptions::new()
         .max_connections(max_connections)
+        .min_connections(min_connections)
         .acquire_timeout(Duration::from_secs(10))
         .after_connect(move |conn, _| {
             Box::pin(async move {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reel_bots::core::{ChatSink, CommandCore, OutcomePoster, ProgressWatcher, RenderSettings};
-use reel_bots::telegram::{self, Mode, Options, TelegramSink, TgBot, ThrottleLimits};
+use reel_bots::telegram::{self, Mode, Options, ReplyHandle, TelegramSink, TgBot, ThrottleLimits};
 use reel_consent::NoCameoRegistry;
 use reel_engine::{encode_mp4, CancelToken, EncodeOptions, RenderRequest, Renderer, TestPattern};
 use reel_store::{
@@ -167,6 +167,23 @@ impl Harness {
             .await
             .expect("the adapter stops within 5 s")
             .unwrap();
+    }
+
+    /// The id of `job_id`'s "queued" message, once the adapter has stored
+    /// it (just after sendMessage answered).
+    pub async fn status_message_id(&self, job_id: i64) -> i32 {
+        let started = std::time::Instant::now();
+        loop {
+            let job = self.store.job(job_id).await.unwrap();
+            if let Some(id) = ReplyHandle::parse(&job.reply_handle).status_message_id {
+                return id;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the queued message's id was never stored"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Claims `job_id` and reports `step` of `total`, as a worker does.

@@ -5,25 +5,31 @@
 //! transactions queues up behind one lock: SQLite's single writer, and on
 //! PostgreSQL one disk flush per commit. So one task per `Store` takes every
 //! enqueue waiting at that moment and runs them as one transaction (group
-//! commit): the counts every ETA needs are read once, each job still gets
-//! its own limit check, insert and event row, and there is one commit. It
-//! never waits to fill a batch, so a lone enqueue costs what it did before.
-//! On PostgreSQL a few such tasks run side by side.
+//! commit) of a handful of statements, each covering the whole batch
+//! (`statements.rs`): gate rows, the queue's counts, each user's counts,
+//! known request keys, the inserts and their events. Each job still gets
+//! its own limit check, in Rust, counting the jobs the batch adds before it
+//! (`plan`). It never waits to fill a batch, so a lone enqueue costs what it
+//! did before. On PostgreSQL a few such tasks run side by side.
 //!
 //! If a batch fails as a whole (a deadlock, a request key two callers sent
 //! at once), each of its enqueues is retried in a transaction of its own, so
 //! one request cannot fail its neighbours.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::Row;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::db::{Backend, Store};
+use crate::db::Store;
 use crate::error::StoreError;
-use crate::jobs::{insert_event, job_from_row, Job, NewJob, QueuePlace, JOB_COLUMNS};
-use crate::limits::{average_render_time, queued_place, Limits, Refusal, HOUR_MS};
+use crate::jobs::{Job, NewJob, QueuePlace};
+use crate::limits::{queued_place, Limits, Refusal, HOUR_MS};
+
+mod statements;
+
+use statements::{UserCounts, UserKey};
 
 /// Enqueues in one transaction at most: bounds how long the gate rows of a
 /// batch stay locked.
@@ -91,18 +97,11 @@ enum Decided {
     Refused(Over),
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Over {
     Active,
     Hour { oldest: Option<i64> },
     Queue { queued: i64 },
-}
-
-/// The counts every enqueue of a batch shares.
-struct QueueCounts {
-    queued: i64,
-    rendering: i64,
-    avg: Duration,
-    workers: u32,
 }
 
 impl Store {
@@ -190,80 +189,73 @@ impl Store {
         }
     }
 
-    /// Checks and inserts `requests` in one transaction. Refusals write
-    /// nothing but their gate row's attempt counter.
+    /// Checks and inserts `requests` in one transaction, a handful of
+    /// statements for the whole batch. Refusals write nothing but their
+    /// gate row's attempt counter.
     async fn decide_in_one_transaction(
         &self,
         requests: &[(&NewJob, &Limits)],
     ) -> Result<Vec<Decided>, StoreError> {
+        let Some(&(_, first_limits)) = requests.first() else {
+            return Ok(Vec::new());
+        };
         let now = self.now_ms();
-        let mut tx = self.writes.begin().await?;
-        let mut counts: Option<QueueCounts> = None;
-        let mut decided = Vec::with_capacity(requests.len());
-        for &(new, limits) in requests {
-            // Written before anything is read: takes SQLite's write lock at
-            // once (a reader upgrading later could fail), and on PostgreSQL
-            // the user's row lock.
-            sqlx::query(
-                "INSERT INTO user_gates (platform, user_id, enqueues) VALUES ($1, $2, 1) \
-                 ON CONFLICT (platform, user_id) DO UPDATE SET enqueues = user_gates.enqueues + 1",
-            )
-            .bind(&new.platform)
-            .bind(&new.user_id)
-            .execute(&mut *tx)
-            .await?;
-            let counts = match &mut counts {
-                Some(counts) => counts,
-                None => counts.insert(read_queue_counts(&mut tx, now, limits).await?),
-            };
-            // Read inside the transaction, so a repeat of the request key
-            // within the same batch finds the job its first copy inserted.
-            let user = sqlx::query(
-                "SELECT \
-                 (SELECT COUNT(*) FROM jobs WHERE platform = $1 AND user_id = $2 \
-                     AND state IN ('queued', 'rendering')) AS active, \
-                 (SELECT COUNT(*) FROM jobs WHERE platform = $1 AND user_id = $2 \
-                     AND created_at > $3) AS in_hour, \
-                 (SELECT MIN(created_at) FROM jobs WHERE platform = $1 AND user_id = $2 \
-                     AND created_at > $3) AS oldest, \
-                 (SELECT id FROM jobs WHERE platform = $1 AND request_key = $4) AS replay_of",
-            )
-            .bind(&new.platform)
-            .bind(&new.user_id)
-            .bind(now - HOUR_MS)
-            .bind(&new.request_key)
-            .fetch_one(&mut *tx)
-            .await?;
-            if let Some(id) = user.try_get::<Option<i64>, _>("replay_of")? {
-                let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-                let row = sqlx::query(&sql).bind(id).fetch_one(&mut *tx).await?;
-                decided.push(Decided::Replayed(job_from_row(&row)?));
-                continue;
-            }
-            let active: i64 = user.try_get("active")?;
-            let in_hour: i64 = user.try_get("in_hour")?;
-            let oldest: Option<i64> = user.try_get("oldest")?;
-            if active >= i64::from(limits.max_active_per_user) {
-                decided.push(Decided::Refused(Over::Active));
-                continue;
-            }
-            if in_hour >= i64::from(limits.max_per_user_per_hour) {
-                decided.push(Decided::Refused(Over::Hour { oldest }));
-                continue;
-            }
-            if counts.queued >= i64::from(limits.max_queue_length) {
-                decided.push(Decided::Refused(Over::Queue {
-                    queued: counts.queued,
-                }));
-                continue;
-            }
-            let job = insert_job(&mut tx, self.backend, new, limits, now).await?;
-            // Every job queued before this one is ahead of it.
-            let place = queued_place(counts.queued, counts.rendering, counts.avg, counts.workers);
-            counts.queued += 1;
-            decided.push(Decided::Queued(job, place));
-        }
+        let keys: Vec<UserKey> = requests
+            .iter()
+            .map(|(new, _)| (new.platform.clone(), new.user_id.clone()))
+            .collect();
+        let mut users: Vec<&UserKey> = keys.iter().collect();
+        users.sort();
+        users.dedup();
+
+        let mut tx = self.enqueues.begin().await?;
+        statements::lock_gates(&mut tx, &users).await?;
+        let counts = statements::queue_counts(&mut tx, now, first_limits).await?;
+        let user_counts = statements::user_counts(&mut tx, &users, now).await?;
+        let known = statements::known_request_keys(&mut tx, requests).await?;
+        let plans = plan(requests, &user_counts, &known, counts.queued);
+        let inserts: Vec<(&NewJob, &Limits)> = requests
+            .iter()
+            .zip(&plans)
+            .filter(|(_, plan)| matches!(plan, Plan::Insert))
+            .map(|(request, _)| *request)
+            .collect();
+        let inserted = statements::insert_jobs(&mut tx, &inserts, now).await?;
+        let replay_ids: Vec<i64> = plans
+            .iter()
+            .filter_map(|plan| match plan {
+                Plan::Replay(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let replayed = statements::jobs_by_id(&mut tx, &replay_ids).await?;
         tx.commit().await?;
+
+        let missing = || StoreError::Db(sqlx::Error::RowNotFound);
+        let mut inserted = inserted.into_iter();
+        let mut queued = counts.queued;
+        let mut decided: Vec<Decided> = Vec::with_capacity(plans.len());
+        for plan in plans {
+            let outcome = match plan {
+                Plan::Insert => {
+                    // Every job queued before this one is ahead of it.
+                    let place = queued_place(queued, counts.rendering, counts.avg, counts.workers);
+                    queued += 1;
+                    Decided::Queued(inserted.next().ok_or_else(missing)?, place)
+                }
+                Plan::Replay(id) => {
+                    Decided::Replayed(replayed.get(&id).cloned().ok_or_else(missing)?)
+                }
+                Plan::SameAs(earlier) => match &decided[earlier] {
+                    Decided::Queued(job, _) | Decided::Replayed(job) => {
+                        Decided::Replayed(job.clone())
+                    }
+                    Decided::Refused(over) => Decided::Refused(over.clone()),
+                },
+                Plan::Refused(over) => Decided::Refused(over),
+            };
+            decided.push(outcome);
+        }
         Ok(decided)
     }
 
@@ -310,7 +302,7 @@ impl Store {
         limits: &Limits,
     ) -> Result<Option<(Job, QueuePlace)>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let Some(job) = job_by_request_key(&mut conn, new).await? else {
+        let Some(job) = statements::job_by_request_key(&mut conn, new).await? else {
             return Ok(None);
         };
         drop(conn);
@@ -324,98 +316,129 @@ impl Store {
     }
 }
 
-async fn job_by_request_key(
-    conn: &mut sqlx::AnyConnection,
-    new: &NewJob,
-) -> Result<Option<Job>, StoreError> {
-    let Some(key) = &new.request_key else {
-        return Ok(None);
-    };
-    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE platform = $1 AND request_key = $2");
-    let row = sqlx::query(&sql)
-        .bind(&new.platform)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.as_ref().map(job_from_row).transpose()
+/// What to do with each request of a batch, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Plan {
+    Insert,
+    /// Its request key queued this job before.
+    Replay(i64),
+    /// Its request key is also on an earlier request of this batch: the
+    /// same answer as that one.
+    SameAs(usize),
+    Refused(Over),
 }
 
-/// The queue's length and what the ETA needs, in one statement.
-async fn read_queue_counts(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    now: i64,
-    limits: &Limits,
-) -> Result<QueueCounts, StoreError> {
-    let row = sqlx::query(
-        "SELECT \
-         (SELECT COUNT(*) FROM jobs WHERE state = 'queued') AS queued, \
-         (SELECT COUNT(*) FROM jobs WHERE state = 'rendering') AS rendering, \
-         (SELECT COUNT(*) FROM workers WHERE last_seen > $1) AS workers, \
-         (SELECT CAST(SUM(render_ms) AS BIGINT) FROM (SELECT render_ms FROM jobs \
-             WHERE render_ms IS NOT NULL ORDER BY encoded_at DESC LIMIT 20) recent) AS render_sum, \
-         (SELECT COUNT(*) FROM (SELECT render_ms FROM jobs \
-             WHERE render_ms IS NOT NULL ORDER BY encoded_at DESC LIMIT 20) recent) AS render_n",
-    )
-    .bind(now - crate::workers::LIVE_WINDOW_MS)
-    .fetch_one(&mut **tx)
-    .await?;
-    let workers: i64 = row.try_get("workers")?;
-    Ok(QueueCounts {
-        queued: row.try_get("queued")?,
-        rendering: row.try_get("rendering")?,
-        avg: average_render_time(row.try_get("render_sum")?, row.try_get("render_n")?, limits),
-        workers: u32::try_from(workers).unwrap_or(u32::MAX).max(1),
-    })
+/// Applies the limits to a batch: each request sees the jobs the requests
+/// before it in the batch would add.
+fn plan(
+    requests: &[(&NewJob, &Limits)],
+    user_counts: &HashMap<UserKey, UserCounts>,
+    known_keys: &HashMap<UserKey, i64>,
+    queued: i64,
+) -> Vec<Plan> {
+    let mut queued = queued;
+    let mut added: HashMap<(&str, &str), i64> = HashMap::new();
+    let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut plans = Vec::with_capacity(requests.len());
+    for (i, (new, limits)) in requests.iter().enumerate() {
+        if let Some(key) = new.request_key.as_deref() {
+            let known = known_keys.get(&(new.platform.clone(), key.to_string()));
+            if let Some(id) = known {
+                plans.push(Plan::Replay(*id));
+                continue;
+            }
+            if let Some(earlier) = first_with_key.get(&(new.platform.as_str(), key)) {
+                plans.push(Plan::SameAs(*earlier));
+                continue;
+            }
+            first_with_key.insert((new.platform.as_str(), key), i);
+        }
+        let user = (new.platform.as_str(), new.user_id.as_str());
+        let counts = user_counts
+            .get(&(new.platform.clone(), new.user_id.clone()))
+            .copied()
+            .unwrap_or_default();
+        let extra = added.get(&user).copied().unwrap_or(0);
+        let plan = if counts.active + extra >= i64::from(limits.max_active_per_user) {
+            Plan::Refused(Over::Active)
+        } else if counts.in_hour + extra >= i64::from(limits.max_per_user_per_hour) {
+            Plan::Refused(Over::Hour {
+                oldest: counts.oldest_in_hour,
+            })
+        } else if queued >= i64::from(limits.max_queue_length) {
+            Plan::Refused(Over::Queue { queued })
+        } else {
+            *added.entry(user).or_default() += 1;
+            queued += 1;
+            Plan::Insert
+        };
+        plans.push(plan);
+    }
+    plans
 }
 
-/// Inserts the job and its `queued` event: one statement on PostgreSQL (a
-/// data-modifying CTE; every statement is a round trip), two on SQLite.
-async fn insert_job(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    backend: Backend,
-    new: &NewJob,
-    limits: &Limits,
-    now: i64,
-) -> Result<Job, StoreError> {
-    let insert = "INSERT INTO jobs (platform, user_id, chat_id, reply_handle, prompt, duration_s, \
-         width, height, fps, seed, cameo_ids, state, max_attempts, run_after, created_at, \
-         updated_at, request_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-         'queued', $12, $13, $13, $13, $14)";
-    let sql = match backend {
-        Backend::Postgres => format!(
-            "WITH job AS ({insert} RETURNING {JOB_COLUMNS}), \
-             logged AS (INSERT INTO job_events (job_id, at, kind, actor, detail) \
-                 SELECT id, $13, 'queued', $15, '' FROM job) \
-             SELECT {JOB_COLUMNS} FROM job"
-        ),
-        Backend::Sqlite => format!("{insert} RETURNING {JOB_COLUMNS}"),
-    };
-    let actor = format!("{}:{}", new.platform, new.user_id);
-    let cameo_ids = serde_json::to_string(&new.cameo_ids).unwrap_or_else(|_| "[]".into());
-    let row = sqlx::query(&sql)
-        .bind(&new.platform)
-        .bind(&new.user_id)
-        .bind(&new.chat_id)
-        .bind(&new.reply_handle)
-        .bind(&new.prompt)
-        .bind(i64::from(new.duration_s))
-        .bind(i64::from(new.width))
-        .bind(i64::from(new.height))
-        .bind(i64::from(new.fps))
-        .bind(new.seed as i64)
-        .bind(cameo_ids)
-        .bind(i64::from(limits.max_attempts.max(1)))
-        .bind(now)
-        .bind(&new.request_key);
-    let row = match backend {
-        Backend::Postgres => row.bind(&actor),
-        Backend::Sqlite => row,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(user: &str, key: Option<&str>) -> NewJob {
+        NewJob {
+            platform: "p".into(),
+            user_id: user.into(),
+            chat_id: "c".into(),
+            reply_handle: "{}".into(),
+            prompt: "x".into(),
+            duration_s: 1,
+            width: 64,
+            height: 64,
+            fps: 8,
+            seed: 1,
+            cameo_ids: Vec::new(),
+            request_key: key.map(String::from),
+        }
     }
-    .fetch_one(&mut **tx)
-    .await?;
-    let job = job_from_row(&row)?;
-    if backend == Backend::Sqlite {
-        insert_event(tx, job.id, now, "queued", &actor, "").await?;
+
+    #[test]
+    fn requests_of_one_batch_count_against_each_other() {
+        let limits = Limits {
+            max_active_per_user: 2,
+            max_per_user_per_hour: 10,
+            max_queue_length: 4,
+            ..Limits::default()
+        };
+        let jobs = [
+            request("a", None),
+            request("a", None),
+            request("a", None),
+            request("b", Some("k1")),
+            request("b", Some("k1")),
+            request("c", Some("k2")),
+            request("d", None),
+        ];
+        let requests: Vec<(&NewJob, &Limits)> = jobs.iter().map(|j| (j, &limits)).collect();
+        let mut counts = HashMap::new();
+        counts.insert(
+            ("p".to_string(), "b".to_string()),
+            UserCounts {
+                active: 1,
+                in_hour: 1,
+                oldest_in_hour: Some(5),
+            },
+        );
+        let mut known = HashMap::new();
+        known.insert(("p".to_string(), "k2".to_string()), 77);
+        let plans = plan(&requests, &counts, &known, 1);
+        assert_eq!(
+            plans,
+            [
+                Plan::Insert,
+                Plan::Insert,
+                Plan::Refused(Over::Active),
+                Plan::Insert,
+                Plan::SameAs(3),
+                Plan::Replay(77),
+                Plan::Refused(Over::Queue { queued: 4 }),
+            ]
+        );
     }
-    Ok(job)
 }

@@ -2,20 +2,24 @@
 //! database and clip folder, and a hand-driven "worker" that walks jobs
 //! through the store with a real (tiny) MP4.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use reel_bots::core::{ChatSink, CommandCore, OutcomePoster, ProgressWatcher, RenderSettings};
 use reel_bots::telegram::{self, Mode, Options, ReplyHandle, TelegramSink, TgBot, ThrottleLimits};
 use reel_consent::NoCameoRegistry;
-use reel_engine::{encode_mp4, CancelToken, EncodeOptions, RenderRequest, Renderer, TestPattern};
 use reel_store::{
     ClipRecord, ClipStore, ClipStoreConfig, Job, JobState, Limits, Store, SystemClock,
 };
 use tokio_util::sync::CancellationToken;
 
 use super::fake::FakeTelegram;
+
+#[path = "../common/clips.rs"]
+mod clips;
+#[allow(unused_imports)] // not every test binary uses both
+pub use clips::{lossless_mp4, tiny_mp4};
 
 pub const WORKER: &str = "test-worker";
 const LEASE: Duration = Duration::from_secs(30);
@@ -274,64 +278,4 @@ fn spawn_adapter(
         }
     });
     (bot, shutdown, adapter)
-}
-
-/// A two-second 160×96 testsrc clip at crf 0: large for its size, so that
-/// re-encoding makes it much smaller.
-pub async fn lossless_mp4() -> Bytes {
-    tokio::task::spawn_blocking(|| {
-        let request = RenderRequest {
-            prompt: "a waterfall".into(),
-            seed: 7,
-            frames: 48,
-            width: 160,
-            height: 96,
-            fps: 24,
-            reference_image: None,
-            reference_voice: None,
-        };
-        let rendered = TestPattern::new()
-            .render(&request, &mut |_| {}, &CancelToken::new())
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("clip.mp4");
-        let lossless = EncodeOptions {
-            crf: 0,
-            ..EncodeOptions::default()
-        };
-        encode_mp4(&rendered, &path, &lossless).unwrap();
-        Bytes::from(std::fs::read(&path).unwrap())
-    })
-    .await
-    .unwrap()
-}
-
-/// A one-second 64×64 testsrc clip, encoded once per test binary.
-pub async fn tiny_mp4() -> Bytes {
-    static CLIP: OnceLock<Bytes> = OnceLock::new();
-    if let Some(clip) = CLIP.get() {
-        return clip.clone();
-    }
-    let clip = tokio::task::spawn_blocking(|| {
-        let request = RenderRequest {
-            prompt: "a cat".into(),
-            seed: 7,
-            frames: 4,
-            width: 64,
-            height: 64,
-            fps: 4,
-            reference_image: None,
-            reference_voice: None,
-        };
-        let rendered = TestPattern::new()
-            .render(&request, &mut |_| {}, &CancelToken::new())
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("clip.mp4");
-        encode_mp4(&rendered, &path, &EncodeOptions::default()).unwrap();
-        Bytes::from(std::fs::read(&path).unwrap())
-    })
-    .await
-    .unwrap();
-    CLIP.get_or_init(|| clip).clone()
 }

@@ -1,0 +1,56 @@
+//! Real MP4 clips for the adapter tests, made with the test pattern.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use reel_engine::{encode_mp4, CancelToken, EncodeOptions, RenderRequest, Renderer, TestPattern};
+
+/// A two-second 160×96 testsrc clip at crf 0: large for its size, so that
+/// re-encoding makes it much smaller.
+pub async fn lossless_mp4() -> Bytes {
+    render_mp4("a waterfall", 48, (160, 96), 24, 0).await
+}
+
+/// A one-second 64×64 testsrc clip, encoded once per test binary.
+pub async fn tiny_mp4() -> Bytes {
+    static CLIP: OnceLock<Bytes> = OnceLock::new();
+    if let Some(clip) = CLIP.get() {
+        return clip.clone();
+    }
+    let clip = render_mp4("a cat", 4, (64, 64), 4, EncodeOptions::default().crf).await;
+    CLIP.get_or_init(|| clip).clone()
+}
+
+async fn render_mp4(
+    prompt: &str,
+    frames: u32,
+    (width, height): (u32, u32),
+    fps: u32,
+    crf: u8,
+) -> Bytes {
+    let request = RenderRequest {
+        prompt: prompt.into(),
+        seed: 7,
+        frames,
+        width,
+        height,
+        fps,
+        reference_image: None,
+        reference_voice: None,
+    };
+    tokio::task::spawn_blocking(move || {
+        let rendered = TestPattern::new()
+            .render(&request, &mut |_| {}, &CancelToken::new())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clip.mp4");
+        let options = EncodeOptions {
+            crf,
+            ..EncodeOptions::default()
+        };
+        encode_mp4(&rendered, &path, &options).unwrap();
+        Bytes::from(std::fs::read(&path).unwrap())
+    })
+    .await
+    .unwrap()
+}

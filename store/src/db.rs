@@ -33,9 +33,8 @@ pub struct Store {
     /// between tries (the Telegram load test's burst: p99 in the hundreds
     /// of milliseconds). Other processes still meet the busy handler.
     pub(crate) writes: AnyPool,
-    /// Enqueue batches. On PostgreSQL their own connections, kept open: a
-    /// burst neither waits for connections to be made nor queues behind
-    /// other writes for one. On SQLite the one writer.
+    /// Enqueue batches. On PostgreSQL their own connections: a burst does
+    /// not queue behind other writes for one. On SQLite the one writer.
     pub(crate) enqueues: AnyPool,
     pub(crate) backend: Backend,
     pub(crate) clock: Arc<dyn Clock>,
@@ -95,7 +94,10 @@ impl Store {
         };
         let tasks = batch_tasks(backend);
         let enqueues = match backend {
-            Backend::Postgres => open_pool(&options, backend, tasks as u32, tasks as u32)
+            // One kept open, so a burst after a quiet spell finds one ready;
+            // the rest are made when needed and kept while in use (a worker
+            // process, which never enqueues, holds one idle connection).
+            Backend::Postgres => open_pool(&options, backend, tasks as u32, 1)
                 .await
                 .map_err(|e| open_err(e.to_string()))?,
             Backend::Sqlite => writes.clone(),

@@ -116,7 +116,7 @@ impl Store {
     /// queue, read in the same transaction: no reads after the commit. The
     /// place matches [`queue_place`](Self::queue_place) right after the
     /// commit, except for PostgreSQL enqueues committing at the same moment
-    /// in another process. A request key seen before returns the job it
+    /// (batches run side by side there). A request key seen before returns the job it
     /// queued (see `NewJob::request_key`).
     pub async fn enqueue_placed(&self, new: &NewJob, limits: &Limits) -> Answer {
         if let Some(batcher) = &self.batcher {

@@ -9,20 +9,15 @@ use bytes::Bytes;
 use reel_bots::core::{ChatSink, CommandCore, OutcomePoster, ProgressWatcher, RenderSettings};
 use reel_bots::telegram::{self, Mode, Options, ReplyHandle, TelegramSink, TgBot, ThrottleLimits};
 use reel_consent::NoCameoRegistry;
-use reel_store::{
-    ClipRecord, ClipStore, ClipStoreConfig, Job, JobState, Limits, Store, SystemClock,
-};
+use reel_store::{ClipStore, ClipStoreConfig, Job, JobState, Limits, Store, SystemClock};
 use tokio_util::sync::CancellationToken;
 
 use super::fake::FakeTelegram;
 
-#[path = "../common/clips.rs"]
-mod clips;
+#[path = "../common/fake_worker.rs"]
+mod fake_worker;
 #[allow(unused_imports)] // not every test binary uses both
-pub use clips::{lossless_mp4, tiny_mp4};
-
-pub const WORKER: &str = "test-worker";
-const LEASE: Duration = Duration::from_secs(30);
+pub use fake_worker::{lossless_mp4, tiny_mp4, WORKER};
 
 /// No waiting between messages: the throttle's own waits are not what these
 /// tests measure (except where they say so).
@@ -192,36 +187,12 @@ impl Harness {
 
     /// Claims `job_id` and reports `step` of `total`, as a worker does.
     pub async fn start_render(&self, job_id: i64, step: u32, total: u32) {
-        let job = self
-            .store
-            .claim_render(WORKER, LEASE)
-            .await
-            .unwrap()
-            .expect("a job to claim");
-        assert_eq!(job.id, job_id);
-        self.store
-            .heartbeat(job_id, WORKER, LEASE, Some((step, total)))
-            .await
-            .unwrap();
+        fake_worker::start_render(&self.store, job_id, step, total).await;
     }
 
     /// Stores a real MP4 for `job_id` and marks it encoded.
     pub async fn finish_render(&self, job_id: i64) -> Bytes {
-        let data = tiny_mp4().await;
-        let key = ClipStore::new_key(job_id);
-        self.clips.put(&key, data.clone()).await.unwrap();
-        let record = ClipRecord {
-            key,
-            bytes: data.len() as u64,
-            render_ms: 10,
-            renderer: "testsrc".into(),
-        };
-        assert!(self
-            .store
-            .finish_render(job_id, WORKER, &record)
-            .await
-            .unwrap());
-        data
+        fake_worker::finish_render(&self.store, &self.clips, job_id, tiny_mp4().await).await
     }
 
     /// Renders and posts `job_id` (queued): ends delivered.

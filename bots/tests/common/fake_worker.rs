@@ -1,9 +1,47 @@
-//! Real MP4 clips for the adapter tests, made with the test pattern.
+//! What a render worker does, for the adapter tests: claims, progress, and
+//! real MP4 clips made with the test pattern.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use bytes::Bytes;
 use reel_engine::{encode_mp4, CancelToken, EncodeOptions, RenderRequest, Renderer, TestPattern};
+use reel_store::{ClipRecord, ClipStore, Store};
+
+pub const WORKER: &str = "test-worker";
+const LEASE: Duration = Duration::from_secs(30);
+
+/// Claims `job_id` (the oldest queued job) and reports `step` of `total`.
+pub async fn start_render(store: &Store, job_id: i64, step: u32, total: u32) {
+    let job = store
+        .claim_render(WORKER, LEASE)
+        .await
+        .unwrap()
+        .expect("a job to claim");
+    assert_eq!(job.id, job_id);
+    report_progress(store, job_id, step, total).await;
+}
+
+pub async fn report_progress(store: &Store, job_id: i64, step: u32, total: u32) {
+    store
+        .heartbeat(job_id, WORKER, LEASE, Some((step, total)))
+        .await
+        .unwrap();
+}
+
+/// Stores `data` as `job_id`'s clip and marks the job encoded.
+pub async fn finish_render(store: &Store, clips: &ClipStore, job_id: i64, data: Bytes) -> Bytes {
+    let key = ClipStore::new_key(job_id);
+    clips.put(&key, data.clone()).await.unwrap();
+    let record = ClipRecord {
+        key,
+        bytes: data.len() as u64,
+        render_ms: 10,
+        renderer: "testsrc".into(),
+    };
+    assert!(store.finish_render(job_id, WORKER, &record).await.unwrap());
+    data
+}
 
 /// A two-second 160×96 testsrc clip at crf 0: large for its size, so that
 /// re-encoding makes it much smaller.

@@ -1,8 +1,10 @@
-//! reel's render pipeline: the [`Renderer`] interface, the `testsrc`
-//! diagnostic renderer, MP4 encoding, re-encoding and probing.
+//! reel's render pipeline: the [`Renderer`] interface, LTX-Video in candle
+//! ([`ltx`]), the `testsrc` diagnostic renderer, MP4 encoding, re-encoding
+//! and probing.
 
 mod encode;
 mod ffmpeg_setup;
+pub mod ltx;
 mod probe;
 mod reencode;
 mod renderer;

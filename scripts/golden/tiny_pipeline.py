@@ -114,34 +114,42 @@ def build_transformer(seed: int = 1):
         pass
     model = LTXVideoTransformer3DModel(
         in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=2,
-        attention_head_dim=8, cross_attention_dim=16, num_layers=2, caption_channels=32,
+        attention_head_dim=16, cross_attention_dim=32, num_layers=2, caption_channels=32,
     ).eval()
     randomize_(model, seed)
     return model
 
 
+# The 0.9.5 layout (0.9.6/0.9.8 distilled use it) at tiny width, as tiny_vae.py
+# has it, but without the decoder's noise injection: diffusers draws that from
+# torch's global RNG inside the decoder, which a pipeline run can't hand over.
+TINY_VAE = dict(
+    latent_channels=8, block_out_channels=(8, 8, 16, 16, 16),
+    down_block_types=("LTXVideo095DownBlock3D",) * 4, decoder_block_out_channels=(4, 8, 16),
+    layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 2),
+    spatio_temporal_scaling=(True, True, True, True),
+    decoder_spatio_temporal_scaling=(True, True, True),
+    decoder_inject_noise=(False, False, False, False),
+    downsample_type=("spatial", "temporal", "spatiotemporal", "spatiotemporal"),
+    upsample_residual=(False, True, True), upsample_factor=(2, 2, 2), timestep_conditioning=True,
+    patch_size=4, patch_size_t=1, encoder_causal=True, decoder_causal=False,
+    spatial_compression_ratio=32, temporal_compression_ratio=8,
+)
+
+
 def build_vae(seed: int = 2):
     try:
-        from tiny_vae import build  # type: ignore
+        from tiny_vae import TINY_095, build  # type: ignore
 
-        return build(seed)
+        return build(dict(TINY_095, decoder_inject_noise=(False, False, False, False)), seed)
     except ImportError:
         pass
-    # 0.9.1 layout: timestep-conditioned decoder. Its noise injection draws
-    # from torch's RNG inside the decoder, so it stays off here.
-    model = AutoencoderKLLTXVideo(
-        latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 16, 32),
-        layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1),
-        spatio_temporal_scaling=(True, True, True, False),
-        decoder_spatio_temporal_scaling=(True, True, True),
-        decoder_inject_noise=(False, False, False, False), upsample_residual=(True, True, True),
-        upsample_factor=(2, 2, 2), timestep_conditioning=True, patch_size=4, patch_size_t=1,
-        encoder_causal=True, decoder_causal=False,
-    ).eval()
+    model = AutoencoderKLLTXVideo(**TINY_VAE).eval()
     randomize_(model, seed)
     gen = torch.Generator().manual_seed(seed + 100)
-    model.latents_mean.copy_(0.1 * torch.randn(8, generator=gen))
-    model.latents_std.copy_(0.5 + torch.rand(8, generator=gen))
+    with torch.no_grad():
+        model.latents_mean.copy_(0.1 * torch.randn(8, generator=gen))
+        model.latents_std.copy_(0.5 + torch.rand(8, generator=gen))
     return model
 
 

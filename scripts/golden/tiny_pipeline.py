@@ -196,9 +196,13 @@ def main():
         transformer=transformer,
     )
     model_dir = OUT / "tiny"
+    # Weights stored as f16 (half the bytes); both sides compute in f32 from
+    # the same rounded values.
+    for module in (text_encoder, transformer, vae):
+        module.to(torch.float16)
     pipe.save_pretrained(model_dir, safe_serialization=True)
     # Reload as our Rust code will: from the saved directory.
-    pipe = LTXPipeline.from_pretrained(model_dir).to(torch.float32)
+    pipe = LTXPipeline.from_pretrained(model_dir, dtype=torch.float32)
 
     c = pipe.transformer.config.in_channels
     lf = (FRAMES - 1) // 8 + 1

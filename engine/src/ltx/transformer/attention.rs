@@ -1,0 +1,111 @@
+//! diffusers' `LTXAttention`: q/k/v projections, RMS norm of q and k across
+//! all heads, rotary embeddings on the whole inner dimension (self-attention
+//! only), scaled dot-product attention, output projection.
+
+use candle_core::{DType, Module, Result, Tensor, D};
+use candle_nn::{linear_b, Linear, RmsNorm, VarBuilder};
+
+use super::rope::RotaryTables;
+
+/// Scaled dot-product attention: `softmax(q·kᵀ/√d + mask)·v`.
+///
+/// `q`: [B, Nq, H, d], `k`, `v`: [B, Nk, H, d] (the layout the projections
+/// produce); `mask`: an additive bias broadcastable to [B, H, Nq, Nk].
+/// Returns [B, Nq, H, d]. The one place a fused kernel (flash attention
+/// under the `cuda` feature) can replace the plain softmax.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    let head_dim = q.dim(D::Minus1)?;
+    let scale = 1.0 / (head_dim as f64).sqrt();
+    let q = q.transpose(1, 2)?.contiguous()?; // (b, h, nq, d)
+    let k = k.transpose(1, 2)?.contiguous()?; // (b, h, nk, d)
+    let v = v.transpose(1, 2)?.contiguous()?; // (b, h, nk, d)
+    let mut scores = (q.matmul(&k.t()?)? * scale)?; // (b, h, nq, nk)
+    if let Some(mask) = mask {
+        scores = scores.broadcast_add(mask)?;
+    }
+    let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+    weights.matmul(&v)?.transpose(1, 2) // (b, nq, h, d)
+}
+
+#[derive(Debug, Clone)]
+pub struct Attention {
+    to_q: Linear,
+    to_k: Linear,
+    to_v: Linear,
+    to_out: Linear,
+    norm_q: RmsNorm,
+    norm_k: RmsNorm,
+    heads: usize,
+    head_dim: usize,
+}
+
+/// `torch.nn.RMSNorm`'s default in `LTXAttention`.
+const QK_NORM_EPS: f64 = 1e-5;
+
+impl Attention {
+    /// `context_dim`: the width of what keys and values are read from.
+    pub fn new(
+        dim: usize,
+        context_dim: usize,
+        heads: usize,
+        head_dim: usize,
+        bias: bool,
+        out_bias: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let inner = heads * head_dim;
+        Ok(Self {
+            to_q: linear_b(dim, inner, bias, vb.pp("to_q"))?,
+            to_k: linear_b(context_dim, inner, bias, vb.pp("to_k"))?,
+            to_v: linear_b(context_dim, inner, bias, vb.pp("to_v"))?,
+            to_out: linear_b(inner, dim, out_bias, vb.pp("to_out").pp("0"))?,
+            norm_q: candle_nn::rms_norm(inner, QK_NORM_EPS, vb.pp("norm_q"))?,
+            norm_k: candle_nn::rms_norm(inner, QK_NORM_EPS, vb.pp("norm_k"))?,
+            heads,
+            head_dim,
+        })
+    }
+
+    /// `x`: [B, N, dim]; `context`: [B, L, context_dim] for cross-attention,
+    /// `None` for self-attention; `bias`: additive, broadcastable to [B, H, N, L].
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        context: Option<&Tensor>,
+        rotary: Option<&RotaryTables>,
+        bias: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let context = context.unwrap_or(x);
+        let mut q = self.norm_q.forward(&self.to_q.forward(x)?)?;
+        let mut k = self.norm_k.forward(&self.to_k.forward(context)?)?;
+        let v = self.to_v.forward(context)?;
+        if let Some(tables) = rotary {
+            q = apply_rotary(&q, tables)?;
+            k = apply_rotary(&k, tables)?;
+        }
+        let (b, n, _) = q.dims3()?;
+        let l = k.dim(1)?;
+        let q = q.reshape((b, n, self.heads, self.head_dim))?;
+        let k = k.reshape((b, l, self.heads, self.head_dim))?;
+        let v = v.reshape((b, l, self.heads, self.head_dim))?;
+        let out = attention(&q, &k, &v, bias)?.reshape((b, n, self.heads * self.head_dim))?;
+        self.to_out.forward(&out)
+    }
+}
+
+/// diffusers' `apply_rotary_emb`: channel pairs (2i, 2i+1) rotated, in f32.
+fn apply_rotary(x: &Tensor, tables: &RotaryTables) -> Result<Tensor> {
+    let dtype = x.dtype();
+    let (b, n, dim) = x.dims3()?;
+    // rope_i reads [B, heads, N, dim]: the whole inner dimension is one "head" here.
+    let x = x.to_dtype(DType::F32)?.reshape((b, 1, n, dim))?;
+    let (cos, sin) = if tables.cos.dim(0)? == b {
+        (tables.cos.clone(), tables.sin.clone())
+    } else {
+        // One table for every sample (grid positions): rope_i's 2-D form.
+        (tables.cos.squeeze(0)?, tables.sin.squeeze(0)?)
+    };
+    candle_nn::rotary_emb::rope_i(&x.contiguous()?, &cos, &sin)?
+        .reshape((b, n, dim))?
+        .to_dtype(dtype)
+}

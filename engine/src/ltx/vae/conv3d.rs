@@ -1,0 +1,140 @@
+//! `LTXVideoCausalConv3d`: a 3D convolution, which candle lacks, as im2col + one matmul.
+//!
+//! Time is padded by repeating the edge frames (all on the left when causal, split
+//! evenly otherwise), height and width with zeros, as diffusers does. The kernel's
+//! taps are gathered into a `[taps * in, frames * h * w]` column matrix and multiplied
+//! by the weight `[out, taps * in]`, so the output comes out in `[out, t, h, w]` order
+//! with no transpose; long videos are done a few frames at a time so the column
+//! matrix stays bounded.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::VarBuilder;
+
+/// Most elements of one column matrix (1 GiB in f32); larger inputs are split by frames.
+const MAX_COLUMN_ELEMENTS: usize = 1 << 28;
+
+#[derive(Debug, Clone)]
+pub struct CausalConv3d {
+    /// `[out, kt * kh * kw * in]`: the taps outermost, matching the column matrix rows.
+    weight: Tensor,
+    bias: Tensor,
+    kernel: (usize, usize, usize),
+    stride: (usize, usize, usize),
+    in_channels: usize,
+    out_channels: usize,
+    is_causal: bool,
+}
+
+impl CausalConv3d {
+    /// `vb` is the module's own prefix; the weights live under `vb.pp("conv")` as in diffusers.
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: (usize, usize, usize),
+        stride: (usize, usize, usize),
+        is_causal: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let vb = vb.pp("conv");
+        let (kt, kh, kw) = kernel;
+        let weight = vb.get((out_channels, in_channels, kt, kh, kw), "weight")?;
+        // (out, in, kt, kh, kw) -> (out, kt, kh, kw, in)
+        let weight = weight
+            .permute((0, 2, 3, 4, 1))?
+            .reshape((out_channels, kt * kh * kw * in_channels))?
+            .contiguous()?;
+        let bias = vb.get(out_channels, "bias")?.reshape((out_channels, 1))?;
+        Ok(Self {
+            weight,
+            bias,
+            kernel,
+            stride,
+            in_channels,
+            out_channels,
+            is_causal,
+        })
+    }
+
+    /// One output frame block: `x` is `[in, t_pad, h_pad, w_pad]` (already padded).
+    fn conv_frames(
+        &self,
+        x: &Tensor,
+        t0: usize,
+        frames: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<Tensor> {
+        let (kt, kh, kw) = self.kernel;
+        let cols = if kt * kh * kw == 1 {
+            x.narrow(1, t0, frames)?.contiguous()?
+        } else {
+            let mut taps = Vec::with_capacity(kt * kh * kw);
+            for dt in 0..kt {
+                for dh in 0..kh {
+                    for dw in 0..kw {
+                        taps.push(
+                            x.narrow(1, t0 + dt, frames)?
+                                .narrow(2, dh, h)?
+                                .narrow(3, dw, w)?
+                                .unsqueeze(0)?,
+                        );
+                    }
+                }
+            }
+            // (taps, in, frames, h, w): concatenating on dim 0 is one strided copy per tap.
+            Tensor::cat(&taps, 0)?
+        };
+        let cols = cols.reshape((kt * kh * kw * self.in_channels, frames * h * w))?;
+        self.weight
+            .matmul(&cols)?
+            .broadcast_add(&self.bias)?
+            .reshape((self.out_channels, frames, h, w))
+    }
+}
+
+/// Keeps indices 0, step, 2 step, ... of `dim` (a strided conv is a stride-1 conv subsampled).
+fn subsample(x: &Tensor, dim: usize, step: usize) -> Result<Tensor> {
+    if step == 1 {
+        return Ok(x.clone());
+    }
+    let len = x.dim(dim)?;
+    let ids: Vec<u32> = (0..len as u32).step_by(step).collect();
+    let ids = Tensor::new(ids.as_slice(), x.device())?;
+    x.index_select(&ids, dim)
+}
+
+impl Module for CausalConv3d {
+    /// `[b, in, t, h, w]` -> `[b, out, t', h', w']`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (kt, kh, kw) = self.kernel;
+        let x = if self.is_causal {
+            x.pad_with_same(2, kt - 1, 0)?
+        } else {
+            x.pad_with_same(2, (kt - 1) / 2, (kt - 1) / 2)?
+        };
+        let x = x
+            .pad_with_zeros(3, kh / 2, kh / 2)?
+            .pad_with_zeros(4, kw / 2, kw / 2)?;
+        let (batch, _, t_pad, h_pad, w_pad) = x.dims5()?;
+        let (t_out, h_out, w_out) = (t_pad + 1 - kt, h_pad + 1 - kh, w_pad + 1 - kw);
+        let per_frame = kt * kh * kw * self.in_channels * h_out * w_out;
+        let chunk = (MAX_COLUMN_ELEMENTS / per_frame.max(1)).max(1);
+        let mut items = Vec::with_capacity(batch);
+        for b in 0..batch {
+            let xb = x.get(b)?;
+            let mut blocks = Vec::new();
+            let mut t0 = 0;
+            while t0 < t_out {
+                let frames = chunk.min(t_out - t0);
+                blocks.push(self.conv_frames(&xb, t0, frames, h_out, w_out)?);
+                t0 += frames;
+            }
+            items.push(Tensor::cat(&blocks, 1)?);
+        }
+        let y = Tensor::stack(&items, 0)?;
+        let (st, sh, sw) = self.stride;
+        let y = subsample(&y, 2, st)?;
+        let y = subsample(&y, 3, sh)?;
+        subsample(&y, 4, sw)
+    }
+}

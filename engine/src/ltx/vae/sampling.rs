@@ -1,0 +1,142 @@
+//! The 0.9.1+ resamplers: a conv followed by depth-to-space (up) or space-to-depth
+//! (down), with a parameter-free residual made by the same shuffle.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::VarBuilder;
+
+use super::conv3d::CausalConv3d;
+
+/// `[b, c, t*st, h*sh, w*sw]` -> `[b, c*st*sh*sw, t, h, w]`, sub-positions outermost
+/// after the channel (diffusers' `LTXVideoDownsampler3d` shuffle).
+fn space_to_depth(x: &Tensor, (st, sh, sw): (usize, usize, usize)) -> Result<Tensor> {
+    let (b, c, t, h, w) = x.dims5()?;
+    let (t2, h2, w2) = (t / st, h / sh, w / sw);
+    // (b, c, t2, st, h2, sh, w2, sw) -> (b, c, st, sh, sw, t2, h2, w2)
+    x.reshape(vec![b, c, t2, st, h2, sh, w2, sw])?
+        .permute(vec![0, 1, 3, 5, 7, 2, 4, 6])?
+        .reshape((b, c * st * sh * sw, t2, h2, w2))
+}
+
+/// `[b, c*st*sh*sw, t, h, w]` -> `[b, c, t*st, h*sh, w*sw]` (the inverse of [`space_to_depth`]).
+fn depth_to_space(x: &Tensor, (st, sh, sw): (usize, usize, usize)) -> Result<Tensor> {
+    let (b, cs, t, h, w) = x.dims5()?;
+    let c = cs / (st * sh * sw);
+    // (b, c, st, sh, sw, t, h, w) -> (b, c, t, st, h, sh, w, sw)
+    x.reshape(vec![b, c, st, sh, sw, t, h, w])?
+        .permute(vec![0, 1, 5, 2, 6, 3, 7, 4])?
+        .reshape((b, c, t * st, h * sh, w * sw))
+}
+
+/// `LTXVideoDownsampler3d`: conv to `out / stride` channels, space-to-depth, plus the
+/// input's space-to-depth averaged over groups of channels down to `out`.
+#[derive(Debug, Clone)]
+pub struct Downsampler3d {
+    conv: CausalConv3d,
+    stride: (usize, usize, usize),
+    group_size: usize,
+}
+
+impl Downsampler3d {
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        stride: (usize, usize, usize),
+        is_causal: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let volume = stride.0 * stride.1 * stride.2;
+        if out_channels % volume != 0 || (in_channels * volume) % out_channels != 0 {
+            candle_core::bail!(
+                "downsampler from {in_channels} to {out_channels} channels with stride {stride:?}: widths do not divide"
+            );
+        }
+        let conv = CausalConv3d::new(
+            in_channels,
+            out_channels / volume,
+            (3, 3, 3),
+            (1, 1, 1),
+            is_causal,
+            vb.pp("conv"),
+        )?;
+        Ok(Self {
+            conv,
+            stride,
+            group_size: in_channels * volume / out_channels,
+        })
+    }
+}
+
+impl Module for Downsampler3d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let st = self.stride.0;
+        // Repeat the first st - 1 frames in front so the frame count divides by st.
+        let x = Tensor::cat(&[&x.narrow(2, 0, st - 1)?, x], 2)?;
+        let residual = space_to_depth(&x, self.stride)?;
+        let (b, cs, t, h, w) = residual.dims5()?;
+        // Mean over consecutive groups of group_size channels.
+        let residual = residual
+            .reshape(vec![b, cs / self.group_size, self.group_size, t, h, w])?
+            .mean(2)?;
+        space_to_depth(&self.conv.forward(&x)?, self.stride)? + residual
+    }
+}
+
+/// `LTXVideoUpsampler3d`: conv to `in * 8 / upscale_factor` channels, depth-to-space by 2
+/// in time, height and width, dropping the first `st - 1` frames; optionally plus the
+/// input's depth-to-space tiled over channels.
+#[derive(Debug, Clone)]
+pub struct Upsampler3d {
+    conv: CausalConv3d,
+    stride: (usize, usize, usize),
+    residual: bool,
+    upscale_factor: usize,
+}
+
+impl Upsampler3d {
+    pub fn new(
+        in_channels: usize,
+        stride: (usize, usize, usize),
+        is_causal: bool,
+        residual: bool,
+        upscale_factor: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let volume = stride.0 * stride.1 * stride.2;
+        if residual && (in_channels % volume != 0 || volume % upscale_factor != 0) {
+            candle_core::bail!(
+                "residual upsampler of {in_channels} channels needs a width divisible by {volume}"
+            );
+        }
+        let conv = CausalConv3d::new(
+            in_channels,
+            in_channels * volume / upscale_factor,
+            (3, 3, 3),
+            (1, 1, 1),
+            is_causal,
+            vb.pp("conv"),
+        )?;
+        Ok(Self {
+            conv,
+            stride,
+            residual,
+            upscale_factor,
+        })
+    }
+}
+
+impl Module for Upsampler3d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let drop = self.stride.0 - 1;
+        let h = depth_to_space(&self.conv.forward(x)?, self.stride)?;
+        let h = h.narrow(2, drop, h.dim(2)? - drop)?;
+        if !self.residual {
+            return Ok(h);
+        }
+        let residual = depth_to_space(x, self.stride)?;
+        let repeats = self.stride.0 * self.stride.1 * self.stride.2 / self.upscale_factor;
+        // torch's repeat tiles whole copies along the channels.
+        let residual = residual.repeat((1, repeats, 1, 1, 1))?;
+        let residual = residual.narrow(2, drop, residual.dim(2)? - drop)?;
+        h + residual
+    }
+}

@@ -1,0 +1,244 @@
+//! Prompt embeddings for LTX-Video: the T5 tokenizer (`tokenizer/`) and the
+//! T5 v1.1 encoder (`text_encoder/`), used as diffusers' LTX pipelines use
+//! them (`_get_t5_prompt_embeds` / `encode_prompt`).
+//!
+//! Prompts are padded to `max_len` tokens (128 in the pipelines) with a
+//! mask of the real tokens. The embeddings at padded positions are the
+//! encoder's outputs for `<pad>` tokens, not zeros, as in the reference; the
+//! transformer's cross-attention ignores them through the mask.
+//! `LTXPipeline` and `LTXImageToVideoPipeline` run the encoder without the
+//! mask (padding attends and is attended to); `LTXConditionPipeline` passes
+//! it. [`EncoderMask`] picks which.
+
+mod spiece;
+pub mod t5;
+mod tokenizer;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+pub use spiece::ProtoError;
+pub use tokenizer::{T5Tokenizer, TokenBatch, TokenizerError};
+
+/// The pipelines' default `max_sequence_length`.
+pub const DEFAULT_MAX_LEN: usize = 128;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid T5 config: {reason}")]
+    Config { path: PathBuf, reason: String },
+    #[error("{path}: {reason}")]
+    Index { path: PathBuf, reason: String },
+    #[error("text encoder weights in {dir}: {source}")]
+    Weights {
+        dir: PathBuf,
+        source: candle_core::Error,
+    },
+    #[error("tokenizer ({tokenizer} tokens) and text encoder (vocab_size {encoder}) do not match")]
+    VocabMismatch { tokenizer: usize, encoder: usize },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error(transparent)]
+    Tensor(#[from] candle_core::Error),
+    #[error("{0} prompts but {1} negative prompts")]
+    BatchMismatch(usize, usize),
+    #[error("max_len must be at least 1")]
+    ZeroLength,
+}
+
+/// Whether the encoder sees the padding mask (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncoderMask {
+    /// `LTXPipeline`, `LTXImageToVideoPipeline`: no mask in the encoder.
+    #[default]
+    Unmasked,
+    /// `LTXConditionPipeline`: the mask is passed to the encoder.
+    Masked,
+}
+
+/// Prompt embeddings and their token mask.
+#[derive(Debug, Clone)]
+pub struct PromptEmbeds {
+    /// (batch, max_len, d_model), in the encoder's dtype.
+    pub embeds: Tensor,
+    /// (batch, max_len), u8: 1 for tokens (the closing `</s>` included), 0
+    /// for padding.
+    pub mask: Tensor,
+}
+
+impl PromptEmbeds {
+    /// Rows of `self` after rows of `other` (diffusers' `torch.cat([negative,
+    /// positive])` for classifier-free guidance).
+    pub fn after(&self, other: &PromptEmbeds) -> candle_core::Result<PromptEmbeds> {
+        Ok(PromptEmbeds {
+            embeds: Tensor::cat(&[&other.embeds, &self.embeds], 0)?,
+            mask: Tensor::cat(&[&other.mask, &self.mask], 0)?,
+        })
+    }
+}
+
+pub struct TextEncoder {
+    tokenizer: T5Tokenizer,
+    encoder: t5::T5Encoder,
+    device: Device,
+    mask_mode: EncoderMask,
+}
+
+/// The weight files of `dir`: model.safetensors, or the shards listed in
+/// model.safetensors.index.json.
+fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        return Ok(vec![single]);
+    }
+    let index = dir.join("model.safetensors.index.json");
+    let text = std::fs::read_to_string(&index).map_err(|source| LoadError::Read {
+        path: if index.exists() {
+            index.clone()
+        } else {
+            single
+        },
+        source,
+    })?;
+    let bad = |reason: String| LoadError::Index {
+        path: index.clone(),
+        reason,
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let map = json["weight_map"]
+        .as_object()
+        .ok_or_else(|| bad("no weight_map".into()))?;
+    let mut files: Vec<PathBuf> = Vec::new();
+    for file in map.values() {
+        let name = file
+            .as_str()
+            .ok_or_else(|| bad("a weight_map entry is not a file name".into()))?;
+        let path = dir.join(name);
+        if !files.contains(&path) {
+            if !path.is_file() {
+                return Err(bad(format!("shard {} is missing", path.display())));
+            }
+            files.push(path);
+        }
+    }
+    Ok(files)
+}
+
+impl TextEncoder {
+    /// Loads `model_dir/tokenizer` and `model_dir/text_encoder`.
+    pub fn load(model_dir: &Path, device: &Device, dtype: DType) -> Result<Self, LoadError> {
+        let tokenizer = T5Tokenizer::load(&model_dir.join("tokenizer"))?;
+        Self::from_parts(tokenizer, &model_dir.join("text_encoder"), device, dtype)
+    }
+
+    /// A tokenizer already loaded and the encoder in `encoder_dir`.
+    pub fn from_parts(
+        tokenizer: T5Tokenizer,
+        encoder_dir: &Path,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self, LoadError> {
+        let config_path = encoder_dir.join("config.json");
+        let text = std::fs::read_to_string(&config_path).map_err(|source| LoadError::Read {
+            path: config_path.clone(),
+            source,
+        })?;
+        let config: t5::Config = serde_json::from_str(&text).map_err(|e| LoadError::Config {
+            path: config_path.clone(),
+            reason: e.to_string(),
+        })?;
+        config.feed_forward().map_err(|reason| LoadError::Config {
+            path: config_path.clone(),
+            reason,
+        })?;
+        // Ids past the embedding table would fail mid-render, not here.
+        if tokenizer.vocab_size() > config.vocab_size {
+            return Err(LoadError::VocabMismatch {
+                tokenizer: tokenizer.vocab_size(),
+                encoder: config.vocab_size,
+            });
+        }
+        let files = weight_files(encoder_dir)?;
+        let weights_err = |source| LoadError::Weights {
+            dir: encoder_dir.to_path_buf(),
+            source,
+        };
+        // SAFETY: the files are memory-mapped read-only; like every candle
+        // loader we assume nobody truncates them while the model is alive.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, device) }
+            .map_err(weights_err)?;
+        let encoder = t5::T5Encoder::new(&config, vb).map_err(weights_err)?;
+        Ok(Self {
+            tokenizer,
+            encoder,
+            device: device.clone(),
+            mask_mode: EncoderMask::default(),
+        })
+    }
+
+    /// Chooses whether the encoder sees the padding mask.
+    pub fn with_encoder_mask(mut self, mode: EncoderMask) -> Self {
+        self.mask_mode = mode;
+        self
+    }
+
+    pub fn tokenizer(&self) -> &T5Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Embeddings of `prompts`, each padded or cut to `max_len` tokens.
+    pub fn encode(&self, prompts: &[&str], max_len: usize) -> Result<PromptEmbeds, EncodeError> {
+        if max_len == 0 {
+            return Err(EncodeError::ZeroLength);
+        }
+        let batch = self.tokenizer.encode_padded(prompts, max_len)?;
+        let rows = prompts.len();
+        let flat = |rows_of: &[Vec<u32>]| rows_of.concat();
+        let ids = Tensor::from_vec(flat(&batch.ids), (rows, max_len), &self.device)?;
+        let mask_u32 = Tensor::from_vec(flat(&batch.mask), (rows, max_len), &self.device)?;
+        let encoder_mask = match self.mask_mode {
+            EncoderMask::Masked => Some(&mask_u32),
+            EncoderMask::Unmasked => None,
+        };
+        let embeds = self.encoder.forward(&ids, encoder_mask)?;
+        Ok(PromptEmbeds {
+            embeds,
+            mask: mask_u32.to_dtype(DType::U8)?,
+        })
+    }
+
+    /// Prompt and negative-prompt embeddings for classifier-free guidance,
+    /// as `encode_prompt(do_classifier_free_guidance=True)`: `negative` has
+    /// one entry per prompt, or none for `""` everywhere. Returns
+    /// (positive, negative).
+    pub fn encode_with_negative(
+        &self,
+        prompts: &[&str],
+        negative: &[&str],
+        max_len: usize,
+    ) -> Result<(PromptEmbeds, PromptEmbeds), EncodeError> {
+        let empty = vec![""; prompts.len()];
+        let negative = match negative.len() {
+            0 => empty.as_slice(),
+            n if n == prompts.len() => negative,
+            n => return Err(EncodeError::BatchMismatch(prompts.len(), n)),
+        };
+        Ok((
+            self.encode(prompts, max_len)?,
+            self.encode(negative, max_len)?,
+        ))
+    }
+}

@@ -69,7 +69,6 @@ pub struct ClipsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RenderConfig {
-    pub renderer: String,
     pub testsrc_step_delay_ms: u64,
     pub default_duration: u32,
     pub min_duration: u32,
@@ -81,6 +80,22 @@ pub struct RenderConfig {
     pub max_height: u32,
     pub max_prompt_chars: usize,
     pub crf: u8,
+}
+
+/// The video model workers and `reel render` use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// One of [`MODELS`].
+    pub model: String,
+    /// The diffusers-layout model directory (`ltx-video`).
+    pub model_dir: PathBuf,
+    /// How strongly a cameo's face fixes the first frame (0-1).
+    pub condition_strength: f64,
+    /// Denoising steps; 0: the checkpoint's own (8 distilled, 50 otherwise).
+    pub steps: u32,
+    /// Classifier-free guidance; 0: the checkpoint's own (1 distilled, 3 otherwise).
+    pub guidance_scale: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,6 +164,7 @@ pub struct LogConfig {
 pub struct Config {
     pub database: DatabaseConfig,
     pub clips: ClipsConfig,
+    pub engine: EngineConfig,
     pub render: RenderConfig,
     pub limits: LimitsConfig,
     pub workers: WorkersConfig,
@@ -162,8 +178,8 @@ pub struct Config {
 /// Discord's REST API base, serenity's default.
 const DISCORD_API: &str = "https://discord.com";
 
-/// Renderers this build has.
-pub const RENDERERS: [&str; 1] = ["testsrc"];
+/// Video models this build has.
+pub const MODELS: [&str; 2] = ["testsrc", "ltx-video"];
 
 impl Config {
     /// Defaults, then `file` (or ./config.toml when present and no file is
@@ -201,13 +217,7 @@ impl Config {
             self.database.max_connections,
             1..=256,
         )?;
-        if !RENDERERS.contains(&r.renderer.as_str()) {
-            return Err(invalid(
-                "render.renderer",
-                &r.renderer,
-                format!("known renderers: {}", RENDERERS.join(", ")),
-            ));
-        }
+        self.validate_engine()?;
         check(
             "render.testsrc_step_delay_ms",
             r.testsrc_step_delay_ms,
@@ -290,6 +300,31 @@ impl Config {
                 "use sqlite://FILE or postgres://USER@HOST/DATABASE",
             ));
         }
+        Ok(())
+    }
+
+    /// The model directory itself is checked when the model loads (at the
+    /// start of `serve`, `worker`, `chat` and `render`), not here: `reel
+    /// pull` must run before it exists.
+    fn validate_engine(&self) -> Result<(), ConfigError> {
+        let e = &self.engine;
+        if !MODELS.contains(&e.model.as_str()) {
+            return Err(invalid(
+                "engine.model",
+                &e.model,
+                format!("known models: {}", MODELS.join(", ")),
+            ));
+        }
+        if e.model == "ltx-video" && e.model_dir.as_os_str().is_empty() {
+            return Err(invalid(
+                "engine.model_dir",
+                "\"\"",
+                "required when engine.model = \"ltx-video\" (download one with `reel pull`)",
+            ));
+        }
+        check("engine.condition_strength", e.condition_strength, 0.0..=1.0)?;
+        check("engine.steps", e.steps, 0..=1000)?;
+        check("engine.guidance_scale", e.guidance_scale, 0.0..=50.0)?;
         Ok(())
     }
 

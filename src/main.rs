@@ -134,7 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let shutdown = CancellationToken::new();
             let mut tasks = JoinSet::new();
-            app.spawn_workers(count, &mut tasks, &shutdown);
+            app.spawn_workers(count, &mut tasks, &shutdown)?;
             wait_for_signal(&shutdown, &mut tasks).await;
             Ok(())
         }
@@ -173,7 +173,7 @@ async fn serve(app: App, no_workers: bool) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     if !no_workers {
-        app.spawn_workers(app.config.workers.count, &mut tasks, &shutdown);
+        app.spawn_workers(app.config.workers.count, &mut tasks, &shutdown)?;
     }
     // Chat platforms with a sink get their outcomes posted here.
     let mut sinks: Vec<Arc<dyn ChatSink>> = Vec::new();
@@ -201,7 +201,7 @@ async fn chat(app: App, user: Option<String>, no_workers: bool) -> anyhow::Resul
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     if !no_workers {
-        app.spawn_workers(app.config.workers.count.max(1), &mut tasks, &shutdown);
+        app.spawn_workers(app.config.workers.count.max(1), &mut tasks, &shutdown)?;
     }
     let sink = TerminalSink::new(Box::new(tokio::io::stdout()));
     spawn_delivery(&app, vec![sink.clone()], &mut tasks, &shutdown);

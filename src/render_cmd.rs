@@ -1,14 +1,14 @@
 //! `reel render`: one clip straight to a file, no queue, with a progress bar.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use reel::config::Config;
-use reel::wiring::make_renderer;
+use reel::wiring::{make_renderer, RenderOverrides};
 use reel_bots::core::{validate, wording, VideoRequest};
-use reel_engine::{encode_mp4, CancelToken, EncodeOptions, RenderRequest};
+use reel_engine::{encode_mp4, CancelToken, EncodeOptions, RenderRequest, RgbImage};
 
 #[derive(clap::Args)]
 pub struct RenderArgs {
@@ -28,6 +28,16 @@ pub struct RenderArgs {
     /// WIDTHxHEIGHT.
     #[arg(long)]
     size: Option<String>,
+    /// Render with LTX-Video from this model directory (overrides engine.model/model_dir).
+    #[arg(long, value_name = "DIR")]
+    model_dir: Option<PathBuf>,
+    /// Start from these initial latents (a safetensors file with a `latents`
+    /// tensor [1, C, F, H, W], optionally `decode_noise`) instead of the seed's noise.
+    #[arg(long, value_name = "FILE.safetensors")]
+    latents: Option<PathBuf>,
+    /// Also write every decoded frame, losslessly, as DIR/frame-NNNNN.ppm.
+    #[arg(long, value_name = "DIR")]
+    frames_out: Option<PathBuf>,
 }
 
 pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
@@ -52,7 +62,12 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
     for note in &video.notes {
         eprintln!("note: {note}");
     }
-    let renderer = make_renderer(config);
+    let overrides = RenderOverrides {
+        model_dir: args.model_dir,
+        latents: args.latents,
+    };
+    let renderer = tokio::task::block_in_place(|| make_renderer(config, overrides))?;
+    let renderer_label = wording::renderer_label(Some(renderer.name()));
     let request = RenderRequest {
         prompt: video.prompt.clone(),
         seed: video.seed,
@@ -69,15 +84,13 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    bar.set_message(format!(
-        "rendering with {}",
-        wording::renderer_label(Some(renderer.name()))
-    ));
+    bar.set_message(format!("rendering with {renderer_label}"));
     let output = args.output.clone();
+    let frames_out = args.frames_out.clone();
     let crf = config.render.crf;
     let started = Instant::now();
     let task_bar = bar.clone();
-    let encoded = tokio::task::spawn_blocking(move || {
+    let (encoded, width, height) = tokio::task::spawn_blocking(move || {
         let rendered = renderer.render(
             &request,
             &mut |p| {
@@ -86,6 +99,12 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
             },
             &CancelToken::new(),
         )?;
+        for note in &rendered.notes {
+            task_bar.suspend(|| eprintln!("note: {note}"));
+        }
+        if let Some(dir) = &frames_out {
+            write_frames(&rendered.frames, dir)?;
+        }
         task_bar.set_message("encoding");
         let options = EncodeOptions {
             crf,
@@ -93,7 +112,8 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
                 .then(|| "reel testsrc: test pattern, not a model".into()),
             ..EncodeOptions::default()
         };
-        encode_mp4(&rendered, &output, &options).map_err(anyhow::Error::from)
+        let encoded = encode_mp4(&rendered, &output, &options)?;
+        anyhow::Ok((encoded, rendered.width, rendered.height))
     })
     .await
     .context("the render task crashed")?
@@ -105,11 +125,26 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
         encoded.bytes,
         encoded.frames,
         encoded.duration_ms as f64 / 1000.0,
-        video.width,
-        video.height,
+        width,
+        height,
         video.seed,
         started.elapsed().as_secs_f64(),
-        wording::renderer_label(Some(make_renderer(config).name()))
+        renderer_label
     );
+    if let Some(dir) = &args.frames_out {
+        println!("frames in {}", dir.display());
+    }
+    Ok(())
+}
+
+/// Frames as binary PPM (lossless, readable by ffmpeg and most viewers).
+fn write_frames(frames: &[RgbImage], dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (i, frame) in frames.iter().enumerate() {
+        let path = dir.join(format!("frame-{i:05}.ppm"));
+        let mut bytes = format!("P6\n{} {}\n255\n", frame.width, frame.height).into_bytes();
+        bytes.extend_from_slice(&frame.data);
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }

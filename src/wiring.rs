@@ -1,6 +1,7 @@
 //! Builds the shared pieces from config: the store, clip storage, the
 //! renderer, the command core and workers.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use anyhow::Context;
 use rand::Rng;
 use reel_bots::core::CommandCore;
 use reel_consent::{ConsentGate, NoCameoRegistry};
+use reel_engine::ltx::pipeline::{LtxOptions, LtxVideo};
 use reel_engine::{Renderer, TestPattern};
 use reel_store::{ClipStore, Store};
 use tokio::task::JoinSet;
@@ -45,13 +47,23 @@ impl App {
         )
     }
 
-    pub fn renderer(&self) -> Arc<dyn Renderer> {
-        make_renderer(&self.config)
+    /// Loads the configured model (once: callers share the result).
+    pub fn renderer(&self) -> anyhow::Result<Arc<dyn Renderer>> {
+        make_renderer(&self.config, RenderOverrides::default())
     }
 
-    /// Starts `count` render workers sharing one renderer.
-    pub fn spawn_workers(&self, count: u32, tasks: &mut JoinSet<()>, shutdown: &CancellationToken) {
-        let renderer = self.renderer();
+    /// Starts `count` render workers sharing one renderer (loaded here: a
+    /// bad model directory fails the start).
+    pub fn spawn_workers(
+        &self,
+        count: u32,
+        tasks: &mut JoinSet<()>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        if count == 0 {
+            return Ok(());
+        }
+        let renderer = self.renderer()?;
         let w = &self.config.workers;
         for _ in 0..count {
             let worker = Worker {
@@ -74,17 +86,53 @@ impl App {
                 }
             });
         }
+        Ok(())
     }
 }
 
-/// The renderer named in config (validated at load time).
-pub fn make_renderer(config: &Config) -> Arc<dyn Renderer> {
-    let delay = config.render.testsrc_step_delay_ms;
-    if delay > 0 {
-        Arc::new(TestPattern::with_step_delay(Duration::from_millis(delay)))
-    } else {
-        Arc::new(TestPattern::new())
+/// Per-run settings of `reel render` over the configuration.
+#[derive(Default)]
+pub struct RenderOverrides {
+    /// Model directory instead of engine.model_dir (implies ltx-video).
+    pub model_dir: Option<PathBuf>,
+    /// Initial latents (and optionally decode noise) from a safetensors file.
+    pub latents: Option<PathBuf>,
+}
+
+/// The model named in config, loaded: LTX-Video's directory is checked
+/// completely here, so a bad one is one error at start.
+pub fn make_renderer(
+    config: &Config,
+    overrides: RenderOverrides,
+) -> anyhow::Result<Arc<dyn Renderer>> {
+    let engine = &config.engine;
+    let model_dir = overrides
+        .model_dir
+        .or_else(|| (engine.model == "ltx-video").then(|| engine.model_dir.clone()));
+    let Some(model_dir) = model_dir else {
+        if overrides.latents.is_some() {
+            anyhow::bail!("--latents needs the ltx-video model (engine.model or --model-dir)");
+        }
+        let delay = config.render.testsrc_step_delay_ms;
+        return Ok(if delay > 0 {
+            Arc::new(TestPattern::with_step_delay(Duration::from_millis(delay)))
+        } else {
+            Arc::new(TestPattern::new())
+        });
+    };
+    let mut options = LtxOptions::auto();
+    options.condition_strength = engine.condition_strength;
+    options.steps = (engine.steps > 0).then_some(engine.steps as usize);
+    options.guidance_scale = (engine.guidance_scale > 0.0).then_some(engine.guidance_scale);
+    if let Some(path) = overrides.latents {
+        let (latents, decode_noise) = reel_engine::ltx::pipeline::read_noise_file(&path)
+            .with_context(|| format!("reading --latents {}", path.display()))?;
+        options.latents = Some(latents);
+        options.decode_noise = decode_noise;
     }
+    let renderer = LtxVideo::load(&model_dir, options)
+        .with_context(|| format!("loading LTX-Video from {}", model_dir.display()))?;
+    Ok(Arc::new(renderer))
 }
 
 /// `<kind>-<host>-<pid>-<random>`: distinct across processes and hosts.

@@ -54,9 +54,14 @@ fn bad_config_values_fail_naming_the_key() {
             &["max_connections"],
         ),
         (
-            "REEL_RENDER__RENDERER",
+            "REEL_ENGINE__MODEL",
             "magic",
-            &["render.renderer", "testsrc"],
+            &["engine.model", "testsrc", "ltx-video"],
+        ),
+        (
+            "REEL_ENGINE__MODEL",
+            "ltx-video",
+            &["engine.model_dir", "required"],
         ),
         (
             "REEL_RENDER__WIDTH",
@@ -277,4 +282,142 @@ fn help_lists_every_command() {
     ] {
         assert!(stdout.contains(command), "{command} missing: {stdout}");
     }
+}
+
+fn tiny_ltx_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/tests/fixtures/ltx/pipeline")
+}
+
+#[test]
+fn render_with_ltx_video_writes_an_mp4_and_frames_matching_diffusers() {
+    let sb = Sandbox::sqlite();
+    let fixtures = tiny_ltx_dir();
+    let model_dir = fixtures.join("tiny");
+    let reference = fixtures.join("t2v.safetensors");
+    // The fixture's run: 9 frames (1 s at 9 fps) of 64x64, 3 steps, CFG 3.
+    let envs = [
+        ("REEL_RENDER__FPS", "9"),
+        ("REEL_ENGINE__STEPS", "3"),
+        ("REEL_ENGINE__GUIDANCE_SCALE", "3.0"),
+    ];
+    let out = sb.run(
+        &[
+            "render",
+            "a cat walks on the beach",
+            "-o",
+            "ltx.mp4",
+            "--duration",
+            "1",
+            "--size",
+            "64x64",
+            "--model-dir",
+            model_dir.to_str().unwrap(),
+            "--latents",
+            reference.to_str().unwrap(),
+            "--frames-out",
+            "frames",
+        ],
+        &envs,
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("ltx-video"), "{stdout}");
+    let info = reel_engine::probe(&sb.path().join("ltx.mp4")).unwrap();
+    assert_eq!((info.width, info.height, info.frames), (64, 64, 9));
+    assert_eq!(info.audio_codec.as_deref(), Some("aac"));
+
+    // The lossless frames against diffusers' (f16 in 0..1): 8-bit rounding
+    // (half a level) plus the pipeline's own tolerance (2e-3).
+    let tensors = candle_core::safetensors::load(&reference, &candle_core::Device::Cpu).unwrap();
+    let expected = tensors["frames"]
+        .to_dtype(candle_core::DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let frame_len = 64 * 64 * 3;
+    let mut worst = 0f32;
+    for i in 0..9 {
+        let ppm = std::fs::read(sb.path().join(format!("frames/frame-{i:05}.ppm"))).unwrap();
+        let header = b"P6\n64 64\n255\n";
+        assert_eq!(&ppm[..header.len()], header);
+        let pixels = &ppm[header.len()..];
+        assert_eq!(pixels.len(), frame_len);
+        for (j, &p) in pixels.iter().enumerate() {
+            let diff = (f32::from(p) / 255.0 - expected[i * frame_len + j]).abs();
+            worst = worst.max(diff);
+        }
+    }
+    println!("reel render --latents: max abs error {worst:e} (tolerance 4e-3)");
+    assert!(worst <= 0.5 / 255.0 + 2e-3, "max abs error {worst}");
+}
+
+#[test]
+fn render_rounds_to_the_model_and_says_so() {
+    let sb = Sandbox::sqlite();
+    let model_dir = tiny_ltx_dir().join("tiny");
+    let out = sb.run(
+        &[
+            "render",
+            "a dog",
+            "-o",
+            "round.mp4",
+            "--duration",
+            "1",
+            "--size",
+            "96x64",
+            "--model-dir",
+            model_dir.to_str().unwrap(),
+        ],
+        &[("REEL_RENDER__FPS", "12"), ("REEL_ENGINE__STEPS", "2")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("12 frames rounded to 9"), "{stderr}");
+    let info = reel_engine::probe(&sb.path().join("round.mp4")).unwrap();
+    assert_eq!((info.width, info.height, info.frames), (96, 64, 9));
+}
+
+#[test]
+fn a_bad_model_dir_stops_render_and_worker_at_start() {
+    let sb = Sandbox::sqlite();
+    let out = sb.run(
+        &[
+            "render",
+            "x",
+            "-o",
+            "bad.mp4",
+            "--model-dir",
+            "no-such-model",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("no-such-model") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    assert!(!sb.path().join("bad.mp4").exists());
+
+    // A worker configured with a partial directory refuses to start.
+    let partial = sb.path().join("partial");
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::copy(
+        tiny_ltx_dir().join("tiny/model_index.json"),
+        partial.join("model_index.json"),
+    )
+    .unwrap();
+    let mut worker = sb.reel(&["worker"]);
+    worker
+        .env("REEL_ENGINE__MODEL", "ltx-video")
+        .env("REEL_ENGINE__MODEL_DIR", &partial);
+    let out = run_bounded(worker, Duration::from_secs(60));
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("partial") && stderr.contains("missing"),
+        "{stderr}"
+    );
 }

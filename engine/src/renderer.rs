@@ -94,6 +94,9 @@ pub struct Rendered {
     pub fps: u32,
     pub frames: Vec<RgbImage>,
     pub audio: Audio,
+    /// What the renderer changed about the request, for the user (e.g.
+    /// "121 frames, not 120: the model makes 8n+1").
+    pub notes: Vec<String>,
 }
 
 /// Step `step` of `total` is done (1-based).

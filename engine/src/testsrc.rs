@@ -118,6 +118,7 @@ impl Renderer for TestPattern {
             fps: req.fps,
             frames,
             audio: tone::test_tone(look.tone_hz, req.frames, req.fps),
+            notes: Vec::new(),
         })
     }
 }

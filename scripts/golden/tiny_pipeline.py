@@ -64,14 +64,33 @@ def randomize_(module: torch.nn.Module, seed: int) -> None:
 
 
 def build_text(seed: int = 0):
+    """(tokenizer, encoder): tiny_text.py's encoder when importable, with a
+    small fixed-vocabulary tokenizer (tiny_text.py's sentencepiece model
+    carries a 240 KB normalisation table; this one is 4 KB)."""
+    from transformers import T5Config, T5EncoderModel
+
+    tokenizer = build_tokenizer()
     try:
         from tiny_text import build  # type: ignore
 
-        return build(seed)
+        _, model = build()
+        return tokenizer, model
     except ImportError:
         pass
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-    from transformers import T5Config, T5EncoderModel, T5TokenizerFast
+    config = T5Config(
+        vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=48, num_layers=2, num_heads=4,
+        relative_attention_num_buckets=8, relative_attention_max_distance=16,
+        feed_forward_proj="gated-gelu", dropout_rate=0.0, pad_token_id=0, eos_token_id=1,
+    )
+    torch.manual_seed(seed)
+    model = T5EncoderModel(config).eval()
+    randomize_(model, seed)
+    return tokenizer, model
+
+
+def build_tokenizer():
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import T5TokenizerFast
 
     # A fixed Unigram vocabulary (training one is not reproducible): whole
     # words for the fixtures' prompts, single characters for anything else.
@@ -89,20 +108,10 @@ def build_text(seed: int = 0):
         tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
         extra_ids=0, model_max_length=128,
     )
-    from tokenizers import processors
-
     tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
         single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
     )
-    config = T5Config(
-        vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=48, num_layers=2, num_heads=4,
-        relative_attention_num_buckets=8, relative_attention_max_distance=16,
-        feed_forward_proj="gated-gelu", dropout_rate=0.0, pad_token_id=0, eos_token_id=1,
-    )
-    torch.manual_seed(seed)
-    model = T5EncoderModel(config).eval()
-    randomize_(model, seed)
-    return tokenizer, model
+    return tokenizer
 
 
 def build_transformer(seed: int = 1):

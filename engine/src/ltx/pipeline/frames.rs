@@ -1,0 +1,93 @@
+//! Pixels ⇄ tensors: the VAE's video out as [`RgbImage`]s, a reference image
+//! in as the VAE's input.
+
+use candle_core::{DType, Device, Result, Tensor};
+
+use crate::renderer::RgbImage;
+
+/// The VAE's output [B, 3, F, H, W] in -1..1 → frames [F, H, W, 3] in 0..1
+/// (f32, first sample), as diffusers' `postprocess_video` does.
+pub fn video_to_unit_frames(video: &Tensor) -> Result<Tensor> {
+    video
+        .get(0)? // (3, f, h, w)
+        .to_dtype(DType::F32)?
+        .permute((1, 2, 3, 0))? // (f, h, w, 3)
+        .affine(0.5, 0.5)?
+        .clamp(0f32, 1f32)?
+        .contiguous()
+}
+
+/// Frames [F, H, W, 3] in 0..1 → 8-bit images (rounded).
+pub fn unit_frames_to_images(frames: &Tensor) -> Result<Vec<RgbImage>> {
+    let (count, height, width, _) = frames.dims4()?;
+    let bytes = (frames.affine(255.0, 0.0)?.round()?.clamp(0f32, 255f32)?)
+        .to_dtype(DType::U8)?
+        .flatten_all()?
+        .to_vec1::<u8>()?;
+    let frame_len = height * width * 3;
+    Ok((0..count)
+        .map(|i| RgbImage {
+            width: width as u32,
+            height: height as u32,
+            data: bytes[i * frame_len..(i + 1) * frame_len].to_vec(),
+        })
+        .collect())
+}
+
+/// An image scaled to cover `width`×`height` and centre-cropped to it
+/// (bilinear; the aspect ratio is kept, the overflow cut off).
+pub fn cover_resize(image: &RgbImage, width: u32, height: u32) -> RgbImage {
+    if image.width == width && image.height == height {
+        return image.clone();
+    }
+    let scale = f64::max(
+        f64::from(width) / f64::from(image.width),
+        f64::from(height) / f64::from(image.height),
+    );
+    // Source window (in source pixels) that maps onto the output.
+    let src_w = f64::from(width) / scale;
+    let src_h = f64::from(height) / scale;
+    let x0 = (f64::from(image.width) - src_w) / 2.0;
+    let y0 = (f64::from(image.height) - src_h) / 2.0;
+    let mut out = RgbImage::new(width, height);
+    let max_x = f64::from(image.width - 1);
+    let max_y = f64::from(image.height - 1);
+    for y in 0..height {
+        let sy = (y0 + (f64::from(y) + 0.5) / scale - 0.5).clamp(0.0, max_y);
+        for x in 0..width {
+            let sx = (x0 + (f64::from(x) + 0.5) / scale - 0.5).clamp(0.0, max_x);
+            out.set_pixel(x, y, bilinear(image, sx, sy));
+        }
+    }
+    out
+}
+
+fn bilinear(image: &RgbImage, x: f64, y: f64) -> [u8; 3] {
+    let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+    let (x1, y1) = (
+        (x0 + 1).min(image.width - 1),
+        (y0 + 1).min(image.height - 1),
+    );
+    let (fx, fy) = (x - f64::from(x0), y - f64::from(y0));
+    let px = |x, y| image.pixel(x, y).unwrap_or([0, 0, 0]);
+    let (a, b, c, d) = (px(x0, y0), px(x1, y0), px(x0, y1), px(x1, y1));
+    let mut rgb = [0u8; 3];
+    for (i, v) in rgb.iter_mut().enumerate() {
+        let top = f64::from(a[i]) * (1.0 - fx) + f64::from(b[i]) * fx;
+        let bottom = f64::from(c[i]) * (1.0 - fx) + f64::from(d[i]) * fx;
+        *v = (top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 255.0) as u8;
+    }
+    rgb
+}
+
+/// An image as the VAE's input: [1, 3, 1, H, W] in -1..1.
+pub fn image_to_pixels(image: &RgbImage, device: &Device, dtype: DType) -> Result<Tensor> {
+    let (w, h) = (image.width as usize, image.height as usize);
+    Tensor::from_vec(image.data.clone(), (h, w, 3), &Device::Cpu)?
+        .to_dtype(DType::F32)?
+        .permute((2, 0, 1))? // (3, h, w)
+        .affine(1.0 / 127.5, -1.0)?
+        .reshape((1, 3, 1, h, w))?
+        .to_device(device)?
+        .to_dtype(dtype)
+}

@@ -1,0 +1,176 @@
+//! The LTX-Video pipeline: prompt → T5 embeddings → denoising loop over the
+//! packed latents → VAE decode → frames. Text-to-video follows diffusers'
+//! `LTXPipeline`; the first-frame image condition follows
+//! `LTXImageToVideoPipeline` (strength 1) and `LTXConditionPipeline`'s rule
+//! for other strengths (lerped start, per-token timesteps, conditioned
+//! tokens kept).
+
+mod denoise;
+pub mod frames;
+pub mod model_dir;
+mod renderer;
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+
+pub use model_dir::{CheckpointKind, LoadError, ModelDir, SamplingDefaults};
+pub use renderer::{read_noise_file, round_request, LtxOptions, LtxVideo, RoundedRequest};
+
+use super::scheduler::FlowMatchEulerScheduler;
+use super::text_encoder::TextEncoder;
+use super::transformer::{self, Transformer};
+use super::vae::{self, AutoencoderKl};
+use crate::renderer::{CancelToken, Progress, RenderError, RgbImage};
+
+/// diffusers' default `max_sequence_length` for LTX-Video prompts.
+pub const MAX_PROMPT_TOKENS: usize = 128;
+
+/// Why a generation stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("the prompt could not be encoded: {0}")]
+    Prompt(String),
+    #[error("{0}")]
+    Model(#[from] candle_core::Error),
+}
+
+impl From<PipelineError> for RenderError {
+    fn from(e: PipelineError) -> Self {
+        match e {
+            PipelineError::Cancelled => RenderError::Cancelled,
+            PipelineError::InvalidInput(m) => RenderError::InvalidRequest(m),
+            PipelineError::Prompt(m) => RenderError::Failed(m),
+            PipelineError::Model(e) => RenderError::Failed(e.to_string()),
+        }
+    }
+}
+
+/// A reference image for the first frame.
+#[derive(Clone, Debug)]
+pub struct ImageCondition {
+    pub image: RgbImage,
+    /// 1: the first latent frame is the image, kept as is; 0: ignored.
+    pub strength: f64,
+}
+
+/// One generation. Sizes must already be multiples of the VAE's
+/// compression (32 pixels, 8n+1 frames): see [`round_request`].
+#[derive(Clone, Debug)]
+pub struct Generation {
+    pub prompt: String,
+    pub negative_prompt: String,
+    pub width: usize,
+    pub height: usize,
+    pub frames: usize,
+    pub fps: u32,
+    /// Steps of the shifted linear schedule (diffusers' `LTXPipeline`)...
+    pub steps: usize,
+    /// ...unless explicit sigmas are given (the distilled checkpoints').
+    pub sigmas: Option<Vec<f64>>,
+    /// Classifier-free guidance when > 1.
+    pub guidance_scale: f64,
+    pub decode_timestep: f64,
+    pub decode_noise_scale: f64,
+    /// Initial noise, unpacked: [1, C, latent frames, latent height, latent width].
+    pub latents: Tensor,
+    /// Noise mixed into the latents before a timestep-conditioned decode
+    /// (same shape as `latents`).
+    pub decode_noise: Tensor,
+    /// Seeds the decoder's own noise injection (0.9.1 decoders).
+    pub decoder_noise_seed: u64,
+    pub condition: Option<ImageCondition>,
+    pub max_prompt_tokens: usize,
+}
+
+/// The loaded model: every component of one model directory, on one device.
+pub struct LtxPipeline {
+    pub dir: ModelDir,
+    text_encoder: TextEncoder,
+    transformer: Transformer,
+    vae: AutoencoderKl,
+    /// The scheduler as configured, before any schedule is set.
+    scheduler: FlowMatchEulerScheduler,
+    device: Device,
+    dtype: DType,
+}
+
+impl LtxPipeline {
+    /// Checks and loads a model directory (weights memory-mapped, converted
+    /// to `dtype`). Every problem is a [`LoadError`] naming the file.
+    pub fn load(root: &Path, device: &Device, dtype: DType) -> Result<Self, LoadError> {
+        let dir = ModelDir::open(root)?;
+        let component = |component: &'static str| {
+            let dir = dir.component_dir(component);
+            move |e: &dyn std::fmt::Display| LoadError::Component {
+                component,
+                dir: dir.clone(),
+                reason: e.to_string(),
+            }
+        };
+        let text_encoder =
+            TextEncoder::load(root, device, dtype).map_err(|e| component("text_encoder")(&e))?;
+        let transformer_cfg: transformer::Config = dir.config("transformer")?;
+        let transformer = Transformer::new(
+            &transformer_cfg,
+            dir.var_builder("transformer", dtype, device)?,
+        )
+        .map_err(|e| component("transformer")(&e))?;
+        let vae_cfg = vae::Config::from_file(&dir.component_dir("vae").join("config.json"))
+            .map_err(|e| component("vae")(&e))?;
+        let vae = AutoencoderKl::new(&vae_cfg, dir.var_builder("vae", dtype, device)?)
+            .map_err(|e| component("vae")(&e))?;
+        let scheduler = FlowMatchEulerScheduler::load(&root.join("scheduler"))
+            .map_err(|e| component("scheduler")(&e))?;
+        Ok(LtxPipeline {
+            dir,
+            text_encoder,
+            transformer,
+            vae,
+            scheduler,
+            device: device.clone(),
+            dtype,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The sampling defaults of this checkpoint.
+    pub fn defaults(&self) -> SamplingDefaults {
+        self.dir.kind.defaults()
+    }
+
+    /// Latent shape [1, C, F, H, W] for a video of the given size.
+    pub fn latent_shape(&self, frames: usize, height: usize, width: usize) -> [usize; 5] {
+        let d = &self.dir;
+        [
+            1,
+            d.latent_channels,
+            (frames - 1) / d.temporal_compression + 1,
+            height / d.spatial_compression,
+            width / d.spatial_compression,
+        ]
+    }
+
+    /// Runs one generation; returns frames [F, H, W, 3] in 0..1 (f32, CPU).
+    /// Calls `progress` after each denoising step and once for the decode,
+    /// and stops between them when `cancel` is set.
+    pub fn generate(
+        &self,
+        job: &Generation,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &CancelToken,
+    ) -> Result<Tensor, PipelineError> {
+        denoise::generate(self, job, progress, cancel)
+    }
+}

@@ -1,0 +1,593 @@
+//! The diffusers-layout model directory: `model_index.json` plus one folder
+//! per component, each with its config and safetensors weights (one file, or
+//! shards listed by an index json).
+//!
+//! Everything that can be wrong with a directory is found here, at load
+//! time, and reported as one [`LoadError`] naming the file and what was
+//! expected: a render never starts on a directory that cannot finish it.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Shape, Tensor};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::VarBuilder;
+use serde::Deserialize;
+
+use crate::ltx::scheduler::DISTILLED_SIGMAS;
+
+/// Pipelines whose directories hold an LTX-Video 0.9.x checkpoint.
+pub const PIPELINE_CLASSES: [&str; 3] = [
+    "LTXPipeline",
+    "LTXImageToVideoPipeline",
+    "LTXConditionPipeline",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("model directory {0} does not exist (download one with `reel pull ltx-video-0.9.6-distilled`)")]
+    MissingDir(PathBuf),
+    #[error("{path}: missing; expected {expected}")]
+    MissingFile { path: PathBuf, expected: String },
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("{path}: unknown checkpoint ({found}); expected {expected}")]
+    UnknownCheckpoint {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error("{path}: {reason}")]
+    Weights { path: PathBuf, reason: String },
+    #[error("{component} in {dir}: {reason}")]
+    Component {
+        component: &'static str,
+        dir: PathBuf,
+        reason: String,
+    },
+}
+
+impl LoadError {
+    fn invalid(path: &Path, reason: impl Into<String>) -> Self {
+        LoadError::Invalid {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Which LTX-Video release a directory holds; picks the sampling defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckpointKind {
+    /// 0.9.0: the VAE decoder takes no timestep.
+    V0_9_0,
+    /// 0.9.1: timestep-conditioned VAE decoder.
+    V0_9_1,
+    /// 0.9.5 and later (0.9.6/0.9.7/0.9.8 dev): the 0.9.5 VAE.
+    V0_9_5,
+    /// Guidance- and timestep-distilled (0.9.6, 0.9.7, 0.9.8 distilled): 8 steps, no CFG.
+    Distilled,
+}
+
+/// Sampling settings a checkpoint is meant to be used with (diffusers'
+/// LTX-Video documentation and pipeline defaults).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SamplingDefaults {
+    pub steps: usize,
+    /// Explicit sigmas (1 → 0, without the final 0) instead of the shifted
+    /// linear schedule; the transformer gets `1000 · sigma`.
+    pub sigmas: Option<Vec<f64>>,
+    pub guidance_scale: f64,
+    pub decode_timestep: f64,
+    pub decode_noise_scale: f64,
+    pub negative_prompt: String,
+}
+
+impl CheckpointKind {
+    pub fn defaults(self) -> SamplingDefaults {
+        let negative_prompt =
+            "worst quality, inconsistent motion, blurry, jittery, distorted".into();
+        match self {
+            CheckpointKind::Distilled => SamplingDefaults {
+                steps: DISTILLED_SIGMAS.len(),
+                sigmas: Some(DISTILLED_SIGMAS.to_vec()),
+                guidance_scale: 1.0,
+                decode_timestep: 0.05,
+                decode_noise_scale: 0.025,
+                negative_prompt,
+            },
+            CheckpointKind::V0_9_0 => SamplingDefaults {
+                steps: 50,
+                sigmas: None,
+                guidance_scale: 3.0,
+                decode_timestep: 0.0,
+                decode_noise_scale: 0.0,
+                negative_prompt,
+            },
+            CheckpointKind::V0_9_1 | CheckpointKind::V0_9_5 => SamplingDefaults {
+                steps: 50,
+                sigmas: None,
+                guidance_scale: 3.0,
+                decode_timestep: 0.05,
+                decode_noise_scale: 0.025,
+                negative_prompt,
+            },
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CheckpointKind::V0_9_0 => "0.9.0",
+            CheckpointKind::V0_9_1 => "0.9.1",
+            CheckpointKind::V0_9_5 => "0.9.5+",
+            CheckpointKind::Distilled => "0.9.6+ distilled",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ModelIndex {
+    #[serde(rename = "_class_name")]
+    class_name: String,
+    #[serde(rename = "_diffusers_version")]
+    diffusers_version: String,
+    #[serde(rename = "_name_or_path", default)]
+    name_or_path: Option<String>,
+}
+
+/// The few VAE config fields that tell the releases apart and fix the
+/// compression; the VAE itself parses the whole file.
+#[derive(Deserialize)]
+struct VaeShape {
+    #[serde(rename = "_class_name")]
+    class_name: String,
+    latent_channels: usize,
+    patch_size: usize,
+    #[serde(default = "one")]
+    patch_size_t: usize,
+    spatio_temporal_scaling: Vec<bool>,
+    #[serde(default)]
+    down_block_types: Vec<String>,
+    #[serde(default)]
+    timestep_conditioning: bool,
+    #[serde(default)]
+    spatial_compression_ratio: Option<usize>,
+    #[serde(default)]
+    temporal_compression_ratio: Option<usize>,
+}
+
+fn one() -> usize {
+    1
+}
+
+#[derive(Deserialize)]
+struct TransformerShape {
+    #[serde(rename = "_class_name")]
+    class_name: String,
+    in_channels: usize,
+    caption_channels: usize,
+    #[serde(default = "one")]
+    patch_size: usize,
+    #[serde(default = "one")]
+    patch_size_t: usize,
+}
+
+#[derive(Deserialize)]
+struct TextEncoderShape {
+    d_model: usize,
+}
+
+/// A checked model directory: every file present, configs readable and
+/// consistent, weights of float dtypes. Components load from it.
+#[derive(Clone, Debug)]
+pub struct ModelDir {
+    pub root: PathBuf,
+    pub kind: CheckpointKind,
+    pub pipeline_class: String,
+    /// Pixels per latent along height/width (32) and frames per latent frame (8).
+    pub spatial_compression: usize,
+    pub temporal_compression: usize,
+    pub latent_channels: usize,
+    /// Whether the VAE decoder takes a timestep (0.9.1+).
+    pub timestep_conditioning: bool,
+    weights: HashMap<&'static str, Vec<PathBuf>>,
+}
+
+/// Components and the base name of their weight files.
+const COMPONENTS: [(&str, &str); 3] = [
+    ("transformer", "diffusion_pytorch_model"),
+    ("vae", "diffusion_pytorch_model"),
+    ("text_encoder", "model"),
+];
+
+impl ModelDir {
+    /// Checks `root` without reading any weights (headers only).
+    pub fn open(root: &Path) -> Result<Self, LoadError> {
+        if !root.is_dir() {
+            return Err(LoadError::MissingDir(root.to_path_buf()));
+        }
+        let index_path = root.join("model_index.json");
+        let index: ModelIndex = read_json(&index_path, "the pipeline's model_index.json")?;
+        if !PIPELINE_CLASSES.contains(&index.class_name.as_str()) {
+            return Err(LoadError::UnknownCheckpoint {
+                path: index_path,
+                found: format!("_class_name {:?}", index.class_name),
+                expected: format!("one of {}", PIPELINE_CLASSES.join(", ")),
+            });
+        }
+        if index.diffusers_version.trim().is_empty() {
+            return Err(LoadError::invalid(
+                &index_path,
+                "_diffusers_version is empty",
+            ));
+        }
+        for dir in ["scheduler", "tokenizer"] {
+            if !root.join(dir).is_dir() {
+                return Err(LoadError::MissingFile {
+                    path: root.join(dir),
+                    expected: format!("the {dir} folder"),
+                });
+            }
+        }
+        let scheduler = root.join("scheduler").join("scheduler_config.json");
+        let _: serde_json::Value = read_json(&scheduler, "the scheduler's config")?;
+        let tokenizer = root.join("tokenizer");
+        let has_tokenizer = ["tokenizer.json", "spiece.model"]
+            .iter()
+            .any(|f| tokenizer.join(f).is_file());
+        if !has_tokenizer {
+            return Err(LoadError::MissingFile {
+                path: tokenizer.join("tokenizer.json"),
+                expected: "the T5 tokenizer (tokenizer.json or spiece.model)".into(),
+            });
+        }
+
+        let vae_path = root.join("vae").join("config.json");
+        let vae: VaeShape = read_json(&vae_path, "the VAE's config")?;
+        if vae.class_name != "AutoencoderKLLTXVideo" {
+            return Err(LoadError::UnknownCheckpoint {
+                path: vae_path,
+                found: format!("_class_name {:?}", vae.class_name),
+                expected: "AutoencoderKLLTXVideo".into(),
+            });
+        }
+        let transformer_path = root.join("transformer").join("config.json");
+        let transformer: TransformerShape =
+            read_json(&transformer_path, "the transformer's config")?;
+        if transformer.class_name != "LTXVideoTransformer3DModel" {
+            return Err(LoadError::UnknownCheckpoint {
+                path: transformer_path,
+                found: format!("_class_name {:?}", transformer.class_name),
+                expected: "LTXVideoTransformer3DModel".into(),
+            });
+        }
+        if (transformer.patch_size, transformer.patch_size_t) != (1, 1) {
+            return Err(LoadError::UnknownCheckpoint {
+                path: transformer_path,
+                found: format!(
+                    "patch_size {} and patch_size_t {}",
+                    transformer.patch_size, transformer.patch_size_t
+                ),
+                expected: "1 and 1, as in every LTX-Video 0.9.x".into(),
+            });
+        }
+        let text_path = root.join("text_encoder").join("config.json");
+        let text: TextEncoderShape = read_json(&text_path, "the T5 encoder's config")?;
+        if transformer.in_channels != vae.latent_channels {
+            return Err(LoadError::invalid(
+                &transformer_path,
+                format!(
+                    "in_channels = {} but vae/config.json has latent_channels = {}; expected them equal",
+                    transformer.in_channels, vae.latent_channels
+                ),
+            ));
+        }
+        if transformer.caption_channels != text.d_model {
+            return Err(LoadError::invalid(
+                &transformer_path,
+                format!(
+                    "caption_channels = {} but text_encoder/config.json has d_model = {}; expected them equal",
+                    transformer.caption_channels, text.d_model
+                ),
+            ));
+        }
+        let kind = checkpoint_kind(root, &index, &vae, &vae_path)?;
+
+        let mut weights = HashMap::new();
+        for (component, base) in COMPONENTS {
+            let files = weight_files(&root.join(component), base)?;
+            for file in &files {
+                check_header(file)?;
+            }
+            weights.insert(component, files);
+        }
+        let scaled = vae.spatio_temporal_scaling.iter().filter(|s| **s).count() as u32;
+        Ok(ModelDir {
+            root: root.to_path_buf(),
+            kind,
+            pipeline_class: index.class_name,
+            spatial_compression: vae
+                .spatial_compression_ratio
+                .unwrap_or(vae.patch_size * 2usize.pow(scaled)),
+            temporal_compression: vae
+                .temporal_compression_ratio
+                .unwrap_or(vae.patch_size_t * 2usize.pow(scaled)),
+            latent_channels: vae.latent_channels,
+            timestep_conditioning: vae.timestep_conditioning,
+            weights,
+        })
+    }
+
+    /// `transformer`, `vae` or `text_encoder`.
+    pub fn component_dir(&self, component: &str) -> PathBuf {
+        self.root.join(component)
+    }
+
+    /// The weight files of a component (one, or every shard).
+    pub fn weight_files(&self, component: &str) -> &[PathBuf] {
+        self.weights
+            .get(component)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// A VarBuilder over a component's weights, memory-mapped. Asking it for
+    /// a tensor that is missing or has another shape fails naming the file.
+    pub fn var_builder(
+        &self,
+        component: &'static str,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<VarBuilder<'static>, LoadError> {
+        let files = self.weight_files(component).to_vec();
+        let backend = CheckedWeights::open(component, &files)?;
+        Ok(VarBuilder::from_backend(
+            Box::new(backend),
+            dtype,
+            device.clone(),
+        ))
+    }
+
+    /// Reads a component's config.json into `T`.
+    pub fn config<T: serde::de::DeserializeOwned>(&self, component: &str) -> Result<T, LoadError> {
+        read_json(
+            &self.component_dir(component).join("config.json"),
+            "the component's config",
+        )
+    }
+}
+
+fn checkpoint_kind(
+    root: &Path,
+    index: &ModelIndex,
+    vae: &VaeShape,
+    vae_path: &Path,
+) -> Result<CheckpointKind, LoadError> {
+    const KNOWN_BLOCKS: [&str; 2] = ["LTXVideoDownBlock3D", "LTXVideo095DownBlock3D"];
+    if let Some(block) = vae
+        .down_block_types
+        .iter()
+        .find(|b| !KNOWN_BLOCKS.contains(&b.as_str()))
+    {
+        return Err(LoadError::UnknownCheckpoint {
+            path: vae_path.to_path_buf(),
+            found: format!("down block {block:?}"),
+            expected: format!("LTX-Video 0.9.x VAE blocks ({})", KNOWN_BLOCKS.join(", ")),
+        });
+    }
+    // Nothing in the configs tells a distilled checkpoint from its dev
+    // sibling: the directory (as `reel pull` names it) or the hub name does.
+    let named = |s: &str| s.to_ascii_lowercase().contains("distilled");
+    let distilled = root.file_name().and_then(|n| n.to_str()).is_some_and(named)
+        || index.name_or_path.as_deref().is_some_and(named);
+    let v095 = vae
+        .down_block_types
+        .iter()
+        .any(|b| b == "LTXVideo095DownBlock3D");
+    Ok(match (distilled, v095, vae.timestep_conditioning) {
+        (true, _, true) => CheckpointKind::Distilled,
+        (true, _, false) => {
+            return Err(LoadError::UnknownCheckpoint {
+                path: vae_path.to_path_buf(),
+                found: "a distilled checkpoint whose VAE takes no timestep".into(),
+                expected: "timestep_conditioning = true (0.9.6+ distilled)".into(),
+            })
+        }
+        (false, true, _) => CheckpointKind::V0_9_5,
+        (false, false, true) => CheckpointKind::V0_9_1,
+        (false, false, false) => CheckpointKind::V0_9_0,
+    })
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => LoadError::MissingFile {
+            path: path.to_path_buf(),
+            expected: what.to_string(),
+        },
+        _ => LoadError::invalid(path, format!("cannot read: {e}")),
+    })?;
+    serde_json::from_str(&text).map_err(|e| LoadError::invalid(path, format!("not {what}: {e}")))
+}
+
+/// `base.safetensors`, or the shards named by `base.safetensors.index.json`.
+fn weight_files(dir: &Path, base: &str) -> Result<Vec<PathBuf>, LoadError> {
+    let single = dir.join(format!("{base}.safetensors"));
+    if single.is_file() {
+        return Ok(vec![single]);
+    }
+    let index = dir.join(format!("{base}.safetensors.index.json"));
+    if !index.is_file() {
+        return Err(LoadError::MissingFile {
+            path: single,
+            expected: format!("the weights (or {base}.safetensors.index.json listing shards)"),
+        });
+    }
+    #[derive(Deserialize)]
+    struct ShardIndex {
+        weight_map: HashMap<String, String>,
+    }
+    let shards: ShardIndex = read_json(&index, "a safetensors shard index")?;
+    let mut files: Vec<String> = shards.weight_map.into_values().collect();
+    files.sort();
+    files.dedup();
+    if files.is_empty() {
+        return Err(LoadError::invalid(&index, "weight_map lists no files"));
+    }
+    files
+        .into_iter()
+        .map(|name| {
+            let path = dir.join(&name);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(LoadError::MissingFile {
+                    path,
+                    expected: format!("a shard listed in {}", index.display()),
+                })
+            }
+        })
+        .collect()
+}
+
+/// One tensor's entry in a safetensors header.
+#[derive(Deserialize)]
+struct HeaderEntry {
+    dtype: String,
+    shape: Vec<usize>,
+    data_offsets: (u64, u64),
+}
+
+const FLOAT_DTYPES: [&str; 3] = ["F32", "F16", "BF16"];
+
+/// Reads a safetensors header (not the data) and checks that every tensor is
+/// a float and lies inside the file; returns name → shape.
+fn check_header(path: &Path) -> Result<HashMap<String, Vec<usize>>, LoadError> {
+    let bad = |reason: String| LoadError::Weights {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut file = File::open(path).map_err(|e| bad(format!("cannot open: {e}")))?;
+    let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|_| bad("not a safetensors file (shorter than its header)".into()))?;
+    let header_len = u64::from_le_bytes(len);
+    if header_len > 100_000_000 || 8 + header_len > file_len {
+        return Err(bad("not a safetensors file (bad header length)".into()));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| bad(format!("truncated header: {e}")))?;
+    let entries: HashMap<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|e| bad(format!("not a safetensors header: {e}")))?;
+    let data_len = file_len - 8 - header_len;
+    let mut shapes = HashMap::new();
+    for (name, value) in entries {
+        if name == "__metadata__" {
+            continue;
+        }
+        let entry: HeaderEntry = serde_json::from_value(value)
+            .map_err(|e| bad(format!("tensor {name}: bad header entry: {e}")))?;
+        if !FLOAT_DTYPES.contains(&entry.dtype.as_str()) {
+            return Err(bad(format!(
+                "tensor {name} has dtype {}; expected one of {}",
+                entry.dtype,
+                FLOAT_DTYPES.join(", ")
+            )));
+        }
+        if entry.data_offsets.1 > data_len || entry.data_offsets.0 > entry.data_offsets.1 {
+            return Err(bad(format!(
+                "tensor {name} lies past the end of the file (truncated download?)"
+            )));
+        }
+        shapes.insert(name, entry.shape);
+    }
+    Ok(shapes)
+}
+
+/// Memory-mapped weights whose lookups fail naming the file and the shape
+/// expected, so a wrong checkpoint is reported at load time.
+struct CheckedWeights {
+    component: &'static str,
+    files: Vec<PathBuf>,
+    /// name → (index into `files`, shape).
+    shapes: HashMap<String, (usize, Vec<usize>)>,
+    inner: candle_core::safetensors::MmapedSafetensors,
+}
+
+impl CheckedWeights {
+    fn open(component: &'static str, files: &[PathBuf]) -> Result<Self, LoadError> {
+        let mut shapes = HashMap::new();
+        for (i, file) in files.iter().enumerate() {
+            for (name, shape) in check_header(file)? {
+                shapes.insert(name, (i, shape));
+            }
+        }
+        // Safety: the files are only read; a file changed underneath a
+        // running process is outside what any mmap reader can guard against.
+        let inner =
+            unsafe { candle_core::safetensors::MmapedSafetensors::multi(files) }.map_err(|e| {
+                LoadError::Weights {
+                    path: files.first().cloned().unwrap_or_default(),
+                    reason: e.to_string(),
+                }
+            })?;
+        Ok(CheckedWeights {
+            component,
+            files: files.to_vec(),
+            shapes,
+            inner,
+        })
+    }
+
+    fn files_label(&self) -> String {
+        let names: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
+        names.join(", ")
+    }
+}
+
+impl SimpleBackend for CheckedWeights {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        match self.shapes.get(name) {
+            None => Err(candle_core::Error::Msg(format!(
+                "{}: no tensor {name} (expected shape {:?}) for the {}",
+                self.files_label(),
+                s.dims(),
+                self.component
+            ))),
+            Some((file, shape)) if shape.as_slice() != s.dims() => {
+                Err(candle_core::Error::Msg(format!(
+                    "{}: tensor {name} has shape {shape:?}; expected {:?}",
+                    self.files[*file].display(),
+                    s.dims()
+                )))
+            }
+            Some(_) => self.inner.load(name, dev)?.to_dtype(dtype),
+        }
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        if !self.shapes.contains_key(name) {
+            return Err(candle_core::Error::Msg(format!(
+                "{}: no tensor {name} for the {}",
+                self.files_label(),
+                self.component
+            )));
+        }
+        self.inner.load(name, dev)?.to_dtype(dtype)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.shapes.contains_key(name)
+    }
+}

@@ -1,0 +1,521 @@
+//! The whole LTX-Video pipeline against diffusers on the tiny random-weight
+//! model of scripts/golden/tiny_pipeline.py, the renderer around it, and
+//! every way a model directory can be wrong.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use reel_engine::ltx::pipeline::{
+    round_request, CheckpointKind, Generation, ImageCondition, LoadError, LtxOptions, LtxPipeline,
+    LtxVideo, ModelDir, MAX_PROMPT_TOKENS,
+};
+use reel_engine::{CancelToken, Progress, RenderError, RenderRequest, Renderer, RgbImage};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ltx/pipeline")
+}
+
+fn tiny_dir() -> PathBuf {
+    fixtures().join("tiny")
+}
+
+/// A fixture's tensors and its metadata (the parameters diffusers ran with).
+struct Reference {
+    tensors: HashMap<String, Tensor>,
+    meta: HashMap<String, String>,
+}
+
+impl Reference {
+    fn load(name: &str) -> Reference {
+        let path = fixtures().join(name);
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("missing fixture {}: {e}", path.display()));
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let meta = header.metadata().clone().unwrap_or_default();
+        Reference { tensors, meta }
+    }
+
+    fn tensor(&self, name: &str) -> Tensor {
+        self.tensors[name].to_dtype(DType::F32).unwrap()
+    }
+
+    fn num<T: std::str::FromStr>(&self, key: &str) -> T
+    where
+        T::Err: std::fmt::Debug,
+    {
+        self.meta[key].parse().unwrap()
+    }
+}
+
+fn generation(r: &Reference, condition: Option<ImageCondition>) -> Generation {
+    Generation {
+        prompt: r.meta["prompt"].clone(),
+        negative_prompt: r.meta["negative_prompt"].clone(),
+        width: r.num("width"),
+        height: r.num("height"),
+        frames: r.num("frames"),
+        fps: r.num("fps"),
+        steps: r.num("steps"),
+        sigmas: None,
+        guidance_scale: r.num("guidance_scale"),
+        decode_timestep: r.num("decode_timestep"),
+        decode_noise_scale: r.num("decode_noise_scale"),
+        latents: r.tensor("latents"),
+        decode_noise: r.tensor("decode_noise"),
+        decoder_noise_seed: 0,
+        condition,
+        max_prompt_tokens: MAX_PROMPT_TOKENS,
+    }
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar()
+        .unwrap()
+}
+
+/// Frames are in 0..1; the reference is stored as f16 (steps of ≤ 2⁻¹¹ ≈ 5e-4).
+const FRAME_TOLERANCE: f32 = 2e-3;
+
+fn load_tiny() -> LtxPipeline {
+    LtxPipeline::load(&tiny_dir(), &Device::Cpu, DType::F32).unwrap()
+}
+
+#[test]
+fn text_to_video_matches_diffusers() {
+    let r = Reference::load("t2v.safetensors");
+    let pipeline = load_tiny();
+    let job = generation(&r, None);
+    assert!(job.guidance_scale > 1.0, "the fixture exercises CFG");
+    let mut steps = Vec::new();
+    let frames = pipeline
+        .generate(&job, &mut |p| steps.push(p), &CancelToken::new())
+        .unwrap();
+    let expected = r.tensor("frames");
+    let err = max_abs_diff(&frames, &expected);
+    println!("text-to-video: max abs error {err:e} (tolerance {FRAME_TOLERANCE:e})");
+    assert!(err <= FRAME_TOLERANCE, "max abs error {err}");
+    // The frames are not flat: the comparison means something.
+    let spread: f32 = expected
+        .flatten_all()
+        .unwrap()
+        .var(0)
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    assert!(
+        spread > 1e-3,
+        "reference frames are nearly constant ({spread})"
+    );
+    let total = job.steps as u32 + 1;
+    let expected_steps: Vec<Progress> = (1..=total).map(|step| Progress { step, total }).collect();
+    assert_eq!(steps, expected_steps);
+}
+
+#[test]
+fn image_to_video_matches_diffusers() {
+    let r = Reference::load("i2v.safetensors");
+    let pipeline = load_tiny();
+    let pixels = r.tensors["image"].clone();
+    let (h, w, _) = pixels.dims3().unwrap();
+    let image = RgbImage {
+        width: w as u32,
+        height: h as u32,
+        data: pixels.flatten_all().unwrap().to_vec1::<u8>().unwrap(),
+    };
+    let strength: f64 = r.num("strength");
+    let job = generation(&r, Some(ImageCondition { image, strength }));
+    let frames = pipeline
+        .generate(&job, &mut |_| {}, &CancelToken::new())
+        .unwrap();
+    let err = max_abs_diff(&frames, &r.tensor("frames"));
+    println!("image-to-video: max abs error {err:e} (tolerance {FRAME_TOLERANCE:e})");
+    assert!(err <= FRAME_TOLERANCE, "max abs error {err}");
+
+    // Without the condition the video differs: the image is really used.
+    let plain = generation(&r, None);
+    let unconditioned = pipeline
+        .generate(&plain, &mut |_| {}, &CancelToken::new())
+        .unwrap();
+    let moved = max_abs_diff(&unconditioned, &frames);
+    assert!(moved > 1e-2, "the condition changed nothing ({moved})");
+
+    // A weaker condition lands in between (LTXConditionPipeline's rule).
+    let mut half = job.clone();
+    if let Some(c) = half.condition.as_mut() {
+        c.strength = 0.5;
+    }
+    let half = pipeline
+        .generate(&half, &mut |_| {}, &CancelToken::new())
+        .unwrap();
+    assert!(max_abs_diff(&half, &frames) > 1e-3);
+    assert!(max_abs_diff(&half, &unconditioned) > 1e-3);
+}
+
+#[test]
+fn the_tiny_directory_is_a_0_9_5_checkpoint() {
+    let dir = ModelDir::open(&tiny_dir()).unwrap();
+    assert_eq!(dir.kind, CheckpointKind::V0_9_5);
+    assert_eq!((dir.spatial_compression, dir.temporal_compression), (32, 8));
+    assert_eq!(dir.latent_channels, 8);
+    let defaults = dir.kind.defaults();
+    assert_eq!((defaults.steps, defaults.guidance_scale), (50, 3.0));
+    let distilled = CheckpointKind::Distilled.defaults();
+    assert_eq!(distilled.sigmas.as_deref().map(<[f64]>::len), Some(8));
+    assert_eq!(distilled.guidance_scale, 1.0);
+}
+
+#[test]
+fn a_distilled_directory_name_picks_the_distilled_defaults() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_tiny(tmp.path(), "ltx-video-0.9.6-distilled");
+    assert_eq!(
+        ModelDir::open(&dir).unwrap().kind,
+        CheckpointKind::Distilled
+    );
+}
+
+#[test]
+fn requests_round_to_8n_plus_1_frames_and_multiples_of_32_with_notes() {
+    let exact = round_request(121, 768, 512, 32, 8);
+    assert_eq!((exact.frames, exact.width, exact.height), (121, 768, 512));
+    assert!(exact.notes.is_empty());
+    let rounded = round_request(120, 700, 500, 32, 8);
+    assert_eq!(
+        (rounded.frames, rounded.width, rounded.height),
+        (121, 704, 512)
+    );
+    assert_eq!(rounded.notes.len(), 2, "{:?}", rounded.notes);
+    assert!(rounded.notes[0].contains("120") && rounded.notes[0].contains("121"));
+    assert!(rounded.notes[1].contains("704x512"));
+    assert_eq!(round_request(1, 16, 16, 32, 8).frames, 1);
+    assert_eq!(round_request(12, 16, 16, 32, 8).frames, 9);
+    assert_eq!(round_request(14, 16, 16, 32, 8).width, 32);
+}
+
+fn tiny_renderer() -> LtxVideo {
+    let mut options = LtxOptions::auto();
+    options.device = Device::Cpu;
+    options.dtype = DType::F32;
+    options.steps = Some(2);
+    LtxVideo::load(&tiny_dir(), options).unwrap()
+}
+
+fn request(frames: u32, width: u32, height: u32) -> RenderRequest {
+    RenderRequest {
+        prompt: "a cat walks on the beach".into(),
+        seed: 7,
+        frames,
+        width,
+        height,
+        fps: 24,
+        reference_image: None,
+        reference_voice: None,
+    }
+}
+
+#[test]
+fn the_renderer_rounds_the_request_adds_silence_and_reports_each_step() {
+    let renderer = tiny_renderer();
+    assert_eq!(renderer.name(), "ltx-video");
+    let mut steps = Vec::new();
+    let out = renderer
+        .render(
+            &request(10, 60, 70),
+            &mut |p| steps.push(p),
+            &CancelToken::new(),
+        )
+        .unwrap();
+    assert_eq!((out.width, out.height, out.frames.len()), (64, 64, 9));
+    assert!(out
+        .frames
+        .iter()
+        .all(|f| f.has_consistent_size() && f.width == 64));
+    assert_eq!(out.notes.len(), 2, "{:?}", out.notes);
+    assert_eq!(out.audio.frames(), 9 * 48_000 / 24);
+    assert!(out.audio.samples.iter().all(|s| *s == 0.0));
+    assert_eq!(steps.len(), 3);
+    // The same seed gives the same clip; another seed another one.
+    let again = renderer
+        .render(&request(10, 60, 70), &mut |_| {}, &CancelToken::new())
+        .unwrap();
+    assert_eq!(again.frames, out.frames);
+    let mut other = request(10, 60, 70);
+    other.seed = 8;
+    let other = renderer
+        .render(&other, &mut |_| {}, &CancelToken::new())
+        .unwrap();
+    assert_ne!(other.frames, out.frames);
+}
+
+#[test]
+fn the_renderer_takes_a_reference_image_of_any_size() {
+    let renderer = tiny_renderer();
+    let mut req = request(9, 64, 64);
+    let mut face = RgbImage::new(90, 40);
+    for (i, v) in face.data.iter_mut().enumerate() {
+        *v = (i * 7 % 251) as u8;
+    }
+    req.reference_image = Some(face);
+    let out = renderer
+        .render(&req, &mut |_| {}, &CancelToken::new())
+        .unwrap();
+    assert_eq!(out.frames.len(), 9);
+}
+
+#[test]
+fn cancelling_stops_between_steps() {
+    let renderer = tiny_renderer();
+    let cancel = CancelToken::new();
+    let mut seen = 0;
+    let result = renderer.render(
+        &request(9, 64, 64),
+        &mut |_| {
+            seen += 1;
+            cancel.cancel();
+        },
+        &cancel,
+    );
+    assert!(matches!(result, Err(RenderError::Cancelled)), "{result:?}");
+    assert_eq!(seen, 1, "stopped after the first step");
+}
+
+// ---- bad model directories: one clear error at load time ----
+
+fn copy_tiny(into: &Path, name: &str) -> PathBuf {
+    let dst = into.join(name);
+    copy_dir(&tiny_dir(), &dst);
+    dst
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), to).unwrap();
+        }
+    }
+}
+
+/// Loads the broken directory and checks the message names `fragments`.
+fn assert_load_error(dir: &Path, fragments: &[&str]) -> LoadError {
+    let err = match LtxPipeline::load(dir, &Device::Cpu, DType::F32) {
+        Ok(_) => panic!("{} loaded", dir.display()),
+        Err(err) => err,
+    };
+    let message = err.to_string();
+    println!("{message}");
+    for fragment in fragments {
+        assert!(message.contains(fragment), "`{fragment}` not in: {message}");
+    }
+    err
+}
+
+fn edit_json(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut value);
+    std::fs::write(path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+}
+
+/// Rewrites a safetensors file with `edit` applied to its tensors.
+fn edit_weights(path: &Path, edit: impl FnOnce(&mut HashMap<String, Tensor>)) {
+    let mut tensors = candle_core::safetensors::load(path, &Device::Cpu).unwrap();
+    edit(&mut tensors);
+    candle_core::safetensors::save(&tensors, path).unwrap();
+}
+
+#[test]
+fn a_missing_directory_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = assert_load_error(&tmp.path().join("nowhere"), &["nowhere", "does not exist"]);
+    assert!(matches!(err, LoadError::MissingDir(_)));
+}
+
+#[test]
+fn a_directory_without_model_index_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_tiny(tmp.path(), "m");
+    std::fs::remove_file(dir.join("model_index.json")).unwrap();
+    assert_load_error(&dir, &["model_index.json", "missing"]);
+}
+
+#[test]
+fn an_unknown_pipeline_class_is_an_unknown_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_tiny(tmp.path(), "m");
+    edit_json(&dir.join("model_index.json"), |v| {
+        v["_class_name"] = "LTX2Pipeline".into();
+    });
+    let err = assert_load_error(&dir, &["model_index.json", "LTX2Pipeline", "LTXPipeline"]);
+    assert!(matches!(err, LoadError::UnknownCheckpoint { .. }));
+}
+
+#[test]
+fn an_unknown_vae_version_is_an_unknown_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_tiny(tmp.path(), "m");
+    edit_json(&dir.join("vae/config.json"), |v| {
+        v["down_block_types"][0] = "LTX2VideoDownBlock3D".into();
+    });
+    let err = assert_load_error(&dir, &["vae/config.json", "LTX2VideoDownBlock3D"]);
+    assert!(matches!(err, LoadError::UnknownCheckpoint { .. }));
+}
+
+#[test]
+fn a_missing_component_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_tiny(tmp.path(), "m");
+    std::fs::remove_dir_all(dir.join("vae")).unwrap();
+    assert_load_error(&dir, &["vae/config.json", "missing"]);
+
+    let dir = copy_tiny(tmp.path(), "n");
+    std::fs::remove_file(dir.join("transformer/diffusion_pytorch_model.safetensors")).unwrap();
+    assert_load_error(
+        &dir,
+        &["transformer/diffusion_pytorch_model.safetensors", "missing"],
+    );
+
+    let dir = copy_tiny(tmp.path(), "o");
+    std::fs::remove_dir_all(dir.join("tokenizer")).unwrap();
+    assert_load_error(&dir, &["tokenizer", "missing"]);
+}
+
+#[test]
+fn a_truncated_weight_file_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_tiny(tmp.path(), "m");
+    let path = dir.join("vae/diffusion_pytorch_model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    assert_load_error(
+        &dir,
+        &["vae/diffusion_pytorch_model.safetensors", "truncated"],
+    );
+}
+
+#[test]
+fn a_weight_of_the_wrong_dtype_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_tiny(tmp.path(), "m");
+    let path = dir.join("transformer/diffusion_pytorch_model.safetensors");
+    edit_weights(&path, |t| {
+        let w = t["proj_in.weight"].to_dtype(DType::I64).unwrap();
+        t.insert("proj_in.weight".into(), w);
+    });
+    let err = assert_load_error(
+        &dir,
+        &[
+            "transformer/diffusion_pytorch_model.safetensors",
+            "proj_in.weight",
+            "I64",
+            "F32",
+        ],
+    );
+    assert!(matches!(err, LoadError::Weights { .. }));
+}
+
+#[test]
+fn a_weight_of_the_wrong_shape_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_tiny(tmp.path(), "m");
+    let path = dir.join("transformer/diffusion_pytorch_model.safetensors");
+    edit_weights(&path, |t| {
+        let w = t["proj_out.weight"].narrow(0, 0, 4).unwrap();
+        t.insert("proj_out.weight".into(), w);
+    });
+    assert_load_error(
+        &dir,
+        &[
+            "transformer/diffusion_pytorch_model.safetensors",
+            "proj_out.weight",
+            "[4, 32]",
+            "[8, 32]",
+        ],
+    );
+}
+
+#[test]
+fn a_missing_weight_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_tiny(tmp.path(), "m");
+    let path = dir.join("vae/diffusion_pytorch_model.safetensors");
+    edit_weights(&path, |t| {
+        t.remove("latents_std");
+    });
+    assert_load_error(
+        &dir,
+        &["vae/diffusion_pytorch_model.safetensors", "latents_std"],
+    );
+}
+
+#[test]
+fn components_that_do_not_fit_together_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_tiny(tmp.path(), "m");
+    edit_json(&dir.join("text_encoder/config.json"), |v| {
+        v["d_model"] = 64.into();
+    });
+    assert_load_error(&dir, &["caption_channels", "d_model = 64"]);
+}
+
+#[test]
+fn sharded_weights_load_and_a_missing_shard_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_tiny(tmp.path(), "m");
+    let single = dir.join("transformer/diffusion_pytorch_model.safetensors");
+    let tensors = candle_core::safetensors::load(&single, &Device::Cpu).unwrap();
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let (first, second) = names.split_at(names.len() / 2);
+    let mut weight_map = serde_json::Map::new();
+    for (file, part) in [
+        ("diffusion_pytorch_model-00001-of-00002.safetensors", first),
+        ("diffusion_pytorch_model-00002-of-00002.safetensors", second),
+    ] {
+        let shard: HashMap<String, Tensor> = part
+            .iter()
+            .map(|n| ((*n).clone(), tensors[*n].clone()))
+            .collect();
+        candle_core::safetensors::save(&shard, dir.join("transformer").join(file)).unwrap();
+        for n in part {
+            weight_map.insert((*n).clone(), file.into());
+        }
+    }
+    std::fs::remove_file(&single).unwrap();
+    let index = serde_json::json!({ "metadata": {}, "weight_map": weight_map });
+    std::fs::write(
+        dir.join("transformer/diffusion_pytorch_model.safetensors.index.json"),
+        index.to_string(),
+    )
+    .unwrap();
+    let dir_ok = ModelDir::open(&dir).unwrap();
+    assert_eq!(dir_ok.weight_files("transformer").len(), 2);
+    LtxPipeline::load(&dir, &Device::Cpu, DType::F32).unwrap();
+
+    std::fs::remove_file(
+        dir.join("transformer/diffusion_pytorch_model-00002-of-00002.safetensors"),
+    )
+    .unwrap();
+    assert_load_error(
+        &dir,
+        &[
+            "diffusion_pytorch_model-00002-of-00002.safetensors",
+            "missing",
+        ],
+    );
+}

@@ -183,6 +183,20 @@ fn a_distilled_directory_name_picks_the_distilled_defaults() {
         ModelDir::open(&dir).unwrap().kind,
         CheckpointKind::Distilled
     );
+    // 8 steps of the fixed sigmas without guidance, then the decode.
+    let mut options = LtxOptions::auto();
+    (options.device, options.dtype) = (Device::Cpu, DType::F32);
+    let renderer = LtxVideo::load(&dir, options).unwrap();
+    let mut steps = Vec::new();
+    let out = renderer
+        .render(
+            &request(9, 64, 64),
+            &mut |p| steps.push(p.step),
+            &CancelToken::new(),
+        )
+        .unwrap();
+    assert_eq!(steps, (1..=9).collect::<Vec<u32>>());
+    assert_eq!(out.frames.len(), 9);
 }
 
 #[test]

@@ -197,6 +197,16 @@ fn a_distilled_directory_name_picks_the_distilled_defaults() {
         .unwrap();
     assert_eq!(steps, (1..=9).collect::<Vec<u32>>());
     assert_eq!(out.frames.len(), 9);
+
+    // As `reel pull` leaves it: a snapshot in the Hugging Face cache.
+    let snapshot = tmp
+        .path()
+        .join("models--Lightricks--LTX-Video-0.9.7-distilled/snapshots");
+    let dir = copy_tiny(&snapshot, "0123456789abcdef");
+    assert_eq!(
+        ModelDir::open(&dir).unwrap().kind,
+        CheckpointKind::Distilled
+    );
 }
 
 #[test]

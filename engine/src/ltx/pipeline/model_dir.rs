@@ -378,9 +378,18 @@ fn checkpoint_kind(
         });
     }
     // Nothing in the configs tells a distilled checkpoint from its dev
-    // sibling: the directory (as `reel pull` names it) or the hub name does.
+    // sibling: the path does (a Hugging Face cache snapshot sits under
+    // `models--Lightricks--LTX-Video-0.9.7-distilled/snapshots/<commit>`), or
+    // the hub name in model_index.json.
     let named = |s: &str| s.to_ascii_lowercase().contains("distilled");
-    let distilled = root.file_name().and_then(|n| n.to_str()).is_some_and(named)
+    let in_path = |p: &Path| {
+        p.components()
+            .rev()
+            .take(3)
+            .any(|c| c.as_os_str().to_str().is_some_and(named))
+    };
+    let distilled = in_path(root)
+        || std::fs::canonicalize(root).is_ok_and(|p| in_path(&p))
         || index.name_or_path.as_deref().is_some_and(named);
     let v095 = vae
         .down_block_types

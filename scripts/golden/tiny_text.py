@@ -1,6 +1,7 @@
 """Tiny T5 tokenizer + text encoder for LTX-Video, and reference prompt embeddings.
 
-Run from the repository root (CPU only, no downloads):
+Run from the repository root (CPU only, no downloads; needs protobuf for
+transformers' sentencepiece conversion):
 
     /work/golden-venv/bin/python scripts/golden/tiny_text.py
 
@@ -115,7 +116,16 @@ def write_spm_tokenizer(directory):
     os.makedirs(directory, exist_ok=True)
     workdir = tempfile.mkdtemp()
     try:
-        shutil.copy(train_spm(workdir), os.path.join(directory, "spiece.model"))
+        from sentencepiece import sentencepiece_model_pb2
+
+        proto = sentencepiece_model_pb2.ModelProto()
+        with open(train_spm(workdir), "rb") as f:
+            proto.ParseFromString(f.read())
+        # The trainer records its temporary paths: drop them so reruns give the same bytes.
+        del proto.trainer_spec.input[:]
+        proto.trainer_spec.ClearField("model_prefix")
+        with open(os.path.join(directory, "spiece.model"), "wb") as f:
+            f.write(proto.SerializeToString())
     finally:
         shutil.rmtree(workdir)
     extra = [f"<extra_id_{i}>" for i in range(100)]

@@ -194,6 +194,12 @@ fn sentencepiece_tokenizer_gives_the_same_embeddings() {
 }
 
 #[test]
+fn the_encoder_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<TextEncoder>();
+}
+
+#[test]
 fn bf16_weights_stay_close_to_f32() {
     let f32_enc = TextEncoder::load(&fixtures(), &Device::Cpu, DType::F32).unwrap();
     let bf16_enc = TextEncoder::load(&fixtures(), &Device::Cpu, DType::BF16).unwrap();

@@ -366,6 +366,20 @@ impl FlowMatchEulerScheduler {
         Ok(())
     }
 
+    /// The schedule `LTXPipeline`/`LTXImageToVideoPipeline` build for
+    /// `steps` steps over a latent video of `seq_len` tokens (frames ×
+    /// height × width): sigmas `linspace(1, 1/steps, steps)`, shifted by
+    /// `mu(seq_len)` when the config shifts dynamically.
+    pub fn set_ltx_pipeline_timesteps(
+        &mut self,
+        steps: usize,
+        seq_len: usize,
+    ) -> Result<(), SchedulerError> {
+        let sigmas = ltx_pipeline_sigmas(steps);
+        let mu = self.config.mu(seq_len);
+        self.set_timesteps(TimestepSpec::Sigmas(&sigmas), Some(mu))
+    }
+
     fn sigma_pair(&self, index: usize) -> Result<(f32, f32), SchedulerError> {
         match (self.sigmas.get(index), self.sigmas.get(index + 1)) {
             (Some(&s), Some(&next)) => Ok((s, next)),

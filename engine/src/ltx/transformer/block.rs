@@ -4,6 +4,7 @@
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
 
+use super::activation::gelu_tanh;
 use super::attention::Attention;
 use super::rope::RotaryTables;
 use super::Config;
@@ -26,7 +27,8 @@ impl FeedForward {
 
 impl Module for FeedForward {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.proj_out.forward(&self.proj_in.forward(x)?.gelu()?)
+        self.proj_out
+            .forward(&gelu_tanh(&self.proj_in.forward(x)?)?)
     }
 }
 

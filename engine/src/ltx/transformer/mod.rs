@@ -7,6 +7,7 @@
 //! `scale_shift_table`, `proj_out`); [`Transformer::load`] reads a
 //! diffusers `transformer/` folder.
 
+mod activation;
 mod attention;
 mod block;
 mod config;

@@ -5,6 +5,7 @@
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{linear_b, Linear, RmsNorm, VarBuilder};
 
+use super::cpu_ops::softmax_last_dim;
 use super::rope::RotaryTables;
 
 /// Scaled dot-product attention: `softmax(q·kᵀ/√d + mask)·v`.
@@ -36,7 +37,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
             };
             scores = scores.broadcast_add(&mask)?;
         }
-        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        let weights = softmax_last_dim(scores)?;
         outputs.push(weights.matmul(&v)?); // (b, h, len, d)
     }
     Tensor::cat(&outputs, 2)?.transpose(1, 2) // (b, nq, h, d)

@@ -4,8 +4,8 @@
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
 
-use super::activation::gelu_tanh;
 use super::attention::Attention;
+use super::cpu_ops::gelu_tanh;
 use super::rope::RotaryTables;
 use super::Config;
 
@@ -27,8 +27,7 @@ impl FeedForward {
 
 impl Module for FeedForward {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.proj_out
-            .forward(&gelu_tanh(&self.proj_in.forward(x)?)?)
+        self.proj_out.forward(&gelu_tanh(self.proj_in.forward(x)?)?)
     }
 }
 

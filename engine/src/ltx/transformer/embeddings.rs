@@ -4,7 +4,7 @@
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
 
-use super::activation::gelu_tanh;
+use super::cpu_ops::gelu_tanh;
 
 /// Channels of the sinusoidal timestep features (`Timesteps(num_channels=256)`).
 const TIMESTEP_CHANNELS: usize = 256;
@@ -110,6 +110,6 @@ impl CaptionProjection {
 impl Module for CaptionProjection {
     fn forward(&self, captions: &Tensor) -> Result<Tensor> {
         self.linear_2
-            .forward(&gelu_tanh(&self.linear_1.forward(captions)?)?)
+            .forward(&gelu_tanh(self.linear_1.forward(captions)?)?)
     }
 }

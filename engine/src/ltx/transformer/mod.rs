@@ -7,10 +7,10 @@
 //! `scale_shift_table`, `proj_out`); [`Transformer::load`] reads a
 //! diffusers `transformer/` folder.
 
-mod activation;
 mod attention;
 mod block;
 mod config;
+mod cpu_ops;
 mod embeddings;
 mod load;
 mod packing;

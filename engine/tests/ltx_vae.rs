@@ -1,7 +1,8 @@
 //! Parity of the candle LTX-Video VAE with diffusers' `AutoencoderKLLTXVideo` on the tiny
 //! random-weight models of `scripts/golden/tiny_vae.py` (fixtures in
 //! `tests/fixtures/ltx/vae/`): decode with timestep conditioning and injected noise,
-//! encode (posterior mean, log-variance and a sample), tiled decode, and the 0.9.1 layout.
+//! encode (posterior mean, log-variance and a sample), tiled decode, and the 0.9.0 and
+//! 0.9.1 layouts.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -298,6 +299,50 @@ fn v091_decode_and_encode_match_diffusers() {
     );
     assert_close(
         "0.9.1 encode logvar",
+        dist.logvar(),
+        &get(&t, "logvar"),
+        F32_TOLERANCE,
+        0.0,
+    );
+}
+
+#[test]
+fn v090_decode_and_encode_match_diffusers() {
+    let vae = load_vae("vae_090");
+    let t = load_tensors("decode_090.safetensors");
+    // Not timestep-conditioned: a timestep is ignored, and no noise is drawn.
+    let frames = vae
+        .decode(&get(&t, "latents"), None, &mut ZeroNoise)
+        .unwrap();
+    assert_eq!(frames.dims(), [1, 3, 9, 32, 32]);
+    assert_close(
+        "0.9.0 decode",
+        &frames,
+        &get(&t, "frames"),
+        F32_TOLERANCE,
+        0.0,
+    );
+    let with_timestep = vae
+        .decode(
+            &get(&t, "latents"),
+            Some(&Tensor::new(&[0.5f32], &Device::Cpu).unwrap()),
+            &mut ZeroNoise,
+        )
+        .unwrap();
+    assert_eq!(max_abs_diff(&with_timestep, &frames), 0.0);
+
+    let video = get(&load_tensors("encode.safetensors"), "video");
+    let crop = video.narrow(3, 0, 32).unwrap().narrow(4, 0, 32).unwrap();
+    let dist = vae.encode(&crop).unwrap();
+    assert_close(
+        "0.9.0 encode mean",
+        dist.mode(),
+        &get(&t, "mean"),
+        F32_TOLERANCE,
+        0.0,
+    );
+    assert_close(
+        "0.9.0 encode logvar",
         dist.logvar(),
         &get(&t, "logvar"),
         F32_TOLERANCE,

@@ -174,6 +174,29 @@ fn accessors_follow_the_config() {
     // The script sets latents_std to 0.5..1.5, never diffusers' default of ones.
     let std: Vec<f32> = vae.latents_std().to_vec1().unwrap();
     assert!(std.iter().all(|s| (0.5..1.5).contains(s)) && std.iter().any(|s| *s != 1.0));
+
+    // Normalisation is per channel and undone by denormalisation.
+    let z = get(&load_tensors("decode.safetensors"), "latents");
+    let normalized = vae.normalize_latents(&z).unwrap();
+    let mean: Vec<f32> = vae.latents_mean().to_vec1().unwrap();
+    let at = |t: &Tensor, c: usize| -> f32 {
+        t.get(0)
+            .unwrap()
+            .get(c)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    };
+    for c in [0, 5] {
+        let expected = (at(&z, c) - mean[c]) / std[c];
+        assert!((at(&normalized, c) - expected).abs() < 1e-6, "channel {c}");
+    }
+    let back = vae.denormalize_latents(&normalized).unwrap();
+    assert!(max_abs_diff(&back, &z) < 1e-6);
 }
 
 /// Tiles of 64x64 pixels every 32 and 16 frames every 8: latents [1,8,3,2,3] make three

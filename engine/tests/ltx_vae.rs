@@ -161,6 +161,25 @@ fn encode_matches_diffusers() {
         F32_TOLERANCE,
         0.0,
     );
+
+    // One image, as the image-to-video pipelines encode a conditioning frame.
+    let image = get(&t, "video").narrow(2, 0, 1).unwrap();
+    let image_dist = vae.encode(&image).unwrap();
+    assert_eq!(image_dist.mode().dims(), [1, 8, 1, 2, 2]);
+    assert_close(
+        "encode image mean",
+        image_dist.mode(),
+        &get(&t, "image_mean"),
+        F32_TOLERANCE,
+        0.0,
+    );
+    assert_close(
+        "encode image logvar",
+        image_dist.logvar(),
+        &get(&t, "image_logvar"),
+        F32_TOLERANCE,
+        0.0,
+    );
 }
 
 #[test]

@@ -7,7 +7,8 @@ Run from the repository root:
 Writes engine/tests/fixtures/ltx/vae/:
     vae/                     save_pretrained of the tiny model (config.json + weights)
     decode.safetensors       latents [1,8,2,2,2], timestep, the injected noise in draw order, frames
-    encode.safetensors       video [1,3,9,64,64], posterior mean/logvar, sample noise and sample
+    encode.safetensors       video [1,3,9,64,64], posterior mean/logvar, sample noise and sample;
+                             the posterior of its first frame alone (image_mean/image_logvar)
     tiled_decode.safetensors latents [1,8,3,2,3], tiled (temporal + spatial) frames and their noise
     decode_091.safetensors   (with vae_091/) the 0.9.1 variant: conv down blocks, noise in 3 up blocks
     decode_090.safetensors   (with vae_090/) the 0.9.0 variant, 4 channels wide: latents [1,8,2,1,1]
@@ -190,8 +191,12 @@ def main():
         sample_seed = 7
         sample = posterior.sample(generator=torch.Generator().manual_seed(sample_seed))
         sample_noise = torch.randn(posterior.mean.shape, generator=torch.Generator().manual_seed(sample_seed))
+        # A single image (the video's first frame), as the image-to-video pipelines encode it.
+        image_posterior = vae.encode(video[:, :, :1]).latent_dist
         save_file(
             {
+                "image_mean": image_posterior.mean.contiguous(),
+                "image_logvar": image_posterior.logvar.contiguous(),
                 "video": video,
                 "mean": posterior.mean.contiguous(),
                 "logvar": posterior.logvar.contiguous(),

@@ -125,6 +125,23 @@ fn decode_matches_diffusers_with_timestep_and_noise() {
 }
 
 #[test]
+fn a_batch_decodes_like_its_items() {
+    let vae = load_vae("vae");
+    let t = load_tensors("decode.safetensors");
+    let z = get(&t, "latents");
+    let z2 = (&z * -0.5).unwrap();
+    let batch = Tensor::cat(&[&z, &z2], 0).unwrap();
+    // One timestep for the whole batch, as the pipelines pass decode_timestep.
+    let ts = get(&t, "timestep");
+    let both = vae.decode(&batch, Some(&ts), &mut ZeroNoise).unwrap();
+    let first = vae.decode(&z, Some(&ts), &mut ZeroNoise).unwrap();
+    let second = vae.decode(&z2, Some(&ts), &mut ZeroNoise).unwrap();
+    let err = max_abs_diff(&both, &Tensor::cat(&[&first, &second], 0).unwrap());
+    println!("batch of two vs items: max abs difference {err:.2e}");
+    assert!(err <= F32_TOLERANCE);
+}
+
+#[test]
 fn decode_needs_a_timestep_when_conditioned() {
     let vae = load_vae("vae");
     let t = load_tensors("decode.safetensors");

@@ -137,6 +137,10 @@ fn euler_steps_match_diffusers() {
             Some(mu_ours),
         )
         .unwrap();
+    let mut shortcut = FlowMatchEulerScheduler::new(SchedulerConfig::ltx_video()).unwrap();
+    shortcut.set_ltx_pipeline_timesteps(12, 8).unwrap();
+    assert_eq!(shortcut.sigmas(), sched.sigmas());
+    assert_eq!(shortcut.timesteps(), sched.timesteps());
     let mut sample = t["plain.sample0"].clone();
     let mut worst = 0f32;
     for i in 0..sched.timesteps().len() {

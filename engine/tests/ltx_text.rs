@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use reel_engine::ltx::text_encoder::{
-    EncoderMask, LoadError, PromptEmbeds, T5Tokenizer, TextEncoder, TokenizerError,
+    EncodeError, EncoderMask, LoadError, PromptEmbeds, T5Tokenizer, TextEncoder, TokenizerError,
 };
 use serde::Deserialize;
 
@@ -191,6 +191,58 @@ fn sentencepiece_tokenizer_gives_the_same_embeddings() {
     )
     .unwrap();
     compare_with_pipeline(&encoder, "ltx");
+}
+
+#[test]
+fn the_encoder_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<TextEncoder>();
+}
+
+#[test]
+fn bf16_weights_stay_close_to_f32() {
+    let f32_enc = TextEncoder::load(&fixtures(), &Device::Cpu, DType::F32).unwrap();
+    let bf16_enc = TextEncoder::load(&fixtures(), &Device::Cpu, DType::BF16).unwrap();
+    let prompts = ["A woman walks along the beach at sunset.", ""];
+    let a = f32_enc.encode(&prompts, 24).unwrap();
+    let b = bf16_enc.encode(&prompts, 24).unwrap();
+    assert_eq!(b.embeds.dtype(), DType::BF16);
+    let err = max_abs_diff(&a.embeds, &b.embeds);
+    let scale: f32 = a
+        .embeds
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    // Relative to the largest value: bf16 rounds each op to 2^-9, over 2 blocks.
+    let relative = err / scale;
+    println!("bf16 vs f32: max abs error {err:e}, {relative:e} of max |value| {scale} (tol 3e-2)");
+    assert!(relative <= 3e-2, "bf16 vs f32: {relative}");
+}
+
+#[test]
+fn bad_arguments_are_errors() {
+    let encoder = TextEncoder::load(&fixtures(), &Device::Cpu, DType::F32).unwrap();
+    assert!(matches!(
+        encoder.encode(&[], 24),
+        Err(EncodeError::NoPrompts)
+    ));
+    assert!(matches!(
+        encoder.encode(&["a"], 0),
+        Err(EncodeError::ZeroLength)
+    ));
+    assert!(matches!(
+        encoder.encode_with_negative(&["a", "b"], &["c"], 24),
+        Err(EncodeError::BatchMismatch(2, 1))
+    ));
+    // No negative prompts: "" for each, as encode_prompt does.
+    let (_, neg) = encoder.encode_with_negative(&["a", "b"], &[], 24).unwrap();
+    let empty = encoder.encode(&["", ""], 24).unwrap();
+    assert_eq!(max_abs_diff(&neg.embeds, &empty.embeds), 0.0);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Parity of the candle LTX-Video VAE with diffusers' `AutoencoderKLLTXVideo` on the tiny
 //! random-weight models of `scripts/golden/tiny_vae.py` (fixtures in
 //! `tests/fixtures/ltx/vae/`): decode with timestep conditioning and injected noise,
-//! encode (posterior mean, log-variance and a sample), tiled decode, and the 0.9.1 layout.
+//! encode (posterior mean, log-variance and a sample), tiled decode, and the 0.9.0 and
+//! 0.9.1 layouts.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -124,6 +125,23 @@ fn decode_matches_diffusers_with_timestep_and_noise() {
 }
 
 #[test]
+fn a_batch_decodes_like_its_items() {
+    let vae = load_vae("vae");
+    let t = load_tensors("decode.safetensors");
+    let z = get(&t, "latents");
+    let z2 = (&z * -0.5).unwrap();
+    let batch = Tensor::cat(&[&z, &z2], 0).unwrap();
+    // One timestep for the whole batch, as the pipelines pass decode_timestep.
+    let ts = get(&t, "timestep");
+    let both = vae.decode(&batch, Some(&ts), &mut ZeroNoise).unwrap();
+    let first = vae.decode(&z, Some(&ts), &mut ZeroNoise).unwrap();
+    let second = vae.decode(&z2, Some(&ts), &mut ZeroNoise).unwrap();
+    let err = max_abs_diff(&both, &Tensor::cat(&[&first, &second], 0).unwrap());
+    println!("batch of two vs items: max abs difference {err:.2e}");
+    assert!(err <= F32_TOLERANCE);
+}
+
+#[test]
 fn decode_needs_a_timestep_when_conditioned() {
     let vae = load_vae("vae");
     let t = load_tensors("decode.safetensors");
@@ -160,6 +178,25 @@ fn encode_matches_diffusers() {
         F32_TOLERANCE,
         0.0,
     );
+
+    // One image, as the image-to-video pipelines encode a conditioning frame.
+    let image = get(&t, "video").narrow(2, 0, 1).unwrap();
+    let image_dist = vae.encode(&image).unwrap();
+    assert_eq!(image_dist.mode().dims(), [1, 8, 1, 2, 2]);
+    assert_close(
+        "encode image mean",
+        image_dist.mode(),
+        &get(&t, "image_mean"),
+        F32_TOLERANCE,
+        0.0,
+    );
+    assert_close(
+        "encode image logvar",
+        image_dist.logvar(),
+        &get(&t, "image_logvar"),
+        F32_TOLERANCE,
+        0.0,
+    );
 }
 
 #[test]
@@ -173,6 +210,29 @@ fn accessors_follow_the_config() {
     // The script sets latents_std to 0.5..1.5, never diffusers' default of ones.
     let std: Vec<f32> = vae.latents_std().to_vec1().unwrap();
     assert!(std.iter().all(|s| (0.5..1.5).contains(s)) && std.iter().any(|s| *s != 1.0));
+
+    // Normalisation is per channel and undone by denormalisation.
+    let z = get(&load_tensors("decode.safetensors"), "latents");
+    let normalized = vae.normalize_latents(&z).unwrap();
+    let mean: Vec<f32> = vae.latents_mean().to_vec1().unwrap();
+    let at = |t: &Tensor, c: usize| -> f32 {
+        t.get(0)
+            .unwrap()
+            .get(c)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    };
+    for c in [0, 5] {
+        let expected = (at(&z, c) - mean[c]) / std[c];
+        assert!((at(&normalized, c) - expected).abs() < 1e-6, "channel {c}");
+    }
+    let back = vae.denormalize_latents(&normalized).unwrap();
+    assert!(max_abs_diff(&back, &z) < 1e-6);
 }
 
 /// Tiles of 64x64 pixels every 32 and 16 frames every 8: latents [1,8,3,2,3] make three
@@ -298,6 +358,50 @@ fn v091_decode_and_encode_match_diffusers() {
     );
     assert_close(
         "0.9.1 encode logvar",
+        dist.logvar(),
+        &get(&t, "logvar"),
+        F32_TOLERANCE,
+        0.0,
+    );
+}
+
+#[test]
+fn v090_decode_and_encode_match_diffusers() {
+    let vae = load_vae("vae_090");
+    let t = load_tensors("decode_090.safetensors");
+    // Not timestep-conditioned: a timestep is ignored, and no noise is drawn.
+    let frames = vae
+        .decode(&get(&t, "latents"), None, &mut ZeroNoise)
+        .unwrap();
+    assert_eq!(frames.dims(), [1, 3, 9, 32, 32]);
+    assert_close(
+        "0.9.0 decode",
+        &frames,
+        &get(&t, "frames"),
+        F32_TOLERANCE,
+        0.0,
+    );
+    let with_timestep = vae
+        .decode(
+            &get(&t, "latents"),
+            Some(&Tensor::new(&[0.5f32], &Device::Cpu).unwrap()),
+            &mut ZeroNoise,
+        )
+        .unwrap();
+    assert_eq!(max_abs_diff(&with_timestep, &frames), 0.0);
+
+    let video = get(&load_tensors("encode.safetensors"), "video");
+    let crop = video.narrow(3, 0, 32).unwrap().narrow(4, 0, 32).unwrap();
+    let dist = vae.encode(&crop).unwrap();
+    assert_close(
+        "0.9.0 encode mean",
+        dist.mode(),
+        &get(&t, "mean"),
+        F32_TOLERANCE,
+        0.0,
+    );
+    assert_close(
+        "0.9.0 encode logvar",
         dist.logvar(),
         &get(&t, "logvar"),
         F32_TOLERANCE,

@@ -42,7 +42,8 @@ LTX_VIDEO = dict(
 
 DISTILLED_TIMESTEPS = [1000, 993, 987, 981, 975, 909, 725, 0.03]
 DISTILLED_UPSCALE_TIMESTEPS = [1000, 909, 725, 421, 0]
-DISTILLED_SIGMAS = [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875]
+DISTILLED_SIGMAS = [1.0000, 0.9937, 0.9875, 0.9812, 0.9750, 0.9094, 0.7250, 0.4219]
+DISTILLED_SECOND_PASS_SIGMAS = [0.9094, 0.7250, 0.4219]
 
 
 def build(**overrides):
@@ -88,6 +89,7 @@ def cases():
         out.append((name, "timesteps", DISTILLED_TIMESTEPS, None))
         out.append((name, "timesteps", DISTILLED_UPSCALE_TIMESTEPS, None))
         out.append((name, "sigmas", DISTILLED_SIGMAS, None))
+        out.append((name, "sigmas", DISTILLED_SECOND_PASS_SIGMAS, None))
         out.append((name, "steps", 8, None))
         out.append((name, "timesteps", (linear_quadratic_schedule(12) * 1000).tolist(), None))
     out.append(("shift3", "steps", 10, None))

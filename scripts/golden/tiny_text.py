@@ -1,6 +1,7 @@
 """Tiny T5 tokenizer + text encoder for LTX-Video, and reference prompt embeddings.
 
-Run from the repository root (CPU only, no downloads):
+Run from the repository root (CPU only, no downloads; needs protobuf for
+transformers' sentencepiece conversion):
 
     /work/golden-venv/bin/python scripts/golden/tiny_text.py
 
@@ -8,6 +9,7 @@ Writes engine/tests/fixtures/ltx/text/:
   tokenizer/        T5Tokenizer saved with tokenizer.json (as transformers saves it)
   tokenizer_spm/    the same tokenizer as LTX-Video's repos hold it: spiece.model,
                     tokenizer_config.json, special_tokens_map.json, no tokenizer.json
+  tokenizer_v4/     the same with a tokenizer.json in transformers v4's layout
   text_encoder/     tiny random T5EncoderModel (v1.1: gated-gelu, d_model 32)
   tokens.json       prompts, max_length, and the ids/attention masks of both tokenizers
   embeds.safetensors  LTXPipeline.encode_prompt (no encoder mask) and
@@ -53,9 +55,27 @@ A young woman smiles and waves at the camera from the window of a moving train.
 Leaves fall from the trees in autumn as the wind blows through the quiet village.
 """
 
+# A few normalisation rules (code points, hex) in place of T5's nmt_nfkc, whose precompiled
+# charsmap alone is 240 kB: the same Precompiled normaliser runs them.
+NORMALIZATION_RULES = [
+    ("2014", "2D"),  # em dash -> "-"
+    ("E9", "65"),  # é -> e
+    ("3000", "20"),  # ideographic space -> space
+    ("FF01", "21"),  # fullwidth ! -> !
+    ("FF21", "41"),  # fullwidth A -> A
+    ("FF22", "42"),  # fullwidth B -> B
+    ("9", "20"),  # tab -> space
+    ("A", "20"),  # newline -> space
+]
+
 # The tokenizer's model_max_length as LTX-Video's tokenizer_config.json sets it.
 MODEL_MAX_LENGTH = 128
 MAX_LENGTH = 24
+
+LONG_PROMPT = (
+    "A very long prompt about a red sports car that drives fast down a winding road through a dense "
+    "green forest while the camera follows it from above and birds fly over the trees in the morning."
+)
 
 PROMPTS = [
     "A woman walks along the beach at sunset.",
@@ -63,8 +83,9 @@ PROMPTS = [
     "In 2024, 3 robots walked 1,250 metres (fast).",
     "Café crème, naïve façade — ünïcödé and 日本語 text.",
     "   extra   spaces\tand a tab\nand a newline   ",
-    "A very long prompt about a red sports car that drives fast down a winding road through a dense "
-    "green forest while the camera follows it from above and birds fly over the trees in the morning.",
+    "trailing space ",
+    LONG_PROMPT,
+    "ＡＢ！ fullwidth letters",
     "",
     "<extra_id_0> sentinel and </s> eos written in the text",
 ]
@@ -90,8 +111,11 @@ def train_spm(workdir):
     corpus = os.path.join(workdir, "corpus.txt")
     with open(corpus, "w") as f:
         f.write(CORPUS)
+    rules = os.path.join(workdir, "rules.tsv")
+    with open(rules, "w") as f:
+        f.write("".join(f"{src}\t{dst}\n" for src, dst in NORMALIZATION_RULES))
     prefix = os.path.join(workdir, "spiece")
-    # T5's layout: <pad> 0, </s> 1, <unk> 2, no <s>; nmt_nfkc normalisation.
+    # T5's layout: <pad> 0, </s> 1, <unk> 2, no <s>.
     spm.SentencePieceTrainer.train(
         input=corpus,
         model_prefix=prefix,
@@ -102,7 +126,7 @@ def train_spm(workdir):
         eos_id=1,
         unk_id=2,
         bos_id=-1,
-        normalization_rule_name="nmt_nfkc",
+        normalization_rule_tsv=rules,
         num_threads=1,
         seed_sentencepiece_size=10000,
         minloglevel=2,
@@ -115,7 +139,16 @@ def write_spm_tokenizer(directory):
     os.makedirs(directory, exist_ok=True)
     workdir = tempfile.mkdtemp()
     try:
-        shutil.copy(train_spm(workdir), os.path.join(directory, "spiece.model"))
+        from sentencepiece import sentencepiece_model_pb2
+
+        proto = sentencepiece_model_pb2.ModelProto()
+        with open(train_spm(workdir), "rb") as f:
+            proto.ParseFromString(f.read())
+        # The trainer records its temporary paths: drop them so reruns give the same bytes.
+        del proto.trainer_spec.input[:]
+        proto.trainer_spec.ClearField("model_prefix")
+        with open(os.path.join(directory, "spiece.model"), "wb") as f:
+            f.write(proto.SerializeToString())
     finally:
         shutil.rmtree(workdir)
     extra = [f"<extra_id_{i}>" for i in range(100)]
@@ -136,6 +169,24 @@ def write_spm_tokenizer(directory):
     special = {"additional_special_tokens": extra, "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
     with open(os.path.join(directory, "special_tokens_map.json"), "w") as f:
         json.dump(special, f, indent=2)
+
+
+def write_v4_style_tokenizer_json(src, directory):
+    """tokenizer.json as transformers v4's converter wrote it (normaliser Precompiled + Replace
+    of runs of spaces, a bare Metaspace pre-tokenizer). transformers v5 rebuilds its own pipeline
+    from such a file; the Rust loader must do the same."""
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(src, "tokenizer.json")) as f:
+        tok = json.load(f)
+    precompiled = tok["normalizer"]
+    tok["normalizer"] = {
+        "type": "Sequence",
+        "normalizers": [precompiled, {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}],
+    }
+    tok["pre_tokenizer"] = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True}
+    with open(os.path.join(directory, "tokenizer.json"), "w") as f:
+        json.dump(tok, f, ensure_ascii=False)
+    shutil.copy(os.path.join(src, "tokenizer_config.json"), directory)
 
 
 def build():
@@ -198,10 +249,11 @@ def main():
     tokenizer.save_pretrained(tok_dir)
     spm_dir = os.path.join(OUT, "tokenizer_spm")
     write_spm_tokenizer(spm_dir)
+    write_v4_style_tokenizer_json(tok_dir, os.path.join(OUT, "tokenizer_v4"))
     text_encoder.save_pretrained(os.path.join(OUT, "text_encoder"))
 
     tokens = {"prompts": PROMPTS, "cases": []}
-    for name in ["tokenizer", "tokenizer_spm"]:
+    for name in ["tokenizer", "tokenizer_spm", "tokenizer_v4"]:
         tok = T5Tokenizer.from_pretrained(os.path.join(OUT, name))
         for max_length in [MAX_LENGTH, MODEL_MAX_LENGTH]:
             padded = tok(PROMPTS, padding="max_length", max_length=max_length, truncation=True, add_special_tokens=True)
@@ -215,8 +267,8 @@ def main():
                     "untruncated_ids": [tok(p).input_ids for p in PROMPTS],
                 }
             )
-    a, b = (c["untruncated_ids"] for c in tokens["cases"][::2])
-    assert a == b, "the tokenizer with and without tokenizer.json disagree"
+    a, b, c = (case["untruncated_ids"] for case in tokens["cases"][::2])
+    assert a == b == c, "the tokenizer folders disagree"
     with open(os.path.join(OUT, "tokens.json"), "w") as f:
         json.dump(tokens, f, indent=1, ensure_ascii=False)
 
@@ -234,12 +286,12 @@ def main():
             out[f"{tag}.negative_embeds"] = ne
             out[f"{tag}.negative_mask"] = nm.to(torch.int64)
             # The default max_sequence_length (128), one prompt.
-            pe, pm, _, _ = _Prompts(cls, tok, enc).encode([PROMPTS[5]], None, 128)
+            pe, pm, _, _ = _Prompts(cls, tok, enc).encode([LONG_PROMPT], None, 128)
             out[f"{tag}.long_embeds"] = pe
             out[f"{tag}.long_mask"] = pm.to(torch.int64)
     save_file({k: v.contiguous() for k, v in out.items()}, os.path.join(OUT, "embeds.safetensors"))
     with open(os.path.join(OUT, "negative.json"), "w") as f:
-        json.dump({"prompts": prompts, "negative": negative, "long": PROMPTS[5]}, f, indent=1)
+        json.dump({"prompts": prompts, "negative": negative, "long": LONG_PROMPT}, f, indent=1)
     print("wrote", os.path.normpath(OUT))
 
 

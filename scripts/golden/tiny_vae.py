@@ -7,9 +7,12 @@ Run from the repository root:
 Writes engine/tests/fixtures/ltx/vae/:
     vae/                     save_pretrained of the tiny model (config.json + weights)
     decode.safetensors       latents [1,8,2,2,2], timestep, the injected noise in draw order, frames
-    encode.safetensors       video [1,3,9,64,64], posterior mean/logvar, sample noise and sample
+    encode.safetensors       video [1,3,9,64,64], posterior mean/logvar, sample noise and sample;
+                             the posterior of its first frame alone (image_mean/image_logvar)
     tiled_decode.safetensors latents [1,8,3,2,3], tiled (temporal + spatial) frames and their noise
     decode_091.safetensors   (with vae_091/) the 0.9.1 variant: conv down blocks, noise in 3 up blocks
+    decode_090.safetensors   (with vae_090/) the 0.9.0 variant, 4 channels wide: latents [1,8,2,1,1]
+                             and the encode of the top-left 32x32 of the encode video
 
 Frames of the tiled and 0.9.1 references are stored as float16 to keep the fixtures small
 (the tests allow for that rounding); everything else is float32.
@@ -67,7 +70,7 @@ TINY_091 = dict(
     in_channels=3,
     out_channels=3,
     latent_channels=8,
-    block_out_channels=(8, 8, 16, 16),
+    block_out_channels=(4, 4, 8, 8),
     down_block_types=("LTXVideoDownBlock3D",) * 4,
     decoder_block_out_channels=(4, 8, 16),
     layers_per_block=(1, 1, 1, 1, 1),
@@ -79,6 +82,33 @@ TINY_091 = dict(
     upsample_residual=(False, True, True),
     upsample_factor=(2, 2, 2),
     timestep_conditioning=True,
+    patch_size=4,
+    patch_size_t=1,
+    resnet_norm_eps=1e-6,
+    scaling_factor=1.0,
+    encoder_causal=True,
+    decoder_causal=False,
+)
+
+
+# The 0.9.0 layout at 4 channels: no timestep conditioning or noise, width-changing conv_in
+# resnets in the up blocks, plain (non-residual) upsamplers, a last block without scaling.
+TINY_090 = dict(
+    in_channels=3,
+    out_channels=3,
+    latent_channels=8,
+    block_out_channels=(4, 4, 8, 8),
+    down_block_types=("LTXVideoDownBlock3D",) * 4,
+    decoder_block_out_channels=(4, 4, 8, 8),
+    layers_per_block=(1, 1, 1, 1, 1),
+    decoder_layers_per_block=(1, 1, 1, 1, 1),
+    spatio_temporal_scaling=(True, True, True, False),
+    decoder_spatio_temporal_scaling=(True, True, True, False),
+    decoder_inject_noise=(False, False, False, False, False),
+    downsample_type=("conv", "conv", "conv", "conv"),
+    upsample_residual=(False, False, False, False),
+    upsample_factor=(1, 1, 1, 1),
+    timestep_conditioning=False,
     patch_size=4,
     patch_size_t=1,
     resnet_norm_eps=1e-6,
@@ -161,8 +191,12 @@ def main():
         sample_seed = 7
         sample = posterior.sample(generator=torch.Generator().manual_seed(sample_seed))
         sample_noise = torch.randn(posterior.mean.shape, generator=torch.Generator().manual_seed(sample_seed))
+        # A single image (the video's first frame), as the image-to-video pipelines encode it.
+        image_posterior = vae.encode(video[:, :, :1]).latent_dist
         save_file(
             {
+                "image_mean": image_posterior.mean.contiguous(),
+                "image_logvar": image_posterior.logvar.contiguous(),
                 "video": video,
                 "mean": posterior.mean.contiguous(),
                 "logvar": posterior.logvar.contiguous(),
@@ -210,6 +244,23 @@ def main():
                 **noise_entries(drawn091),
             },
             os.path.join(OUT, "decode_091.safetensors"),
+        )
+
+        # The 0.9.0 variant on a 32x32 crop: decode without a timestep, and encode.
+        vae090 = build(TINY_090, seed=2)
+        vae090.save_pretrained(os.path.join(OUT, "vae_090"))
+        z090 = torch.randn((1, 8, 2, 1, 1), generator=g)
+        frames090 = vae090.decode(z090).sample
+        assert frames090.shape == (1, 3, 9, 32, 32), frames090.shape
+        posterior090 = vae090.encode(video[:, :, :, :32, :32]).latent_dist
+        save_file(
+            {
+                "latents": z090,
+                "frames": frames090.contiguous(),
+                "mean": posterior090.mean.contiguous(),
+                "logvar": posterior090.logvar.contiguous(),
+            },
+            os.path.join(OUT, "decode_090.safetensors"),
         )
     print("wrote", os.path.abspath(OUT))
 

@@ -23,11 +23,17 @@ pub const DISTILLED_TIMESTEPS: [f64; 8] = [1000.0, 993.0, 987.0, 981.0, 975.0, 9
 /// latent upscaling (diffusers' LTX-Video docs).
 pub const DISTILLED_UPSCALE_TIMESTEPS: [f64; 5] = [1000.0, 909.0, 725.0, 421.0, 0.0];
 
-/// The distilled checkpoints' first-pass schedule as sigmas, as Lightricks'
-/// own configs (ltxv-2b-0.9.6-distilled, ltxv-2b-0.9.8-distilled) list it.
+/// The distilled 2B checkpoints' schedule as sigmas, as Lightricks' own
+/// configs list it (ltxv-2b-0.9.6-distilled: one pass of 8 steps; the 0.9.8
+/// multi-scale configs take the first 7 for their first pass). Lightricks'
+/// sampler uses them unshifted: pass them with a config that neither shifts
+/// nor stretches (`use_dynamic_shifting` off, `shift` 1, no `shift_terminal`).
 pub const DISTILLED_SIGMAS: [f64; 8] = [
-    1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875,
+    1.0000, 0.9937, 0.9875, 0.9812, 0.9750, 0.9094, 0.7250, 0.4219,
 ];
+
+/// The 0.9.8 distilled configs' second pass (after latent upscaling), as sigmas.
+pub const DISTILLED_SECOND_PASS_SIGMAS: [f64; 3] = [0.9094, 0.7250, 0.4219];
 
 /// How `mu` shifts sigmas when `use_dynamic_shifting` is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -364,6 +370,20 @@ impl FlowMatchEulerScheduler {
         self.timesteps = timesteps;
         self.sigmas = sigmas;
         Ok(())
+    }
+
+    /// The schedule `LTXPipeline`/`LTXImageToVideoPipeline` build for
+    /// `steps` steps over a latent video of `seq_len` tokens (frames ×
+    /// height × width): sigmas `linspace(1, 1/steps, steps)`, shifted by
+    /// `mu(seq_len)` when the config shifts dynamically.
+    pub fn set_ltx_pipeline_timesteps(
+        &mut self,
+        steps: usize,
+        seq_len: usize,
+    ) -> Result<(), SchedulerError> {
+        let sigmas = ltx_pipeline_sigmas(steps);
+        let mu = self.config.mu(seq_len);
+        self.set_timesteps(TimestepSpec::Sigmas(&sigmas), Some(mu))
     }
 
     fn sigma_pair(&self, index: usize) -> Result<(f32, f32), SchedulerError> {

@@ -57,6 +57,8 @@ pub enum EncodeError {
     BatchMismatch(usize, usize),
     #[error("max_len must be at least 1")]
     ZeroLength,
+    #[error("no prompts to encode")]
+    NoPrompts,
 }
 
 /// Whether the encoder sees the padding mask (see the module docs).
@@ -203,6 +205,9 @@ impl TextEncoder {
     pub fn encode(&self, prompts: &[&str], max_len: usize) -> Result<PromptEmbeds, EncodeError> {
         if max_len == 0 {
             return Err(EncodeError::ZeroLength);
+        }
+        if prompts.is_empty() {
+            return Err(EncodeError::NoPrompts);
         }
         let batch = self.tokenizer.encode_padded(prompts, max_len)?;
         let rows = prompts.len();

@@ -1,12 +1,17 @@
 //! LTX-Video's `tokenizer/` folder: a T5 tokenizer.
 //!
-//! With `tokenizer.json` the `tokenizers` crate reads it as is. The official
-//! repositories may hold only `spiece.model` and the configs; then the
-//! tokenizer is built from the sentencepiece model the way transformers'
-//! `T5Tokenizer` does (v5): a Unigram model over the pieces plus the
-//! `<extra_id_N>` sentinels (N descending), the model's precompiled
-//! normaliser, whitespace split + metaspace ("▁", always prefixed), `</s>`
-//! appended, and `<pad>`, `</s>`, `<unk>`, sentinels as special tokens.
+//! transformers' `T5Tokenizer` (v5, the reference) always assembles the same
+//! pipeline: a Unigram model, the sentencepiece precompiled normaliser alone,
+//! whitespace split + metaspace ("▁", always prefixed), `</s>` appended.
+//! We do the same from either file:
+//! - `tokenizer.json`, read by the `tokenizers` crate, keeping its vocabulary
+//!   and added tokens but replacing the rest, as transformers does (files
+//!   written by transformers v4 carry another normaliser and pre-tokenizer,
+//!   which differ on e.g. trailing spaces);
+//! - `spiece.model` alone (the official repositories may hold only it and
+//!   the configs): the pieces plus the `<extra_id_N>` sentinels (N
+//!   descending) as the vocabulary, and `<pad>`, `</s>`, `<unk>`, sentinels
+//!   as special tokens.
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +22,10 @@ use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
 use tokenizers::processors::template::TemplateProcessing;
-use tokenizers::{AddedToken, PostProcessor, PreTokenizerWrapper, Tokenizer, TruncationDirection};
+use tokenizers::{
+    AddedToken, ModelWrapper, NormalizerWrapper, PostProcessor, PreTokenizerWrapper, Tokenizer,
+    TruncationDirection,
+};
 
 use super::spiece::SentencePieceModel;
 
@@ -92,7 +100,8 @@ impl T5Tokenizer {
         let json = dir.join("tokenizer.json");
         let spiece = dir.join("spiece.model");
         let inner = if json.is_file() {
-            Tokenizer::from_file(&json).map_err(|e| invalid(&json, e))?
+            let tokenizer = Tokenizer::from_file(&json).map_err(|e| invalid(&json, e))?;
+            as_transformers_t5(tokenizer, &config).map_err(|e| invalid(&json, e))?
         } else if spiece.is_file() {
             let bytes = std::fs::read(&spiece).map_err(|source| TokenizerError::Read {
                 path: spiece.clone(),
@@ -175,11 +184,55 @@ fn encode_err(prompt: &str, e: impl ToString) -> TokenizerError {
     }
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The pre-tokenizer, decoder and post-processor transformers' T5Tokenizer sets.
+fn set_t5_pipeline(tokenizer: &mut Tokenizer, eos_token: &str) -> Result<(), BoxError> {
+    let eos_id = tokenizer
+        .token_to_id(eos_token)
+        .ok_or_else(|| format!("no eos token {eos_token:?}"))?;
+    tokenizer.with_pre_tokenizer(Some(Sequence::new(vec![
+        PreTokenizerWrapper::WhitespaceSplit(WhitespaceSplit),
+        PreTokenizerWrapper::Metaspace(Metaspace::new('▁', PrependScheme::Always, true)),
+    ])));
+    tokenizer.with_decoder(Some(Metaspace::new('▁', PrependScheme::Always, true)));
+    tokenizer.with_post_processor(Some(
+        TemplateProcessing::builder()
+            .try_single(format!("$A {eos_token}"))?
+            .try_pair(format!("$A {eos_token} $B {eos_token}"))?
+            .special_tokens(vec![(eos_token.to_owned(), eos_id)])
+            .build()?,
+    ));
+    Ok(())
+}
+
+/// A tokenizer.json's Unigram tokenizer with transformers' T5 pipeline:
+/// only its precompiled normaliser is kept.
+fn as_transformers_t5(
+    mut tokenizer: Tokenizer,
+    config: &TokenizerConfig,
+) -> Result<Tokenizer, BoxError> {
+    if !matches!(tokenizer.get_model(), ModelWrapper::Unigram(_)) {
+        return Err("the model is not a Unigram (sentencepiece) model, as T5's is".into());
+    }
+    let precompiled = match tokenizer.get_normalizer() {
+        Some(NormalizerWrapper::Precompiled(p)) => Some(p.clone()),
+        Some(NormalizerWrapper::Sequence(seq)) => seq.as_ref().iter().find_map(|n| match n {
+            NormalizerWrapper::Precompiled(p) => Some(p.clone()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    tokenizer.with_normalizer(precompiled)?;
+    set_t5_pipeline(&mut tokenizer, &config.eos_token)?;
+    Ok(tokenizer)
+}
+
 /// transformers' T5Tokenizer built from a sentencepiece model.
 fn from_sentencepiece(
     model: &SentencePieceModel,
     config: &TokenizerConfig,
-) -> Result<Tokenizer, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Tokenizer, BoxError> {
     let mut vocab: Vec<(String, f64)> = model
         .pieces
         .iter()
@@ -190,28 +243,12 @@ fn from_sentencepiece(
         .map(|i| format!("<extra_id_{i}>"))
         .collect();
     vocab.extend(sentinels.iter().map(|s| (s.clone(), 0.0)));
-    let eos_id = vocab
-        .iter()
-        .position(|(piece, _)| *piece == config.eos_token)
-        .ok_or_else(|| format!("no eos piece {:?}", config.eos_token))?;
-
     let unigram = Unigram::from(vocab, Some(model.unk_id), false)?;
     let mut tokenizer = Tokenizer::new(unigram);
     if !model.precompiled_charsmap.is_empty() {
         tokenizer.with_normalizer(Some(Precompiled::from(&model.precompiled_charsmap)?))?;
     }
-    tokenizer.with_pre_tokenizer(Some(Sequence::new(vec![
-        PreTokenizerWrapper::WhitespaceSplit(WhitespaceSplit),
-        PreTokenizerWrapper::Metaspace(Metaspace::new('▁', PrependScheme::Always, true)),
-    ])));
-    tokenizer.with_decoder(Some(Metaspace::new('▁', PrependScheme::Always, true)));
-    tokenizer.with_post_processor(Some(
-        TemplateProcessing::builder()
-            .try_single(format!("$A {}", config.eos_token))?
-            .try_pair(format!("$A {0} $B {0}", config.eos_token))?
-            .special_tokens(vec![(config.eos_token.clone(), eos_id as u32)])
-            .build()?,
-    ));
+    set_t5_pipeline(&mut tokenizer, &config.eos_token)?;
     let unk = model.pieces[model.unk_id].piece.clone();
     let specials = [config.pad_token.clone(), config.eos_token.clone(), unk]
         .into_iter()

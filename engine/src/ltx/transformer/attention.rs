@@ -2,9 +2,10 @@
 //! all heads, rotary embeddings on the whole inner dimension (self-attention
 //! only), scaled dot-product attention, output projection.
 
-use candle_core::{DType, Module, Result, Tensor, D};
+use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{linear_b, Linear, RmsNorm, VarBuilder};
 
+use super::cpu_ops::softmax_last_dim;
 use super::rope::RotaryTables;
 
 /// Scaled dot-product attention: `softmax(q·kᵀ/√d + mask)·v`.
@@ -14,18 +15,36 @@ use super::rope::RotaryTables;
 /// Returns [B, Nq, H, d]. The one place a fused kernel (flash attention
 /// under the `cuda` feature) can replace the plain softmax.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-    let head_dim = q.dim(D::Minus1)?;
-    let scale = 1.0 / (head_dim as f64).sqrt();
-    let q = q.transpose(1, 2)?.contiguous()?; // (b, h, nq, d)
-    let k = k.transpose(1, 2)?.contiguous()?; // (b, h, nk, d)
+    let (b, nq, h, d) = q.dims4()?;
+    let nk = k.dim(1)?;
+    // Scaling q (nq·d values) is cheaper than scaling the scores (nq·nk).
+    let q = (q.transpose(1, 2)? * (1.0 / (d as f64).sqrt()))?; // (b, h, nq, d)
+    let k_t = k.transpose(1, 2)?.contiguous()?.t()?; // (b, h, d, nk)
     let v = v.transpose(1, 2)?.contiguous()?; // (b, h, nk, d)
-    let mut scores = (q.matmul(&k.t()?)? * scale)?; // (b, h, nq, nk)
-    if let Some(mask) = mask {
-        scores = scores.broadcast_add(mask)?;
+                                              // Queries in blocks, so the score matrix stays small (and is not a fresh
+                                              // mmap, page-faulted in, on every call) however long the video is.
+    let block = (SCORES_PER_BLOCK / (b * h * nk).max(1)).clamp(1, nq.max(1));
+    let mut outputs = Vec::with_capacity(nq.div_ceil(block));
+    for start in (0..nq).step_by(block) {
+        let len = block.min(nq - start);
+        let q = q.narrow(2, start, len)?.contiguous()?;
+        let mut scores = q.matmul(&k_t)?; // (b, h, len, nk)
+        if let Some(mask) = mask {
+            let mask = if mask.rank() == 4 && mask.dim(2)? == nq && nq > 1 {
+                mask.narrow(2, start, len)?
+            } else {
+                mask.clone()
+            };
+            scores = scores.broadcast_add(&mask)?;
+        }
+        let weights = softmax_last_dim(scores)?;
+        outputs.push(weights.matmul(&v)?); // (b, h, len, d)
     }
-    let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-    weights.matmul(&v)?.transpose(1, 2) // (b, nq, h, d)
+    Tensor::cat(&outputs, 2)?.transpose(1, 2) // (b, nq, h, d)
 }
+
+/// Score entries computed at once on the CPU path (16 MiB of f32).
+const SCORES_PER_BLOCK: usize = 1 << 22;
 
 #[derive(Debug, Clone)]
 pub struct Attention {

@@ -5,6 +5,7 @@ use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
 
 use super::attention::Attention;
+use super::cpu_ops::gelu_tanh;
 use super::rope::RotaryTables;
 use super::Config;
 
@@ -26,7 +27,7 @@ impl FeedForward {
 
 impl Module for FeedForward {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.proj_out.forward(&self.proj_in.forward(x)?.gelu()?)
+        self.proj_out.forward(&gelu_tanh(self.proj_in.forward(x)?)?)
     }
 }
 

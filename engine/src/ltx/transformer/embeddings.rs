@@ -4,6 +4,8 @@
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
 
+use super::cpu_ops::gelu_tanh;
+
 /// Channels of the sinusoidal timestep features (`Timesteps(num_channels=256)`).
 const TIMESTEP_CHANNELS: usize = 256;
 
@@ -107,8 +109,7 @@ impl CaptionProjection {
 
 impl Module for CaptionProjection {
     fn forward(&self, captions: &Tensor) -> Result<Tensor> {
-        // candle's `gelu` is the tanh approximation (`gelu_erf` is the exact one).
         self.linear_2
-            .forward(&self.linear_1.forward(captions)?.gelu()?)
+            .forward(&gelu_tanh(self.linear_1.forward(captions)?)?)
     }
 }

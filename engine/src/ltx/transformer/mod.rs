@@ -10,6 +10,7 @@
 mod attention;
 mod block;
 mod config;
+mod cpu_ops;
 mod embeddings;
 mod load;
 mod packing;

@@ -33,6 +33,7 @@ fn resnets(
         .collect()
 }
 
+/// Encoder resnets take neither a timestep nor noise.
 fn no_context(noise: &mut ZeroNoise) -> ResnetContext<'_> {
     ResnetContext { temb: None, noise }
 }

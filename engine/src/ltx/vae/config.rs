@@ -233,6 +233,13 @@ impl Config {
         if self.patch_size == 0 || self.patch_size_t == 0 || self.upsample_factor.contains(&0) {
             return Err("patch sizes and upsample factors must be positive".into());
         }
+        let mut widths = self
+            .block_out_channels
+            .iter()
+            .chain(&self.decoder_block_out_channels);
+        if self.in_channels == 0 || self.out_channels == 0 || widths.any(|c| *c == 0) {
+            return Err("channel counts must be positive".into());
+        }
         if self.latent_channels < 2 {
             return Err("latent_channels must be at least 2".into());
         }

@@ -1,11 +1,13 @@
-//! `LTXVideoCausalConv3d`: a 3D convolution, which candle lacks, as im2col + one matmul.
+//! `LTXVideoCausalConv3d`: a 3D convolution, which candle lacks, as im2col + matmuls.
 //!
 //! Time is padded by repeating the edge frames (all on the left when causal, split
 //! evenly otherwise), height and width with zeros, as diffusers does. The kernel's
-//! taps are gathered into a `[taps * in, frames * h * w]` column matrix and multiplied
-//! by the weight `[out, taps * in]`, so the output comes out in `[out, t, h, w]` order
-//! with no transpose; long videos are done a few frames at a time so the column
-//! matrix stays bounded.
+//! spatial taps are gathered into a `[kh * kw * in, frames * h * w]` column matrix over
+//! the padded frames; each temporal tap `dt` is then one matmul of its weight slice
+//! `[out, kh * kw * in]` with the columns of frames `dt..dt + t` (a contiguous column
+//! range), summed. That copies the input `kh * kw` times rather than `kt * kh * kw`
+//! times, and the output comes out in `[out, t, h, w]` order with no transpose. Long
+//! videos are done a few frames at a time so the column matrix stays bounded.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -15,8 +17,8 @@ const MAX_COLUMN_ELEMENTS: usize = 1 << 28;
 
 #[derive(Debug, Clone)]
 pub struct CausalConv3d {
-    /// `[out, kt * kh * kw * in]`: the taps outermost, matching the column matrix rows.
-    weight: Tensor,
+    /// One `[out, kh * kw * in]` matrix per temporal tap, rows ordered like the columns.
+    weights: Vec<Tensor>,
     bias: Tensor,
     kernel: (usize, usize, usize),
     stride: (usize, usize, usize),
@@ -38,14 +40,19 @@ impl CausalConv3d {
         let vb = vb.pp("conv");
         let (kt, kh, kw) = kernel;
         let weight = vb.get((out_channels, in_channels, kt, kh, kw), "weight")?;
-        // (out, in, kt, kh, kw) -> (out, kt, kh, kw, in)
-        let weight = weight
-            .permute((0, 2, 3, 4, 1))?
-            .reshape((out_channels, kt * kh * kw * in_channels))?
-            .contiguous()?;
+        // (out, in, kt, kh, kw) -> (kt, out, kh, kw, in)
+        let weight = weight.permute((2, 0, 3, 4, 1))?;
+        let weights = (0..kt)
+            .map(|dt| {
+                weight
+                    .get(dt)?
+                    .reshape((out_channels, kh * kw * in_channels))?
+                    .contiguous()
+            })
+            .collect::<Result<Vec<_>>>()?;
         let bias = vb.get(out_channels, "bias")?.reshape((out_channels, 1))?;
         Ok(Self {
-            weight,
+            weights,
             bias,
             kernel,
             stride,
@@ -55,7 +62,7 @@ impl CausalConv3d {
         })
     }
 
-    /// One output frame block: `x` is `[in, t_pad, h_pad, w_pad]` (already padded).
+    /// Output frames `t0..t0 + frames`: `x` is `[in, t_pad, h_pad, w_pad]` (already padded).
     fn conv_frames(
         &self,
         x: &Tensor,
@@ -65,29 +72,38 @@ impl CausalConv3d {
         w: usize,
     ) -> Result<Tensor> {
         let (kt, kh, kw) = self.kernel;
-        let cols = if kt * kh * kw == 1 {
-            x.narrow(1, t0, frames)?.contiguous()?
+        let span = frames + kt - 1;
+        let window = x.narrow(1, t0, span)?;
+        let cols = if kh * kw == 1 {
+            window.contiguous()?
         } else {
-            let mut taps = Vec::with_capacity(kt * kh * kw);
-            for dt in 0..kt {
-                for dh in 0..kh {
-                    for dw in 0..kw {
-                        taps.push(
-                            x.narrow(1, t0 + dt, frames)?
-                                .narrow(2, dh, h)?
-                                .narrow(3, dw, w)?
-                                .unsqueeze(0)?,
-                        );
-                    }
+            let mut taps = Vec::with_capacity(kh * kw);
+            for dh in 0..kh {
+                for dw in 0..kw {
+                    taps.push(window.narrow(2, dh, h)?.narrow(3, dw, w)?.unsqueeze(0)?);
                 }
             }
-            // (taps, in, frames, h, w): concatenating on dim 0 is one strided copy per tap.
+            // (kh * kw, in, span, h, w): concatenating on dim 0 is one strided copy per tap.
             Tensor::cat(&taps, 0)?
         };
-        let cols = cols.reshape((kt * kh * kw * self.in_channels, frames * h * w))?;
-        self.weight
-            .matmul(&cols)?
-            .broadcast_add(&self.bias)?
+        let cols = cols.reshape((kh * kw * self.in_channels, span * h * w))?;
+        let mut y: Option<Tensor> = None;
+        for (dt, weight) in self.weights.iter().enumerate() {
+            let shifted = cols.narrow(1, dt * h * w, frames * h * w)?;
+            // The CPU matmul takes a row stride; other backends want contiguous operands.
+            let shifted = if shifted.device().is_cpu() {
+                shifted
+            } else {
+                shifted.contiguous()?
+            };
+            let term = weight.matmul(&shifted)?;
+            y = Some(match y {
+                Some(acc) => (acc + term)?,
+                None => term,
+            });
+        }
+        let y = y.ok_or_else(|| candle_core::Error::Msg("conv3d with no temporal taps".into()))?;
+        y.broadcast_add(&self.bias)?
             .reshape((self.out_channels, frames, h, w))
     }
 }
@@ -117,7 +133,7 @@ impl Module for CausalConv3d {
             .pad_with_zeros(4, kw / 2, kw / 2)?;
         let (batch, _, t_pad, h_pad, w_pad) = x.dims5()?;
         let (t_out, h_out, w_out) = (t_pad + 1 - kt, h_pad + 1 - kh, w_pad + 1 - kw);
-        let per_frame = kt * kh * kw * self.in_channels * h_out * w_out;
+        let per_frame = kh * kw * self.in_channels * h_out * w_out;
         let chunk = (MAX_COLUMN_ELEMENTS / per_frame.max(1)).max(1);
         let mut items = Vec::with_capacity(batch);
         for b in 0..batch {

@@ -14,7 +14,8 @@ Writes engine/tests/fixtures/ltx/pipeline/:
 Each reference holds the initial noise (`latents`, unpacked [B, C, F, H, W]),
 the decode noise (`decode_noise`) and diffusers' frames (`frames`, [F, H, W, 3]
 f16 in 0..1); the i2v one also the condition image (`image`, [H, W, 3] u8).
-The parameters (prompt, steps, guidance, ...) are in the safetensors metadata.
+The parameters (prompt, steps, guidance, ...) are in the safetensors metadata
+(whose key order is the only thing that changes when the script runs again).
 
 The components come from the other tiny_*.py scripts when they are importable
 (same geometry), else from the minimal builders below.

@@ -51,11 +51,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let output = forward()?; // warm-up
     let mut times = Vec::with_capacity(reps);
+    let cpu_start = process_cpu_seconds();
     for _ in 0..reps {
         let start = Instant::now();
         forward()?;
         times.push(start.elapsed().as_secs_f64());
     }
+    let cpu_per_forward = match (cpu_start, process_cpu_seconds()) {
+        (Some(start), Some(end)) => format!("{:.0} ms", (end - start) / reps as f64 * 1e3),
+        _ => "unknown".into(),
+    };
     times.sort_by(f64::total_cmp);
     let error = (output - input("output")?)?
         .abs()?
@@ -63,10 +68,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .max(0)?
         .to_scalar::<f32>()?;
     println!(
-        "candle threads={} forward: min {:.1} ms, median {:.1} ms over {reps}; max abs diff from pytorch {error:.2e}",
+        "candle threads={} forward: min {:.1} ms, median {:.1} ms over {reps}, cpu time {cpu_per_forward} per forward; max abs diff from pytorch {error:.2e}",
         candle_core::utils::get_num_threads(),
         times[0] * 1e3,
         times[times.len() / 2] * 1e3,
     );
     Ok(())
+}
+
+/// User + system time of the whole process, all threads (Linux: /proc/self/stat,
+/// in USER_HZ = 100 ticks a second). On a shared machine this is steadier than wall time.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name start at field 3 (state).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }

@@ -249,3 +249,57 @@ fn an_unsupported_config_is_a_load_error() {
     let error = Transformer::load(dir.path(), DType::F32, &Device::Cpu).unwrap_err();
     assert!(error.to_string().contains("qk_norm"), "{error}");
 }
+
+#[test]
+fn sharded_weights_load_like_a_single_file() {
+    // The 2B checkpoints ship as shards named by diffusion_pytorch_model.safetensors.index.json.
+    let dir = tempfile::tempdir().unwrap();
+    let source = fixtures().join("transformer");
+    std::fs::copy(source.join("config.json"), dir.path().join("config.json")).unwrap();
+    let weights = candle_core::safetensors::load(
+        source.join("diffusion_pytorch_model.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let mut shards: [HashMap<String, Tensor>; 2] = Default::default();
+    let mut weight_map = serde_json::Map::new();
+    for (i, (name, tensor)) in weights.into_iter().enumerate() {
+        let shard = i % 2;
+        let file = format!(
+            "diffusion_pytorch_model-0000{}-of-00002.safetensors",
+            shard + 1
+        );
+        weight_map.insert(name.clone(), file.into());
+        shards[shard].insert(name, tensor);
+    }
+    for (i, shard) in shards.iter().enumerate() {
+        let file = format!("diffusion_pytorch_model-0000{}-of-00002.safetensors", i + 1);
+        candle_core::safetensors::save(shard, dir.path().join(file)).unwrap();
+    }
+    let index = serde_json::json!({ "metadata": {}, "weight_map": weight_map });
+    std::fs::write(
+        dir.path()
+            .join("diffusion_pytorch_model.safetensors.index.json"),
+        index.to_string(),
+    )
+    .unwrap();
+
+    let sharded = Transformer::load(dir.path(), DType::F32, &Device::Cpu).unwrap();
+    let fixture = load_fixture("forward_scalar");
+    let run = |model: &Transformer| {
+        model
+            .forward(
+                get(&fixture, "hidden_states"),
+                get(&fixture, "encoder_hidden_states"),
+                get(&fixture, "timestep"),
+                Some(get(&fixture, "encoder_attention_mask")),
+                &grid_positions(&fixture),
+            )
+            .unwrap()
+    };
+    let error = max_abs_diff(&run(&sharded), &run(&model()));
+    assert_eq!(
+        error, 0.0,
+        "sharded and single-file models differ by {error}"
+    );
+}

@@ -60,10 +60,12 @@ def main():
 
     output = forward()  # warm-up
     times = []
+    cpu_start = time.process_time()
     for _ in range(args.reps):
         start = time.perf_counter()
         forward()
         times.append(time.perf_counter() - start)
+    cpu_per_forward = (time.process_time() - cpu_start) / args.reps
     save_file(
         dict(
             hidden_states=hidden,
@@ -78,7 +80,8 @@ def main():
     )
     print(
         f"pytorch {torch.__version__} threads={torch.get_num_threads()} forward: "
-        f"min {min(times) * 1e3:.1f} ms, median {statistics.median(times) * 1e3:.1f} ms over {args.reps}"
+        f"min {min(times) * 1e3:.1f} ms, median {statistics.median(times) * 1e3:.1f} ms over {args.reps}, "
+        f"cpu time {cpu_per_forward * 1e3:.0f} ms per forward"
     )
 
 

@@ -21,8 +21,9 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
     let q = (q.transpose(1, 2)? * (1.0 / (d as f64).sqrt()))?; // (b, h, nq, d)
     let k_t = k.transpose(1, 2)?.contiguous()?.t()?; // (b, h, d, nk)
     let v = v.transpose(1, 2)?.contiguous()?; // (b, h, nk, d)
-                                              // Queries in blocks, so the score matrix stays small (and is not a fresh
-                                              // mmap, page-faulted in, on every call) however long the video is.
+
+    // Queries in blocks, so the score matrix stays small (and is not a fresh
+    // mmap, page-faulted in, on every call) however long the video is.
     let block = (SCORES_PER_BLOCK / (b * h * nk).max(1)).clamp(1, nq.max(1));
     let mut outputs = Vec::with_capacity(nq.div_ceil(block));
     for start in (0..nq).step_by(block) {
@@ -30,8 +31,10 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
         let q = q.narrow(2, start, len)?.contiguous()?;
         let mut scores = q.matmul(&k_t)?; // (b, h, len, nk)
         if let Some(mask) = mask {
-            let mask = if mask.rank() == 4 && mask.dim(2)? == nq && nq > 1 {
-                mask.narrow(2, start, len)?
+            // A mask with a query axis is cut like the queries.
+            let query_axis = mask.rank().saturating_sub(2);
+            let mask = if mask.rank() >= 2 && mask.dim(query_axis)? == nq && nq > 1 {
+                mask.narrow(query_axis, start, len)?
             } else {
                 mask.clone()
             };

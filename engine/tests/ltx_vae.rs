@@ -142,6 +142,26 @@ fn a_batch_decodes_like_its_items() {
 }
 
 #[test]
+fn decode_in_f64_matches_diffusers() {
+    // f64 takes the conv's device-generic im2col (the one CUDA and bf16 use), not the CPU f32 one.
+    let dir = fixtures().join("vae");
+    let vae = AutoencoderKl::load(&dir, DType::F64, &Device::Cpu).unwrap();
+    let t = load_tensors("decode.safetensors");
+    let mut noise = recorded_noise(&t);
+    let z = get(&t, "latents").to_dtype(DType::F64).unwrap();
+    let ts = get(&t, "timestep").to_dtype(DType::F64).unwrap();
+    let frames = vae.decode(&z, Some(&ts), &mut noise).unwrap();
+    let frames = frames.to_dtype(DType::F32).unwrap();
+    assert_close(
+        "decode (f64)",
+        &frames,
+        &get(&t, "frames"),
+        F32_TOLERANCE,
+        0.0,
+    );
+}
+
+#[test]
 fn decode_needs_a_timestep_when_conditioned() {
     let vae = load_vae("vae");
     let t = load_tensors("decode.safetensors");

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use reel::config::Config;
 use reel::wiring::{make_renderer, RenderOverrides};
 use reel_bots::core::{validate, wording, VideoRequest};
-use reel_engine::{encode_mp4, CancelToken, EncodeOptions, RenderRequest, RgbImage};
+use reel_engine::{encode_mp4, read_image, CancelToken, EncodeOptions, RenderRequest, RgbImage};
 
 #[derive(clap::Args)]
 pub struct RenderArgs {
@@ -35,6 +35,9 @@ pub struct RenderArgs {
     /// tensor [1, C, F, H, W], optionally `decode_noise`) instead of the seed's noise.
     #[arg(long, value_name = "FILE.safetensors")]
     latents: Option<PathBuf>,
+    /// A reference image (PNG, JPEG, ...) that fixes the first frame (image-to-video).
+    #[arg(long, value_name = "FILE")]
+    image: Option<PathBuf>,
     /// Also write every decoded frame, losslessly, as DIR/frame-NNNNN.ppm.
     #[arg(long, value_name = "DIR")]
     frames_out: Option<PathBuf>,
@@ -62,6 +65,7 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
     for note in &video.notes {
         eprintln!("note: {note}");
     }
+    let reference_image = args.image.as_deref().map(read_image).transpose()?;
     let overrides = RenderOverrides {
         model_dir: args.model_dir,
         latents: args.latents,
@@ -75,7 +79,7 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
         width: video.width,
         height: video.height,
         fps: video.fps,
-        reference_image: None,
+        reference_image,
         reference_voice: None,
     };
     let bar = ProgressBar::new(0);

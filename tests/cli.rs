@@ -326,9 +326,14 @@ fn render_with_ltx_video_writes_an_mp4_and_frames_matching_diffusers() {
     assert_eq!((info.width, info.height, info.frames), (64, 64, 9));
     assert_eq!(info.audio_codec.as_deref(), Some("aac"));
 
-    // The lossless frames against diffusers' (f16 in 0..1): 8-bit rounding
-    // (half a level) plus the pipeline's own tolerance (2e-3).
-    let tensors = candle_core::safetensors::load(&reference, &candle_core::Device::Cpu).unwrap();
+    assert_frames_match_diffusers(&sb.path().join("frames"), &reference, "--latents");
+}
+
+/// The lossless frames `reel render --frames-out` wrote (9 of 64x64) against
+/// diffusers' (f16 in 0..1): 8-bit rounding (half a level) plus the
+/// pipeline's own tolerance (2e-3).
+fn assert_frames_match_diffusers(dir: &std::path::Path, reference: &std::path::Path, what: &str) {
+    let tensors = candle_core::safetensors::load(reference, &candle_core::Device::Cpu).unwrap();
     let expected = tensors["frames"]
         .to_dtype(candle_core::DType::F32)
         .unwrap()
@@ -339,7 +344,7 @@ fn render_with_ltx_video_writes_an_mp4_and_frames_matching_diffusers() {
     let frame_len = 64 * 64 * 3;
     let mut worst = 0f32;
     for i in 0..9 {
-        let ppm = std::fs::read(sb.path().join(format!("frames/frame-{i:05}.ppm"))).unwrap();
+        let ppm = std::fs::read(dir.join(format!("frame-{i:05}.ppm"))).unwrap();
         let header = b"P6\n64 64\n255\n";
         assert_eq!(&ppm[..header.len()], header);
         let pixels = &ppm[header.len()..];
@@ -349,8 +354,70 @@ fn render_with_ltx_video_writes_an_mp4_and_frames_matching_diffusers() {
             worst = worst.max(diff);
         }
     }
-    println!("reel render --latents: max abs error {worst:e} (tolerance 4e-3)");
+    println!("reel render {what}: max abs error {worst:e} (tolerance 4e-3)");
     assert!(worst <= 0.5 / 255.0 + 2e-3, "max abs error {worst}");
+}
+
+#[test]
+fn render_with_a_reference_image_matches_diffusers_image_to_video() {
+    let sb = Sandbox::sqlite();
+    let fixtures = tiny_ltx_dir();
+    let reference = fixtures.join("i2v.safetensors");
+    // The fixture's condition image, written as a PPM for `--image`.
+    let tensors = candle_core::safetensors::load(&reference, &candle_core::Device::Cpu).unwrap();
+    let image = tensors["image"]
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<u8>()
+        .unwrap();
+    let mut ppm = b"P6\n64 64\n255\n".to_vec();
+    ppm.extend_from_slice(&image);
+    std::fs::write(sb.path().join("face.ppm"), ppm).unwrap();
+    std::fs::write(sb.path().join("broken.png"), b"not a picture").unwrap();
+
+    let envs = [
+        ("REEL_RENDER__FPS", "9"),
+        ("REEL_ENGINE__STEPS", "3"),
+        ("REEL_ENGINE__GUIDANCE_SCALE", "1.0"),
+    ];
+    let args = |image: &str, output: &str| {
+        vec![
+            "render".to_string(),
+            "a dog runs through the snow".into(),
+            "-o".into(),
+            output.into(),
+            "--duration".into(),
+            "1".into(),
+            "--size".into(),
+            "64x64".into(),
+            "--model-dir".into(),
+            fixtures.join("tiny").to_str().unwrap().into(),
+            "--latents".into(),
+            reference.to_str().unwrap().into(),
+            "--image".into(),
+            image.into(),
+            "--frames-out".into(),
+            "frames".into(),
+        ]
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        sb.run(&args, &envs)
+    };
+
+    let out = run(args("face.ppm", "i2v.mp4"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_frames_match_diffusers(&sb.path().join("frames"), &reference, "--image");
+
+    // A file that is not a picture: a clear message naming it, no clip.
+    let out = run(args("broken.png", "broken.mp4"));
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("broken.png") && stderr.contains("could not be opened as an image"),
+        "{stderr}"
+    );
+    assert!(!sb.path().join("broken.mp4").exists());
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod encode;
 mod ffmpeg_setup;
+mod image_file;
 pub mod ltx;
 mod probe;
 mod reencode;
@@ -12,6 +13,7 @@ pub mod testsrc;
 mod validate;
 
 pub use encode::{encode_mp4, EncodeError, EncodeOptions, EncodedClip};
+pub use image_file::{read_image, ImageError};
 pub use probe::{probe, ClipInfo, ProbeError};
 pub use reencode::{reencode_mp4, ReencodeError, ReencodeOptions};
 pub use renderer::{

@@ -1,0 +1,99 @@
+//! Still images (PNG, JPEG, WebP, ... whatever FFmpeg decodes) read into an
+//! [`RgbImage`]: the reference image for image-to-video.
+
+use std::path::Path;
+
+use ffmpeg_next::format::Pixel;
+use ffmpeg_next::software::scaling;
+use ffmpeg_next::{format, frame, media};
+
+use crate::validate::MAX_SIDE;
+use crate::{ffmpeg_setup, RgbImage};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{path} could not be opened as an image: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("{path} holds no picture")]
+    NoPicture { path: String },
+    #[error("{path} is {width}×{height}; images up to {max}×{max} are accepted")]
+    TooLarge {
+        path: String,
+        width: u32,
+        height: u32,
+        max: u32,
+    },
+}
+
+/// Decodes the first picture in `path` as RGB24.
+pub fn read_image(path: &Path) -> Result<RgbImage, ImageError> {
+    let name = path.display().to_string();
+    let unreadable = |e: ffmpeg_next::Error| ImageError::Unreadable {
+        path: name.clone(),
+        reason: e.to_string(),
+    };
+    ffmpeg_setup::init().map_err(unreadable)?;
+    let mut input = format::input(path).map_err(unreadable)?;
+    let stream = input
+        .streams()
+        .best(media::Type::Video)
+        .ok_or_else(|| ImageError::NoPicture { path: name.clone() })?;
+    let index = stream.index();
+    let mut decoder = ffmpeg_next::codec::context::Context::from_parameters(stream.parameters())
+        .and_then(|c| c.decoder().video())
+        .map_err(unreadable)?;
+    let (width, height) = (decoder.width(), decoder.height());
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(ImageError::TooLarge {
+            path: name,
+            width,
+            height,
+            max: MAX_SIDE,
+        });
+    }
+    let mut decoded = frame::Video::empty();
+    let mut got = false;
+    for (stream, packet) in input.packets() {
+        if stream.index() != index {
+            continue;
+        }
+        decoder.send_packet(&packet).map_err(unreadable)?;
+        if decoder.receive_frame(&mut decoded).is_ok() {
+            got = true;
+            break;
+        }
+    }
+    if !got {
+        decoder.send_eof().map_err(unreadable)?;
+        got = decoder.receive_frame(&mut decoded).is_ok();
+    }
+    if !got || decoded.width() == 0 || decoded.height() == 0 {
+        return Err(ImageError::NoPicture { path: name });
+    }
+    to_rgb(&decoded).map_err(unreadable)
+}
+
+fn to_rgb(decoded: &frame::Video) -> Result<RgbImage, ffmpeg_next::Error> {
+    let (width, height) = (decoded.width(), decoded.height());
+    let mut scaler = scaling::Context::get(
+        decoded.format(),
+        width,
+        height,
+        Pixel::RGB24,
+        width,
+        height,
+        scaling::Flags::BILINEAR,
+    )?;
+    let mut rgb = frame::Video::empty();
+    scaler.run(decoded, &mut rgb)?;
+    let row = width as usize * 3;
+    let stride = rgb.stride(0);
+    let plane = rgb.data(0);
+    let mut image = RgbImage::new(width, height);
+    for (y, dst) in image.data.chunks_exact_mut(row).enumerate() {
+        if let Some(src) = plane.get(y * stride..y * stride + row) {
+            dst.copy_from_slice(src);
+        }
+    }
+    Ok(image)
+}

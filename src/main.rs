@@ -46,7 +46,7 @@ enum Command {
         count: Option<u32>,
     },
     /// Render one clip to a file, without the queue.
-    Render(render_cmd::RenderArgs),
+    Render(Box<render_cmd::RenderArgs>),
     /// Chat with reel in this terminal, using the bots' commands.
     Chat {
         /// Queue jobs as this user (default: chat.terminal_user).
@@ -124,7 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
-        Command::Render(args) => render_cmd::run(&config, args).await,
+        Command::Render(args) => render_cmd::run(&config, *args).await,
         Command::Jobs { command } => jobs(App::open(config).await?, command).await,
         Command::Worker { count } => {
             let app = App::open(config).await?;

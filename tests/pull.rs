@@ -68,6 +68,8 @@ struct HubState {
     cut: Option<Cut>,
     /// A file whose resolve answers this status.
     failing: Option<(String, u16)>,
+    /// A large file whose data arrives with one byte changed.
+    corrupt: Option<String>,
     listing_status: Option<u16>,
 }
 
@@ -315,6 +317,10 @@ async fn cdn(
             let after = cut.after;
             return cut_short(&bytes, &headers, after);
         }
+    }
+    let mut bytes = bytes;
+    if range != Some("bytes=0-0") && hub.corrupt.as_deref() == Some(path.as_str()) {
+        bytes[1000] ^= 0xff;
     }
     serve_bytes(&bytes, &headers, None)
 }
@@ -597,7 +603,7 @@ fn unknown_and_single_file_only_names_are_refused_without_a_request() {
 }
 
 #[test]
-fn hub_errors_fail_clearly_and_leave_nothing_passing_for_complete() {
+fn hub_errors_and_corrupt_data_fail_clearly_leaving_nothing_passing_for_complete() {
     // A file the hub fails on: named, with the status, and no retry of a 500.
     let hub = FakeHub::start();
     let sb = Sandbox::sqlite();
@@ -621,6 +627,28 @@ fn hub_errors_fail_clearly_and_leave_nothing_passing_for_complete() {
         .filter(|seen| seen.path.ends_with(VAE))
         .count();
     assert_eq!(asked, 1);
+
+    // Bytes that do not hash to the hub's SHA-256 are not kept.
+    let hub = FakeHub::start();
+    let sb = Sandbox::sqlite();
+    hub.state.lock().unwrap().corrupt = Some(TRANSFORMER.into());
+    let out = pull(&sb, &hub, NAME);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(TRANSFORMER) && stderr.contains("do not match"),
+        "{stderr}"
+    );
+    assert!(text(&out.stdout).trim().is_empty());
+    assert!(!snapshot(&sb).join(TRANSFORMER).exists());
+    let blobs = repo_cache(&sb).join("blobs");
+    assert!(!blobs.join(hub.sha256(TRANSFORMER)).exists());
+    // With the hub fixed, the next pull completes.
+    hub.state.lock().unwrap().corrupt = None;
+    let out = pull(&sb, &hub, NAME);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let local = std::fs::read(snapshot(&sb).join(TRANSFORMER)).unwrap();
+    assert!(local == hub.file(TRANSFORMER));
 
     // A repository the hub will not list (gated, private or gone).
     let hub = FakeHub::start();

@@ -289,7 +289,13 @@ fn download(remote: &ApiRepo, file: &str) -> anyhow::Result<PathBuf> {
             }
             Err(err) => {
                 bar.abandon();
-                return Err(explain(err, file));
+                let resumable = is_transient(&err);
+                let err = explain(err, file);
+                return Err(if resumable {
+                    err.context("run `reel pull` again to resume from the bytes saved")
+                } else {
+                    err
+                });
             }
         }
     }

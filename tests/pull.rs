@@ -397,6 +397,9 @@ fn pull(sb: &Sandbox, hub: &FakeHub, name: &str) -> std::process::Output {
         .env("HF_ENDPOINT", hub.endpoint())
         .env("HF_TOKEN", TOKEN)
         .env_remove("HF_HUB_CACHE")
+        // The HTTP client's debug log shows request headers: the token must
+        // stay out of it too.
+        .env("RUST_LOG", "ureq=debug,hf_hub=debug")
         .stdin(std::process::Stdio::null());
     // hf-hub's client would send even loopback requests through a proxy.
     for proxy in [

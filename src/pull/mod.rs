@@ -54,7 +54,7 @@ pub enum PullError {
         revision: String,
         missing: String,
     },
-    #[error("the hub lists a file with an unsafe path: {0:?}")]
+    #[error("the hub answered a file path or commit unsafe to use in the cache: {0:?}")]
     UnsafePath(String),
     #[error(
         "{file}: the downloaded bytes do not match the hub's SHA-256 (expected {expected}, \
@@ -80,7 +80,7 @@ pub enum PullError {
 pub fn run(args: PullArgs) -> anyhow::Result<()> {
     let model = models::find(&args.name).ok_or_else(|| PullError::UnknownModel {
         name: args.name.clone(),
-        known: models::describe_all(),
+        known: models::describe(|_| true),
     })?;
     let snapshot = pull(model, &Hub::from_env()?)?;
     eprintln!(
@@ -141,12 +141,7 @@ fn pull(model: &KnownModel, hub: &Hub) -> anyhow::Result<PathBuf> {
     let (repo_id, revision) = match model.source {
         Source::Diffusers { repo, revision } => (repo, revision),
         Source::SingleFileOnly { repo, file } => {
-            let known = models::MODELS
-                .iter()
-                .filter(|known| matches!(known.source, Source::Diffusers { .. }))
-                .map(|known| format!("  {:<31} {}", known.name, known.about))
-                .collect::<Vec<_>>()
-                .join("\n");
+            let known = models::describe(|known| matches!(known.source, Source::Diffusers { .. }));
             return Err(PullError::NoDiffusersLayout {
                 name: model.name.into(),
                 repo: repo.into(),
@@ -160,8 +155,9 @@ fn pull(model: &KnownModel, hub: &Hub) -> anyhow::Result<PathBuf> {
         .with_endpoint(hub.endpoint.clone())
         .with_token(hub.token.clone())
         .with_progress(false)
-        // Retries are ours (see `download`): hf-hub's resume from the stream
-        // position, which is 0 when an attempt saved nothing.
+        // Retries are ours (see `download`): hf-hub's own resume from the
+        // stream position, which is 0 when an attempt saved nothing, and
+        // would then append the whole file to the part already saved.
         .with_retries(0)
         .with_user_agent("reel", env!("CARGO_PKG_VERSION"))
         .build()
@@ -179,6 +175,10 @@ fn pull(model: &KnownModel, hub: &Hub) -> anyhow::Result<PathBuf> {
         .filter(|path| models::is_needed(path))
         .collect();
     check_layout(&files, repo_id, revision)?;
+    // The commit names a folder of the cache.
+    if listing.sha.is_empty() || !listing.sha.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(PullError::UnsafePath(listing.sha).into());
+    }
     let snapshot = hub
         .cache_dir
         .join(repo.folder_name())

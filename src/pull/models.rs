@@ -126,10 +126,11 @@ pub fn find(name: &str) -> Option<&'static KnownModel> {
     MODELS.iter().find(|model| model.name == name)
 }
 
-/// The known names, one per line with what each is, for messages.
-pub fn describe_all() -> String {
+/// The known names that `keep` selects, one per line with what each is.
+pub fn describe(keep: impl Fn(&KnownModel) -> bool) -> String {
     MODELS
         .iter()
+        .filter(|model| keep(model))
         .map(|model| format!("  {:<31} {}", model.name, model.about))
         .collect::<Vec<_>>()
         .join("\n")

@@ -2,7 +2,9 @@
 //! (api/models/{repo}/revision/{rev}), resolve/{rev}/{file} with the headers
 //! hf-hub reads (x-repo-commit, etag / x-linked-etag, Content-Range), large
 //! files redirected to a CDN path as the hub does, and Range requests. The
-//! served model is a tiny directory in the diffusers layout made here.
+//! served model is a tiny directory in the diffusers layout made here; a
+//! second repository serves single-file checkpoints in the original LTX
+//! layout (a few tensors with the names of the real files).
 
 mod common;
 
@@ -28,6 +30,10 @@ const COMMIT: &str = "5c1c0d4e2f3a4b5c6d7e8f90a1b2c3d4e5f60718";
 const TOKEN: &str = "hf_test_token_never_printed_4821";
 const TRANSFORMER: &str = "transformer/diffusion_pytorch_model.safetensors";
 const VAE: &str = "vae/diffusion_pytorch_model.safetensors";
+const SINGLE_REPO: &str = "Lightricks/LTX-Video";
+const SINGLE_COMMIT: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9001122334";
+const DISTILLED_096: &str = "ltxv-2b-0.9.6-distilled-04-25.safetensors";
+const DISTILLED_098: &str = "ltxv-2b-0.9.8-distilled.safetensors";
 
 struct HubFile {
     bytes: Vec<u8>,
@@ -61,9 +67,30 @@ struct Cut {
     times: u32,
 }
 
+impl HubState {
+    /// A repository's commit and files.
+    fn repo(&self, repo: &str) -> Option<(&'static str, &BTreeMap<String, HubFile>)> {
+        match repo {
+            REPO => Some((COMMIT, &self.files)),
+            SINGLE_REPO => Some((SINGLE_COMMIT, &self.single)),
+            _ => None,
+        }
+    }
+
+    /// A file of either repository (their paths differ).
+    fn any(&self, path: &str) -> &HubFile {
+        self.files
+            .get(path)
+            .or_else(|| self.single.get(path))
+            .unwrap_or_else(|| panic!("{path} is not served"))
+    }
+}
+
 #[derive(Default)]
 struct HubState {
     files: BTreeMap<String, HubFile>,
+    /// SINGLE_REPO's files.
+    single: BTreeMap<String, HubFile>,
     seen: Vec<Seen>,
     cut: Option<Cut>,
     /// A file whose resolve answers this status.
@@ -82,6 +109,7 @@ impl FakeHub {
     fn start() -> Self {
         let state = Arc::new(Mutex::new(HubState {
             files: tiny_model(),
+            single: single_files(),
             ..HubState::default()
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
@@ -114,11 +142,11 @@ impl FakeHub {
     }
 
     fn file(&self, path: &str) -> Vec<u8> {
-        self.state.lock().unwrap().files[path].bytes.clone()
+        self.state.lock().unwrap().any(path).bytes.clone()
     }
 
     fn sha256(&self, path: &str) -> String {
-        self.state.lock().unwrap().files[path].sha256()
+        self.state.lock().unwrap().any(path).sha256()
     }
 
     /// Byte ranges asked for a large file's data (not the 0-0 probe).
@@ -166,6 +194,174 @@ fn tiny_model() -> BTreeMap<String, HubFile> {
     ]
     .into_iter()
     .map(|(path, file)| (path.to_string(), file))
+    .collect()
+}
+
+/// Original-layout names (and shapes) as in Lightricks' 2B single files: a
+/// few of each renaming rule, and the 2048-input encoder conv_out by which
+/// diffusers tells the 0.9.5 VAE.
+const SINGLE_TENSORS: &[(&str, &[usize])] = &[
+    ("model.diffusion_model.patchify_proj.weight", &[4, 8]),
+    ("model.diffusion_model.patchify_proj.bias", &[4]),
+    ("model.diffusion_model.adaln_single.linear.weight", &[6, 4]),
+    (
+        "model.diffusion_model.transformer_blocks.0.attn1.q_norm.weight",
+        &[4],
+    ),
+    (
+        "model.diffusion_model.transformer_blocks.0.attn2.k_norm.weight",
+        &[4],
+    ),
+    (
+        "model.diffusion_model.transformer_blocks.0.scale_shift_table",
+        &[6, 4],
+    ),
+    ("vae.encoder.conv_in.conv.bias", &[4]),
+    ("vae.encoder.conv_out.conv.weight", &[2, 2048, 1, 1, 1]),
+    (
+        "vae.encoder.down_blocks.1.conv.conv.weight",
+        &[2, 4, 1, 1, 1],
+    ),
+    (
+        "vae.encoder.down_blocks.8.res_blocks.0.norm3.norm.weight",
+        &[4],
+    ),
+    (
+        "vae.decoder.up_blocks.0.res_blocks.0.conv1.conv.weight",
+        &[2, 2, 1, 1, 1],
+    ),
+    (
+        "vae.decoder.up_blocks.4.res_blocks.1.conv_shortcut.weight",
+        &[2, 2, 1, 1, 1],
+    ),
+    (
+        "vae.decoder.last_time_embedder.timestep_embedder.linear_1.weight",
+        &[4, 2],
+    ),
+    ("vae.decoder.last_scale_shift_table", &[2, 4]),
+    ("vae.per_channel_statistics.mean-of-means", &[2]),
+    ("vae.per_channel_statistics.std-of-means", &[2]),
+    ("vae.per_channel_statistics.channel", &[2]),
+    ("vae.per_channel_statistics.mean-of-stds", &[2]),
+];
+
+/// What diffusers' single-file loader names them.
+const CONVERTED_TRANSFORMER: &[(&str, &str)] = &[
+    (
+        "proj_in.weight",
+        "model.diffusion_model.patchify_proj.weight",
+    ),
+    ("proj_in.bias", "model.diffusion_model.patchify_proj.bias"),
+    (
+        "time_embed.linear.weight",
+        "model.diffusion_model.adaln_single.linear.weight",
+    ),
+    (
+        "transformer_blocks.0.attn1.norm_q.weight",
+        "model.diffusion_model.transformer_blocks.0.attn1.q_norm.weight",
+    ),
+    (
+        "transformer_blocks.0.attn2.norm_k.weight",
+        "model.diffusion_model.transformer_blocks.0.attn2.k_norm.weight",
+    ),
+    (
+        "transformer_blocks.0.scale_shift_table",
+        "model.diffusion_model.transformer_blocks.0.scale_shift_table",
+    ),
+];
+const CONVERTED_VAE: &[(&str, &str)] = &[
+    ("encoder.conv_in.conv.bias", "vae.encoder.conv_in.conv.bias"),
+    (
+        "encoder.conv_out.conv.weight",
+        "vae.encoder.conv_out.conv.weight",
+    ),
+    (
+        "encoder.down_blocks.0.downsamplers.0.conv.conv.weight",
+        "vae.encoder.down_blocks.1.conv.conv.weight",
+    ),
+    (
+        "encoder.mid_block.resnets.0.norm3.weight",
+        "vae.encoder.down_blocks.8.res_blocks.0.norm3.norm.weight",
+    ),
+    (
+        "decoder.mid_block.resnets.0.conv1.conv.weight",
+        "vae.decoder.up_blocks.0.res_blocks.0.conv1.conv.weight",
+    ),
+    (
+        "decoder.up_blocks.1.resnets.1.conv_shortcut.conv.weight",
+        "vae.decoder.up_blocks.4.res_blocks.1.conv_shortcut.weight",
+    ),
+    (
+        "decoder.time_embedder.timestep_embedder.linear_1.weight",
+        "vae.decoder.last_time_embedder.timestep_embedder.linear_1.weight",
+    ),
+    (
+        "decoder.scale_shift_table",
+        "vae.decoder.last_scale_shift_table",
+    ),
+    ("latents_mean", "vae.per_channel_statistics.mean-of-means"),
+    ("latents_std", "vae.per_channel_statistics.std-of-means"),
+];
+
+/// A safetensors file of float16 tensors with pseudo-random bytes.
+fn safetensors_file(tensors: &[(&str, &[usize])], seed: u64) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    for (i, (name, shape)) in tensors.iter().enumerate() {
+        let len = 2 * shape.iter().product::<usize>();
+        header.insert(
+            name.to_string(),
+            serde_json::json!({
+                "dtype": "F16",
+                "shape": shape,
+                "data_offsets": [data.len(), data.len() + len],
+            }),
+        );
+        data.extend(pseudo_random(len, seed * 1000 + i as u64));
+    }
+    let header = serde_json::Value::Object(header).to_string().into_bytes();
+    [
+        (header.len() as u64).to_le_bytes().as_slice(),
+        &header,
+        &data,
+    ]
+    .concat()
+}
+
+/// name → (shape, bytes) of a safetensors file.
+fn read_safetensors(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    let data = &bytes[8 + len..];
+    header
+        .into_iter()
+        .filter(|(name, _)| name != "__metadata__")
+        .map(|(name, info)| {
+            let shape = serde_json::from_value(info["shape"].clone()).unwrap();
+            let [start, end]: [usize; 2] =
+                serde_json::from_value(info["data_offsets"].clone()).unwrap();
+            (name, (shape, data[start..end].to_vec()))
+        })
+        .collect()
+}
+
+/// SINGLE_REPO: the two distilled files (same names, different bytes).
+fn single_files() -> BTreeMap<String, HubFile> {
+    [
+        (DISTILLED_096, safetensors_file(SINGLE_TENSORS, 11)),
+        (DISTILLED_098, safetensors_file(SINGLE_TENSORS, 12)),
+    ]
+    .into_iter()
+    .map(|(path, bytes)| (path.to_string(), HubFile { bytes, lfs: true }))
+    .chain([(
+        "model_index.json".to_string(),
+        HubFile {
+            bytes: b"{}".to_vec(),
+            lfs: false,
+        },
+    )])
     .collect()
 }
 
@@ -233,15 +429,15 @@ async fn listing(
     if let Some(code) = hub.listing_status {
         return status(code, "listing refused");
     }
-    if format!("{org}/{name}") != REPO || rev != "main" {
+    let repo = format!("{org}/{name}");
+    let Some((commit, files)) = hub.repo(&repo).filter(|_| rev == "main") else {
         return status(404, "Repository not found");
-    }
-    let siblings: Vec<_> = hub
-        .files
+    };
+    let siblings: Vec<_> = files
         .keys()
         .map(|path| serde_json::json!({ "rfilename": path }))
         .collect();
-    let body = serde_json::json!({ "id": REPO, "sha": COMMIT, "siblings": siblings });
+    let body = serde_json::json!({ "id": repo, "sha": commit, "siblings": siblings });
     Response::builder()
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
@@ -264,12 +460,12 @@ async fn resolve(
             return status(*code, "internal error");
         }
     }
-    let Some(found) = hub.files.get(&file) else {
+    let Some((commit, files)) = hub.repo(&format!("{org}/{name}")).filter(|_| rev == "main") else {
+        return status(404, "Repository not found");
+    };
+    let Some(found) = files.get(&file) else {
         return status(404, "Entry not found");
     };
-    if format!("{org}/{name}") != REPO || rev != "main" {
-        return status(404, "Repository not found");
-    }
     if found.lfs {
         // The hub answers large files with a redirect to its CDN, carrying
         // the commit and the content hash on the redirect itself.
@@ -280,7 +476,7 @@ async fn resolve(
         return Response::builder()
             .status(StatusCode::FOUND)
             .header("location", format!("http://{host}/cdn/{}", found.sha256()))
-            .header("x-repo-commit", COMMIT)
+            .header("x-repo-commit", commit)
             .header("x-linked-etag", format!("\"{}\"", found.sha256()))
             .header("x-linked-size", found.bytes.len().to_string())
             .header("etag", format!("\"{}\"", found.git_id()))
@@ -288,7 +484,7 @@ async fn resolve(
             .unwrap();
     }
     let etag = format!("\"{}\"", found.git_id());
-    serve_bytes(&found.bytes, &headers, Some(etag))
+    serve_bytes(&found.bytes, &headers, Some(etag), commit)
 }
 
 async fn cdn(
@@ -301,6 +497,7 @@ async fn cdn(
     let Some((path, bytes)) = hub
         .files
         .iter()
+        .chain(&hub.single)
         .find(|(_, file)| file.lfs && file.sha256() == sha)
         .map(|(path, file)| (path.clone(), file.bytes.clone()))
     else {
@@ -322,7 +519,12 @@ async fn cdn(
     if range != Some("bytes=0-0") && hub.corrupt.as_deref() == Some(path.as_str()) {
         bytes[1000] ^= 0xff;
     }
-    serve_bytes(&bytes, &headers, None)
+    let commit = if hub.single.contains_key(&path) {
+        SINGLE_COMMIT
+    } else {
+        COMMIT
+    };
+    serve_bytes(&bytes, &headers, None, commit)
 }
 
 /// `bytes=a-b` or `bytes=a-` → inclusive (a, b) within `len`.
@@ -341,9 +543,9 @@ fn parse_range(headers: &HeaderMap, len: usize) -> Option<(usize, usize)> {
     Some((start, end))
 }
 
-fn serve_bytes(bytes: &[u8], headers: &HeaderMap, etag: Option<String>) -> Response {
+fn serve_bytes(bytes: &[u8], headers: &HeaderMap, etag: Option<String>, commit: &str) -> Response {
     let mut response = Response::builder()
-        .header("x-repo-commit", COMMIT)
+        .header("x-repo-commit", commit)
         .header("accept-ranges", "bytes");
     if let Some(etag) = etag {
         response = response.header("etag", etag);
@@ -392,7 +594,11 @@ fn cut_short(bytes: &[u8], headers: &HeaderMap, after: usize) -> Response {
 
 /// `reel pull NAME` with its Hugging Face variables pointing into the sandbox.
 fn pull(sb: &Sandbox, hub: &FakeHub, name: &str) -> std::process::Output {
-    let mut cmd = sb.reel(&["pull", name]);
+    pull_with(sb, hub, &["pull", name])
+}
+
+fn pull_with(sb: &Sandbox, hub: &FakeHub, args: &[&str]) -> std::process::Output {
+    let mut cmd = sb.reel(args);
     cmd.env("HF_HOME", sb.path().join("hf"))
         .env("HF_ENDPOINT", hub.endpoint())
         .env("HF_TOKEN", TOKEN)
@@ -562,7 +768,7 @@ fn an_interrupted_download_resumes_from_the_bytes_already_saved() {
 }
 
 #[test]
-fn unknown_and_single_file_only_names_are_refused_without_a_request() {
+fn unknown_names_are_refused_without_a_request() {
     let hub = FakeHub::start();
     let sb = Sandbox::sqlite();
     let out = pull(&sb, &hub, "ltx-video-9.9.9");
@@ -578,28 +784,6 @@ fn unknown_and_single_file_only_names_are_refused_without_a_request() {
         "ltx-video-0.9.8-distilled",
     ] {
         assert!(stderr.contains(known), "{known} not listed: {stderr}");
-    }
-
-    for (name, file) in [
-        (
-            "ltx-video-0.9.6-distilled",
-            "ltxv-2b-0.9.6-distilled-04-25.safetensors",
-        ),
-        (
-            "ltx-video-0.9.8-distilled",
-            "ltxv-2b-0.9.8-distilled.safetensors",
-        ),
-    ] {
-        let out = pull(&sb, &hub, name);
-        let stderr = text(&out.stderr);
-        assert!(!out.status.success(), "{name} passed");
-        assert!(
-            stderr.contains("no diffusers-layout repository"),
-            "{stderr}"
-        );
-        assert!(stderr.contains(file), "{stderr}");
-        assert!(stderr.contains("ltx-video-0.9.5"), "{stderr}");
-        assert!(text(&out.stdout).trim().is_empty());
     }
     assert!(hub.seen().is_empty(), "{:?}", hub.seen());
     assert!(!sb.path().join("hf").exists());
@@ -671,4 +855,234 @@ fn hub_errors_and_corrupt_data_fail_clearly_leaving_nothing_passing_for_complete
 
 fn is_absent_or_empty(dir: &Path) -> bool {
     std::fs::read_dir(dir).map_or(true, |mut entries| entries.next().is_none())
+}
+
+fn reel_dir(sb: &Sandbox) -> PathBuf {
+    sb.path().join("hf/reel")
+}
+
+/// Folders of `dir` whose names start with a dot: half-done conversions.
+fn hidden_entries(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir).map_or(Vec::new(), |entries| {
+        entries
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| {
+                path.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect()
+    })
+}
+
+/// The converted files hold diffusers' names, each the single file's bytes.
+fn assert_converted(dir: &Path, single: &[u8]) {
+    let scratch = tempfile::tempdir().unwrap();
+    let original_path = scratch.path().join("single.safetensors");
+    std::fs::write(&original_path, single).unwrap();
+    let original = read_safetensors(&original_path);
+    for (file, expected) in [(TRANSFORMER, CONVERTED_TRANSFORMER), (VAE, CONVERTED_VAE)] {
+        let written = read_safetensors(&dir.join(file));
+        let names: Vec<&str> = written.keys().map(String::as_str).collect();
+        let mut wanted: Vec<&str> = expected.iter().map(|(name, _)| *name).collect();
+        wanted.sort();
+        assert_eq!(names, wanted, "{file}");
+        for (name, source) in expected {
+            assert!(
+                written[*name] == original[*source],
+                "{file}: {name} is not {source}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_single_file_checkpoint_is_converted_into_a_model_directory_on_its_base() {
+    let hub = FakeHub::start();
+    let sb = Sandbox::sqlite();
+    let out = pull(&sb, &hub, "ltx-video-0.9.6-distilled");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_no_token(&out);
+    let dir = PathBuf::from(text(&out.stdout).trim());
+    assert_eq!(dir, reel_dir(&sb).join("ltx-video-0.9.6-distilled"));
+    assert!(stderr.contains("model_dir = "), "{stderr}");
+
+    // The base's files, but not its transformer and VAE weights.
+    for path in NEEDED
+        .iter()
+        .filter(|path| **path != TRANSFORMER && **path != VAE)
+    {
+        if *path == "model_index.json" {
+            continue;
+        }
+        let local = std::fs::read(dir.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(local == hub.file(path), "{path} differs from the base's");
+    }
+    for weights in [TRANSFORMER, VAE] {
+        assert!(
+            !hub.seen().iter().any(|seen| seen.path.ends_with(weights)),
+            "the base's {weights} was downloaded"
+        );
+    }
+    assert_converted(&dir, &hub.file(DISTILLED_096));
+
+    // model_index.json: the base's, naming the single file (the pipeline
+    // reads "distilled" there) and recording the sources.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("model_index.json")).unwrap()).unwrap();
+    assert_eq!(index["_class_name"], "LTXPipeline");
+    assert_eq!(index["transformer"][1], "LTXVideoTransformer3DModel");
+    assert_eq!(
+        index["_name_or_path"],
+        format!("{SINGLE_REPO}/{DISTILLED_096}")
+    );
+    let record = &index["_reel_single_file"];
+    assert_eq!(record["distilled"], true);
+    assert_eq!(record["commit"], SINGLE_COMMIT);
+    assert_eq!(record["base"], REPO);
+    assert_eq!(record["base_commit"], COMMIT);
+    assert!(hidden_entries(&reel_dir(&sb)).is_empty());
+
+    // Pulled again: only the listings are asked, nothing is rewritten.
+    let before = hub.seen().len();
+    let again = pull(&sb, &hub, "ltx-video-0.9.6-distilled");
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(text(&again.stdout), text(&out.stdout));
+    assert!(text(&again.stderr).contains("already converted"));
+    let later: Vec<_> = hub.seen()[before..]
+        .iter()
+        .map(|s| s.path.clone())
+        .collect();
+    assert_eq!(
+        later,
+        vec![
+            format!("/api/models/{REPO}/revision/main"),
+            format!("/api/models/{SINGLE_REPO}/revision/main"),
+        ]
+    );
+
+    // The 0.9.8 file into a folder of one's own: the base comes from the cache.
+    let before = hub.seen().len();
+    let target = sb.path().join("models/ltx-2b-098");
+    let out = pull_with(
+        &sb,
+        &hub,
+        &[
+            "pull",
+            "ltx-video-0.9.8-distilled",
+            "--to",
+            target.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(PathBuf::from(text(&out.stdout).trim()), target);
+    assert_converted(&target, &hub.file(DISTILLED_098));
+    let fetched: Vec<_> = hub.seen()[before..]
+        .iter()
+        .filter(|s| s.path.contains("/resolve/"))
+        .map(|s| s.path.clone())
+        .collect();
+    assert_eq!(
+        fetched,
+        vec![format!("/{SINGLE_REPO}/resolve/main/{DISTILLED_098}"); fetched.len()]
+    );
+
+    // --to is refused for a diffusers-layout repository.
+    let out = pull_with(&sb, &hub, &["pull", NAME, "--to", target.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--to is for checkpoints converted"));
+}
+
+#[test]
+fn an_interrupted_single_file_download_resumes_and_nothing_half_done_is_presented() {
+    let hub = FakeHub::start();
+    let sb = Sandbox::sqlite();
+    // Large enough to cut: pad the file with a big (ignored-by-name) tensor.
+    let mut tensors = SINGLE_TENSORS.to_vec();
+    tensors.push((
+        "vae.per_channel_statistics.mean-of-stds_over_std-of-means",
+        &[200_000],
+    ));
+    let bytes = safetensors_file(&tensors, 13);
+    hub.state.lock().unwrap().single.insert(
+        DISTILLED_096.into(),
+        HubFile {
+            bytes: bytes.clone(),
+            lfs: true,
+        },
+    );
+    const AFTER: usize = 30_000;
+    hub.state.lock().unwrap().cut = Some(Cut {
+        file: DISTILLED_096.into(),
+        after: AFTER,
+        times: u32::MAX,
+    });
+    let first = pull(&sb, &hub, "ltx-video-0.9.6-distilled");
+    let stderr = text(&first.stderr);
+    assert!(!first.status.success(), "{stderr}");
+    assert!(stderr.contains(DISTILLED_096), "{stderr}");
+    assert!(text(&first.stdout).trim().is_empty());
+    assert!(!reel_dir(&sb).join("ltx-video-0.9.6-distilled").exists());
+    let saved = hub.data_ranges(DISTILLED_096).len() * AFTER;
+
+    hub.state.lock().unwrap().cut = None;
+    let second = pull(&sb, &hub, "ltx-video-0.9.6-distilled");
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let ranges = hub.data_ranges(DISTILLED_096);
+    assert_eq!(ranges.last(), Some(&format!("bytes={saved}-")));
+    let dir = reel_dir(&sb).join("ltx-video-0.9.6-distilled");
+    assert_eq!(PathBuf::from(text(&second.stdout).trim()), dir);
+    assert_converted(&dir, &bytes);
+    assert!(hidden_entries(&reel_dir(&sb)).is_empty());
+}
+
+#[test]
+fn a_single_file_that_is_no_ltx_checkpoint_fails_clearly_leaving_no_model() {
+    let cases: [(Vec<u8>, &str); 3] = [
+        (
+            safetensors_file(&[("unet.conv_in.weight", &[4, 4])], 21),
+            "not an LTX-Video single-file checkpoint",
+        ),
+        (
+            b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!".to_vec(),
+            "not a readable safetensors file",
+        ),
+        // An LTX file diffusers would load on 0.9.1's configs.
+        (
+            safetensors_file(
+                &[
+                    ("model.diffusion_model.patchify_proj.weight", &[4, 8]),
+                    ("vae.encoder.conv_in.conv.bias", &[4]),
+                    ("vae.encoder.conv_out.conv.weight", &[2, 512, 1, 1, 1]),
+                    (
+                        "vae.decoder.last_time_embedder.timestep_embedder.linear_1.weight",
+                        &[4, 2],
+                    ),
+                ],
+                22,
+            ),
+            "diffusers/LTX-Video-0.9.1",
+        ),
+    ];
+    for (bytes, expected) in cases {
+        let hub = FakeHub::start();
+        let sb = Sandbox::sqlite();
+        hub.state
+            .lock()
+            .unwrap()
+            .single
+            .insert(DISTILLED_096.into(), HubFile { bytes, lfs: true });
+        let out = pull(&sb, &hub, "ltx-video-0.9.6-distilled");
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+        assert!(stderr.contains(DISTILLED_096), "{stderr}");
+        assert!(text(&out.stdout).trim().is_empty());
+        assert!(!reel_dir(&sb).join("ltx-video-0.9.6-distilled").exists());
+        assert!(
+            hidden_entries(&reel_dir(&sb)).is_empty(),
+            "{:?}",
+            hidden_entries(&reel_dir(&sb))
+        );
+    }
 }

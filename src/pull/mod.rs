@@ -1,6 +1,7 @@
 //! `reel pull NAME`: downloads a checkpoint's diffusers-layout files into the
 //! Hugging Face cache with hf-hub, then prints the snapshot directory to put
-//! into `engine.model_dir`.
+//! into `engine.model_dir`. A checkpoint published only as a single file is
+//! converted into a model directory of ours (see `single_file`).
 //!
 //! The cache is the one Python's huggingface_hub uses (HF_HUB_CACHE, else
 //! HF_HOME/hub, else ~/.cache/huggingface/hub), so a model already fetched by
@@ -9,13 +10,14 @@
 
 mod models;
 mod progress;
+mod single_file;
 
 use std::io::{IsTerminal, Read};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
-use hf_hub::api::sync::{ApiBuilder, ApiError, ApiRepo};
+use hf_hub::api::sync::{Api, ApiBuilder, ApiError, ApiRepo};
 use hf_hub::{Cache, Repo, RepoType};
 use sha2::{Digest, Sha256};
 
@@ -25,6 +27,10 @@ use models::{KnownModel, Source};
 pub struct PullArgs {
     /// Checkpoint to download, e.g. ltx-video-0.9.5 (an unknown name lists them).
     name: String,
+    /// Where to write a checkpoint converted from a single file
+    /// (default: $HF_HOME/reel/NAME).
+    #[arg(long, value_name = "DIR")]
+    to: Option<PathBuf>,
 }
 
 /// Attempts per file; a dropped connection resumes from the bytes already saved.
@@ -35,18 +41,15 @@ pub enum PullError {
     #[error("unknown model `{name}`; reel pull knows:\n{known}")]
     UnknownModel { name: String, known: String },
     #[error(
-        "{name} has no diffusers-layout repository on the Hugging Face Hub: Lightricks \
-         publishes it only as the single-file checkpoint {file} in {repo} (original LTX \
-         layout, without the T5 text encoder), which the engine cannot load as it is.\n\
-         Pull one of the diffusers-layout checkpoints instead:\n{known}\n\
-         or convert that file to the diffusers layout with diffusers (from_single_file, \
-         then save_pretrained) and set engine.model_dir to the folder written"
+        "--to is for checkpoints converted from a single file; {name} is a \
+         diffusers-layout repository and stays in the Hugging Face cache"
     )]
-    NoDiffusersLayout {
-        name: String,
+    ToWithoutConversion { name: String },
+    #[error("{repo}@{revision} has no file {file}")]
+    MissingFile {
         repo: String,
+        revision: String,
         file: String,
-        known: String,
     },
     #[error("{repo}@{revision} is not a diffusers-layout model: it has no {missing}")]
     NotDiffusersLayout {
@@ -82,7 +85,19 @@ pub fn run(args: PullArgs) -> anyhow::Result<()> {
         name: args.name.clone(),
         known: models::describe(|_| true),
     })?;
-    let snapshot = pull(model, &Hub::from_env()?)?;
+    let hub = Hub::from_env()?;
+    let snapshot = match model.source {
+        Source::Diffusers { repo, revision } => {
+            if args.to.is_some() {
+                return Err(PullError::ToWithoutConversion {
+                    name: model.name.into(),
+                }
+                .into());
+            }
+            pull(model, repo, revision, &hub)?
+        }
+        Source::SingleFile { .. } => single_file::pull(model, &hub, args.to)?,
+    };
     eprintln!(
         "{} is complete. Put it into config.toml:\n  [engine]\n  model_dir = \"{}\"",
         model.name,
@@ -96,6 +111,8 @@ pub fn run(args: PullArgs) -> anyhow::Result<()> {
 /// Where and how to reach the hub, from the same variables huggingface_hub reads.
 struct Hub {
     endpoint: String,
+    /// HF_HOME: converted checkpoints go to its reel/ folder.
+    home: PathBuf,
     /// The hub cache: models--org--name/{blobs,refs,snapshots} live here.
     cache_dir: PathBuf,
     token: Option<String>,
@@ -130,28 +147,25 @@ impl Hub {
         });
         Ok(Self {
             endpoint,
+            home: hf_home,
             cache_dir,
             token,
         })
     }
 }
 
-/// Downloads what the engine needs of `model` and returns its snapshot directory.
-fn pull(model: &KnownModel, hub: &Hub) -> anyhow::Result<PathBuf> {
-    let (repo_id, revision) = match model.source {
-        Source::Diffusers { repo, revision } => (repo, revision),
-        Source::SingleFileOnly { repo, file } => {
-            let known = models::describe(|known| matches!(known.source, Source::Diffusers { .. }));
-            return Err(PullError::NoDiffusersLayout {
-                name: model.name.into(),
-                repo: repo.into(),
-                file: file.into(),
-                known,
-            }
-            .into());
-        }
-    };
-    let api = ApiBuilder::from_cache(Cache::new(hub.cache_dir.clone()))
+/// Downloads what the engine needs of a diffusers-layout `repo_id` and
+/// returns its snapshot directory.
+fn pull(model: &KnownModel, repo_id: &str, revision: &str, hub: &Hub) -> anyhow::Result<PathBuf> {
+    let api = client(hub)?;
+    let listing = list(&api, repo_id, revision, models::is_needed)?;
+    check_layout(&listing.files, repo_id, revision)?;
+    eprintln!("pulling {}", model.name);
+    download_all(&api, hub, &listing)
+}
+
+fn client(hub: &Hub) -> anyhow::Result<Api> {
+    ApiBuilder::from_cache(Cache::new(hub.cache_dir.clone()))
         .with_endpoint(hub.endpoint.clone())
         .with_token(hub.token.clone())
         .with_progress(false)
@@ -161,39 +175,80 @@ fn pull(model: &KnownModel, hub: &Hub) -> anyhow::Result<PathBuf> {
         .with_retries(0)
         .with_user_agent("reel", env!("CARGO_PKG_VERSION"))
         .build()
-        .context("cannot set up the Hugging Face client")?;
-    let repo = Repo::with_revision(repo_id.into(), RepoType::Model, revision.into());
-    let remote = api.repo(repo.clone());
+        .context("cannot set up the Hugging Face client")
+}
 
-    let listing = remote
+/// A repository's files that `reel pull` takes, at the commit the hub lists.
+struct Listing {
+    repo: Repo,
+    repo_id: String,
+    revision: String,
+    /// Safe as a folder name: checked.
+    commit: String,
+    files: Vec<String>,
+}
+
+fn list(
+    api: &Api,
+    repo_id: &str,
+    revision: &str,
+    select: impl Fn(&str) -> bool,
+) -> anyhow::Result<Listing> {
+    let repo = Repo::with_revision(repo_id.into(), RepoType::Model, revision.into());
+    let listing = api
+        .repo(repo.clone())
         .info()
         .map_err(|err| explain(err, &format!("listing {repo_id}@{revision}")))?;
     let files: Vec<String> = listing
         .siblings
         .iter()
         .map(|sibling| sibling.rfilename.clone())
-        .filter(|path| models::is_needed(path))
+        .filter(|path| select(path))
         .collect();
-    check_layout(&files, repo_id, revision)?;
+    for path in &files {
+        let safe = Path::new(path)
+            .components()
+            .all(|part| matches!(part, Component::Normal(_)));
+        if !safe {
+            return Err(PullError::UnsafePath(path.clone()).into());
+        }
+    }
     // The commit names a folder of the cache.
     if listing.sha.is_empty() || !listing.sha.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(PullError::UnsafePath(listing.sha).into());
     }
+    Ok(Listing {
+        repo,
+        repo_id: repo_id.into(),
+        revision: revision.into(),
+        commit: listing.sha,
+        files,
+    })
+}
+
+/// Downloads the listed files into the cache; returns the snapshot directory.
+fn download_all(api: &Api, hub: &Hub, listing: &Listing) -> anyhow::Result<PathBuf> {
+    let Listing {
+        repo,
+        repo_id,
+        revision,
+        commit,
+        files,
+    } = listing;
+    let remote = api.repo(repo.clone());
     let snapshot = hub
         .cache_dir
         .join(repo.folder_name())
         .join("snapshots")
-        .join(&listing.sha);
+        .join(commit);
     eprintln!(
-        "pulling {} from {}/{repo_id} (revision {revision}, commit {}): {} files into {}",
-        model.name,
+        "from {}/{repo_id} (revision {revision}, commit {commit}): {} files into {}",
         hub.endpoint,
-        listing.sha,
         files.len(),
         hub.cache_dir.display()
     );
 
-    for file in &files {
+    for file in files {
         if snapshot.join(file).exists() {
             eprintln!("  {file}: already in the cache");
             continue;
@@ -207,9 +262,9 @@ fn pull(model: &KnownModel, hub: &Hub) -> anyhow::Result<PathBuf> {
                 .map(|commit| commit.as_os_str().to_string_lossy().into_owned())
                 .unwrap_or_else(|| local.display().to_string());
             return Err(PullError::RevisionMoved {
-                repo: repo_id.into(),
-                revision: revision.into(),
-                listed: listing.sha.clone(),
+                repo: repo_id.clone(),
+                revision: revision.clone(),
+                listed: commit.clone(),
                 served,
             }
             .into());
@@ -219,22 +274,14 @@ fn pull(model: &KnownModel, hub: &Hub) -> anyhow::Result<PathBuf> {
     // hf-hub writes refs/<revision> per file; a run that found every file
     // cached still records which commit the branch names.
     Cache::new(hub.cache_dir.clone())
-        .repo(repo)
-        .create_ref(&listing.sha)
+        .repo(repo.clone())
+        .create_ref(commit)
         .context("cannot write the revision's ref in the cache")?;
     Ok(snapshot)
 }
 
 /// The listing must hold model_index.json and every component folder.
 fn check_layout(files: &[String], repo: &str, revision: &str) -> Result<(), PullError> {
-    for path in files {
-        let safe = Path::new(path)
-            .components()
-            .all(|part| matches!(part, Component::Normal(_)));
-        if !safe {
-            return Err(PullError::UnsafePath(path.clone()));
-        }
-    }
     let missing = std::iter::once("model_index.json".to_string())
         .filter(|index| !files.contains(index))
         .chain(

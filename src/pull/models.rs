@@ -13,7 +13,11 @@
 //!   no tokenizer): ltxv-2b-0.9.6-distilled-04-25.safetensors and
 //!   ltxv-2b-0.9.8-distilled.safetensors (Lightricks/LTX-Video's README, "2B
 //!   from 13B Distilled model"). No diffusers-layout repository of either was
-//!   found, official or converted, so none is named here.
+//!   found, official or converted. diffusers loads such a file on the
+//!   diffusers-layout repository of the release it infers from the weights
+//!   (a 2048-input VAE encoder conv_out: 0.9.5), and so does `reel pull`:
+//!   the base's configs, scheduler, text encoder and tokenizer, and the
+//!   single file converted into transformer/ and vae/ weights.
 //!
 //! Revisions are branch names: no commit id could be confirmed offline. The
 //! commit actually downloaded is the snapshot directory's name.
@@ -26,11 +30,16 @@ pub enum Source {
         repo: &'static str,
         revision: &'static str,
     },
-    /// Only a single-file checkpoint in the original LTX layout, which the
-    /// engine cannot load as it is.
-    SingleFileOnly {
+    /// Only a single-file checkpoint in the original LTX layout: converted
+    /// into a model directory on the diffusers-layout `base`.
+    SingleFile {
         repo: &'static str,
+        revision: &'static str,
         file: &'static str,
+        /// The diffusers-layout repository diffusers' single-file loader
+        /// takes the configs and the other components from.
+        base: &'static str,
+        base_revision: &'static str,
     },
 }
 
@@ -46,18 +55,24 @@ pub struct KnownModel {
 pub const MODELS: &[KnownModel] = &[
     KnownModel {
         name: "ltx-video-0.9.6-distilled",
-        about: "2B, distilled (8 steps, no CFG); single-file checkpoint only",
-        source: Source::SingleFileOnly {
+        about: "2B, distilled (8 steps, no CFG); converted from its single file",
+        source: Source::SingleFile {
             repo: "Lightricks/LTX-Video",
+            revision: "main",
             file: "ltxv-2b-0.9.6-distilled-04-25.safetensors",
+            base: "Lightricks/LTX-Video-0.9.5",
+            base_revision: "main",
         },
     },
     KnownModel {
         name: "ltx-video-0.9.8-distilled",
-        about: "2B, distilled from the 13B (8 steps, no CFG); single-file checkpoint only",
-        source: Source::SingleFileOnly {
+        about: "2B, distilled from the 13B (8 steps, no CFG); converted from its single file",
+        source: Source::SingleFile {
             repo: "Lightricks/LTX-Video",
+            revision: "main",
             file: "ltxv-2b-0.9.8-distilled.safetensors",
+            base: "Lightricks/LTX-Video-0.9.5",
+            base_revision: "main",
         },
     },
     KnownModel {
@@ -122,6 +137,15 @@ pub fn is_needed(path: &str) -> bool {
     kept.iter().any(|ext| rest.ends_with(ext)) && !variant.iter().any(|v| rest.contains(v))
 }
 
+/// What a single-file checkpoint takes from its base: everything but the
+/// transformer's and VAE's weights, which come from the single file.
+pub fn is_needed_from_base(path: &str) -> bool {
+    is_needed(path)
+        && !["transformer/", "vae/"]
+            .iter()
+            .any(|folder| path.starts_with(folder) && !path.ends_with("/config.json"))
+}
+
 pub fn find(name: &str) -> Option<&'static KnownModel> {
     MODELS.iter().find(|model| model.name == name)
 }
@@ -162,6 +186,28 @@ mod tests {
             "unet/config.json",
         ] {
             assert!(!is_needed(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_single_file_takes_all_but_the_converted_weights_from_its_base() {
+        for path in [
+            "model_index.json",
+            "scheduler/scheduler_config.json",
+            "text_encoder/model-00001-of-00004.safetensors",
+            "tokenizer/spiece.model",
+            "transformer/config.json",
+            "vae/config.json",
+        ] {
+            assert!(is_needed_from_base(path), "{path}");
+        }
+        for path in [
+            "transformer/diffusion_pytorch_model.safetensors",
+            "transformer/diffusion_pytorch_model.safetensors.index.json",
+            "vae/diffusion_pytorch_model.safetensors",
+            "README.md",
+        ] {
+            assert!(!is_needed_from_base(path), "{path}");
         }
     }
 

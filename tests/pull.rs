@@ -961,6 +961,20 @@ fn a_single_file_checkpoint_is_converted_into_a_model_directory_on_its_base() {
         ]
     );
 
+    // A converted file deleted since: converted again from the cache.
+    std::fs::remove_file(dir.join(VAE)).unwrap();
+    let before = hub.seen().len();
+    let again = pull(&sb, &hub, "ltx-video-0.9.6-distilled");
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_converted(&dir, &hub.file(DISTILLED_096));
+    assert!(
+        !hub.seen()[before..]
+            .iter()
+            .any(|s| s.path.contains("/resolve/")),
+        "downloaded again"
+    );
+    assert!(hidden_entries(&reel_dir(&sb)).is_empty());
+
     // The 0.9.8 file into a folder of one's own: the base comes from the cache.
     let before = hub.seen().len();
     let target = sb.path().join("models/ltx-2b-098");

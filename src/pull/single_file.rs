@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
-use reel_engine::ltx::single_file::convert_file;
+use reel_engine::ltx::single_file::{convert_file, TRANSFORMER_FILE, VAE_FILE};
 use serde_json::{json, Value};
 
 use super::models::{self, KnownModel, Source};
@@ -58,7 +58,15 @@ pub(super) fn pull(model: &KnownModel, hub: &Hub, to: Option<PathBuf>) -> anyhow
         "distilled": model.name.contains("distilled"),
     });
     let target = to.unwrap_or_else(|| hub.home.join("reel").join(model.name));
-    if recorded(&target).as_ref() == Some(&record) {
+    // Everything in place: someone may have deleted a file since.
+    let complete = recorded(&target).as_ref() == Some(&record)
+        && base_listing
+            .files
+            .iter()
+            .map(String::as_str)
+            .chain([TRANSFORMER_FILE, VAE_FILE])
+            .all(|path| target.join(path).is_file());
+    if complete {
         eprintln!(
             "{} is already converted in {} (from {repo}@{}, base {base}@{})",
             model.name,
@@ -197,7 +205,8 @@ fn is_empty_dir(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
 }
 
-/// Folders earlier runs left half done (killed mid-conversion).
+/// Folders earlier runs left half done (killed mid-conversion); not those
+/// of a run still going (Linux: its /proc entry).
 fn remove_stale(parent: &Path, leaf: &str) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
@@ -205,9 +214,15 @@ fn remove_stale(parent: &Path, leaf: &str) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(&format!(".{leaf}.partial-"))
-            || name.starts_with(&format!(".{leaf}.old-"))
-        {
+        let pid = name
+            .strip_prefix(&format!(".{leaf}.partial-"))
+            .or_else(|| name.strip_prefix(&format!(".{leaf}.old-")));
+        let Some(pid) = pid else {
+            continue;
+        };
+        let running =
+            pid != std::process::id().to_string() && Path::new("/proc").join(pid).exists();
+        if !running {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }

@@ -996,6 +996,7 @@ fn a_single_file_checkpoint_is_converted_into_a_model_directory_on_its_base() {
         .filter(|s| s.path.contains("/resolve/"))
         .map(|s| s.path.clone())
         .collect();
+    assert!(!fetched.is_empty());
     assert_eq!(
         fetched,
         vec![format!("/{SINGLE_REPO}/resolve/main/{DISTILLED_098}"); fetched.len()]

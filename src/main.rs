@@ -15,6 +15,7 @@ use reel_store::{JobState, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+mod pull;
 mod render_cmd;
 
 #[derive(Parser)]
@@ -65,6 +66,9 @@ enum Command {
     Migrate,
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// Download a model's weights into the Hugging Face cache and print the
+    /// directory for engine.model_dir.
+    Pull(pull::PullArgs),
 }
 
 #[derive(Subcommand)]
@@ -125,6 +129,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Render(args) => render_cmd::run(&config, *args).await,
+        Command::Pull(args) => tokio::task::spawn_blocking(move || pull::run(args))
+            .await
+            .context("the download stopped unexpectedly")?,
         Command::Jobs { command } => jobs(App::open(config).await?, command).await,
         Command::Worker { count } => {
             let app = App::open(config).await?;

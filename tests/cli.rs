@@ -278,7 +278,7 @@ fn help_lists_every_command() {
     let out = run_bounded(cmd, Duration::from_secs(20));
     let stdout = text(&out.stdout);
     for command in [
-        "serve", "worker", "render", "chat", "jobs", "migrate", "config",
+        "serve", "worker", "render", "chat", "jobs", "migrate", "config", "pull",
     ] {
         assert!(stdout.contains(command), "{command} missing: {stdout}");
     }

@@ -10,6 +10,7 @@
 pub mod noise;
 pub mod pipeline;
 pub mod scheduler;
+pub mod single_file;
 pub mod text_encoder;
 pub mod transformer;
 pub mod vae;

@@ -1,0 +1,220 @@
+//! The checkpoints `reel pull` knows: name → Hugging Face repository.
+//!
+//! Where this came from (public pages read in November 2026; the build
+//! machine has no network, so nothing here was fetched to check it):
+//! - Lightricks' "LTX-Video models" collection on huggingface.co lists every
+//!   official release. The diffusers-layout repositories (model_index.json,
+//!   scheduler/, text_encoder/, tokenizer/, transformer/, vae/) among them are
+//!   Lightricks/LTX-Video-0.9.1, -0.9.5, -0.9.7-dev, -0.9.7-distilled and
+//!   -0.9.8-13B-distilled. diffusers' own single-file loader maps 0.9.1, 0.9.5
+//!   and 0.9.7 to those repositories (loaders/single_file_utils.py).
+//! - The 2B distilled checkpoints 0.9.6 and 0.9.8 are published only as single
+//!   `.safetensors` files in Lightricks/LTX-Video (original LTX layout, no T5,
+//!   no tokenizer): ltxv-2b-0.9.6-distilled-04-25.safetensors and
+//!   ltxv-2b-0.9.8-distilled.safetensors (Lightricks/LTX-Video's README, "2B
+//!   from 13B Distilled model"). No diffusers-layout repository of either was
+//!   found, official or converted. diffusers loads such a file on the
+//!   diffusers-layout repository of the release it infers from the weights
+//!   (a 2048-input VAE encoder conv_out: 0.9.5), and so does `reel pull`:
+//!   the base's configs, scheduler, text encoder and tokenizer, and the
+//!   single file converted into transformer/ and vae/ weights.
+//!
+//! Revisions are branch names: no commit id could be confirmed offline. The
+//! commit actually downloaded is the snapshot directory's name.
+
+/// Where a checkpoint's weights are published.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// A diffusers-layout repository: what the engine loads.
+    Diffusers {
+        repo: &'static str,
+        revision: &'static str,
+    },
+    /// Only a single-file checkpoint in the original LTX layout: converted
+    /// into a model directory on the diffusers-layout `base`.
+    SingleFile {
+        repo: &'static str,
+        revision: &'static str,
+        file: &'static str,
+        /// The diffusers-layout repository diffusers' single-file loader
+        /// takes the configs and the other components from.
+        base: &'static str,
+        base_revision: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct KnownModel {
+    /// What `reel pull` takes.
+    pub name: &'static str,
+    /// One line for the list of known names.
+    pub about: &'static str,
+    pub source: Source,
+}
+
+pub const MODELS: &[KnownModel] = &[
+    KnownModel {
+        name: "ltx-video-0.9.6-distilled",
+        about: "2B, distilled (8 steps, no CFG); converted from its single file",
+        source: Source::SingleFile {
+            repo: "Lightricks/LTX-Video",
+            revision: "main",
+            file: "ltxv-2b-0.9.6-distilled-04-25.safetensors",
+            base: "Lightricks/LTX-Video-0.9.5",
+            base_revision: "main",
+        },
+    },
+    KnownModel {
+        name: "ltx-video-0.9.8-distilled",
+        about: "2B, distilled from the 13B (8 steps, no CFG); converted from its single file",
+        source: Source::SingleFile {
+            repo: "Lightricks/LTX-Video",
+            revision: "main",
+            file: "ltxv-2b-0.9.8-distilled.safetensors",
+            base: "Lightricks/LTX-Video-0.9.5",
+            base_revision: "main",
+        },
+    },
+    KnownModel {
+        name: "ltx-video-0.9.1",
+        about: "2B, 50 steps with CFG; timestep-conditioned VAE",
+        source: Source::Diffusers {
+            repo: "Lightricks/LTX-Video-0.9.1",
+            revision: "main",
+        },
+    },
+    KnownModel {
+        name: "ltx-video-0.9.5",
+        about: "2B, 40-50 steps with CFG",
+        source: Source::Diffusers {
+            repo: "Lightricks/LTX-Video-0.9.5",
+            revision: "main",
+        },
+    },
+    KnownModel {
+        name: "ltx-video-0.9.7-distilled",
+        about: "13B, distilled (8 steps, no CFG)",
+        source: Source::Diffusers {
+            repo: "Lightricks/LTX-Video-0.9.7-distilled",
+            revision: "main",
+        },
+    },
+    KnownModel {
+        name: "ltx-video-0.9.8-13b-distilled",
+        about: "13B, distilled (8 steps, no CFG)",
+        source: Source::Diffusers {
+            repo: "Lightricks/LTX-Video-0.9.8-13B-distilled",
+            revision: "main",
+        },
+    },
+];
+
+/// The pipeline's component folders the engine reads, beside model_index.json.
+pub const COMPONENTS: &[&str] = &[
+    "scheduler",
+    "text_encoder",
+    "tokenizer",
+    "transformer",
+    "vae",
+];
+
+/// Whether a file of the repository is part of what the engine loads:
+/// model_index.json and the components' configs, weights and tokenizer files,
+/// not the README, media, or other formats and precisions of the same weights.
+pub fn is_needed(path: &str) -> bool {
+    if path == "model_index.json" {
+        return true;
+    }
+    let Some((folder, rest)) = path.split_once('/') else {
+        return false;
+    };
+    if !COMPONENTS.contains(&folder) || rest.is_empty() {
+        return false;
+    }
+    let kept = [".json", ".safetensors", ".model", ".txt"];
+    // diffusers' `variant` copies (fp16, bf16) duplicate the full-precision weights.
+    let variant = [".fp16.", ".bf16.", ".fp16-", ".bf16-"];
+    kept.iter().any(|ext| rest.ends_with(ext)) && !variant.iter().any(|v| rest.contains(v))
+}
+
+/// What a single-file checkpoint takes from its base: everything but the
+/// transformer's and VAE's weights, which come from the single file.
+pub fn is_needed_from_base(path: &str) -> bool {
+    is_needed(path)
+        && !["transformer/", "vae/"]
+            .iter()
+            .any(|folder| path.starts_with(folder) && !path.ends_with("/config.json"))
+}
+
+pub fn find(name: &str) -> Option<&'static KnownModel> {
+    MODELS.iter().find(|model| model.name == name)
+}
+
+/// The known names that `keep` selects, one per line with what each is.
+pub fn describe(keep: impl Fn(&KnownModel) -> bool) -> String {
+    MODELS
+        .iter()
+        .filter(|model| keep(model))
+        .map(|model| format!("  {:<31} {}", model.name, model.about))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needed_files_are_the_pipeline_components_only() {
+        for path in [
+            "model_index.json",
+            "scheduler/scheduler_config.json",
+            "text_encoder/model-00001-of-00004.safetensors",
+            "text_encoder/model.safetensors.index.json",
+            "tokenizer/spiece.model",
+            "transformer/diffusion_pytorch_model.safetensors",
+        ] {
+            assert!(is_needed(path), "{path}");
+        }
+        for path in [
+            "README.md",
+            ".gitattributes",
+            "media/trailer.gif",
+            "ltxv-2b-0.9.6-distilled-04-25.safetensors",
+            "transformer/diffusion_pytorch_model.bin",
+            "vae/diffusion_pytorch_model.fp16.safetensors",
+            "unet/config.json",
+        ] {
+            assert!(!is_needed(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_single_file_takes_all_but_the_converted_weights_from_its_base() {
+        for path in [
+            "model_index.json",
+            "scheduler/scheduler_config.json",
+            "text_encoder/model-00001-of-00004.safetensors",
+            "tokenizer/spiece.model",
+            "transformer/config.json",
+            "vae/config.json",
+        ] {
+            assert!(is_needed_from_base(path), "{path}");
+        }
+        for path in [
+            "transformer/diffusion_pytorch_model.safetensors",
+            "transformer/diffusion_pytorch_model.safetensors.index.json",
+            "vae/diffusion_pytorch_model.safetensors",
+            "README.md",
+        ] {
+            assert!(!is_needed_from_base(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        for (i, model) in MODELS.iter().enumerate() {
+            assert!(MODELS[i + 1..].iter().all(|other| other.name != model.name));
+        }
+    }
+}

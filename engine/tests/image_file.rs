@@ -37,10 +37,16 @@ fn what_is_not_a_usable_picture_is_a_clear_error() {
     assert!(err.to_string().contains("garbage.png"), "{err}");
 
     let missing = dir.path().join("missing.png");
-    assert!(matches!(read_image(&missing), Err(ImageError::Unreadable { .. })));
+    assert!(matches!(
+        read_image(&missing),
+        Err(ImageError::Unreadable { .. })
+    ));
 
     let huge = dir.path().join("huge.ppm");
     std::fs::write(&huge, ppm(5000, 2, |_, _| [0, 0, 0])).unwrap();
     let err = read_image(&huge).unwrap_err();
-    assert!(matches!(err, ImageError::TooLarge { width: 5000, .. }), "{err}");
+    assert!(
+        matches!(err, ImageError::TooLarge { width: 5000, .. }),
+        "{err}"
+    );
 }

@@ -2,6 +2,8 @@
 //! model of scripts/golden/tiny_pipeline.py, the renderer around it, and
 //! every way a model directory can be wrong.
 
+mod parity;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +15,7 @@ use reel_engine::ltx::pipeline::{
 use reel_engine::{CancelToken, Progress, RenderError, RenderRequest, Renderer, RgbImage};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ltx/pipeline")
+    parity::fixture_dir("pipeline")
 }
 
 fn tiny_dir() -> PathBuf {
@@ -70,20 +72,6 @@ fn generation(r: &Reference, condition: Option<ImageCondition>) -> Generation {
     }
 }
 
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
-}
-
 /// Frames are in 0..1; the reference is stored as f16 (steps of ≤ 2⁻¹¹ ≈ 5e-4).
 const FRAME_TOLERANCE: f32 = 2e-3;
 
@@ -102,7 +90,7 @@ fn text_to_video_matches_diffusers() {
         .generate(&job, &mut |p| steps.push(p), &CancelToken::new())
         .unwrap();
     let expected = r.tensor("frames");
-    let err = max_abs_diff(&frames, &expected);
+    let err = parity::max_abs_diff(&frames, &expected);
     println!("text-to-video: max abs error {err:e} (tolerance {FRAME_TOLERANCE:e})");
     assert!(err <= FRAME_TOLERANCE, "max abs error {err}");
     // The frames are not flat: the comparison means something.
@@ -138,7 +126,7 @@ fn image_to_video_matches_diffusers() {
     let frames = pipeline
         .generate(&job, &mut |_| {}, &CancelToken::new())
         .unwrap();
-    let err = max_abs_diff(&frames, &r.tensor("frames"));
+    let err = parity::max_abs_diff(&frames, &r.tensor("frames"));
     println!("image-to-video: max abs error {err:e} (tolerance {FRAME_TOLERANCE:e})");
     assert!(err <= FRAME_TOLERANCE, "max abs error {err}");
 
@@ -147,7 +135,7 @@ fn image_to_video_matches_diffusers() {
     let unconditioned = pipeline
         .generate(&plain, &mut |_| {}, &CancelToken::new())
         .unwrap();
-    let moved = max_abs_diff(&unconditioned, &frames);
+    let moved = parity::max_abs_diff(&unconditioned, &frames);
     assert!(moved > 1e-2, "the condition changed nothing ({moved})");
 
     // A weaker condition lands in between (LTXConditionPipeline's rule).
@@ -158,8 +146,8 @@ fn image_to_video_matches_diffusers() {
     let half = pipeline
         .generate(&half, &mut |_| {}, &CancelToken::new())
         .unwrap();
-    assert!(max_abs_diff(&half, &frames) > 1e-3);
-    assert!(max_abs_diff(&half, &unconditioned) > 1e-3);
+    assert!(parity::max_abs_diff(&half, &frames) > 1e-3);
+    assert!(parity::max_abs_diff(&half, &unconditioned) > 1e-3);
 }
 
 #[test]
@@ -557,7 +545,7 @@ fn bf16_weights_run_the_same_pipeline() {
     assert_eq!(frames.dtype(), DType::F32);
     let diff = (&frames - r.tensor("frames")).unwrap().abs().unwrap();
     let mean: f32 = diff.mean_all().unwrap().to_scalar().unwrap();
-    let max = max_abs_diff(&frames, &r.tensor("frames"));
+    let max = parity::max_abs_diff(&frames, &r.tensor("frames"));
     println!("bf16 text-to-video: mean abs error {mean:e} (tolerance 0.02), max {max:e}");
     assert!(mean <= 0.02, "mean abs error {mean}");
 }

@@ -1,6 +1,8 @@
 //! The flow-matching Euler scheduler against diffusers'
 //! FlowMatchEulerDiscreteScheduler (fixtures by scripts/golden/tiny_scheduler.py).
 
+mod parity;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -19,7 +21,7 @@ const TIMESTEP_TOL: f32 = 1e-4;
 const STEP_TOL: f32 = 1e-6;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ltx/scheduler")
+    parity::fixture_dir("scheduler")
 }
 
 fn load_tensors(name: &str) -> HashMap<String, Tensor> {

@@ -9,6 +9,8 @@
 //!   convert to files holding exactly diffusers' names, each tensor the
 //!   original one bit for bit, and equal in value to the tiny model's.
 
+mod parity;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -19,7 +21,7 @@ use reel_engine::ltx::single_file::{
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ltx/single_file")
+    parity::fixture_dir("single_file")
 }
 
 fn keys() -> Value {

@@ -1,6 +1,8 @@
 //! The T5 tokenizer and text encoder against transformers/diffusers
 //! (fixtures by scripts/golden/tiny_text.py).
 
+mod parity;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +16,7 @@ use serde::Deserialize;
 const EMBED_TOL: f32 = 1e-4;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ltx/text")
+    parity::fixture_dir("text")
 }
 
 fn reference() -> HashMap<String, Tensor> {
@@ -25,22 +27,6 @@ fn reference() -> HashMap<String, Tensor> {
             path.display()
         )
     })
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims(), "shapes differ");
-    let a = a.to_dtype(DType::F32).unwrap();
-    let b = b.to_dtype(DType::F32).unwrap();
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
 }
 
 #[derive(Deserialize)]
@@ -108,9 +94,13 @@ struct Negative {
 }
 
 fn check(label: &str, ours: &PromptEmbeds, embeds: &Tensor, mask: &Tensor) -> f32 {
-    let err = max_abs_diff(&ours.embeds, embeds);
+    let err = parity::max_abs_diff(&ours.embeds, embeds);
     assert_eq!(ours.mask.dtype(), DType::U8);
-    assert_eq!(max_abs_diff(&ours.mask, mask), 0.0, "{label}: masks differ");
+    assert_eq!(
+        parity::max_abs_diff(&ours.mask, mask),
+        0.0,
+        "{label}: masks differ"
+    );
     assert!(
         err <= EMBED_TOL,
         "{label}: max abs error {err} > {EMBED_TOL}"
@@ -153,7 +143,7 @@ fn compare_with_pipeline(encoder: &TextEncoder, tag: &str) -> f32 {
     let both = pos.after(&neg).unwrap();
     assert_eq!(both.embeds.dims(), &[6, 24, 32]);
     assert_eq!(
-        max_abs_diff(&both.embeds.narrow(0, 0, 3).unwrap(), &neg.embeds),
+        parity::max_abs_diff(&both.embeds.narrow(0, 0, 3).unwrap(), &neg.embeds),
         0.0
     );
     worst
@@ -177,7 +167,7 @@ fn embeddings_match_ltx_condition_pipeline_encode_prompt() {
     println!("LTXConditionPipeline.encode_prompt (masked encoder): max abs error {worst:e} (tol {EMBED_TOL:e})");
     // The two modes really differ at the tokens (padding is attended or not).
     let r = reference();
-    assert!(max_abs_diff(&r["ltx.prompt_embeds"], &r["condition.prompt_embeds"]) > 1e-2);
+    assert!(parity::max_abs_diff(&r["ltx.prompt_embeds"], &r["condition.prompt_embeds"]) > 1e-2);
 }
 
 #[test]
@@ -207,7 +197,7 @@ fn bf16_weights_stay_close_to_f32() {
     let a = f32_enc.encode(&prompts, 24).unwrap();
     let b = bf16_enc.encode(&prompts, 24).unwrap();
     assert_eq!(b.embeds.dtype(), DType::BF16);
-    let err = max_abs_diff(&a.embeds, &b.embeds);
+    let err = parity::max_abs_diff(&a.embeds, &b.embeds);
     let scale: f32 = a
         .embeds
         .abs()
@@ -242,7 +232,7 @@ fn bad_arguments_are_errors() {
     // No negative prompts: "" for each, as encode_prompt does.
     let (_, neg) = encoder.encode_with_negative(&["a", "b"], &[], 24).unwrap();
     let empty = encoder.encode(&["", ""], 24).unwrap();
-    assert_eq!(max_abs_diff(&neg.embeds, &empty.embeds), 0.0);
+    assert_eq!(parity::max_abs_diff(&neg.embeds, &empty.embeds), 0.0);
 }
 
 #[test]

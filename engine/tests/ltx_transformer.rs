@@ -1,8 +1,10 @@
 //! Parity of the LTX-Video transformer with diffusers on a tiny random-weight
 //! model. Fixtures: `scripts/golden/tiny_transformer.py` (run by hand).
 
+mod parity;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
 use reel_engine::ltx::transformer::{
@@ -17,7 +19,7 @@ const FORWARD_TOLERANCE: f32 = 1e-4;
 const HELPER_TOLERANCE: f32 = 1e-6;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ltx/transformer")
+    parity::fixture_dir("transformer")
 }
 
 fn load_fixture(name: &str) -> HashMap<String, Tensor> {
@@ -30,20 +32,6 @@ fn get<'a>(fixture: &'a HashMap<String, Tensor>, key: &str) -> &'a Tensor {
     fixture
         .get(key)
         .unwrap_or_else(|| panic!("fixture has no tensor {key}"))
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.shape(), b.shape(), "shapes differ");
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 fn model() -> Transformer {
@@ -76,7 +64,7 @@ fn check_forward(name: &str, positions: impl Fn(&HashMap<String, Tensor>) -> Vid
             &positions(&fixture),
         )
         .unwrap();
-    let error = max_abs_diff(&output, get(&fixture, "output"));
+    let error = parity::max_abs_diff(&output, get(&fixture, "output"));
     println!("{name}: max abs error {error:.3e} (tolerance {FORWARD_TOLERANCE:.0e})");
     assert!(error <= FORWARD_TOLERANCE, "{name}: max abs error {error}");
 }
@@ -117,7 +105,7 @@ fn caption_padding_changes_the_output() {
     let mask = get(&fixture, "encoder_attention_mask");
     let masked = run(mask);
     let unmasked = run(&mask.ones_like().unwrap());
-    let change = max_abs_diff(&masked.get(1).unwrap(), &unmasked.get(1).unwrap());
+    let change = parity::max_abs_diff(&masked.get(1).unwrap(), &unmasked.get(1).unwrap());
     assert!(change > 1e-3, "padding mask had no effect ({change})");
 }
 
@@ -132,12 +120,12 @@ fn pack_and_unpack_match_diffusers() {
             .unwrap();
         let (p, pt) = (patch[0] as usize, patch[1] as usize);
         let packed = pack_latents(latents, p, pt).unwrap();
-        let error = max_abs_diff(&packed, expected);
+        let error = parity::max_abs_diff(&packed, expected);
         println!("pack {name}: max abs error {error:.3e}");
         assert!(error <= HELPER_TOLERANCE);
         let (_, _, f, h, w) = latents.dims5().unwrap();
         let unpacked = unpack_latents(expected, f / pt, h / p, w / p, p, pt).unwrap();
-        let error = max_abs_diff(&unpacked, latents);
+        let error = parity::max_abs_diff(&unpacked, latents);
         println!("unpack {name}: max abs error {error:.3e}");
         assert!(error <= HELPER_TOLERANCE);
     }
@@ -151,11 +139,11 @@ fn normalize_and_denormalize_match_diffusers() {
     let std = get(&fixture, "latents_std");
     let scaling_factor = get(&fixture, "scaling_factor").to_vec1::<f32>().unwrap()[0] as f64;
     let normalized = normalize_latents(latents, mean, std, scaling_factor).unwrap();
-    let error = max_abs_diff(&normalized, get(&fixture, "normalized"));
+    let error = parity::max_abs_diff(&normalized, get(&fixture, "normalized"));
     println!("normalize: max abs error {error:.3e}");
     assert!(error <= HELPER_TOLERANCE);
     let denormalized = denormalize_latents(latents, mean, std, scaling_factor).unwrap();
-    let error = max_abs_diff(&denormalized, get(&fixture, "denormalized"));
+    let error = parity::max_abs_diff(&denormalized, get(&fixture, "denormalized"));
     println!("denormalize: max abs error {error:.3e}");
     assert!(error <= HELPER_TOLERANCE);
 }
@@ -297,7 +285,7 @@ fn sharded_weights_load_like_a_single_file() {
             )
             .unwrap()
     };
-    let error = max_abs_diff(&run(&sharded), &run(&model()));
+    let error = parity::max_abs_diff(&run(&sharded), &run(&model()));
     assert_eq!(
         error, 0.0,
         "sharded and single-file models differ by {error}"

@@ -4,8 +4,10 @@
 //! encode (posterior mean, log-variance and a sample), tiled decode, and the 0.9.0 and
 //! 0.9.1 layouts.
 
+mod parity;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
 use reel_engine::ltx::vae::{AutoencoderKl, NoiseSequence, Tiling, ZeroNoise};
@@ -17,7 +19,7 @@ const F32_TOLERANCE: f32 = 1e-4;
 const F16_RELATIVE: f32 = 1.0 / 1024.0;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ltx/vae")
+    parity::fixture_dir("vae")
 }
 
 fn load_vae(name: &str) -> AutoencoderKl {
@@ -55,20 +57,6 @@ fn recorded_noise(tensors: &HashMap<String, Tensor>) -> NoiseSequence {
     NoiseSequence::new(names.into_iter().map(|n| get(tensors, n)).collect())
 }
 
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims(), "shapes differ");
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
-}
-
 fn mean_abs(a: &Tensor) -> f32 {
     a.abs().unwrap().mean_all().unwrap().to_scalar().unwrap()
 }
@@ -76,7 +64,7 @@ fn mean_abs(a: &Tensor) -> f32 {
 /// Asserts |a - b| <= abs + rel * |b| everywhere; returns the max abs error.
 fn assert_close(what: &str, actual: &Tensor, expected: &Tensor, abs: f32, rel: f32) -> f32 {
     assert_eq!(actual.dims(), expected.dims(), "{what}: shapes differ");
-    let err = max_abs_diff(actual, expected);
+    let err = parity::max_abs_diff(actual, expected);
     let excess = ((actual - expected).unwrap().abs().unwrap()
         - ((expected.abs().unwrap() * rel as f64).unwrap() + abs as f64).unwrap())
     .unwrap()
@@ -121,7 +109,7 @@ fn decode_matches_diffusers_with_timestep_and_noise() {
             &mut ZeroNoise,
         )
         .unwrap();
-    assert!(max_abs_diff(&plain, &frames) > 100.0 * F32_TOLERANCE);
+    assert!(parity::max_abs_diff(&plain, &frames) > 100.0 * F32_TOLERANCE);
 }
 
 #[test]
@@ -136,7 +124,7 @@ fn a_batch_decodes_like_its_items() {
     let both = vae.decode(&batch, Some(&ts), &mut ZeroNoise).unwrap();
     let first = vae.decode(&z, Some(&ts), &mut ZeroNoise).unwrap();
     let second = vae.decode(&z2, Some(&ts), &mut ZeroNoise).unwrap();
-    let err = max_abs_diff(&both, &Tensor::cat(&[&first, &second], 0).unwrap());
+    let err = parity::max_abs_diff(&both, &Tensor::cat(&[&first, &second], 0).unwrap());
     println!("batch of two vs items: max abs difference {err:.2e}");
     assert!(err <= F32_TOLERANCE);
 }
@@ -252,7 +240,7 @@ fn accessors_follow_the_config() {
         assert!((at(&normalized, c) - expected).abs() < 1e-6, "channel {c}");
     }
     let back = vae.denormalize_latents(&normalized).unwrap();
-    assert!(max_abs_diff(&back, &z) < 1e-6);
+    assert!(parity::max_abs_diff(&back, &z) < 1e-6);
 }
 
 /// Tiles of 64x64 pixels every 32 and 16 frames every 8: latents [1,8,3,2,3] make three
@@ -347,7 +335,7 @@ fn tiled_decode_is_close_to_untiled() {
     let same = vae
         .tiled_decode(&z3, Some(&ts), &mut ZeroNoise, &one_tile)
         .unwrap();
-    assert_eq!(max_abs_diff(&same, &whole3), 0.0);
+    assert_eq!(parity::max_abs_diff(&same, &whole3), 0.0);
 }
 
 #[test]
@@ -408,7 +396,7 @@ fn v090_decode_and_encode_match_diffusers() {
             &mut ZeroNoise,
         )
         .unwrap();
-    assert_eq!(max_abs_diff(&with_timestep, &frames), 0.0);
+    assert_eq!(parity::max_abs_diff(&with_timestep, &frames), 0.0);
 
     let video = get(&load_tensors("encode.safetensors"), "video");
     let crop = video.narrow(3, 0, 32).unwrap().narrow(4, 0, 32).unwrap();

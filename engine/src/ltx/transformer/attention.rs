@@ -15,6 +15,20 @@ use super::rope::RotaryTables;
 /// Returns [B, Nq, H, d]. The one place a fused kernel (flash attention
 /// under the `cuda` feature) can replace the plain softmax.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    // Unmasked attention (the self-attention) on the GPU in bf16/f16: the
+    // fused kernel takes the same [B, N, H, d] layout. Built only with
+    // `cuda`, which needs nvcc: not compiled on machines without it.
+    #[cfg(feature = "cuda")]
+    if mask.is_none() && q.device().is_cuda() && matches!(q.dtype(), DType::BF16 | DType::F16) {
+        let scale = 1.0 / (q.dim(3)? as f32).sqrt();
+        return candle_flash_attn::flash_attn(
+            &q.contiguous()?,
+            &k.contiguous()?,
+            &v.contiguous()?,
+            scale,
+            false,
+        );
+    }
     let (b, nq, h, d) = q.dims4()?;
     let nk = k.dim(1)?;
     // Scaling q (nq·d values) is cheaper than scaling the scores (nq·nk).

@@ -14,3 +14,4 @@ pub mod single_file;
 pub mod text_encoder;
 pub mod transformer;
 pub mod vae;
+pub mod weights;

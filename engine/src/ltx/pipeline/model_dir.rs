@@ -17,6 +17,7 @@ use candle_nn::VarBuilder;
 use serde::Deserialize;
 
 use crate::ltx::scheduler::DISTILLED_SIGMAS;
+use crate::ltx::weights::{self, WeightFilesError};
 
 /// Pipelines whose directories hold an LTX-Video 0.9.x checkpoint.
 pub const PIPELINE_CLASSES: [&str; 3] = [
@@ -47,6 +48,22 @@ pub enum LoadError {
         dir: PathBuf,
         reason: String,
     },
+}
+
+impl From<WeightFilesError> for LoadError {
+    fn from(e: WeightFilesError) -> Self {
+        match e {
+            WeightFilesError::NoWeights { single, index } => LoadError::MissingFile {
+                path: single,
+                expected: format!("the weights (or {} listing shards)", index.display()),
+            },
+            WeightFilesError::MissingShard { path, index } => LoadError::MissingFile {
+                path,
+                expected: format!("a shard listed in {}", index.display()),
+            },
+            WeightFilesError::BadIndex { path, reason } => LoadError::Invalid { path, reason },
+        }
+    }
 }
 
 impl LoadError {
@@ -297,7 +314,7 @@ impl ModelDir {
 
         let mut weights = HashMap::new();
         for (component, base) in COMPONENTS {
-            let files = weight_files(&root.join(component), base)?;
+            let files = weights::weight_files(&root.join(component), base)?;
             for file in &files {
                 check_header(file)?;
             }
@@ -419,46 +436,6 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
         _ => LoadError::invalid(path, format!("cannot read: {e}")),
     })?;
     serde_json::from_str(&text).map_err(|e| LoadError::invalid(path, format!("not {what}: {e}")))
-}
-
-/// `base.safetensors`, or the shards named by `base.safetensors.index.json`.
-fn weight_files(dir: &Path, base: &str) -> Result<Vec<PathBuf>, LoadError> {
-    let single = dir.join(format!("{base}.safetensors"));
-    if single.is_file() {
-        return Ok(vec![single]);
-    }
-    let index = dir.join(format!("{base}.safetensors.index.json"));
-    if !index.is_file() {
-        return Err(LoadError::MissingFile {
-            path: single,
-            expected: format!("the weights (or {base}.safetensors.index.json listing shards)"),
-        });
-    }
-    #[derive(Deserialize)]
-    struct ShardIndex {
-        weight_map: HashMap<String, String>,
-    }
-    let shards: ShardIndex = read_json(&index, "a safetensors shard index")?;
-    let mut files: Vec<String> = shards.weight_map.into_values().collect();
-    files.sort();
-    files.dedup();
-    if files.is_empty() {
-        return Err(LoadError::invalid(&index, "weight_map lists no files"));
-    }
-    files
-        .into_iter()
-        .map(|name| {
-            let path = dir.join(&name);
-            if path.is_file() {
-                Ok(path)
-            } else {
-                Err(LoadError::MissingFile {
-                    path,
-                    expected: format!("a shard listed in {}", index.display()),
-                })
-            }
-        })
-        .collect()
 }
 
 /// One tensor's entry in a safetensors header.

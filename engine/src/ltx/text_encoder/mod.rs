@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
+use crate::ltx::weights::{weight_files, WeightFilesError};
+
 pub use spiece::ProtoError;
 pub use tokenizer::{T5Tokenizer, TokenBatch, TokenizerError};
 
@@ -36,8 +38,8 @@ pub enum LoadError {
     },
     #[error("{path} is not a valid T5 config: {reason}")]
     Config { path: PathBuf, reason: String },
-    #[error("{path}: {reason}")]
-    Index { path: PathBuf, reason: String },
+    #[error(transparent)]
+    WeightFiles(#[from] WeightFilesError),
     #[error("text encoder weights in {dir}: {source}")]
     Weights {
         dir: PathBuf,
@@ -99,46 +101,6 @@ pub struct TextEncoder {
     mask_mode: EncoderMask,
 }
 
-/// The weight files of `dir`: model.safetensors, or the shards listed in
-/// model.safetensors.index.json.
-fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let single = dir.join("model.safetensors");
-    if single.is_file() {
-        return Ok(vec![single]);
-    }
-    let index = dir.join("model.safetensors.index.json");
-    let text = std::fs::read_to_string(&index).map_err(|source| LoadError::Read {
-        path: if index.exists() {
-            index.clone()
-        } else {
-            single
-        },
-        source,
-    })?;
-    let bad = |reason: String| LoadError::Index {
-        path: index.clone(),
-        reason,
-    };
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    let map = json["weight_map"]
-        .as_object()
-        .ok_or_else(|| bad("no weight_map".into()))?;
-    let mut files: Vec<PathBuf> = Vec::new();
-    for file in map.values() {
-        let name = file
-            .as_str()
-            .ok_or_else(|| bad("a weight_map entry is not a file name".into()))?;
-        let path = dir.join(name);
-        if !files.contains(&path) {
-            if !path.is_file() {
-                return Err(bad(format!("shard {} is missing", path.display())));
-            }
-            files.push(path);
-        }
-    }
-    Ok(files)
-}
-
 impl TextEncoder {
     /// Loads `model_dir/tokenizer` and `model_dir/text_encoder`.
     pub fn load(model_dir: &Path, device: &Device, dtype: DType) -> Result<Self, LoadError> {
@@ -173,7 +135,7 @@ impl TextEncoder {
                 encoder: config.vocab_size,
             });
         }
-        let files = weight_files(encoder_dir)?;
+        let files = weight_files(encoder_dir, "model")?;
         let weights_err = |source| LoadError::Weights {
             dir: encoder_dir.to_path_buf(),
             source,

@@ -137,27 +137,6 @@ impl AutoencoderKl {
         &self.latents_std
     }
 
-    /// `(z - mean) * scaling_factor / std` per channel of `[b, c, f, h, w]`: encoder latents
-    /// to the transformer's space (diffusers' `LTXPipeline._normalize_latents`).
-    pub fn normalize_latents(&self, z: &Tensor) -> Result<Tensor> {
-        let (mean, std) = self.channel_stats(z)?;
-        (z.broadcast_sub(&mean)? * self.config.scaling_factor)?.broadcast_div(&std)
-    }
-
-    /// `z * std / scaling_factor + mean` per channel: the transformer's latents back to what
-    /// [`Self::decode`] takes (diffusers' `LTXPipeline._denormalize_latents`).
-    pub fn denormalize_latents(&self, z: &Tensor) -> Result<Tensor> {
-        let (mean, std) = self.channel_stats(z)?;
-        (z.broadcast_mul(&std)? / self.config.scaling_factor)?.broadcast_add(&mean)
-    }
-
-    /// `latents_mean` and `latents_std` as `[1, c, 1, 1, 1]` in `z`'s dtype and device.
-    fn channel_stats(&self, z: &Tensor) -> Result<(Tensor, Tensor)> {
-        let shape = (1, self.config.latent_channels, 1, 1, 1);
-        let prepare = |t: &Tensor| t.to_device(z.device())?.to_dtype(z.dtype())?.reshape(shape);
-        Ok((prepare(&self.latents_mean)?, prepare(&self.latents_std)?))
-    }
-
     pub fn scaling_factor(&self) -> f64 {
         self.config.scaling_factor
     }

@@ -8,7 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use reel::config::Config;
 use reel::wiring::{make_renderer, RenderOverrides};
 use reel_bots::core::{validate, wording, VideoRequest};
-use reel_engine::{encode_mp4, read_image, CancelToken, EncodeOptions, RenderRequest, RgbImage};
+use reel_engine::{CancelToken, RenderRequest, RgbImage};
+use reel_media::{encode_mp4, read_image, EncodeOptions};
 
 #[derive(clap::Args)]
 pub struct RenderArgs {

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reel_consent::{Checkpoint, ConsentDecision, ConsentGate, ConsentRequest};
-use reel_engine::{
-    encode_mp4, CancelToken, EncodeOptions, Progress, RenderError, RenderRequest, Renderer,
-};
+use reel_engine::{CancelToken, Progress, RenderError, RenderRequest, Renderer};
+use reel_media::{encode_mp4, EncodeOptions};
 use reel_store::{ClipRecord, ClipStore, Heartbeat, Job, RenderFailure, Store, StoreError};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;

@@ -158,7 +158,7 @@ fn render_writes_a_decodable_mp4_and_refuses_bad_input() {
         "{}",
         text(&out.stdout)
     );
-    let info = reel_engine::probe(&sb.path().join("clip.mp4")).unwrap();
+    let info = reel_media::probe(&sb.path().join("clip.mp4")).unwrap();
     assert_eq!(
         (info.video_codec.as_str(), info.audio_codec.as_deref()),
         ("h264", Some("aac"))
@@ -231,7 +231,7 @@ async fn chat_runs_the_whole_flow_and_jobs_commands_see_it() {
         .split(" (")
         .next()
         .unwrap();
-    let info = reel_engine::probe(std::path::Path::new(path)).unwrap();
+    let info = reel_media::probe(std::path::Path::new(path)).unwrap();
     assert_eq!((info.width, info.height, info.frames), (128, 96, 24));
 
     let store = sb.store().await;
@@ -322,7 +322,7 @@ fn render_with_ltx_video_writes_an_mp4_and_frames_matching_diffusers() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(stdout.contains("ltx-video"), "{stdout}");
-    let info = reel_engine::probe(&sb.path().join("ltx.mp4")).unwrap();
+    let info = reel_media::probe(&sb.path().join("ltx.mp4")).unwrap();
     assert_eq!((info.width, info.height, info.frames), (64, 64, 9));
     assert_eq!(info.audio_codec.as_deref(), Some("aac"));
 
@@ -442,7 +442,7 @@ fn render_rounds_to_the_model_and_says_so() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("12 frames rounded to 9"), "{stderr}");
-    let info = reel_engine::probe(&sb.path().join("round.mp4")).unwrap();
+    let info = reel_media::probe(&sb.path().join("round.mp4")).unwrap();
     assert_eq!((info.width, info.height, info.frames), (96, 64, 9));
 }
 

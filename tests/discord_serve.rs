@@ -67,7 +67,7 @@ async fn serve_answers_discord_and_posts_the_rendered_clip() {
     );
     let path = sb.path().join("posted.mp4");
     std::fs::write(&path, &clip.files[0].2).unwrap();
-    let info = reel_engine::probe(&path).expect("the posted clip decodes");
+    let info = reel_media::probe(&path).expect("the posted clip decodes");
     assert_eq!(info.video_codec, "h264");
     assert_eq!(clip.buttons(), ["reel:reroll:1", "reel:delete:1"]);
 

@@ -137,7 +137,7 @@ async fn clips_go_to_an_s3_compatible_store() {
 
     let file = sb.path().join("from-s3.mp4");
     std::fs::write(&file, &data).unwrap();
-    let info = reel_engine::probe(&file).unwrap();
+    let info = reel_media::probe(&file).unwrap();
     assert_eq!(
         (
             info.video_codec.as_str(),

@@ -52,7 +52,7 @@ async fn serve_answers_telegram_and_posts_the_rendered_clip() {
     assert!(progress.iter().all(|e| e.int("message_id") == 1001));
     let path = sb.path().join("posted.mp4");
     std::fs::write(&path, &video.files[0].1).unwrap();
-    let info = reel_engine::probe(&path).expect("the posted clip decodes");
+    let info = reel_media::probe(&path).expect("the posted clip decodes");
     assert_eq!((info.width, info.height), (128, 96));
 
     // Graceful stop on SIGTERM, well within the bound.

@@ -87,7 +87,7 @@ async fn video_is_queued_shows_progress_and_is_posted_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("uploaded.mp4");
     std::fs::write(&path, uploaded).unwrap();
-    let info = reel_engine::probe(&path).expect("the upload decodes as MP4");
+    let info = reel_media::probe(&path).expect("the upload decodes as MP4");
     assert_eq!(
         (info.video_codec.as_str(), info.width, info.height),
         ("h264", 64, 64)
@@ -428,11 +428,11 @@ async fn post_with_limits(h: &Harness, mp4: &Bytes, video: u64, document: u64) -
     serde_json::from_str(&receipt).unwrap()
 }
 
-fn probe_upload(bytes: &[u8]) -> reel_engine::ClipInfo {
+fn probe_upload(bytes: &[u8]) -> reel_media::ClipInfo {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("uploaded.mp4");
     std::fs::write(&path, bytes).unwrap();
-    reel_engine::probe(&path).expect("the upload decodes as MP4")
+    reel_media::probe(&path).expect("the upload decodes as MP4")
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reel_engine::{reencode_mp4, EncodeOptions, ReencodeError, ReencodeOptions};
+use reel_media::{reencode_mp4, EncodeOptions, ReencodeError, ReencodeOptions};
 
 use super::ClipFile;
 
@@ -25,7 +25,7 @@ pub enum FitError {
     #[error("cannot re-encode the clip: {0}")]
     Reencode(#[from] ReencodeError),
     #[error("cannot read the clip to re-encode it: {0}")]
-    Probe(#[from] reel_engine::ProbeError),
+    Probe(#[from] reel_media::ProbeError),
     #[error("re-encoding the clip: {0}")]
     Io(#[from] std::io::Error),
     #[error("the re-encode task stopped: {0}")]
@@ -68,7 +68,7 @@ fn shrink_blocking(
             path
         }
     };
-    let info = reel_engine::probe(&input)?;
+    let info = reel_media::probe(&input)?;
     let seconds = Duration::from_millis(info.duration_ms.max(100)).as_secs_f64();
     let longest = info.width.max(info.height);
     let rate = video_bitrate(limit_bytes, seconds);
@@ -100,7 +100,7 @@ fn shrink_blocking(
         );
         if made.bytes < smallest.len() as u64 {
             smallest = Bytes::from(std::fs::read(&output)?);
-            let made_info = reel_engine::probe(&output)?;
+            let made_info = reel_media::probe(&output)?;
             size = (made_info.width, made_info.height);
         }
         if made.bytes <= limit_bytes {

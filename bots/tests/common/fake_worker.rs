@@ -5,7 +5,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reel_engine::{encode_mp4, CancelToken, EncodeOptions, RenderRequest, Renderer, TestPattern};
+use reel_engine::{CancelToken, RenderRequest, Renderer, TestPattern};
+use reel_media::{encode_mp4, EncodeOptions};
 use reel_store::{ClipRecord, ClipStore, Store};
 
 pub const WORKER: &str = "test-worker";

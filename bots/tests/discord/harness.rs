@@ -236,9 +236,9 @@ fn spawn_adapter(
 }
 
 /// Writes `bytes` to a temp file and probes it as an MP4.
-pub fn probe_upload(bytes: &[u8]) -> reel_engine::ClipInfo {
+pub fn probe_upload(bytes: &[u8]) -> reel_media::ClipInfo {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("uploaded.mp4");
     std::fs::write(&path, bytes).unwrap();
-    reel_engine::probe(&path).expect("the upload decodes as MP4")
+    reel_media::probe(&path).expect("the upload decodes as MP4")
 }

@@ -7,7 +7,7 @@ use ffmpeg_next::software::resampling;
 use ffmpeg_next::{codec, format, frame, ChannelLayout, Rational};
 
 use super::{write_encoded_packets, EncodeError, FfmpegContext};
-use crate::renderer::Audio;
+use crate::frames::Audio;
 
 pub(super) const SAMPLE_RATE: u32 = 48_000;
 const MAX_CHANNELS: u16 = 8;

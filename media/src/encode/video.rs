@@ -6,7 +6,7 @@ use ffmpeg_next::util::color;
 use ffmpeg_next::{codec, format, frame, Dictionary, Rational};
 
 use super::{write_encoded_packets, EncodeError, EncodeOptions, FfmpegContext};
-use crate::renderer::{Rendered, RgbImage};
+use crate::frames::{Rendered, RgbImage};
 
 pub(super) struct VideoTrack {
     encoder: ffmpeg_next::encoder::Video,

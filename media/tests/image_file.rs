@@ -1,6 +1,6 @@
 //! Reference images read through FFmpeg: exact pixels, clear errors.
 
-use reel_engine::{read_image, ImageError};
+use reel_media::{read_image, ImageError};
 
 fn ppm(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
     let mut bytes = format!("P6\n{width} {height}\n255\n").into_bytes();

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use ffmpeg_next::{format, Dictionary, Packet, Rational};
 
 use crate::ffmpeg_setup;
-use crate::renderer::Rendered;
+use crate::frames::Rendered;
 use audio::AudioTrack;
 use video::VideoTrack;
 

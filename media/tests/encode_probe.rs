@@ -1,4 +1,4 @@
-//! Encoding a testsrc clip to MP4 and reading it back, with our prober and
+//! Encoding a synthetic clip to MP4 and reading it back, with our prober and
 //! with the ffprobe CLI as an independent check.
 
 mod common;
@@ -6,11 +6,11 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{render, request};
-use reel_engine::{encode_mp4, probe, Audio, EncodeError, EncodeOptions, ProbeError};
+use common::pattern_clip;
+use reel_media::{encode_mp4, probe, Audio, EncodeError, EncodeOptions, ProbeError};
 
 fn encode_test_clip(dir: &Path) -> std::path::PathBuf {
-    let clip = render(&request(160, 96, 48, 24, 1));
+    let clip = pattern_clip(160, 96, 48, 24, 1);
     let out = dir.join("clip.mp4");
     let opts = EncodeOptions {
         comment: Some("reel testsrc: test pattern, not a model".to_string()),
@@ -126,7 +126,7 @@ fn encoded_clip_probes_as_h264_aac_faststart() {
 #[test]
 fn empty_or_resampled_audio_still_gives_a_full_length_track() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut clip = render(&request(64, 48, 12, 12, 2));
+    let mut clip = pattern_clip(64, 48, 12, 12, 2);
     // Silence when there is no audio.
     clip.audio = Audio {
         sample_rate: 48_000,
@@ -172,7 +172,7 @@ fn empty_or_resampled_audio_still_gives_a_full_length_track() {
 fn bad_clips_and_options_are_rejected() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("bad.mp4");
-    let good = render(&request(32, 32, 2, 24, 0));
+    let good = pattern_clip(32, 32, 2, 24, 0);
 
     let mut odd = good.clone();
     odd.width = 31;
@@ -221,7 +221,7 @@ fn bad_clips_and_options_are_rejected() {
 #[test]
 fn bitrate_cap_shrinks_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let clip = render(&request(320, 192, 24, 24, 4));
+    let clip = pattern_clip(320, 192, 24, 24, 4);
     let free = encode_mp4(
         &clip,
         &dir.path().join("free.mp4"),
@@ -306,7 +306,7 @@ fn broken_files_are_rejected() {
 fn single_tiny_frame_encodes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("one.mp4");
-    let clip = render(&request(16, 16, 1, 1, 3));
+    let clip = pattern_clip(16, 16, 1, 1, 3);
     let encoded = encode_mp4(&clip, &out, &EncodeOptions::default()).expect("encode");
     assert_eq!((encoded.frames, encoded.duration_ms), (1, 1000));
     let info = probe(&out).expect("probe");

@@ -3,12 +3,12 @@
 
 mod common;
 
-use common::{render, request};
-use reel_engine::{encode_mp4, probe, reencode_mp4, EncodeOptions, ReencodeError, ReencodeOptions};
+use common::pattern_clip;
+use reel_media::{encode_mp4, probe, reencode_mp4, EncodeOptions, ReencodeError, ReencodeOptions};
 
 /// A 2 s 160×96 clip at crf 0 (lossless, so the video is large).
 fn big_clip(dir: &std::path::Path) -> std::path::PathBuf {
-    let clip = render(&request(160, 96, 48, 24, 1));
+    let clip = pattern_clip(160, 96, 48, 24, 1);
     let path = dir.join("big.mp4");
     let lossless = EncodeOptions {
         crf: 0,

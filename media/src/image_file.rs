@@ -7,8 +7,10 @@ use ffmpeg_next::format::Pixel;
 use ffmpeg_next::software::scaling;
 use ffmpeg_next::{format, frame, media};
 
-use crate::validate::MAX_SIDE;
 use crate::{ffmpeg_setup, RgbImage};
+
+/// The largest width or height of a picture read as a reference image.
+pub const MAX_IMAGE_SIDE: u32 = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -43,12 +45,12 @@ pub fn read_image(path: &Path) -> Result<RgbImage, ImageError> {
         .and_then(|c| c.decoder().video())
         .map_err(unreadable)?;
     let (width, height) = (decoder.width(), decoder.height());
-    if width > MAX_SIDE || height > MAX_SIDE {
+    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
         return Err(ImageError::TooLarge {
             path: name,
             width,
             height,
-            max: MAX_SIDE,
+            max: MAX_IMAGE_SIDE,
         });
     }
     let mut decoded = frame::Video::empty();

@@ -1,0 +1,101 @@
+//! Absurd images get a clear error or an empty answer, never a panic, and
+//! nothing is allocated for an image over the limit. Memory per image is
+//! bounded by the detector's working size (perception.detect_max_side;
+//! see docs/benchmarks.md for the measured peak).
+
+mod faces_support;
+
+use faces_support::{models, photo, scale};
+use reel_engine::perception::faces::{FaceAnalyzer, FaceError, MAX_IMAGE_PIXELS};
+use reel_engine::RgbImage;
+
+#[test]
+fn a_ten_thousand_pixel_square_is_refused_before_any_work() {
+    let models = models();
+    // No pixel buffer at all: the size alone must be enough to refuse it.
+    let huge = RgbImage {
+        width: 10_000,
+        height: 10_000,
+        data: Vec::new(),
+    };
+    match models.analyze(&huge) {
+        Err(FaceError::ImageTooLarge { width, height, max }) => {
+            assert_eq!((width, height, max), (10_000, 10_000, MAX_IMAGE_PIXELS));
+        }
+        other => panic!("expected ImageTooLarge, got {other:?}"),
+    }
+    let message = models.analyze(&huge).unwrap_err().to_string();
+    assert!(message.contains("10000×10000"), "{message}");
+    // A long thin strip over the pixel limit too.
+    let strip = RgbImage {
+        width: 100_000_000,
+        height: 1,
+        data: Vec::new(),
+    };
+    assert!(matches!(
+        models.analyze(&strip),
+        Err(FaceError::ImageTooLarge { .. })
+    ));
+}
+
+#[test]
+fn empty_and_inconsistent_images_are_errors() {
+    let models = models();
+    for (w, h) in [(0, 0), (0, 100), (100, 0)] {
+        let image = RgbImage {
+            width: w,
+            height: h,
+            data: Vec::new(),
+        };
+        assert!(
+            matches!(models.analyze(&image), Err(FaceError::EmptyImage { .. })),
+            "{w}×{h}"
+        );
+    }
+    let short = RgbImage {
+        width: 64,
+        height: 64,
+        data: vec![0; 10],
+    };
+    assert!(matches!(
+        models.analyze(&short),
+        Err(FaceError::InconsistentImage { .. })
+    ));
+}
+
+#[test]
+fn tiny_and_thin_images_have_no_faces() {
+    let models = models();
+    for (w, h) in [
+        (1, 1),
+        (8, 8),
+        (28, 28),
+        (29, 29),
+        (40, 40),
+        (4096, 1),
+        (1, 4096),
+        (3, 2000),
+    ] {
+        let image = RgbImage::new(w, h);
+        let faces = models
+            .analyze(&image)
+            .unwrap_or_else(|e| panic!("{w}×{h}: {e}"));
+        assert!(faces.is_empty(), "{w}×{h}");
+    }
+}
+
+#[test]
+fn a_large_image_is_scanned_at_the_detector_size_and_still_finds_the_face() {
+    let models = models();
+    // 2560×2560: over detect_max_side, so the detector sees a 1280² copy;
+    // landmarks and the embedding come from the full image.
+    let big = scale(&photo("astronaut"), 5.0);
+    let faces = models.analyze(&big).unwrap();
+    assert_eq!(faces.len(), 1);
+    let b = faces[0].bbox;
+    // dlib's box on the 512² original is (168, 69)–(263, 164).
+    assert!(
+        (b.left - 168 * 5).abs() < 60 && (b.top - 69 * 5).abs() < 60,
+        "{b:?}"
+    );
+}

@@ -13,5 +13,9 @@
 //! the flow-matching scheduler.
 
 
+mod layers;
 pub mod load;
+pub mod rope;
 pub mod scheduler;
+pub mod connectors;
+pub mod text_encoder;

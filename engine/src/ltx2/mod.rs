@@ -13,9 +13,11 @@
 //! the flow-matching scheduler.
 
 
+pub mod audio_vae;
 mod layers;
 pub mod load;
 pub mod rope;
 pub mod scheduler;
 pub mod connectors;
 pub mod text_encoder;
+pub mod vocoder;

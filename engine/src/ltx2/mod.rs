@@ -20,4 +20,5 @@ pub mod rope;
 pub mod scheduler;
 pub mod connectors;
 pub mod text_encoder;
+pub mod vae;
 pub mod vocoder;

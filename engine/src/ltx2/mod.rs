@@ -12,13 +12,13 @@
 //! attention kernel, the causal 3D convolution, the weight-file lookup and
 //! the flow-matching scheduler.
 
-
 pub mod audio_vae;
+pub mod connectors;
 mod layers;
 pub mod load;
 pub mod rope;
 pub mod scheduler;
-pub mod connectors;
 pub mod text_encoder;
+pub mod transformer;
 pub mod vae;
 pub mod vocoder;

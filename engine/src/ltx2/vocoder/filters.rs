@@ -37,7 +37,7 @@ impl UpSample1d {
             ratio,
             pad,
             pad_left: pad * ratio + (kernel - ratio) / 2,
-            pad_right: pad * ratio + (kernel - ratio + 1) / 2,
+            pad_right: pad * ratio + (kernel - ratio).div_ceil(2),
         })
     }
 

@@ -363,7 +363,7 @@ impl Vocoder {
 /// Either vocoder, as `vocoder/config.json`'s `_class_name` says.
 #[derive(Debug, Clone)]
 pub enum AnyVocoder {
-    Plain(Vocoder),
+    Plain(Box<Vocoder>),
     WithBwe(Box<VocoderWithBwe>),
 }
 
@@ -380,7 +380,9 @@ impl AnyVocoder {
             Some("LTX2VocoderWithBWE") => Ok(Self::WithBwe(Box::new(VocoderWithBwe::load(
                 dir, dtype, device,
             )?))),
-            Some("LTX2Vocoder") | None => Ok(Self::Plain(Vocoder::load(dir, dtype, device)?)),
+            Some("LTX2Vocoder") | None => {
+                Ok(Self::Plain(Box::new(Vocoder::load(dir, dtype, device)?)))
+            }
             Some(other) => Err(load::invalid_config(
                 dir,
                 "vocoder",

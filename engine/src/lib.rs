@@ -3,6 +3,7 @@
 //! FFmpeg work is `reel-media`'s.
 
 pub mod ltx;
+pub mod ltx2;
 mod renderer;
 pub mod testsrc;
 mod validate;

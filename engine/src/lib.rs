@@ -4,6 +4,7 @@
 //! FFmpeg work is `reel-media`'s.
 
 pub mod ltx;
+pub mod ltx2;
 pub mod perception;
 mod renderer;
 pub mod testsrc;

@@ -1,7 +1,7 @@
 //! Absurd images get a clear error or an empty answer, never a panic, and
-//! nothing is allocated for an image over the limit. Memory per image is
-//! bounded by the detector's working size (perception.detect_max_side;
-//! see docs/benchmarks.md for the measured peak).
+//! nothing is allocated for an image over the limit (4096² pixels). The
+//! detector's memory is bounded by its working size
+//! (perception.detect_max_side).
 
 mod faces_support;
 

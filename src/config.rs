@@ -159,6 +159,48 @@ pub struct LogConfig {
     pub filter: String,
 }
 
+/// The models the consent checks use (`[perception]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerceptionConfig {
+    /// The converted face models (`reel pull face-models`).
+    pub face_model_dir: PathBuf,
+    /// Cosine similarity at or above which two faces are the same person.
+    pub face_match_threshold: f32,
+    /// Share of a recording's sampled frames that must show exactly one face.
+    pub min_face_frames: f32,
+    /// Face box height over the frame's shorter side, at least.
+    pub min_face_fraction: f32,
+    /// Largest sideways head turn (nose offset in eye distances).
+    pub max_face_yaw: f32,
+    /// Largest head tilt, in degrees.
+    pub max_face_roll_degrees: f32,
+    /// The face detector scans larger images at this longer side.
+    pub detect_max_side: u32,
+    /// The Python Package Index `reel pull face-models` asks.
+    pub package_index: String,
+}
+
+impl PerceptionConfig {
+    pub fn face_limits(&self) -> reel_engine::perception::faces::FaceLimits {
+        reel_engine::perception::faces::FaceLimits {
+            detect_max_side: self.detect_max_side,
+            ..Default::default()
+        }
+    }
+
+    /// What `single_consistent_face` checks a recording against.
+    pub fn face_policy(&self) -> reel_engine::perception::faces::ConsistencyPolicy {
+        reel_engine::perception::faces::ConsistencyPolicy {
+            match_threshold: self.face_match_threshold,
+            min_face_frames: self.min_face_frames,
+            min_face_fraction: self.min_face_fraction,
+            max_yaw: self.max_face_yaw,
+            max_roll_degrees: self.max_face_roll_degrees,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -172,6 +214,7 @@ pub struct Config {
     pub telegram: TelegramConfig,
     pub discord: DiscordConfig,
     pub log: LogConfig,
+    pub perception: PerceptionConfig,
     pub secrets: SecretFiles,
 }
 
@@ -279,6 +322,7 @@ impl Config {
         )?;
         self.validate_telegram()?;
         self.validate_discord()?;
+        self.validate_perception()?;
         if self.chat.terminal_user.trim().is_empty() {
             return Err(invalid("chat.terminal_user", "\"\"", "must not be empty"));
         }
@@ -325,6 +369,45 @@ impl Config {
         check("engine.condition_strength", e.condition_strength, 0.0..=1.0)?;
         check("engine.steps", e.steps, 0..=1000)?;
         check("engine.guidance_scale", e.guidance_scale, 0.0..=50.0)?;
+        Ok(())
+    }
+
+    /// The model directory is checked when the models load (`reel faces`,
+    /// cameo registration), not here: `reel pull face-models` fills it.
+    fn validate_perception(&self) -> Result<(), ConfigError> {
+        let p = &self.perception;
+        check(
+            "perception.face_match_threshold",
+            p.face_match_threshold,
+            0.0..=1.0,
+        )?;
+        check("perception.min_face_frames", p.min_face_frames, 0.0..=1.0)?;
+        check(
+            "perception.min_face_fraction",
+            p.min_face_fraction,
+            0.0..=1.0,
+        )?;
+        check("perception.max_face_yaw", p.max_face_yaw, 0.0..=2.0)?;
+        check(
+            "perception.max_face_roll_degrees",
+            p.max_face_roll_degrees,
+            0.0..=90.0,
+        )?;
+        check("perception.detect_max_side", p.detect_max_side, 160..=4096)?;
+        if p.face_model_dir.as_os_str().is_empty() {
+            return Err(invalid(
+                "perception.face_model_dir",
+                "\"\"",
+                "must name a directory (`reel pull face-models` fills it)",
+            ));
+        }
+        if !(p.package_index.starts_with("https://") || p.package_index.starts_with("http://")) {
+            return Err(invalid(
+                "perception.package_index",
+                &p.package_index,
+                "must be an http(s) URL",
+            ));
+        }
         Ok(())
     }
 

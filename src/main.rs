@@ -15,6 +15,7 @@ use reel_store::{JobState, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+mod faces_cmd;
 mod pull;
 mod render_cmd;
 
@@ -67,8 +68,12 @@ enum Command {
     /// Print the effective configuration (secrets redacted).
     Config,
     /// Download a model's weights into the Hugging Face cache and print the
-    /// directory for engine.model_dir.
+    /// directory for engine.model_dir (`face-models`: the face models, into
+    /// perception.face_model_dir).
     Pull(pull::PullArgs),
+    /// The faces in an image as JSON; with two images, whether their largest
+    /// faces are the same person.
+    Faces(faces_cmd::FacesArgs),
 }
 
 #[derive(Subcommand)]
@@ -110,7 +115,10 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
-    let quiet = matches!(cli.command, Command::Chat { .. } | Command::Render(_));
+    let quiet = matches!(
+        cli.command,
+        Command::Chat { .. } | Command::Render(_) | Command::Faces(_)
+    );
     init_logging(&config, quiet);
     match cli.command {
         Command::Config => {
@@ -129,9 +137,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Render(args) => render_cmd::run(&config, *args).await,
-        Command::Pull(args) => tokio::task::spawn_blocking(move || pull::run(args))
+        Command::Pull(args) => {
+            let perception = config.perception.clone();
+            tokio::task::spawn_blocking(move || pull::run(args, &perception))
+                .await
+                .context("the download stopped unexpectedly")?
+        }
+        Command::Faces(args) => tokio::task::spawn_blocking(move || faces_cmd::run(&config, args))
             .await
-            .context("the download stopped unexpectedly")?,
+            .context("the face check stopped unexpectedly")?,
         Command::Jobs { command } => jobs(App::open(config).await?, command).await,
         Command::Worker { count } => {
             let app = App::open(config).await?;

@@ -1,9 +1,11 @@
 //! reel's render pipeline: the [`Renderer`] interface, LTX-Video in candle
-//! ([`ltx`]) and the `testsrc` diagnostic renderer. Encoding and other
+//! ([`ltx`]), the `testsrc` diagnostic renderer, and perception (faces)
+//! for the consent checks ([`perception`]). Encoding and other
 //! FFmpeg work is `reel-media`'s.
 
 pub mod ltx;
 pub mod ltx2;
+pub mod perception;
 mod renderer;
 pub mod testsrc;
 mod validate;

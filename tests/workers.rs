@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{roomy_limits, tiny_job, wait_until, KillOnDrop, Sandbox};
+use common::{tiny_job, wait_until, KillOnDrop, Sandbox};
 use reel_bots::core::{ChatSink, ClipFile, OutcomePoster, SinkError};
 use reel_consent::NoCameoRegistry;
 use reel_store::{ClipStore, ClipStoreConfig, Job, JobState, Store};
@@ -54,7 +54,7 @@ async fn two_worker_processes_render_disjoint_jobs_from_one_postgres() {
     const JOBS: usize = 300;
     for n in 0..JOBS {
         store
-            .enqueue(&tiny_job("fake", &format!("user{n}"), n), &roomy_limits())
+            .enqueue(&tiny_job("fake", &format!("user{n}"), n))
             .await
             .unwrap();
     }
@@ -105,13 +105,10 @@ async fn a_killed_worker_s_job_is_rendered_by_another_and_delivered_once() {
     let sb = Sandbox::postgres().await;
     let store = sb.store().await;
     let job = store
-        .enqueue(
-            &reel_store::NewJob {
-                fps: 24,
-                ..tiny_job("fake", "alice", 1)
-            },
-            &roomy_limits(),
-        )
+        .enqueue(&reel_store::NewJob {
+            fps: 24,
+            ..tiny_job("fake", "alice", 1)
+        })
         .await
         .unwrap();
     let lease = [
@@ -228,7 +225,7 @@ async fn a_restart_between_encoding_and_delivery_posts_once() {
     let sb = Sandbox::sqlite();
     let store = sb.store().await;
     let job = store
-        .enqueue(&tiny_job("terminal", "alice", 1), &roomy_limits())
+        .enqueue(&tiny_job("terminal", "alice", 1))
         .await
         .unwrap();
     // A worker-only process encodes the clip and goes away before anything is posted.

@@ -457,6 +457,7 @@ async fn status_lists_active_jobs(db: Db) {
     // a renders with progress; c is cancelled and so no longer listed.
     claim(&db.store, a, "w1").await;
     db.store
+        .render_queue()
         .heartbeat(a, "w1", LEASE, Some((3, 10)))
         .await
         .unwrap();
@@ -585,7 +586,8 @@ async fn cancel_of_a_rendering_or_finished_job(db: Db) {
     );
 
     db.store
-        .end_render(a, "w1", &RenderFailure::Cancelled)
+        .render_queue()
+        .end(a, "w1", &RenderFailure::Cancelled)
         .await
         .unwrap();
     let before = db.jobs().await;
@@ -615,7 +617,8 @@ async fn history_lists_own_jobs_newest_first(db: Db) {
         .unwrap();
     claim(&db.store, a, "w").await;
     db.store
-        .end_render(
+        .render_queue()
+        .end(
             a,
             "w",
             &RenderFailure::Fatal("the model ran out of memory".into()),
@@ -737,13 +740,12 @@ async fn reroll_keeps_prompt_and_options_with_a_new_seed(db: Db) {
 
     // Re-rolls obey the limits.
     let strict = CommandCore::new(
-        db.store.clone(),
-        Arc::new(reel_consent::NoCameoRegistry),
-        RenderSettings::default(),
-        Limits {
+        db.store.with_limits(Limits {
             max_active_per_user: 1,
             ..roomy()
-        },
+        }),
+        Arc::new(reel_consent::NoCameoRegistry),
+        RenderSettings::default(),
     );
     let reply = strict.reroll(&alice, original.id).await.unwrap();
     assert_eq!(reply.kind, ReplyKind::Refused, "{reply:?}");
@@ -826,7 +828,6 @@ async fn consent_gate_decides_about_cameos(db: Db) {
             db.store.clone(),
             Arc::new(TestGate { broken }),
             RenderSettings::default(),
-            roomy(),
         )
     };
 

@@ -33,11 +33,13 @@ async fn only_the_requester_deletes_a_delivered_clip_once(db: Db) {
     );
     let claimed = db
         .store
-        .claim_outcome(&["telegram"], "poster", Duration::from_secs(60))
+        .delivery()
+        .claim(&["telegram"], "poster", Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(claimed.map(|j| j.id), Some(job.id));
     db.store
+        .delivery()
         .mark_delivered(job.id, "poster", "{}")
         .await
         .unwrap();

@@ -470,7 +470,7 @@ async fn a_refusal_after_the_defer_replaces_the_public_message() {
             cameo_ids: Vec::new(),
             request_key: None,
         };
-        h.store.enqueue(&new, &harness::limits()).await.unwrap();
+        h.store.enqueue(&new).await.unwrap();
     }
     let before = h.jobs().await;
     h.fake.interaction(video(1, &ann(), "one too many", &[]));
@@ -535,7 +535,8 @@ async fn a_restart_mid_job_posts_once_and_buttons_still_work() {
     let lease = Duration::from_secs(3);
     let taken = h
         .store
-        .claim_outcome(&["discord"], "dead-poster", lease)
+        .delivery()
+        .claim(&["discord"], "dead-poster", lease)
         .await
         .unwrap();
     assert_eq!(taken.map(|j| j.id), Some(1));

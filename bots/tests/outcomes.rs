@@ -14,7 +14,7 @@ use reel_bots::core::{ChatSink, OutcomePoster, ProgressWatcher};
 use reel_consent::{ConsentDecision, ConsentError, ConsentGate, ConsentRequest, NoCameoRegistry};
 use reel_store::{ClipStore, JobState, RenderFailure, Store};
 
-use common::{claim, encoded_job, new_job, roomy, Call, Db, FakeSink, LEASE};
+use common::{claim, encoded_job, new_job, Call, Db, FakeSink, LEASE};
 
 on_both_backends!(
     a_clip_is_posted_once_by_two_posters,
@@ -178,7 +178,8 @@ async fn a_restarted_poster_posts_each_clip_once(db: Db) {
         let old_store = db.reopen().await;
         let old = poster(old_store.clone(), &clips, vec![], "poster-old");
         let claimed = old_store
-            .claim_outcome(&["terminal"], "poster-old", POSTER_LEASE)
+            .delivery()
+            .claim(&["terminal"], "poster-old", POSTER_LEASE)
             .await
             .unwrap();
         assert_eq!(claimed.map(|j| j.id), Some(a.id));
@@ -212,6 +213,7 @@ async fn a_restarted_poster_posts_each_clip_once(db: Db) {
     assert_eq!(drain(&new, 3).await, 0);
     assert!(
         !db.store
+            .delivery()
             .mark_delivered(a.id, "poster-old", "late")
             .await
             .unwrap(),
@@ -234,43 +236,46 @@ async fn ended_jobs_get_their_message_once(db: Db) {
     let clips = db.clips();
     let s = &db.store;
     let failed = s
-        .enqueue(&new_job("terminal", "alice", "failing"), &roomy())
+        .enqueue(&new_job("terminal", "alice", "failing"))
         .await
         .unwrap();
     claim(s, failed.id, "w").await;
-    s.end_render(
-        failed.id,
-        "w",
-        &RenderFailure::Fatal("the model crashed".into()),
-    )
-    .await
-    .unwrap();
+    s.render_queue()
+        .end(
+            failed.id,
+            "w",
+            &RenderFailure::Fatal("the model crashed".into()),
+        )
+        .await
+        .unwrap();
     let stopped = s
-        .enqueue(&new_job("terminal", "alice", "stopped"), &roomy())
+        .enqueue(&new_job("terminal", "alice", "stopped"))
         .await
         .unwrap();
     claim(s, stopped.id, "w").await;
     s.request_cancel(stopped.id, "terminal:alice")
         .await
         .unwrap();
-    s.end_render(stopped.id, "w", &RenderFailure::Cancelled)
+    s.render_queue()
+        .end(stopped.id, "w", &RenderFailure::Cancelled)
         .await
         .unwrap();
     let blocked = s
-        .enqueue(&new_job("terminal", "alice", "blocked"), &roomy())
+        .enqueue(&new_job("terminal", "alice", "blocked"))
         .await
         .unwrap();
     claim(s, blocked.id, "w").await;
-    s.end_render(
-        blocked.id,
-        "w",
-        &RenderFailure::Blocked("unsafe prompt".into()),
-    )
-    .await
-    .unwrap();
+    s.render_queue()
+        .end(
+            blocked.id,
+            "w",
+            &RenderFailure::Blocked("unsafe prompt".into()),
+        )
+        .await
+        .unwrap();
     // Cancelled while queued: the /cancel reply already said so.
     let early = s
-        .enqueue(&new_job("terminal", "alice", "early"), &roomy())
+        .enqueue(&new_job("terminal", "alice", "early"))
         .await
         .unwrap();
     s.request_cancel(early.id, "terminal:alice").await.unwrap();
@@ -386,12 +391,13 @@ async fn platforms_without_a_sink_are_untouched(db: Db) {
     .await;
     let discord_failed = db
         .store
-        .enqueue(&new_job("discord", "alice", "fails"), &roomy())
+        .enqueue(&new_job("discord", "alice", "fails"))
         .await
         .unwrap();
     claim(&db.store, discord_failed.id, "w").await;
     db.store
-        .end_render(discord_failed.id, "w", &RenderFailure::Fatal("boom".into()))
+        .render_queue()
+        .end(discord_failed.id, "w", &RenderFailure::Fatal("boom".into()))
         .await
         .unwrap();
     let before = db.jobs().await;
@@ -570,16 +576,17 @@ async fn progress_is_shown_once_per_change(db: Db) {
 
     // Another platform's rendering job is never shown here.
     let elsewhere = s
-        .enqueue(&new_job("discord", "bob", "not ours"), &roomy())
+        .enqueue(&new_job("discord", "bob", "not ours"))
         .await
         .unwrap();
     claim(s, elsewhere.id, "wd").await;
-    s.heartbeat(elsewhere.id, "wd", LEASE, Some((5, 10)))
+    s.render_queue()
+        .heartbeat(elsewhere.id, "wd", LEASE, Some((5, 10)))
         .await
         .unwrap();
 
     let job = s
-        .enqueue(&new_job("terminal", "alice", "ours"), &roomy())
+        .enqueue(&new_job("terminal", "alice", "ours"))
         .await
         .unwrap();
     assert_eq!(
@@ -596,7 +603,8 @@ async fn progress_is_shown_once_per_change(db: Db) {
     );
 
     db.clock.advance(Duration::from_secs(1));
-    s.heartbeat(job.id, "w1", LEASE, Some((3, 10)))
+    s.render_queue()
+        .heartbeat(job.id, "w1", LEASE, Some((3, 10)))
         .await
         .unwrap();
     assert_eq!(watcher.poll_once().await.unwrap(), 1);
@@ -614,13 +622,15 @@ async fn progress_is_shown_once_per_change(db: Db) {
 
     // A heartbeat without new progress changes the row but not the line.
     db.clock.advance(Duration::from_secs(1));
-    s.heartbeat(job.id, "w1", LEASE, Some((3, 10)))
+    s.render_queue()
+        .heartbeat(job.id, "w1", LEASE, Some((3, 10)))
         .await
         .unwrap();
     assert_eq!(watcher.poll_once().await.unwrap(), 0);
 
     db.clock.advance(Duration::from_secs(1));
-    s.heartbeat(job.id, "w1", LEASE, Some((7, 10)))
+    s.render_queue()
+        .heartbeat(job.id, "w1", LEASE, Some((7, 10)))
         .await
         .unwrap();
     assert_eq!(watcher.poll_once().await.unwrap(), 1);
@@ -628,7 +638,8 @@ async fn progress_is_shown_once_per_change(db: Db) {
 
     // A failed update is tried again on the next poll.
     db.clock.advance(Duration::from_secs(1));
-    s.heartbeat(job.id, "w1", LEASE, Some((9, 10)))
+    s.render_queue()
+        .heartbeat(job.id, "w1", LEASE, Some((9, 10)))
         .await
         .unwrap();
     sink.fail_next(1);
@@ -644,7 +655,11 @@ async fn progress_is_shown_once_per_change(db: Db) {
         renderer: "testsrc".into(),
     };
     db.clock.advance(Duration::from_secs(1));
-    assert!(s.finish_render(job.id, "w1", &record).await.unwrap());
+    assert!(s
+        .render_queue()
+        .finish(job.id, "w1", &record)
+        .await
+        .unwrap());
     assert_eq!(watcher.poll_once().await.unwrap(), 0);
 
     let progress = sink.progress();

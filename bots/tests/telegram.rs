@@ -306,7 +306,8 @@ async fn failures_are_posted_as_a_reply() {
     h.start_render(1, 1, 4).await;
     let failure = RenderFailure::Fatal("the renderer ran out of memory".into());
     h.store
-        .end_render(1, harness::WORKER, &failure)
+        .render_queue()
+        .end(1, harness::WORKER, &failure)
         .await
         .unwrap();
     assert!(h.poster().post_next().await.unwrap());
@@ -358,7 +359,8 @@ async fn a_restart_mid_job_posts_once_and_buttons_still_work() {
     let lease = Duration::from_millis(200);
     let taken = h
         .store
-        .claim_outcome(&["telegram"], "dead-poster", lease)
+        .delivery()
+        .claim(&["telegram"], "dead-poster", lease)
         .await
         .unwrap();
     assert_eq!(taken.map(|j| j.id), Some(1));

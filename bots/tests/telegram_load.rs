@@ -154,10 +154,9 @@ async fn burst_into_core(store: reel_store::Store, backend: &str, how: &str, fir
         ..Limits::default()
     };
     let core = CommandCore::new(
-        store,
+        store.with_limits(limits),
         Arc::new(NoCameoRegistry),
         RenderSettings::default(),
-        limits,
     );
     let calls = (first..first + USERS).map(|user| {
         let core = core.clone();

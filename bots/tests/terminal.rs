@@ -177,7 +177,8 @@ async fn a_session_waits_for_its_clip_to_be_posted() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             let job = store
-                .claim_render("worker-1", LEASE)
+                .render_queue()
+                .claim("worker-1", LEASE)
                 .await
                 .unwrap()
                 .expect("the session's job");
@@ -191,7 +192,8 @@ async fn a_session_waits_for_its_clip_to_be_posted() {
                 renderer: "testsrc".into(),
             };
             assert!(store
-                .finish_render(job.id, "worker-1", &record)
+                .render_queue()
+                .finish(job.id, "worker-1", &record)
                 .await
                 .unwrap());
             (job.id, data.len())
@@ -243,7 +245,7 @@ async fn the_terminal_sink_marks_progress_and_failures() {
     let db = sqlite().await;
     let job = db
         .store
-        .enqueue(&common::new_job(PLATFORM, "alice", "p"), &roomy())
+        .enqueue(&common::new_job(PLATFORM, "alice", "p"))
         .await
         .unwrap();
     let (writer, mut reader) = tokio::io::duplex(4096);

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use reel_store::testing::{
     drop_postgres_database, fresh_postgres_database, postgres_server_url, sqlite_url_in,
 };
-use reel_store::{Backend, ClipRecord, JobState, Limits, NewJob, Store};
+use reel_store::{Backend, ClipRecord, JobState, Limits, NewJob, Store, StoreOptions};
 use sqlx::Connection;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
@@ -100,7 +100,7 @@ impl Db {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir()?;
-                let store = Store::open(&sqlite_url_in(dir.path()), pool).await?;
+                let store = Store::open(&sqlite_url_in(dir.path()), options(pool)).await?;
                 Ok(Self {
                     store,
                     _dir: Some(dir),
@@ -109,7 +109,7 @@ impl Db {
             }
             Backend::Postgres => {
                 let url = fresh_postgres_database().await;
-                let store = Store::open(&url, pool).await?;
+                let store = Store::open(&url, options(pool)).await?;
                 Ok(Self {
                     store,
                     _dir: None,
@@ -125,6 +125,13 @@ impl Db {
             drop_postgres_database(&url).await?;
         }
         Ok(())
+    }
+}
+
+fn options(max_connections: u32) -> StoreOptions {
+    StoreOptions {
+        max_connections,
+        ..StoreOptions::default()
     }
 }
 
@@ -166,11 +173,15 @@ fn clip(id: i64) -> ClipRecord {
 
 /// Claims one job and marks it rendered; `None` when nothing was claimable.
 async fn claim_and_finish(store: &Store, worker: &str) -> BenchResult<Option<Claim>> {
-    let Some(job) = store.claim_render(worker, LEASE).await? else {
+    let Some(job) = store.render_queue().claim(worker, LEASE).await? else {
         return Ok(None);
     };
     let claimed_at = Instant::now();
-    if !store.finish_render(job.id, worker, &clip(job.id)).await? {
+    if !store
+        .render_queue()
+        .finish(job.id, worker, &clip(job.id))
+        .await?
+    {
         return Err(format!("{worker} lost job {} it had just claimed", job.id).into());
     }
     Ok(Some((job.id, claimed_at)))
@@ -180,7 +191,12 @@ async fn claim_and_finish(store: &Store, worker: &str) -> BenchResult<Option<Cla
 async fn warm_pool(store: &Store, workers: usize) -> BenchResult<()> {
     let calls = (0..workers).map(|w| {
         let store = store.clone();
-        tokio::spawn(async move { store.claim_render(&format!("warm-{w}"), LEASE).await })
+        tokio::spawn(async move {
+            store
+                .render_queue()
+                .claim(&format!("warm-{w}"), LEASE)
+                .await
+        })
     });
     for call in futures::future::join_all(calls).await {
         if call??.is_some() {
@@ -212,10 +228,10 @@ async fn throughput(backend: Backend, workers: usize, jobs: usize) -> BenchResul
     let db = Db::open(backend, workers).await?;
     let store = &db.store;
     warm_pool(store, workers).await?;
-    let limits = roomy_limits(jobs);
+    let limited = store.with_limits(roomy_limits(jobs));
     let mut expected = HashSet::new();
     for i in 0..jobs {
-        expected.insert(store.enqueue(&new_job(i), &limits).await?.id);
+        expected.insert(limited.enqueue(&new_job(i)).await?.id);
     }
 
     let start = Instant::now();
@@ -272,14 +288,14 @@ async fn latency(backend: Backend, workers: usize, jobs: usize) -> BenchResult<V
 
 /// Enqueues `jobs` at a steady pace; returns when each enqueue was started.
 async fn produce(store: &Store, jobs: usize) -> BenchResult<HashMap<i64, Instant>> {
-    let limits = roomy_limits(jobs);
+    let store = store.with_limits(roomy_limits(jobs));
     let mut tick = tokio::time::interval(ENQUEUE_EVERY);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut started = HashMap::with_capacity(jobs);
     for i in 0..jobs {
         tick.tick().await;
         let at = Instant::now();
-        let job = store.enqueue(&new_job(i), &limits).await?;
+        let job = store.enqueue(&new_job(i)).await?;
         started.insert(job.id, at);
     }
     Ok(started)

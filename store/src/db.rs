@@ -10,6 +10,7 @@ use sqlx::{AnyPool, Executor};
 use crate::clock::{Clock, SystemClock};
 use crate::enqueue::Batcher;
 use crate::error::StoreError;
+use crate::limits::Limits;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -38,32 +39,50 @@ pub struct Store {
     pub(crate) enqueues: AnyPool,
     pub(crate) backend: Backend,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) limits: Arc<Limits>,
     /// Groups concurrent enqueues into one transaction (see `enqueue.rs`).
     pub(crate) batcher: Option<Batcher>,
+}
+
+/// How a [`Store`] is opened: given once, used by every call on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Connections of the main pool (at least 1); see `config.toml`.
+    pub max_connections: u32,
+    /// The limits every enqueue through this store is checked against.
+    pub limits: Limits,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            limits: Limits::default(),
+        }
+    }
 }
 
 impl Store {
     /// Opens (and for SQLite creates) the database at `url` and runs the
     /// migrations. Accepted: `sqlite://path/to/file.db`, `sqlite::memory:`,
     /// `postgres://…`, `postgresql://…`.
-    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        Self::open_with_clock(url, max_connections, Arc::new(SystemClock)).await
+    pub async fn open(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        Self::open_with_clock(url, options, Arc::new(SystemClock)).await
     }
 
-    pub async fn open_with_clock(
+    pub(crate) async fn open_with_clock(
         url: &str,
-        max_connections: u32,
+        options: StoreOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
-        let store = Self::connect(url, max_connections, clock).await?;
+        let store = Self::connect(url, options, clock).await?;
         store.migrate().await?;
         Ok(store)
     }
 
-    /// Connects without migrating (for `reel migrate` and checks).
-    pub async fn connect(
+    async fn connect(
         url: &str,
-        max_connections: u32,
+        options: StoreOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         static DRIVERS: Once = Once::new();
@@ -81,15 +100,18 @@ impl Store {
             Backend::Sqlite => prepare_sqlite_url(url).map_err(open_err)?,
             Backend::Postgres => url.to_string(),
         };
-        let options = AnyConnectOptions::from_str(&url).map_err(|e| open_err(e.to_string()))?;
-        let pool = open_pool(&options, backend, max_connections.max(1), 0)
+        let connect_options =
+            AnyConnectOptions::from_str(&url).map_err(|e| open_err(e.to_string()))?;
+        let pool = open_pool(&connect_options, backend, options.max_connections.max(1), 0)
             .await
             .map_err(|e| open_err(e.to_string()))?;
         // An in-memory SQLite database exists once per connection: one pool.
         let writes = match backend {
-            Backend::Sqlite if !url.contains(":memory:") => open_pool(&options, backend, 1, 0)
-                .await
-                .map_err(|e| open_err(e.to_string()))?,
+            Backend::Sqlite if !url.contains(":memory:") => {
+                open_pool(&connect_options, backend, 1, 0)
+                    .await
+                    .map_err(|e| open_err(e.to_string()))?
+            }
             _ => pool.clone(),
         };
         let tasks = batch_tasks(backend);
@@ -97,7 +119,7 @@ impl Store {
             // One kept open, so a burst after a quiet spell finds one ready;
             // the rest are made when needed and kept while in use (a worker
             // process, which never enqueues, holds one idle connection).
-            Backend::Postgres => open_pool(&options, backend, tasks as u32, 1)
+            Backend::Postgres => open_pool(&connect_options, backend, tasks as u32, 1)
                 .await
                 .map_err(|e| open_err(e.to_string()))?,
             Backend::Sqlite => writes.clone(),
@@ -108,6 +130,7 @@ impl Store {
             enqueues,
             backend,
             clock,
+            limits: Arc::new(options.limits),
             batcher: None,
         };
         Ok(Self {
@@ -133,10 +156,33 @@ impl Store {
         self.clock.now_ms()
     }
 
+    /// The limits given when the store was opened.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     pub async fn close(&self) {
         self.enqueues.close().await;
         self.writes.close().await;
         self.pool.close().await;
+    }
+}
+
+impl Store {
+    /// Whether `sql` (with `$1` bound to `now`) returns a row.
+    pub(crate) async fn any_row(&self, sql: &str, now: i64) -> Result<bool, StoreError> {
+        Ok(sqlx::query(sql)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
+    pub(crate) fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
     }
 }
 

@@ -1,25 +1,29 @@
 //! Durable state for reel: the database (SQLite or PostgreSQL through one
-//! code path), the render job queue with leases, per-user limits, and clip
-//! storage. Every hand-off between processes goes through here, so a crash at
-//! any point loses nothing and posts nothing twice.
+//! code path), per-user limits, and clip storage. Every hand-off between
+//! processes goes through here, so a crash at any point loses nothing and
+//! posts nothing twice. The store is used by role: the chat side enqueues
+//! and reads jobs on [`Store`]; render workers use its [`RenderQueue`];
+//! posters use its [`Delivery`].
 
 mod clips;
 mod clock;
 mod db;
+mod delivery;
 mod enqueue;
 mod error;
 mod forget;
 mod jobs;
 mod limits;
-mod queue;
+mod render_queue;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod workers;
 
 pub use clips::{ClipStore, ClipStoreConfig};
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use db::{redact_url, Backend, Store};
+pub use db::{redact_url, Backend, Store, StoreOptions};
+pub use delivery::Delivery;
 pub use error::StoreError;
 pub use jobs::{CancelOutcome, Job, JobEvent, JobState, NewJob, QueuePlace};
 pub use limits::{Limits, Refusal};
-pub use queue::{ClipRecord, Heartbeat, RenderFailure};
+pub use render_queue::{ClipRecord, Heartbeat, RenderFailure, RenderQueue};
 pub use workers::WorkerInfo;

@@ -73,8 +73,16 @@ impl std::fmt::Display for Refusal {
 
 impl Store {
     /// Position in the queue and expected time until the clip is done.
-    pub async fn queue_place(&self, job: &Job, limits: &Limits) -> Result<QueuePlace, StoreError> {
-        let (avg, workers) = self.throughput(limits).await?;
+    pub async fn queue_place(&self, job: &Job) -> Result<QueuePlace, StoreError> {
+        self.queue_place_under(job, &self.limits).await
+    }
+
+    pub(crate) async fn queue_place_under(
+        &self,
+        job: &Job,
+        limits: &Limits,
+    ) -> Result<QueuePlace, StoreError> {
+        let (avg, workers) = self.throughput_under(limits).await?;
         let rendering: i64 =
             sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state = 'rendering'")
                 .fetch_one(&self.pool)
@@ -110,7 +118,14 @@ impl Store {
     }
 
     /// Average render time of recent jobs, and the number of live workers (≥ 1).
-    pub async fn throughput(&self, limits: &Limits) -> Result<(Duration, u32), StoreError> {
+    pub async fn throughput(&self) -> Result<(Duration, u32), StoreError> {
+        self.throughput_under(&self.limits).await
+    }
+
+    pub(crate) async fn throughput_under(
+        &self,
+        limits: &Limits,
+    ) -> Result<(Duration, u32), StoreError> {
         let rows = sqlx::query(
             "SELECT render_ms FROM jobs WHERE render_ms IS NOT NULL ORDER BY encoded_at DESC LIMIT 20",
         )
@@ -143,7 +158,7 @@ impl Store {
             Some(row) => {
                 let job = job_from_row(&row)?;
                 Ok(self
-                    .queue_place(&job, limits)
+                    .queue_place_under(&job, limits)
                     .await?
                     .eta
                     .max(Duration::from_secs(1)))

@@ -4,8 +4,15 @@
 //! checkpoint each). A missing variable or an unreachable server fails the
 //! test.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
 use rand::Rng;
 use sqlx::{Connection, Executor};
+
+use crate::clock::Clock;
+use crate::{Limits, Store, StoreError, StoreOptions};
 
 const SCHEMA_PREFIX: &str = "reel_test_";
 
@@ -54,4 +61,45 @@ pub async fn drop_postgres_database(url: &str) -> Result<(), sqlx::Error> {
 /// A SQLite URL for a file inside `dir`.
 pub fn sqlite_url_in(dir: &std::path::Path) -> String {
     format!("sqlite://{}/reel.db", dir.display())
+}
+
+/// A clock that only moves when told to; shared between clones.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    pub fn new(start_ms: i64) -> Self {
+        Self(Arc::new(AtomicI64::new(start_ms)))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// [`Store::open`] with time from `clock`, so a test can expire a lease
+/// without sleeping.
+pub async fn open_with_clock(
+    url: &str,
+    options: StoreOptions,
+    clock: &ManualClock,
+) -> Result<Store, StoreError> {
+    Store::open_with_clock(url, options, Arc::new(clock.clone())).await
+}
+
+impl Store {
+    /// Another handle on the same database that enforces `limits` (tests of
+    /// the limits themselves, on one database).
+    pub fn with_limits(&self, limits: Limits) -> Store {
+        Store {
+            limits: Arc::new(limits),
+            ..self.clone()
+        }
+    }
 }

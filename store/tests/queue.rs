@@ -2,13 +2,12 @@
 //! test body is instantiated once on SQLite and once on PostgreSQL.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
-use reel_store::testing::{fresh_postgres_database, sqlite_url_in};
+use reel_store::testing::{fresh_postgres_database, open_with_clock, sqlite_url_in, ManualClock};
 use reel_store::{
-    CancelOutcome, ClipRecord, Heartbeat, JobState, Limits, ManualClock, NewJob, Refusal,
-    RenderFailure, Store, StoreError,
+    CancelOutcome, ClipRecord, Heartbeat, JobState, Limits, NewJob, Refusal, RenderFailure, Store,
+    StoreError, StoreOptions,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -23,7 +22,7 @@ struct Db {
 async fn sqlite() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
-    let store = Store::open_with_clock(&sqlite_url_in(dir.path()), 4, Arc::new(clock.clone()))
+    let store = open_with_clock(&sqlite_url_in(dir.path()), options(4), &clock)
         .await
         .unwrap();
     Db {
@@ -36,9 +35,7 @@ async fn sqlite() -> Db {
 async fn postgres() -> Db {
     let url = fresh_postgres_database().await;
     let clock = ManualClock::new(T0);
-    let store = Store::open_with_clock(&url, 8, Arc::new(clock.clone()))
-        .await
-        .unwrap();
+    let store = open_with_clock(&url, options(8), &clock).await.unwrap();
     Db {
         store,
         clock,
@@ -87,6 +84,14 @@ fn new_job(user: &str, prompt: &str) -> NewJob {
     }
 }
 
+/// Roomy limits; a test of the limits opens a handle with its own.
+fn options(max_connections: u32) -> StoreOptions {
+    StoreOptions {
+        max_connections,
+        limits: roomy(),
+    }
+}
+
 fn roomy() -> Limits {
     Limits {
         max_active_per_user: 1000,
@@ -108,7 +113,7 @@ fn clip(key: &str) -> ClipRecord {
 async fn happy_path_walks_every_state_once(db: Db) {
     let s = &db.store;
     let job = s
-        .enqueue(&new_job("u1", "a boy throws a ball"), &roomy())
+        .enqueue(&new_job("u1", "a boy throws a ball"))
         .await
         .unwrap();
     assert_eq!(job.state, JobState::Queued);
@@ -117,7 +122,8 @@ async fn happy_path_walks_every_state_once(db: Db) {
     assert_eq!(job.frames(), 24);
 
     let claimed = s
-        .claim_render("w1", LEASE)
+        .render_queue()
+        .claim("w1", LEASE)
         .await
         .unwrap()
         .expect("a job to claim");
@@ -127,13 +133,14 @@ async fn happy_path_walks_every_state_once(db: Db) {
     );
     assert_eq!(claimed.lease_owner.as_deref(), Some("w1"));
     assert!(
-        s.claim_render("w2", LEASE).await.unwrap().is_none(),
+        s.render_queue().claim("w2", LEASE).await.unwrap().is_none(),
         "one job, one claim"
     );
 
     db.clock.advance(Duration::from_secs(1));
     assert_eq!(
-        s.heartbeat(job.id, "w1", LEASE, Some((3, 10)))
+        s.render_queue()
+            .heartbeat(job.id, "w1", LEASE, Some((3, 10)))
             .await
             .unwrap(),
         Heartbeat::Continue
@@ -143,7 +150,8 @@ async fn happy_path_walks_every_state_once(db: Db) {
     assert!(mid.updated_at > job.updated_at);
 
     assert!(s
-        .finish_render(job.id, "w1", &clip("clips/1/x.mp4"))
+        .render_queue()
+        .finish(job.id, "w1", &clip("clips/1/x.mp4"))
         .await
         .unwrap());
     let encoded = s.job(job.id).await.unwrap();
@@ -153,30 +161,40 @@ async fn happy_path_walks_every_state_once(db: Db) {
     assert_eq!(encoded.lease_owner, None);
 
     assert!(
-        s.claim_outcome(&["discord"], "d1", LEASE)
+        s.delivery()
+            .claim(&["discord"], "d1", LEASE)
             .await
             .unwrap()
             .is_none(),
         "other platform"
     );
     let posting = s
-        .claim_outcome(&["terminal"], "d1", LEASE)
+        .delivery()
+        .claim(&["terminal"], "d1", LEASE)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(posting.id, job.id);
     assert!(
-        s.claim_outcome(&["terminal"], "d2", LEASE)
+        s.delivery()
+            .claim(&["terminal"], "d2", LEASE)
             .await
             .unwrap()
             .is_none(),
         "leased"
     );
     assert!(
-        !s.mark_delivered(job.id, "d2", "msg-9").await.unwrap(),
+        !s.delivery()
+            .mark_delivered(job.id, "d2", "msg-9")
+            .await
+            .unwrap(),
         "not d2's to mark"
     );
-    assert!(s.mark_delivered(job.id, "d1", "msg-9").await.unwrap());
+    assert!(s
+        .delivery()
+        .mark_delivered(job.id, "d1", "msg-9")
+        .await
+        .unwrap());
     let done = s.job(job.id).await.unwrap();
     assert_eq!(done.state, JobState::Delivered);
     assert_eq!(done.delivery_receipt.as_deref(), Some("msg-9"));
@@ -184,13 +202,14 @@ async fn happy_path_walks_every_state_once(db: Db) {
 
     db.clock.advance(LEASE * 3);
     assert!(
-        s.claim_outcome(&["terminal"], "d1", LEASE)
+        s.delivery()
+            .claim(&["terminal"], "d1", LEASE)
             .await
             .unwrap()
             .is_none(),
         "posted once"
     );
-    assert!(s.claim_render("w1", LEASE).await.unwrap().is_none());
+    assert!(s.render_queue().claim("w1", LEASE).await.unwrap().is_none());
     let kinds: Vec<String> = s
         .events(job.id)
         .await
@@ -206,29 +225,40 @@ async fn happy_path_walks_every_state_once(db: Db) {
 
 async fn expired_lease_moves_job_to_another_worker(db: Db) {
     let s = &db.store;
-    let job = s.enqueue(&new_job("u1", "p"), &roomy()).await.unwrap();
-    s.claim_render("w1", LEASE).await.unwrap().unwrap();
+    let job = s.enqueue(&new_job("u1", "p")).await.unwrap();
+    s.render_queue().claim("w1", LEASE).await.unwrap().unwrap();
     db.clock.advance(LEASE - Duration::from_secs(1));
     assert!(
-        s.claim_render("w2", LEASE).await.unwrap().is_none(),
+        s.render_queue().claim("w2", LEASE).await.unwrap().is_none(),
         "lease still valid"
     );
     db.clock.advance(Duration::from_secs(2));
     let again = s
-        .claim_render("w2", LEASE)
+        .render_queue()
+        .claim("w2", LEASE)
         .await
         .unwrap()
         .expect("expired lease is claimable");
     assert_eq!((again.id, again.attempts), (job.id, 2));
     assert_eq!(
-        s.heartbeat(job.id, "w1", LEASE, None).await.unwrap(),
+        s.render_queue()
+            .heartbeat(job.id, "w1", LEASE, None)
+            .await
+            .unwrap(),
         Heartbeat::LeaseLost
     );
     assert!(
-        !s.finish_render(job.id, "w1", &clip("a")).await.unwrap(),
+        !s.render_queue()
+            .finish(job.id, "w1", &clip("a"))
+            .await
+            .unwrap(),
         "w1 lost it"
     );
-    assert!(s.finish_render(job.id, "w2", &clip("b")).await.unwrap());
+    assert!(s
+        .render_queue()
+        .finish(job.id, "w2", &clip("b"))
+        .await
+        .unwrap());
     assert_eq!(s.job(job.id).await.unwrap().clip_key.as_deref(), Some("b"));
 }
 
@@ -238,28 +268,35 @@ async fn attempts_are_capped(db: Db) {
         max_attempts: 2,
         ..roomy()
     };
-    let job = s.enqueue(&new_job("u1", "p"), &limits).await.unwrap();
+    let s = &s.with_limits(limits);
+    let job = s.enqueue(&new_job("u1", "p")).await.unwrap();
     for worker in ["w1", "w2"] {
-        s.claim_render(worker, LEASE).await.unwrap().unwrap();
+        s.render_queue()
+            .claim(worker, LEASE)
+            .await
+            .unwrap()
+            .unwrap();
         db.clock.advance(LEASE + Duration::from_secs(1));
     }
     assert!(
-        s.claim_render("w3", LEASE).await.unwrap().is_none(),
+        s.render_queue().claim("w3", LEASE).await.unwrap().is_none(),
         "attempts used up"
     );
-    assert_eq!(s.reap_expired().await.unwrap(), 1);
+    assert_eq!(s.render_queue().reap_expired().await.unwrap(), 1);
     let failed = s.job(job.id).await.unwrap();
     assert_eq!(failed.state, JobState::Failed);
     assert!(failed.failure_reason.unwrap().contains("2 times"));
     let notice = s
-        .claim_outcome(&["terminal"], "d", LEASE)
+        .delivery()
+        .claim(&["terminal"], "d", LEASE)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(notice.state, JobState::Failed);
-    assert!(s.mark_outcome_posted(job.id, "d").await.unwrap());
+    assert!(s.delivery().mark_outcome_posted(job.id, "d").await.unwrap());
     assert!(s
-        .claim_outcome(&["terminal"], "d", LEASE)
+        .delivery()
+        .claim(&["terminal"], "d", LEASE)
         .await
         .unwrap()
         .is_none());
@@ -267,26 +304,30 @@ async fn attempts_are_capped(db: Db) {
 
 async fn cancel_queued_and_rendering(db: Db) {
     let s = &db.store;
-    let a = s.enqueue(&new_job("u1", "a"), &roomy()).await.unwrap();
-    let b = s.enqueue(&new_job("u1", "b"), &roomy()).await.unwrap();
+    let a = s.enqueue(&new_job("u1", "a")).await.unwrap();
+    let b = s.enqueue(&new_job("u1", "b")).await.unwrap();
     assert_eq!(
         s.request_cancel(b.id, "u1").await.unwrap(),
         CancelOutcome::Cancelled
     );
     assert_eq!(s.job(b.id).await.unwrap().state, JobState::Cancelled);
-    let claimed = s.claim_render("w1", LEASE).await.unwrap().unwrap();
+    let claimed = s.render_queue().claim("w1", LEASE).await.unwrap().unwrap();
     assert_eq!(claimed.id, a.id, "the cancelled job is never claimed");
-    assert!(s.claim_render("w1", LEASE).await.unwrap().is_none());
+    assert!(s.render_queue().claim("w1", LEASE).await.unwrap().is_none());
     assert_eq!(
         s.request_cancel(a.id, "u1").await.unwrap(),
         CancelOutcome::Requested
     );
     assert_eq!(
-        s.heartbeat(a.id, "w1", LEASE, Some((1, 4))).await.unwrap(),
+        s.render_queue()
+            .heartbeat(a.id, "w1", LEASE, Some((1, 4)))
+            .await
+            .unwrap(),
         Heartbeat::CancelRequested
     );
     assert_eq!(
-        s.end_render(a.id, "w1", &RenderFailure::Cancelled)
+        s.render_queue()
+            .end(a.id, "w1", &RenderFailure::Cancelled)
             .await
             .unwrap(),
         JobState::Cancelled
@@ -302,7 +343,8 @@ async fn cancel_queued_and_rendering(db: Db) {
     // The job cancelled while queued was answered at once; the one stopped by
     // its worker still needs its message posted.
     let notice = s
-        .claim_outcome(&["terminal"], "d", LEASE)
+        .delivery()
+        .claim(&["terminal"], "d", LEASE)
         .await
         .unwrap()
         .unwrap();
@@ -317,9 +359,10 @@ async fn limits_refuse_and_change_nothing(db: Db) {
         max_queue_length: 3,
         ..Limits::default()
     };
-    s.enqueue(&new_job("u1", "1"), &limits).await.unwrap();
-    s.enqueue(&new_job("u1", "2"), &limits).await.unwrap();
-    let err = s.enqueue(&new_job("u1", "3"), &limits).await.unwrap_err();
+    let s = &s.with_limits(limits);
+    s.enqueue(&new_job("u1", "1")).await.unwrap();
+    s.enqueue(&new_job("u1", "2")).await.unwrap();
+    let err = s.enqueue(&new_job("u1", "3")).await.unwrap_err();
     match err {
         StoreError::Refused(Refusal::TooManyActive {
             limit: 2,
@@ -329,8 +372,8 @@ async fn limits_refuse_and_change_nothing(db: Db) {
         }
         other => panic!("expected TooManyActive, got {other:?}"),
     }
-    s.enqueue(&new_job("u2", "4"), &limits).await.unwrap();
-    let err = s.enqueue(&new_job("u3", "5"), &limits).await.unwrap_err();
+    s.enqueue(&new_job("u2", "4")).await.unwrap();
+    let err = s.enqueue(&new_job("u3", "5")).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -344,11 +387,12 @@ async fn limits_refuse_and_change_nothing(db: Db) {
         "refusals inserted nothing"
     );
     // Finishing a job frees the user's slot.
-    let first = s.claim_render("w", LEASE).await.unwrap().unwrap();
-    s.end_render(first.id, "w", &RenderFailure::Fatal("x".into()))
+    let first = s.render_queue().claim("w", LEASE).await.unwrap().unwrap();
+    s.render_queue()
+        .end(first.id, "w", &RenderFailure::Fatal("x".into()))
         .await
         .unwrap();
-    s.enqueue(&new_job("u1", "6"), &limits).await.unwrap();
+    s.enqueue(&new_job("u1", "6")).await.unwrap();
 }
 
 async fn hourly_quota_says_when_to_retry(db: Db) {
@@ -358,11 +402,12 @@ async fn hourly_quota_says_when_to_retry(db: Db) {
         max_per_user_per_hour: 2,
         ..roomy()
     };
-    s.enqueue(&new_job("u1", "1"), &limits).await.unwrap();
+    let s = &s.with_limits(limits);
+    s.enqueue(&new_job("u1", "1")).await.unwrap();
     db.clock.advance(Duration::from_secs(600));
-    s.enqueue(&new_job("u1", "2"), &limits).await.unwrap();
+    s.enqueue(&new_job("u1", "2")).await.unwrap();
     db.clock.advance(Duration::from_secs(600));
-    match s.enqueue(&new_job("u1", "3"), &limits).await.unwrap_err() {
+    match s.enqueue(&new_job("u1", "3")).await.unwrap_err() {
         StoreError::Refused(Refusal::HourlyQuota {
             limit: 2,
             retry_after,
@@ -376,33 +421,36 @@ async fn hourly_quota_says_when_to_retry(db: Db) {
         other => panic!("expected HourlyQuota, got {other:?}"),
     }
     db.clock.advance(Duration::from_secs(2401));
-    s.enqueue(&new_job("u1", "3"), &limits).await.unwrap();
+    s.enqueue(&new_job("u1", "3")).await.unwrap();
 }
 
 async fn retryable_failure_backs_off(db: Db) {
     let s = &db.store;
-    let job = s.enqueue(&new_job("u1", "p"), &roomy()).await.unwrap();
-    s.claim_render("w1", LEASE).await.unwrap().unwrap();
+    let job = s.enqueue(&new_job("u1", "p")).await.unwrap();
+    s.render_queue().claim("w1", LEASE).await.unwrap().unwrap();
     let state = s
-        .end_render(job.id, "w1", &RenderFailure::Retry("disk full".into()))
+        .render_queue()
+        .end(job.id, "w1", &RenderFailure::Retry("disk full".into()))
         .await
         .unwrap();
     assert_eq!(state, JobState::Queued);
     assert!(
-        s.claim_render("w1", LEASE).await.unwrap().is_none(),
+        s.render_queue().claim("w1", LEASE).await.unwrap().is_none(),
         "backing off"
     );
     db.clock.advance(Duration::from_secs(3));
-    let again = s.claim_render("w1", LEASE).await.unwrap().unwrap();
+    let again = s.render_queue().claim("w1", LEASE).await.unwrap().unwrap();
     assert_eq!(again.attempts, 2);
-    s.end_render(job.id, "w1", &RenderFailure::Retry("disk full".into()))
+    s.render_queue()
+        .end(job.id, "w1", &RenderFailure::Retry("disk full".into()))
         .await
         .unwrap();
     db.clock.advance(Duration::from_secs(10));
-    s.claim_render("w1", LEASE).await.unwrap().unwrap();
+    s.render_queue().claim("w1", LEASE).await.unwrap().unwrap();
     // Third of three attempts: a retryable error now ends the job.
     let state = s
-        .end_render(job.id, "w1", &RenderFailure::Retry("disk full".into()))
+        .render_queue()
+        .end(job.id, "w1", &RenderFailure::Retry("disk full".into()))
         .await
         .unwrap();
     assert_eq!(state, JobState::Failed);
@@ -418,12 +466,13 @@ async fn queue_position_and_eta(db: Db) {
         default_render_time: Duration::from_secs(10),
         ..roomy()
     };
-    let jobs: Vec<_> = futures_join(s, &limits, 3).await;
+    let s = &s.with_limits(limits);
+    let jobs: Vec<_> = futures_join(s, 3).await;
     s.register_worker("w1", "host", "testsrc").await.unwrap();
     let places: Vec<_> = {
         let mut v = Vec::new();
         for job in &jobs {
-            v.push(s.queue_place(job, &limits).await.unwrap());
+            v.push(s.queue_place(job).await.unwrap());
         }
         v
     };
@@ -435,19 +484,20 @@ async fn queue_position_and_eta(db: Db) {
     assert_eq!(places[2].eta, Duration::from_secs(30));
     // A second live worker halves the wait; real render times replace the default.
     s.register_worker("w2", "host", "testsrc").await.unwrap();
-    let first = s.claim_render("w1", LEASE).await.unwrap().unwrap();
-    s.finish_render(
-        first.id,
-        "w1",
-        &ClipRecord {
-            render_ms: 4000,
-            ..clip("k")
-        },
-    )
-    .await
-    .unwrap();
+    let first = s.render_queue().claim("w1", LEASE).await.unwrap().unwrap();
+    s.render_queue()
+        .finish(
+            first.id,
+            "w1",
+            &ClipRecord {
+                render_ms: 4000,
+                ..clip("k")
+            },
+        )
+        .await
+        .unwrap();
     let third = s.job(jobs[2].id).await.unwrap();
-    let place = s.queue_place(&third, &limits).await.unwrap();
+    let place = s.queue_place(&third).await.unwrap();
     assert_eq!(place.position, 2);
     assert_eq!(
         place.eta,
@@ -463,34 +513,33 @@ async fn enqueue_reports_its_queue_place(db: Db) {
         default_render_time: Duration::from_secs(10),
         ..roomy()
     };
+    let s = &s.with_limits(limits);
     for i in 0..3 {
         let (job, place) = s
-            .enqueue_placed(&new_job(&format!("u{i}"), "p"), &limits)
+            .enqueue_placed(&new_job(&format!("u{i}"), "p"))
             .await
             .unwrap();
-        assert_eq!(place, s.queue_place(&job, &limits).await.unwrap());
+        assert_eq!(place, s.queue_place(&job).await.unwrap());
         assert_eq!(place.position, i + 1);
     }
     // With a live worker, a rendering job and a real render time.
     s.register_worker("w1", "host", "testsrc").await.unwrap();
     s.register_worker("w2", "host", "testsrc").await.unwrap();
-    let first = s.claim_render("w1", LEASE).await.unwrap().unwrap();
-    s.finish_render(
-        first.id,
-        "w1",
-        &ClipRecord {
-            render_ms: 4000,
-            ..clip("k")
-        },
-    )
-    .await
-    .unwrap();
-    s.claim_render("w2", LEASE).await.unwrap().unwrap();
-    let (job, place) = s
-        .enqueue_placed(&new_job("u9", "p"), &limits)
+    let first = s.render_queue().claim("w1", LEASE).await.unwrap().unwrap();
+    s.render_queue()
+        .finish(
+            first.id,
+            "w1",
+            &ClipRecord {
+                render_ms: 4000,
+                ..clip("k")
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(place, s.queue_place(&job, &limits).await.unwrap());
+    s.render_queue().claim("w2", LEASE).await.unwrap().unwrap();
+    let (job, place) = s.enqueue_placed(&new_job("u9", "p")).await.unwrap();
+    assert_eq!(place, s.queue_place(&job).await.unwrap());
     assert_eq!(
         (place.position, place.eta),
         (2, Duration::from_secs(7)),
@@ -507,31 +556,25 @@ async fn a_replayed_request_finds_its_job(db: Db) {
         max_active_per_user: 1,
         ..roomy()
     };
+    let s = &s.with_limits(limits);
     let keyed = |user: &str, key: &str| NewJob {
         request_key: Some(key.into()),
         ..new_job(user, "p")
     };
-    let (first, _) = s
-        .enqueue_placed(&keyed("u1", "msg:1:1"), &limits)
-        .await
-        .unwrap();
+    let (first, _) = s.enqueue_placed(&keyed("u1", "msg:1:1")).await.unwrap();
     // At the user's active limit a replay still gets its job, not a refusal.
-    let (again, place) = s
-        .enqueue_placed(&keyed("u1", "msg:1:1"), &limits)
-        .await
-        .unwrap();
+    let (again, place) = s.enqueue_placed(&keyed("u1", "msg:1:1")).await.unwrap();
     assert_eq!(again.id, first.id);
     assert_eq!(place.position, 1);
     assert!(matches!(
-        s.enqueue_placed(&keyed("u1", "msg:1:2"), &limits).await,
+        s.enqueue_placed(&keyed("u1", "msg:1:2")).await,
         Err(StoreError::Refused(Refusal::TooManyActive { .. }))
     ));
     // Ten deliveries of one event racing each other: one job.
     let racing = (0..10).map(|_| {
         let s = s.clone();
         let new = keyed("u2", "msg:2:1");
-        let limits = limits.clone();
-        tokio::spawn(async move { s.enqueue_placed(&new, &limits).await.unwrap().0.id })
+        tokio::spawn(async move { s.enqueue_placed(&new).await.unwrap().0.id })
     });
     let mut ids = HashSet::new();
     for call in racing.collect::<Vec<_>>() {
@@ -543,16 +586,13 @@ async fn a_replayed_request_finds_its_job(db: Db) {
         platform: "other".into(),
         ..keyed("u3", "msg:1:1")
     };
-    assert_ne!(
-        s.enqueue_placed(&other, &limits).await.unwrap().0.id,
-        first.id
-    );
+    assert_ne!(s.enqueue_placed(&other).await.unwrap().0.id, first.id);
     let total = s.jobs_for_user("terminal", "u2", 50).await.unwrap().len()
         + s.jobs_for_user("terminal", "u1", 50).await.unwrap().len();
     assert_eq!(total, 2);
     // Keyless jobs never collide.
-    s.enqueue(&new_job("u4", "p"), &limits).await.unwrap();
-    s.enqueue(&new_job("u5", "p"), &limits).await.unwrap();
+    s.enqueue(&new_job("u4", "p")).await.unwrap();
+    s.enqueue(&new_job("u5", "p")).await.unwrap();
 }
 
 /// 60 enqueues at once (they share batches): one user's active limit, the
@@ -565,16 +605,16 @@ async fn a_burst_keeps_every_limit(db: Db) {
         max_queue_length: 30,
         ..roomy()
     };
+    let s = &s.with_limits(limits);
     let burst = (0..60).map(|i| {
         let s = s.clone();
-        let limits = limits.clone();
         // Twenty from one user, the rest from forty others.
         let user = if i % 3 == 0 {
             "heavy".to_string()
         } else {
             format!("u{i}")
         };
-        tokio::spawn(async move { s.enqueue_placed(&new_job(&user, "p"), &limits).await })
+        tokio::spawn(async move { s.enqueue_placed(&new_job(&user, "p")).await })
     });
     let mut queued = Vec::new();
     let (mut too_many_active, mut queue_full) = (0, 0);
@@ -611,23 +651,20 @@ async fn a_burst_keeps_every_limit(db: Db) {
     }
 }
 
-async fn futures_join(s: &Store, limits: &Limits, n: usize) -> Vec<reel_store::Job> {
+async fn futures_join(s: &Store, n: usize) -> Vec<reel_store::Job> {
     let mut jobs = Vec::new();
     for i in 0..n {
-        jobs.push(
-            s.enqueue(&new_job(&format!("u{i}"), "p"), limits)
-                .await
-                .unwrap(),
-        );
+        jobs.push(s.enqueue(&new_job(&format!("u{i}"), "p")).await.unwrap());
     }
     jobs
 }
 
 async fn operator_retry(db: Db) {
     let s = &db.store;
-    let job = s.enqueue(&new_job("u1", "p"), &roomy()).await.unwrap();
-    s.claim_render("w1", LEASE).await.unwrap().unwrap();
-    s.end_render(job.id, "w1", &RenderFailure::Fatal("model crashed".into()))
+    let job = s.enqueue(&new_job("u1", "p")).await.unwrap();
+    s.render_queue().claim("w1", LEASE).await.unwrap().unwrap();
+    s.render_queue()
+        .end(job.id, "w1", &RenderFailure::Fatal("model crashed".into()))
         .await
         .unwrap();
     let retried = s.retry(job.id, "operator").await.unwrap();
@@ -635,8 +672,11 @@ async fn operator_retry(db: Db) {
         (retried.state, retried.attempts, retried.failure_reason),
         (JobState::Queued, 0, None)
     );
-    let claimed = s.claim_render("w1", LEASE).await.unwrap().unwrap();
-    s.finish_render(claimed.id, "w1", &clip("k")).await.unwrap();
+    let claimed = s.render_queue().claim("w1", LEASE).await.unwrap().unwrap();
+    s.render_queue()
+        .finish(claimed.id, "w1", &clip("k"))
+        .await
+        .unwrap();
     assert!(matches!(
         s.retry(job.id, "operator").await,
         Err(StoreError::InvalidTransition { .. })
@@ -649,16 +689,23 @@ async fn operator_retry(db: Db) {
 
 async fn failed_posts_back_off_then_give_up(db: Db) {
     let s = &db.store;
-    let job = s.enqueue(&new_job("u1", "p"), &roomy()).await.unwrap();
-    s.claim_render("w1", LEASE).await.unwrap().unwrap();
-    s.finish_render(job.id, "w1", &clip("k")).await.unwrap();
+    let job = s.enqueue(&new_job("u1", "p")).await.unwrap();
+    s.render_queue().claim("w1", LEASE).await.unwrap().unwrap();
+    s.render_queue()
+        .finish(job.id, "w1", &clip("k"))
+        .await
+        .unwrap();
     for attempt in 1..=8 {
-        let posting = s.claim_outcome(&["terminal"], "d", LEASE).await.unwrap();
+        let posting = s.delivery().claim(&["terminal"], "d", LEASE).await.unwrap();
         let posting = posting.unwrap_or_else(|| panic!("attempt {attempt} should be claimable"));
         assert_eq!(posting.delivery_attempts, attempt);
-        s.postpone_outcome(job.id, "d", "HTTP 502").await.unwrap();
+        s.delivery()
+            .postpone(job.id, "d", "HTTP 502")
+            .await
+            .unwrap();
         assert!(
-            s.claim_outcome(&["terminal"], "d", LEASE)
+            s.delivery()
+                .claim(&["terminal"], "d", LEASE)
                 .await
                 .unwrap()
                 .is_none(),
@@ -675,9 +722,7 @@ async fn failed_posts_back_off_then_give_up(db: Db) {
 async fn concurrent_claimers_never_share_a_job(db: Db) {
     let s = db.store.clone();
     for i in 0..120 {
-        s.enqueue(&new_job(&format!("u{i}"), "p"), &roomy())
-            .await
-            .unwrap();
+        s.enqueue(&new_job(&format!("u{i}"), "p")).await.unwrap();
     }
     let mut tasks = Vec::new();
     for w in 0..6 {
@@ -685,8 +730,11 @@ async fn concurrent_claimers_never_share_a_job(db: Db) {
         tasks.push(tokio::spawn(async move {
             let worker = format!("w{w}");
             let mut mine = Vec::new();
-            while let Some(job) = s.claim_render(&worker, LEASE).await.unwrap() {
-                s.finish_render(job.id, &worker, &clip("k")).await.unwrap();
+            while let Some(job) = s.render_queue().claim(&worker, LEASE).await.unwrap() {
+                s.render_queue()
+                    .finish(job.id, &worker, &clip("k"))
+                    .await
+                    .unwrap();
                 mine.push(job.id);
             }
             mine

@@ -4,10 +4,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reel_store::{NewJob, Store, SystemClock};
+use reel_store::{NewJob, Store, StoreOptions};
 
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
@@ -56,7 +55,11 @@ impl Sandbox {
     }
 
     pub async fn store(&self) -> Store {
-        Store::open_with_clock(&self.db_url, 4, Arc::new(SystemClock))
+        let options = StoreOptions {
+            max_connections: 4,
+            limits: roomy_limits(),
+        };
+        Store::open(&self.db_url, options)
             .await
             .expect("open the sandbox database")
     }

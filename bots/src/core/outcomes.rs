@@ -185,7 +185,8 @@ impl OutcomePoster {
         let platforms: Vec<&str> = self.sinks.keys().map(String::as_str).collect();
         let Some(job) = self
             .store
-            .claim_outcome(&platforms, &self.owner, self.lease)
+            .delivery()
+            .claim(&platforms, &self.owner, self.lease)
             .await?
         else {
             return Ok(false);
@@ -217,14 +218,16 @@ impl OutcomePoster {
                     let reason = format!("consent could not be confirmed ({error})");
                     return self
                         .store
-                        .postpone_outcome(job.id, &self.owner, &reason)
+                        .delivery()
+                        .postpone(job.id, &self.owner, &reason)
                         .await;
                 }
             };
             if let Some(reason) = refusal {
                 if self
                     .store
-                    .block_before_delivery(job.id, &self.owner, &reason)
+                    .delivery()
+                    .block(job.id, &self.owner, &reason)
                     .await?
                 {
                     if let Some(key) = &job.clip_key {
@@ -239,7 +242,8 @@ impl OutcomePoster {
         let Some(key) = job.clip_key.clone() else {
             return self
                 .store
-                .postpone_outcome(job.id, &self.owner, "the job has no clip")
+                .delivery()
+                .postpone(job.id, &self.owner, "the job has no clip")
                 .await;
         };
         let data = match self.clips.get(&key).await {
@@ -247,7 +251,8 @@ impl OutcomePoster {
             Err(error) => {
                 return self
                     .store
-                    .postpone_outcome(job.id, &self.owner, &error.to_string())
+                    .delivery()
+                    .postpone(job.id, &self.owner, &error.to_string())
                     .await
             }
         };
@@ -262,6 +267,7 @@ impl OutcomePoster {
         {
             Ok(receipt) => {
                 self.store
+                    .delivery()
                     .mark_delivered(job.id, &self.owner, &receipt)
                     .await?;
                 tracing::info!(job = job.id, "delivered");
@@ -270,7 +276,8 @@ impl OutcomePoster {
             Err(error) => {
                 tracing::warn!(job = job.id, %error, "posting the clip failed");
                 self.store
-                    .postpone_outcome(job.id, &self.owner, &error.0)
+                    .delivery()
+                    .postpone(job.id, &self.owner, &error.0)
                     .await
             }
         }
@@ -279,12 +286,16 @@ impl OutcomePoster {
     async fn post_outcome(&self, sink: &dyn ChatSink, job: &Job) -> Result<(), StoreError> {
         match sink.post_outcome(job, &wording::outcome(job)).await {
             Ok(()) => {
-                self.store.mark_outcome_posted(job.id, &self.owner).await?;
+                self.store
+                    .delivery()
+                    .mark_outcome_posted(job.id, &self.owner)
+                    .await?;
                 Ok(())
             }
             Err(error) => {
                 self.store
-                    .postpone_outcome(job.id, &self.owner, &error.0)
+                    .delivery()
+                    .postpone(job.id, &self.owner, &error.0)
                     .await
             }
         }

@@ -68,21 +68,14 @@ pub struct CommandCore {
     store: Store,
     gate: Arc<dyn ConsentGate>,
     settings: RenderSettings,
-    limits: Limits,
 }
 
 impl CommandCore {
-    pub fn new(
-        store: Store,
-        gate: Arc<dyn ConsentGate>,
-        settings: RenderSettings,
-        limits: Limits,
-    ) -> Self {
+    pub fn new(store: Store, gate: Arc<dyn ConsentGate>, settings: RenderSettings) -> Self {
         Self {
             store,
             gate,
             settings,
-            limits,
         }
     }
 
@@ -90,8 +83,9 @@ impl CommandCore {
         &self.store
     }
 
+    /// The limits the store enforces.
     pub fn limits(&self) -> &Limits {
-        &self.limits
+        self.store.limits()
     }
 
     /// Handles one chat message. `plain_text_is_prompt`: treat text without a
@@ -180,7 +174,7 @@ impl CommandCore {
             request_key: from.request_key.clone(),
         };
         // The place comes from the enqueue's own transaction: no reads after it.
-        let (job, place) = match self.store.enqueue_placed(&new, &self.limits).await {
+        let (job, place) = match self.store.enqueue_placed(&new).await {
             Ok(placed) => placed,
             Err(StoreError::Refused(refusal)) => {
                 return Ok(Reply::refused(wording::refusal(&refusal)))
@@ -209,7 +203,7 @@ impl CommandCore {
         let mut lines = Vec::new();
         for job in &jobs {
             let place = match job.state.is_active() {
-                true => Some(self.store.queue_place(job, &self.limits).await?),
+                true => Some(self.store.queue_place(job).await?),
                 false => None,
             };
             lines.push(wording::progress(job, place.as_ref()));

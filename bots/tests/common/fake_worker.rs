@@ -15,7 +15,8 @@ const LEASE: Duration = Duration::from_secs(30);
 /// Claims `job_id` (the oldest queued job) and reports `step` of `total`.
 pub async fn start_render(store: &Store, job_id: i64, step: u32, total: u32) {
     let job = store
-        .claim_render(WORKER, LEASE)
+        .render_queue()
+        .claim(WORKER, LEASE)
         .await
         .unwrap()
         .expect("a job to claim");
@@ -25,6 +26,7 @@ pub async fn start_render(store: &Store, job_id: i64, step: u32, total: u32) {
 
 pub async fn report_progress(store: &Store, job_id: i64, step: u32, total: u32) {
     store
+        .render_queue()
         .heartbeat(job_id, WORKER, LEASE, Some((step, total)))
         .await
         .unwrap();
@@ -40,7 +42,11 @@ pub async fn finish_render(store: &Store, clips: &ClipStore, job_id: i64, data: 
         render_ms: 10,
         renderer: "testsrc".into(),
     };
-    assert!(store.finish_render(job_id, WORKER, &record).await.unwrap());
+    assert!(store
+        .render_queue()
+        .finish(job_id, WORKER, &record)
+        .await
+        .unwrap());
     data
 }
 

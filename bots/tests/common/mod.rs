@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use reel_bots::core::{ChatSink, ClipFile, CommandCore, RenderSettings, Requester, SinkError};
 use reel_consent::NoCameoRegistry;
-use reel_store::testing::{fresh_postgres_database, sqlite_url_in};
+use reel_store::testing::{fresh_postgres_database, open_with_clock, sqlite_url_in, ManualClock};
 use reel_store::{
-    ClipRecord, ClipStore, ClipStoreConfig, Job, JobState, Limits, ManualClock, NewJob, Store,
+    ClipRecord, ClipStore, ClipStoreConfig, Job, JobState, Limits, NewJob, Store, StoreOptions,
 };
 
 pub const T0: i64 = 1_800_000_000_000;
@@ -30,7 +30,7 @@ pub struct Db {
 impl Db {
     /// A second handle on the same database, as a restarted process has.
     pub async fn reopen(&self) -> Store {
-        Store::open_with_clock(&self.url, 4, Arc::new(self.clock.clone()))
+        open_with_clock(&self.url, options(4), &self.clock)
             .await
             .unwrap()
     }
@@ -52,9 +52,7 @@ pub async fn sqlite() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url_in(dir.path());
     let clock = ManualClock::new(T0);
-    let store = Store::open_with_clock(&url, 4, Arc::new(clock.clone()))
-        .await
-        .unwrap();
+    let store = open_with_clock(&url, options(4), &clock).await.unwrap();
     Db {
         store,
         clock,
@@ -68,9 +66,7 @@ pub async fn postgres() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_postgres_database().await;
     let clock = ManualClock::new(T0);
-    let store = Store::open_with_clock(&url, 8, Arc::new(clock.clone()))
-        .await
-        .unwrap();
+    let store = open_with_clock(&url, options(8), &clock).await.unwrap();
     Db {
         store,
         clock,
@@ -110,12 +106,19 @@ pub fn roomy() -> Limits {
     }
 }
 
+/// A store handle with roomy limits; a test of the limits makes its own.
+fn options(max_connections: u32) -> StoreOptions {
+    StoreOptions {
+        max_connections,
+        limits: roomy(),
+    }
+}
+
 pub fn core(db: &Db, limits: Limits) -> CommandCore {
     CommandCore::new(
-        db.store.clone(),
+        db.store.with_limits(limits),
         Arc::new(NoCameoRegistry),
         RenderSettings::default(),
-        limits,
     )
 }
 
@@ -139,7 +142,8 @@ pub fn new_job(platform: &str, user: &str, prompt: &str) -> NewJob {
 /// Claims `job_id` for rendering as `worker`; it must be the oldest runnable job.
 pub async fn claim(store: &Store, job_id: i64, worker: &str) -> Job {
     let claimed = store
-        .claim_render(worker, LEASE)
+        .render_queue()
+        .claim(worker, LEASE)
         .await
         .unwrap()
         .expect("a job to claim");
@@ -150,7 +154,7 @@ pub async fn claim(store: &Store, job_id: i64, worker: &str) -> Job {
 /// Walks `new` to `encoded` the way a worker does: enqueue, claim, store the
 /// clip, record it. Returns the encoded job and the clip's bytes.
 pub async fn encoded_job(db: &Db, clips: &ClipStore, new: &NewJob, renderer: &str) -> (Job, Bytes) {
-    let job = db.store.enqueue(new, &roomy()).await.unwrap();
+    let job = db.store.enqueue(new).await.unwrap();
     claim(&db.store, job.id, "worker-1").await;
     let key = ClipStore::new_key(job.id);
     let data = Bytes::from(format!("fake mp4 for job {} / {}", job.id, new.prompt));
@@ -163,7 +167,8 @@ pub async fn encoded_job(db: &Db, clips: &ClipStore, new: &NewJob, renderer: &st
     };
     assert!(db
         .store
-        .finish_render(job.id, "worker-1", &record)
+        .render_queue()
+        .finish(job.id, "worker-1", &record)
         .await
         .unwrap());
     let job = db.store.job(job.id).await.unwrap();

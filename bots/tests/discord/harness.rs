@@ -9,7 +9,7 @@ use bytes::Bytes;
 use reel_bots::core::{ChatSink, CommandCore, OutcomePoster, ProgressWatcher, RenderSettings};
 use reel_bots::discord::{self, DiscordSink, Options};
 use reel_consent::NoCameoRegistry;
-use reel_store::{ClipStore, ClipStoreConfig, Job, JobState, Limits, Store, SystemClock};
+use reel_store::{ClipStore, ClipStoreConfig, Job, JobState, Limits, Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::fake_discord::{FakeDiscord, TOKEN};
@@ -191,9 +191,11 @@ impl Harness {
 }
 
 async fn open_store(url: &str, connections: u32) -> Store {
-    Store::open_with_clock(url, connections, Arc::new(SystemClock))
-        .await
-        .unwrap()
+    let options = StoreOptions {
+        max_connections: connections,
+        limits: limits(),
+    };
+    Store::open(url, options).await.unwrap()
 }
 
 pub fn limits() -> Limits {
@@ -214,7 +216,6 @@ fn spawn_adapter(
         store.clone(),
         Arc::new(NoCameoRegistry),
         RenderSettings::default(),
-        limits(),
     );
     let shutdown = CancellationToken::new();
     let adapter = tokio::spawn({

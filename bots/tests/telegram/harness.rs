@@ -9,7 +9,7 @@ use bytes::Bytes;
 use reel_bots::core::{ChatSink, CommandCore, OutcomePoster, ProgressWatcher, RenderSettings};
 use reel_bots::telegram::{self, Mode, Options, ReplyHandle, TelegramSink, TgBot, ThrottleLimits};
 use reel_consent::NoCameoRegistry;
-use reel_store::{ClipStore, ClipStoreConfig, Job, JobState, Limits, Store, SystemClock};
+use reel_store::{ClipStore, ClipStoreConfig, Job, JobState, Limits, Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 use super::fake::FakeTelegram;
@@ -208,9 +208,16 @@ impl Harness {
 
 async fn open_store(url: &str) -> Store {
     // As many connections as `reel serve` opens by default.
-    Store::open_with_clock(url, 8, Arc::new(SystemClock))
-        .await
-        .unwrap()
+    let options = StoreOptions {
+        max_connections: 8,
+        limits: Limits {
+            max_active_per_user: 100,
+            max_per_user_per_hour: 100,
+            max_queue_length: 10_000,
+            ..Limits::default()
+        },
+    };
+    Store::open(url, options).await.unwrap()
 }
 
 fn spawn_adapter(
@@ -220,17 +227,10 @@ fn spawn_adapter(
     mode: Mode,
     throttle: ThrottleLimits,
 ) -> (TgBot, CancellationToken, tokio::task::JoinHandle<()>) {
-    let limits = Limits {
-        max_active_per_user: 100,
-        max_per_user_per_hour: 100,
-        max_queue_length: 10_000,
-        ..Limits::default()
-    };
     let core = CommandCore::new(
         store.clone(),
         Arc::new(NoCameoRegistry),
         RenderSettings::default(),
-        limits,
     );
     let options = Options {
         api_url: fake.url.clone(),

@@ -39,7 +39,8 @@ type Answer = Result<(Job, QueuePlace), StoreError>;
 
 struct Pending {
     new: NewJob,
-    limits: Limits,
+    /// The limits of the handle it came through.
+    limits: Arc<Limits>,
     answer: oneshot::Sender<Answer>,
 }
 
@@ -108,8 +109,8 @@ impl Store {
     /// Checks the limits and queues the job as one step: the user's gate row
     /// is written first, which serialises enqueues of the same user (a row
     /// lock on PostgreSQL, the write lock on SQLite).
-    pub async fn enqueue(&self, new: &NewJob, limits: &Limits) -> Result<Job, StoreError> {
-        Ok(self.enqueue_placed(new, limits).await?.0)
+    pub async fn enqueue(&self, new: &NewJob) -> Result<Job, StoreError> {
+        Ok(self.enqueue_placed(new).await?.0)
     }
 
     /// [`enqueue`](Self::enqueue), also returning the job's place in the
@@ -118,12 +119,12 @@ impl Store {
     /// commit, except for PostgreSQL enqueues committing at the same moment
     /// (batches run side by side there). A request key seen before returns the job it
     /// queued (see `NewJob::request_key`).
-    pub async fn enqueue_placed(&self, new: &NewJob, limits: &Limits) -> Answer {
+    pub async fn enqueue_placed(&self, new: &NewJob) -> Answer {
         if let Some(batcher) = &self.batcher {
             let (answer, reply) = oneshot::channel();
             let pending = Pending {
                 new: new.clone(),
-                limits: limits.clone(),
+                limits: self.limits.clone(),
                 answer,
             };
             if batcher.requests.send(pending).is_ok() {
@@ -133,7 +134,7 @@ impl Store {
             }
             // The task is gone (its runtime shut down): enqueue directly.
         }
-        self.enqueue_alone(new, limits).await
+        self.enqueue_alone(new, &self.limits).await
     }
 
     /// This handle with every enqueue in a transaction of its own, as before
@@ -151,7 +152,8 @@ impl Store {
         fresh.sort_by(|a, b| {
             (&a.new.platform, &a.new.user_id).cmp(&(&b.new.platform, &b.new.user_id))
         });
-        let requests: Vec<(&NewJob, &Limits)> = fresh.iter().map(|p| (&p.new, &p.limits)).collect();
+        let requests: Vec<(&NewJob, &Limits)> =
+            fresh.iter().map(|p| (&p.new, p.limits.as_ref())).collect();
         match self.decide_in_one_transaction(&requests).await {
             Ok(decided) => {
                 for (pending, decided) in fresh.into_iter().zip(decided) {
@@ -284,7 +286,7 @@ impl Store {
                 }
             }
             Over::Queue { queued } => {
-                let (avg, workers) = self.throughput(limits).await?;
+                let (avg, workers) = self.throughput_under(limits).await?;
                 let excess = (queued - i64::from(limits.max_queue_length) + 1) as u32;
                 Refusal::QueueFull {
                     limit: limits.max_queue_length,
@@ -311,7 +313,7 @@ impl Store {
 
     async fn replay_answer(&self, job: Job, limits: &Limits) -> Answer {
         tracing::info!(job = job.id, platform = %job.platform, "replayed request: not queued again");
-        let place = self.queue_place(&job, limits).await?;
+        let place = self.queue_place_under(&job, limits).await?;
         Ok((job, place))
     }
 }

@@ -390,7 +390,11 @@ async fn retention_removes_old_clips_jobs_workers_and_orphans(db: Db) {
     s.render_queue().end(failed.id, "w", &fatal).await.unwrap();
     let notice = s.delivery().claim(&["terminal"], "p", LEASE).await.unwrap();
     assert_eq!(notice.map(|job| job.id), Some(failed.id));
-    assert!(s.delivery().mark_outcome_posted(failed.id, "p").await.unwrap());
+    assert!(s
+        .delivery()
+        .mark_outcome_posted(failed.id, "p")
+        .await
+        .unwrap());
     s.register_worker("gone", "host", "testsrc").await.unwrap();
     let orphan = ClipStore::new_key(999_999);
     clips.put(&orphan, Bytes::from_static(b"x")).await.unwrap();

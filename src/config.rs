@@ -8,7 +8,7 @@ use std::time::Duration;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use reel_bots::core::RenderSettings;
-use reel_store::{ClipStoreConfig, Limits, StoreOptions};
+use reel_store::{ClipStoreConfig, Limits, Retention, StoreOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::secrets::SecretFiles;
@@ -117,6 +117,15 @@ pub struct WorkersConfig {
     pub expected_render_secs: u64,
 }
 
+/// How long ended jobs keep their clip and their row (0: forever).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub clips_days: u32,
+    pub jobs_days: u32,
+    pub sweep_every_mins: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatConfig {
@@ -210,6 +219,7 @@ pub struct Config {
     pub render: RenderConfig,
     pub limits: LimitsConfig,
     pub workers: WorkersConfig,
+    pub retention: RetentionConfig,
     pub chat: ChatConfig,
     pub telegram: TelegramConfig,
     pub discord: DiscordConfig,
@@ -314,6 +324,14 @@ impl Config {
             "workers.expected_render_secs",
             w.expected_render_secs,
             1..=3600,
+        )?;
+        let keep = &self.retention;
+        check("retention.clips_days", keep.clips_days, 0..=36_500)?;
+        check("retention.jobs_days", keep.jobs_days, 0..=36_500)?;
+        check(
+            "retention.sweep_every_mins",
+            keep.sweep_every_mins,
+            1..=10_080,
         )?;
         check(
             "chat.progress_interval_ms",
@@ -513,6 +531,15 @@ impl Config {
             max_queue_length: self.limits.max_queue_length,
             max_attempts: self.workers.max_attempts,
             default_render_time: Duration::from_secs(self.workers.expected_render_secs),
+        }
+    }
+
+    /// What the retention sweeper keeps (0 days: forever).
+    pub fn retention(&self) -> Retention {
+        let days = |d: u32| (d > 0).then_some(d);
+        Retention {
+            clips_days: days(self.retention.clips_days),
+            jobs_days: days(self.retention.jobs_days),
         }
     }
 

@@ -3,5 +3,6 @@
 
 pub mod config;
 pub mod secrets;
+pub mod supervise;
 pub mod wiring;
 pub mod worker;

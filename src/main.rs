@@ -11,7 +11,7 @@ use reel_bots::core::{ChatSink, OutcomePoster, ProgressWatcher};
 use reel_bots::discord::{self, DiscordSink};
 use reel_bots::telegram::{self, TelegramSink};
 use reel_bots::terminal::{self, TerminalSink};
-use reel_store::{JobState, Store, StoreOptions};
+use reel_store::{JobState, Retention, Store, StoreOptions};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -93,6 +93,18 @@ enum JobsCommand {
     Retry { id: i64 },
     /// Live render workers.
     Workers,
+    /// Delete now what retention no longer keeps: old clips, old jobs and
+    /// their events, stale worker rows, clip objects no job refers to.
+    Purge {
+        /// Keep clips of ended jobs this many days (default:
+        /// retention.clips_days; 0 keeps them).
+        #[arg(long)]
+        clips_days: Option<u32>,
+        /// Keep ended jobs this many days (default: retention.jobs_days;
+        /// 0 keeps them).
+        #[arg(long)]
+        jobs_days: Option<u32>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -160,8 +172,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let shutdown = CancellationToken::new();
             let mut tasks = JoinSet::new();
             app.spawn_workers(count, &mut tasks, &shutdown)?;
-            wait_for_signal(&shutdown, &mut tasks).await;
-            Ok(())
+            wait_for_signal(&shutdown, &mut tasks).await
         }
         Command::Serve { no_workers } => serve(App::open(config).await?, no_workers).await,
         Command::Chat { user, no_workers } => {
@@ -217,8 +228,8 @@ async fn serve(app: App, no_workers: bool) -> anyhow::Result<()> {
         );
     }
     spawn_delivery(&app, sinks, &mut tasks, &shutdown);
-    wait_for_signal(&shutdown, &mut tasks).await;
-    Ok(())
+    app.spawn_sweeper(&mut tasks, &shutdown);
+    wait_for_signal(&shutdown, &mut tasks).await
 }
 
 async fn chat(app: App, user: Option<String>, no_workers: bool) -> anyhow::Result<()> {
@@ -322,13 +333,14 @@ fn spawn_delivery(
     tasks.spawn(poster.run(shutdown.clone()));
 }
 
-async fn wait_for_signal(shutdown: &CancellationToken, tasks: &mut JoinSet<()>) {
-    tokio::select! {
-        _ = shutdown_signal() => tracing::info!("shutting down; jobs in hand go back to the queue"),
-        _ = async { while tasks.join_next().await.is_some() {} } => {}
-    }
-    shutdown.cancel();
-    while tasks.join_next().await.is_some() {}
+/// Runs until a signal; exits non-zero when every task stopped on its own
+/// (e.g. every render worker crashed), so a supervisor restarts the process.
+async fn wait_for_signal(
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> anyhow::Result<()> {
+    reel::supervise::until_signal(tasks, shutdown, shutdown_signal()).await?;
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -400,6 +412,26 @@ async fn jobs(app: App, command: JobsCommand) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("retrying #{id}"))?;
             println!("#{} is {} again", job.id, job.state);
+        }
+        JobsCommand::Purge {
+            clips_days,
+            jobs_days,
+        } => {
+            let configured = app.config.retention();
+            let days = |given: Option<u32>, default: Option<u32>| match given {
+                Some(0) => None,
+                Some(days) => Some(days),
+                None => default,
+            };
+            let retention = Retention {
+                clips_days: days(clips_days, configured.clips_days),
+                jobs_days: days(jobs_days, configured.jobs_days),
+            };
+            let report = store.sweep(&app.clips, &retention).await?;
+            println!(
+                "removed {} clips, {} jobs, {} worker rows, {} orphaned clip objects",
+                report.clips, report.jobs, report.workers, report.orphans
+            );
         }
         JobsCommand::Workers => {
             for worker in store.live_workers().await? {

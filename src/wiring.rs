@@ -79,13 +79,33 @@ impl App {
                 },
             };
             let shutdown = shutdown.clone();
-            tasks.spawn(async move {
-                if let Err(error) = worker.run(shutdown).await {
-                    tracing::error!(%error, "worker stopped with an error");
-                }
-            });
+            tasks.spawn(worker.run(shutdown));
         }
         Ok(())
+    }
+}
+
+impl App {
+    /// Sweeps what retention no longer keeps (see `retention` in
+    /// config.toml) every `retention.sweep_every_mins`, from the start. A
+    /// failed sweep is logged and tried again next time.
+    pub fn spawn_sweeper(&self, tasks: &mut JoinSet<()>, shutdown: &CancellationToken) {
+        let (store, clips) = (self.store.clone(), self.clips.clone());
+        let retention = self.config.retention();
+        let every = Duration::from_secs(self.config.retention.sweep_every_mins * 60);
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            loop {
+                match store.sweep(&clips, &retention).await {
+                    Ok(report) => tracing::info!(?report, "retention sweep"),
+                    Err(error) => tracing::warn!(%error, "retention sweep failed; next time"),
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+        });
     }
 }
 

@@ -6,11 +6,15 @@ mod common;
 use std::time::Duration;
 
 use reel_bots::core::{wording, ReplyKind};
+use reel_store::testing::StorageOutage;
 use reel_store::JobState;
 
 use common::{core, encoded_job, new_job, requester, roomy, Db};
 
-on_both_backends!(only_the_requester_deletes_a_delivered_clip_once);
+on_both_backends!(
+    only_the_requester_deletes_a_delivered_clip_once,
+    a_storage_outage_changes_nothing,
+);
 
 async fn only_the_requester_deletes_a_delivered_clip_once(db: Db) {
     let clips = db.clips();
@@ -82,4 +86,37 @@ async fn only_the_requester_deletes_a_delivered_clip_once(db: Db) {
         (ReplyKind::Refused, wording::delete_active(id))
     );
     assert_eq!(db.store.job(id).await.unwrap().state, JobState::Queued);
+}
+
+/// Clip storage is down when the requester deletes: the answer is an error
+/// (the adapters say "nothing was changed") and indeed the clip and its
+/// record are untouched; once storage is back the delete goes through
+/// (fault 4: the record was cleared first and the data left orphaned).
+async fn a_storage_outage_changes_nothing(db: Db) {
+    let clips = db.clips();
+    let core = core(&db, roomy());
+    let alice = requester("telegram", "alice");
+    let (job, _) = encoded_job(
+        &db,
+        &clips,
+        &new_job("telegram", "alice", "a red kite"),
+        "testsrc",
+    )
+    .await;
+    let key = job.clip_key.clone().unwrap();
+    let poster = db.store.delivery();
+    let lease = Duration::from_secs(60);
+    poster.claim(&["telegram"], "poster", lease).await.unwrap();
+    poster.mark_delivered(job.id, "poster", "{}").await.unwrap();
+    let outage = StorageOutage::default();
+    let flaky = clips.with_outage(&outage);
+    outage.start();
+    assert!(core.delete_clip(&alice, &flaky, job.id).await.is_err());
+    let kept = db.store.job(job.id).await.unwrap();
+    assert_eq!(kept.clip_key.as_deref(), Some(key.as_str()));
+    assert!(clips.get(&key).await.is_ok());
+    outage.end();
+    let done = core.delete_clip(&alice, &flaky, job.id).await.unwrap();
+    assert_eq!(done.kind, ReplyKind::Info);
+    assert!(clips.get(&key).await.is_err());
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reel_bots::core::{ChatSink, OutcomePoster, ProgressWatcher};
 use reel_consent::{ConsentDecision, ConsentError, ConsentGate, ConsentRequest, NoCameoRegistry};
-use reel_store::{ClipStore, JobState, RenderFailure, Store};
+use reel_store::{ClipStore, Finish, JobState, RenderFailure, Store};
 
 use common::{claim, encoded_job, new_job, Call, Db, FakeSink, LEASE};
 
@@ -655,11 +655,13 @@ async fn progress_is_shown_once_per_change(db: Db) {
         renderer: "testsrc".into(),
     };
     db.clock.advance(Duration::from_secs(1));
-    assert!(s
-        .render_queue()
-        .finish(job.id, "w1", &record)
-        .await
-        .unwrap());
+    assert_eq!(
+        s.render_queue()
+            .finish(job.id, "w1", &record)
+            .await
+            .unwrap(),
+        Finish::Encoded
+    );
     assert_eq!(watcher.poll_once().await.unwrap(), 0);
 
     let progress = sink.progress();

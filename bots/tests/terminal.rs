@@ -12,7 +12,7 @@ use bytes::Bytes;
 use reel_bots::core::{wording, ChatSink, OutcomePoster};
 use reel_bots::terminal::{run_session, TerminalSink, PLATFORM};
 use reel_consent::NoCameoRegistry;
-use reel_store::{ClipRecord, ClipStore, JobState};
+use reel_store::{ClipRecord, ClipStore, Finish, JobState};
 use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
@@ -191,11 +191,14 @@ async fn a_session_waits_for_its_clip_to_be_posted() {
                 render_ms: 10,
                 renderer: "testsrc".into(),
             };
-            assert!(store
-                .render_queue()
-                .finish(job.id, "worker-1", &record)
-                .await
-                .unwrap());
+            assert_eq!(
+                store
+                    .render_queue()
+                    .finish(job.id, "worker-1", &record)
+                    .await
+                    .unwrap(),
+                Finish::Encoded
+            );
             (job.id, data.len())
         })
     };

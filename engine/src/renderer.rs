@@ -71,4 +71,44 @@ pub enum RenderError {
     InvalidRequest(String),
     #[error("render failed: {0}")]
     Failed(String),
+    /// The device (or host) ran out of memory: the same request would fail
+    /// the same way again, so it is not retried.
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
+}
+
+impl RenderError {
+    /// A model error by its message: an allocation failure (CUDA's
+    /// `CUDA_ERROR_OUT_OF_MEMORY`, Metal's and candle's "out of memory")
+    /// becomes [`RenderError::OutOfMemory`], anything else `Failed`.
+    pub fn from_model_error(message: String) -> Self {
+        let lower = message.to_ascii_lowercase();
+        if lower.contains("out of memory") || lower.contains("out_of_memory") {
+            Self::OutOfMemory(message)
+        } else {
+            Self::Failed(message)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_memory_is_told_apart() {
+        for message in [
+            "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")",
+            "Metal error: out of memory",
+        ] {
+            assert!(matches!(
+                RenderError::from_model_error(message.into()),
+                RenderError::OutOfMemory(_)
+            ));
+        }
+        assert!(matches!(
+            RenderError::from_model_error("shape mismatch in matmul".into()),
+            RenderError::Failed(_)
+        ));
+    }
 }

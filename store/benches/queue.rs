@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use reel_store::testing::{
     drop_postgres_database, fresh_postgres_database, postgres_server_url, sqlite_url_in,
 };
-use reel_store::{Backend, ClipRecord, JobState, Limits, NewJob, Store, StoreOptions};
+use reel_store::{Backend, ClipRecord, Finish, JobState, Limits, NewJob, Store, StoreOptions};
 use sqlx::Connection;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
@@ -177,10 +177,11 @@ async fn claim_and_finish(store: &Store, worker: &str) -> BenchResult<Option<Cla
         return Ok(None);
     };
     let claimed_at = Instant::now();
-    if !store
+    if store
         .render_queue()
         .finish(job.id, worker, &clip(job.id))
         .await?
+        != Finish::Encoded
     {
         return Err(format!("{worker} lost job {} it had just claimed", job.id).into());
     }

@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
@@ -29,8 +30,8 @@ pub enum ClipStoreConfig {
 /// never built from user text, and not guessable from the job id alone.
 #[derive(Clone, Debug)]
 pub struct ClipStore {
-    inner: Arc<dyn ObjectStore>,
-    local: Option<Arc<LocalFileSystem>>,
+    pub(crate) inner: Arc<dyn ObjectStore>,
+    pub(crate) local: Option<Arc<LocalFileSystem>>,
 }
 
 impl ClipStore {
@@ -111,11 +112,48 @@ impl ClipStore {
         }
     }
 
+    /// Every clip object (keys made by [`ClipStore::new_key`] only; other
+    /// objects sharing the store are not reel's clips) with its last
+    /// modification time in unix milliseconds.
+    pub async fn list_clips(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let prefix = ObjectPath::from("clips");
+        let mut listing = self.inner.list(Some(&prefix));
+        let mut found = Vec::new();
+        while let Some(meta) = listing.next().await {
+            let meta = match meta {
+                Ok(meta) => meta,
+                // A local file deleted while the listing ran.
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(error) => return Err(error.into()),
+            };
+            let key = meta.location.to_string();
+            if is_clip_key(&key) {
+                found.push((key, meta.last_modified.timestamp_millis()));
+            }
+        }
+        Ok(found)
+    }
+
     /// The file behind `key` when clips are kept in a local folder.
     pub fn local_path(&self, key: &str) -> Option<PathBuf> {
         let local = self.local.as_ref()?;
         local.path_to_filesystem(&ObjectPath::from(key)).ok()
     }
+}
+
+/// Whether `key` has the shape [`ClipStore::new_key`] gives.
+fn is_clip_key(key: &str) -> bool {
+    let mut parts = key.split('/');
+    let (Some("clips"), Some(job), Some(file), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let nonce = file.strip_suffix(".mp4").unwrap_or("");
+    !job.is_empty()
+        && job.bytes().all(|b| b.is_ascii_digit())
+        && nonce.len() == 16
+        && nonce.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
@@ -150,5 +188,24 @@ mod tests {
         assert!(!path.exists());
         assert!(clips.get(&key).await.is_err());
         clips.delete(&key).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn lists_only_reel_s_clip_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let clips = ClipStore::open(&ClipStoreConfig::Local {
+            root: dir.path().to_path_buf(),
+        })
+        .unwrap();
+        let key = ClipStore::new_key(7);
+        for other in [key.as_str(), "clips/7/notes.txt", "cache/7/shrunk.mp4"] {
+            clips.put(other, Bytes::from_static(b"x")).await.unwrap();
+        }
+        let listed = clips.list_clips().await.unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0].0, key);
+        assert!(listed[0].1 > 1_700_000_000_000, "a unix time in ms");
+        assert!(!is_clip_key("clips/x/0123456789abcdef.mp4"));
+        assert!(!is_clip_key("clips/1/0123456789abcdef.mp4/more"));
     }
 }

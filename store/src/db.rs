@@ -7,7 +7,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, DbTime, SteadyClock};
 use crate::enqueue::Batcher;
 use crate::error::StoreError;
 use crate::limits::Limits;
@@ -38,7 +38,8 @@ pub struct Store {
     /// not queue behind other writes for one. On SQLite the one writer.
     pub(crate) enqueues: AnyPool,
     pub(crate) backend: Backend,
-    pub(crate) clock: Arc<dyn Clock>,
+    /// "Now": the database server's clock (see `clock.rs`).
+    pub(crate) time: Arc<DbTime>,
     pub(crate) limits: Arc<Limits>,
     /// Groups concurrent enqueues into one transaction (see `enqueue.rs`).
     pub(crate) batcher: Option<Batcher>,
@@ -67,15 +68,19 @@ impl Store {
     /// migrations. Accepted: `sqlite://path/to/file.db`, `sqlite::memory:`,
     /// `postgres://…`, `postgresql://…`.
     pub async fn open(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
-        Self::open_with_clock(url, options, Arc::new(SystemClock)).await
+        let refresh = Some(Duration::from_secs(60));
+        Self::open_with_clock(url, options, Box::new(SteadyClock::new()), refresh).await
     }
 
+    /// Opens with `local` measuring the time between readings of the
+    /// database's clock, read again after `refresh` (never: `None`).
     pub(crate) async fn open_with_clock(
         url: &str,
         options: StoreOptions,
-        clock: Arc<dyn Clock>,
+        local: Box<dyn Clock>,
+        refresh: Option<Duration>,
     ) -> Result<Self, StoreError> {
-        let store = Self::connect(url, options, clock).await?;
+        let store = Self::connect(url, options, local, refresh).await?;
         store.migrate().await?;
         Ok(store)
     }
@@ -83,7 +88,8 @@ impl Store {
     async fn connect(
         url: &str,
         options: StoreOptions,
-        clock: Arc<dyn Clock>,
+        local: Box<dyn Clock>,
+        refresh: Option<Duration>,
     ) -> Result<Self, StoreError> {
         static DRIVERS: Once = Once::new();
         DRIVERS.call_once(sqlx::any::install_default_drivers);
@@ -91,7 +97,7 @@ impl Store {
         let target = redact_url(url);
         let open_err = |reason: String| StoreError::Open {
             target: target.clone(),
-            reason,
+            reason: redact_secrets_of(url, &reason),
         };
         let backend = backend_of(url).ok_or_else(|| {
             open_err("unsupported database URL: use sqlite://FILE or postgres://…".into())
@@ -114,6 +120,9 @@ impl Store {
             }
             _ => pool.clone(),
         };
+        let time = DbTime::start(&pool, backend, local, refresh)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
         let tasks = batch_tasks(backend);
         let enqueues = match backend {
             // One kept open, so a burst after a quiet spell finds one ready;
@@ -129,7 +138,7 @@ impl Store {
             writes,
             enqueues,
             backend,
-            clock,
+            time: Arc::new(time),
             limits: Arc::new(options.limits),
             batcher: None,
         };
@@ -152,8 +161,15 @@ impl Store {
         self.backend
     }
 
+    /// The database's time (unix milliseconds) as of the last reading of
+    /// its clock, carried forward locally.
     pub fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
+        self.time.now_ms()
+    }
+
+    /// The database's time, reading its clock again when due.
+    pub(crate) async fn now(&self) -> Result<i64, StoreError> {
+        self.time.now(&self.pool, self.backend).await
     }
 
     /// The limits given when the store was opened.
@@ -261,20 +277,129 @@ fn prepare_sqlite_url(url: &str) -> Result<String, String> {
     Ok(format!("sqlite://{path}?{query}"))
 }
 
-/// The URL with its password replaced by `***`, safe to show and log.
+/// The URL with every password in it replaced by `***`, safe to show and
+/// log: the one in the user info (`postgres://u:pw@h/db`) and query
+/// parameters that name one (`?password=…`, `?sslpassword=…`).
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
+    let (base, fragment) = match url.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (url, None),
+    };
+    let (front, query) = match base.split_once('?') {
+        Some((front, query)) => (front, Some(query)),
+        None => (base, None),
+    };
+    let mut shown = match front.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(end);
+            let authority = match authority.rsplit_once('@') {
+                Some((user_info, host)) => match user_info.split_once(':') {
+                    Some((user, _)) => format!("{user}:***@{host}"),
+                    None => authority.to_string(),
+                },
+                None => authority.to_string(),
+            };
+            format!("{scheme}://{authority}{path}")
         }
-        _ => url.to_string(),
+        None => front.to_string(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if is_password_key(key) => format!("{key}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        shown = format!("{shown}?{}", pairs.join("&"));
     }
+    if let Some(fragment) = fragment {
+        shown = format!("{shown}#{fragment}");
+    }
+    shown
+}
+
+fn is_password_key(key: &str) -> bool {
+    key.to_ascii_lowercase().contains("password")
+}
+
+/// `text` (e.g. a driver's error message) with the secrets of `url` replaced.
+pub(crate) fn redact_secrets_of(url: &str, text: &str) -> String {
+    let mut redacted = text.to_string();
+    for secret in secrets_in(url) {
+        redacted = redacted.replace(&secret, "***");
+    }
+    redacted
+}
+
+/// The passwords in `url`, as written and decoded, longest first (so a
+/// secret containing another is replaced whole).
+fn secrets_in(url: &str) -> Vec<String> {
+    let mut secrets = Vec::new();
+    let mut add = |raw: &str| {
+        if !raw.is_empty() {
+            secrets.push(raw.to_string());
+            secrets.push(percent_decoded(raw));
+        }
+    };
+    if let Ok(parsed) = url::Url::parse(url) {
+        if let Some(password) = parsed.password() {
+            add(password);
+        }
+    }
+    // Query parameters, read from the text itself so that the value is
+    // found as written whatever the URL parser would make of it.
+    if let Some((_, query)) = url.split_once('?') {
+        for pair in query.split('&') {
+            if let Some((key, value)) = pair.split_once('=') {
+                if is_password_key(key) {
+                    add(value);
+                }
+            }
+        }
+    }
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    secrets
+}
+
+/// `raw` with its %XX escapes (and `+` for a space) decoded.
+fn percent_decoded(raw: &str) -> String {
+    url::form_urlencoded::parse(format!("x={raw}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fault 12: a password given as a query parameter was shown as is.
+    #[test]
+    fn redacts_passwords_in_the_query_too() {
+        for url in [
+            "postgres://u@h/db?password=hunter2",
+            "postgres://u@h/db?sslmode=require&password=hunter2&application_name=reel",
+            "postgresql://u@h/db?PassWord=hunter2",
+            "postgres://u@h/db?sslpassword=hunter2",
+            "postgres://u:hunter2@h/db?password=hunter2",
+        ] {
+            let shown = redact_url(url);
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("***"), "{shown}");
+        }
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=require&password=s%40cret"),
+            "postgres://u@h/db?sslmode=require&password=***"
+        );
+        let error = "error connecting with password s@cret";
+        assert_eq!(
+            redact_secrets_of("postgres://u@h/db?password=s%40cret", error),
+            "error connecting with password ***"
+        );
+    }
 
     #[test]
     fn redacts_passwords_only() {

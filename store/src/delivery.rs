@@ -9,6 +9,11 @@ use crate::db::Store;
 use crate::error::StoreError;
 use crate::jobs::{insert_event, job_from_row, Event, Job, JOB_COLUMNS};
 
+/// A job whose outcome waits to be posted and that nobody holds (`$1`: now).
+const OUTCOME_PENDING: &str = "(state = 'encoded' \
+     OR (state IN ('failed', 'blocked', 'cancelled') AND outcome_posted = 0)) \
+     AND (lease_expires_at IS NULL OR lease_expires_at < $1) AND run_after <= $1";
+
 /// Delivery gives up after this many failed posts (with backoff in between).
 const MAX_DELIVERY_ATTEMPTS: u32 = 8;
 
@@ -43,31 +48,40 @@ impl Delivery {
         if platforms.is_empty() {
             return Ok(None);
         }
-        let now = self.store.now_ms();
-        let pending = "SELECT id FROM jobs WHERE \
-             (state = 'encoded' OR (state IN ('failed', 'blocked', 'cancelled') AND outcome_posted = 0)) \
-             AND (lease_expires_at IS NULL OR lease_expires_at < $1) AND run_after <= $1 LIMIT 1";
-        if !self.store.any_row(pending, now).await? {
+        let now = self.store.now().await?;
+        // Pollers look often: look before writing, for these platforms only
+        // (a job for a platform nobody here serves would otherwise cost a
+        // write transaction per poll, forever).
+        let placeholders: Vec<String> = (0..platforms.len())
+            .map(|i| format!("${}", i + 2))
+            .collect();
+        let pending = format!(
+            "SELECT id FROM jobs WHERE {OUTCOME_PENDING} AND platform IN ({}) LIMIT 1",
+            placeholders.join(", ")
+        );
+        let mut look = sqlx::query(&pending).bind(now);
+        for platform in platforms {
+            look = look.bind(*platform);
+        }
+        if look.fetch_optional(&self.store.pool).await?.is_none() {
             return Ok(None);
         }
         let placeholders: Vec<String> = (0..platforms.len())
             .map(|i| format!("${}", i + 4))
             .collect();
         let sql = format!(
-            "UPDATE jobs SET lease_owner = $1, lease_expires_at = $2, \
+            "UPDATE jobs SET lease_owner = $2, lease_expires_at = $3, \
              delivery_attempts = delivery_attempts + 1 \
-             WHERE id = (SELECT id FROM jobs WHERE \
-                 (state = 'encoded' OR (state IN ('failed', 'blocked', 'cancelled') AND outcome_posted = 0)) \
-                 AND (lease_expires_at IS NULL OR lease_expires_at < $3) AND run_after <= $3 \
+             WHERE id = (SELECT id FROM jobs WHERE {OUTCOME_PENDING} \
                  AND platform IN ({}) ORDER BY id LIMIT 1 {}) \
              RETURNING {JOB_COLUMNS}",
             placeholders.join(", "),
             self.store.skip_locked()
         );
         let mut query = sqlx::query(&sql)
+            .bind(now)
             .bind(owner)
-            .bind(now + lease.as_millis() as i64)
-            .bind(now);
+            .bind(now + lease.as_millis() as i64);
         for platform in platforms {
             query = query.bind(*platform);
         }
@@ -104,7 +118,7 @@ impl Delivery {
         owner: &str,
         receipt: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let now = self.store.now_ms();
+        let now = self.store.now().await?;
         let update = sqlx::query(
             "UPDATE jobs SET outcome_posted = 1, lease_owner = NULL, lease_expires_at = NULL, \
              state = CASE WHEN state = 'encoded' THEN 'delivered' ELSE state END, \
@@ -139,7 +153,7 @@ impl Delivery {
 
     /// attempts give up (the job then ends failed, with the reason).
     pub async fn postpone(&self, id: i64, owner: &str, error: &str) -> Result<(), StoreError> {
-        let now = self.store.now_ms();
+        let now = self.store.now().await?;
         let job = self.store.job(id).await?;
         let mut tx = self.store.writes.begin().await?;
         if job.delivery_attempts >= MAX_DELIVERY_ATTEMPTS {
@@ -177,7 +191,7 @@ impl Delivery {
     /// cameo's owner withdrew): the job ends blocked and its outcome message
     /// is posted instead of the clip. `owner` must hold the delivery lease.
     pub async fn block(&self, id: i64, owner: &str, reason: &str) -> Result<bool, StoreError> {
-        let now = self.store.now_ms();
+        let now = self.store.now().await?;
         let update = sqlx::query(
             "UPDATE jobs SET state = 'blocked', failure_reason = $1, updated_at = $2, finished_at = $2 \
              WHERE id = $3 AND lease_owner = $4 AND state = 'encoded'",

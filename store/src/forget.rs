@@ -1,41 +1,54 @@
 //! Removing a delivered clip at its requester's wish: the job keeps its row
-//! and history, the clip's key is cleared so nothing can post or serve it
-//! again, and the caller deletes the data under the returned key.
+//! and history; the clip's data is deleted and its key cleared so nothing
+//! can post or serve it again.
+//!
+//! The object goes first and its key second. Deleting an object is
+//! idempotent (a missing one counts as deleted), so if the object cannot be
+//! deleted nothing has changed and the caller can say so; if the key cannot
+//! be cleared afterwards the clip is gone all the same and a retry (or the
+//! retention sweep) clears the key. The other order would leave an object
+//! nobody refers to while telling the user nothing changed.
 
+use crate::clips::ClipStore;
 use crate::db::Store;
 use crate::error::StoreError;
-use crate::jobs::Event;
+use crate::JobState;
+
+/// What [`Store::delete_clip`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClipDeletion {
+    /// The clip's data is gone.
+    Deleted,
+    /// The job has no clip to delete (never made, not delivered yet, or
+    /// deleted before); nothing changed.
+    NoClip,
+}
 
 impl Store {
-    /// Clears the clip of a delivered job on behalf of `actor` and returns
-    /// the key whose data the caller should delete. `None` when the job has
-    /// no clip (never made, or already forgotten); the row is then untouched.
-    pub async fn forget_clip(&self, id: i64, actor: &str) -> Result<Option<String>, StoreError> {
+    /// Deletes the clip of delivered job `id` on behalf of `actor`. An error
+    /// from clip storage means nothing changed.
+    pub async fn delete_clip(
+        &self,
+        id: i64,
+        actor: &str,
+        clips: &ClipStore,
+    ) -> Result<ClipDeletion, StoreError> {
         let job = self.job(id).await?;
         let Some(key) = job.clip_key else {
-            return Ok(None);
+            return Ok(ClipDeletion::NoClip);
         };
-        if job.state != crate::JobState::Delivered {
-            return Ok(None);
+        if job.state != JobState::Delivered {
+            return Ok(ClipDeletion::NoClip);
         }
-        let now = self.now_ms();
-        let update = sqlx::query(
-            "UPDATE jobs SET clip_key = NULL, updated_at = $1 \
-             WHERE id = $2 AND state = 'delivered' AND clip_key = $3",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(key.clone());
-        let event = Event {
-            job_id: id,
-            at: now,
-            kind: "clip_deleted",
-            actor,
-            detail: "",
-        };
-        match self.update_logged(update, event).await? {
-            true => Ok(Some(key)),
-            false => Ok(None),
+        clips.delete(&key).await?;
+        match self.clear_clip_key(id, &key, "clip_deleted", actor).await {
+            Ok(true) => Ok(ClipDeletion::Deleted),
+            // Someone else cleared it between our read and now.
+            Ok(false) => Ok(ClipDeletion::NoClip),
+            Err(error) => {
+                tracing::warn!(job = id, %error, "clip deleted; its key stays until a retry or the retention sweep");
+                Ok(ClipDeletion::Deleted)
+            }
         }
     }
 }

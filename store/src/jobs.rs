@@ -354,7 +354,7 @@ impl Store {
     /// Cancels a job on behalf of `actor`. A queued job ends at once; a
     /// rendering one is flagged and its worker stops between steps.
     pub async fn request_cancel(&self, id: i64, actor: &str) -> Result<CancelOutcome, StoreError> {
-        let now = self.now_ms();
+        let now = self.now().await?;
         let mut tx = self.writes.begin().await?;
         let queued = sqlx::query(
             "UPDATE jobs SET state = 'cancelled', failure_reason = 'cancelled by the requester', \
@@ -403,7 +403,7 @@ impl Store {
     /// Puts a failed or cancelled job back in the queue with fresh attempts
     /// (operator command `reel jobs retry`).
     pub async fn retry(&self, id: i64, actor: &str) -> Result<Job, StoreError> {
-        let now = self.now_ms();
+        let now = self.now().await?;
         let update = sqlx::query(
             "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $1, updated_at = $1, \
              cancel_requested = 0, failure_reason = NULL, outcome_posted = 0, finished_at = NULL, \

@@ -15,6 +15,7 @@ mod forget;
 mod jobs;
 mod limits;
 mod render_queue;
+mod retention;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod workers;
@@ -23,7 +24,9 @@ pub use clips::{ClipStore, ClipStoreConfig};
 pub use db::{redact_url, Backend, Store, StoreOptions};
 pub use delivery::Delivery;
 pub use error::StoreError;
+pub use forget::ClipDeletion;
 pub use jobs::{CancelOutcome, Job, JobEvent, JobState, NewJob, QueuePlace};
 pub use limits::{Limits, Refusal};
-pub use render_queue::{ClipRecord, Heartbeat, RenderFailure, RenderQueue};
+pub use render_queue::{ClipRecord, Finish, Heartbeat, RenderFailure, RenderQueue};
+pub use retention::{Retention, SweepReport, ORPHAN_GRACE};
 pub use workers::WorkerInfo;

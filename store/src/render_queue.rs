@@ -33,6 +33,18 @@ pub enum Heartbeat {
     LeaseLost,
 }
 
+/// What recording a finished clip came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// Recorded: the job is encoded and waits for delivery.
+    Encoded,
+    /// The requester cancelled while the render finished: the job ended
+    /// cancelled and the clip is not kept.
+    Cancelled,
+    /// The lease expired and another worker took the job (or it ended).
+    LeaseLost,
+}
+
 /// How a render ended when it did not produce a clip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RenderFailure {
@@ -69,7 +81,7 @@ impl RenderQueue {
     /// Takes the oldest runnable job — queued, or rendering under a lease
     /// that expired — for `worker`, holding it for `lease`.
     pub async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Job>, StoreError> {
-        let now = self.store.now_ms();
+        let now = self.store.now().await?;
         const RUNNABLE: &str = "((state = 'queued' AND run_after <= $1) \
              OR (state = 'rendering' AND lease_expires_at < $1 AND cancel_requested = 0)) \
              AND attempts < max_attempts";
@@ -118,7 +130,7 @@ impl RenderQueue {
         lease: Duration,
         progress: Option<(u32, u32)>,
     ) -> Result<Heartbeat, StoreError> {
-        let now = self.store.now_ms();
+        let now = self.store.now().await?;
         let (step, total) = progress.map_or((-1, -1), |(s, t)| (i64::from(s), i64::from(t)));
         let row = sqlx::query(
             "UPDATE jobs SET lease_expires_at = $1, \
@@ -145,22 +157,23 @@ impl RenderQueue {
         })
     }
 
-    /// Records the finished clip. Returns false when `worker` no longer holds
-    /// the job (its lease expired and another worker took it): the caller's
-
-    /// clip is then surplus and should be deleted.
+    /// Records the finished clip, unless the requester cancelled while the
+    /// last step ran: the job then ends cancelled (a cancel acknowledged as
+    /// "stopping" must not be followed by the clip). On anything but
+    /// [`Finish::Encoded`] the caller's clip is surplus and should be deleted.
     pub async fn finish(
         &self,
         id: i64,
         worker: &str,
         clip: &ClipRecord,
-    ) -> Result<bool, StoreError> {
-        let now = self.store.now_ms();
-        let update = sqlx::query(
+    ) -> Result<Finish, StoreError> {
+        let now = self.store.now().await?;
+        let mut tx = self.store.writes.begin().await?;
+        let encoded = sqlx::query(
             "UPDATE jobs SET state = 'encoded', clip_key = $1, clip_bytes = $2, render_ms = $3, \
              renderer = $4, encoded_at = $5, updated_at = $5, run_after = $5, \
              progress_step = progress_total, lease_owner = NULL, lease_expires_at = NULL \
-             WHERE id = $6 AND lease_owner = $7 AND state = 'rendering'",
+             WHERE id = $6 AND lease_owner = $7 AND state = 'rendering' AND cancel_requested = 0",
         )
         .bind(&clip.key)
         .bind(clip.bytes as i64)
@@ -168,20 +181,33 @@ impl RenderQueue {
         .bind(&clip.renderer)
         .bind(now)
         .bind(id)
-        .bind(worker);
-        let detail = format!("{} bytes in {} ms", clip.bytes, clip.render_ms);
-        self.store
-            .update_logged(
-                update,
-                Event {
-                    job_id: id,
-                    at: now,
-                    kind: "encoded",
-                    actor: worker,
-                    detail: &detail,
-                },
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        let (finish, kind, detail) = if encoded.rows_affected() == 1 {
+            let detail = format!("{} bytes in {} ms", clip.bytes, clip.render_ms);
+            (Finish::Encoded, "encoded", detail)
+        } else {
+            let cancelled = sqlx::query(
+                "UPDATE jobs SET state = 'cancelled', failure_reason = 'cancelled by the requester', \
+                 finished_at = $1, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE id = $2 AND lease_owner = $3 AND state = 'rendering' AND cancel_requested = 1",
             )
-            .await
+            .bind(now)
+            .bind(id)
+            .bind(worker)
+            .execute(&mut *tx)
+            .await?;
+            if cancelled.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(Finish::LeaseLost);
+            }
+            let detail = "the cancel came as the render finished; clip discarded".to_string();
+            (Finish::Cancelled, "cancelled", detail)
+        };
+        insert_event(&mut tx, id, now, kind, worker, &detail).await?;
+        tx.commit().await?;
+        Ok(finish)
     }
 
     /// Ends a render that produced no clip. A retryable failure goes back to
@@ -192,7 +218,7 @@ impl RenderQueue {
         worker: &str,
         failure: &RenderFailure,
     ) -> Result<JobState, StoreError> {
-        let now = self.store.now_ms();
+        let now = self.store.now().await?;
         let job = self.store.job(id).await?;
         let (state, reason, kind) = match failure {
             RenderFailure::Retry(reason) if job.attempts < job.max_attempts => {
@@ -246,7 +272,7 @@ impl RenderQueue {
     /// out of attempts → failed; cancel requested → cancelled. Returns how
     /// many jobs it ended.
     pub async fn reap_expired(&self) -> Result<u64, StoreError> {
-        let now = self.store.now_ms();
+        let now = self.store.now().await?;
         let cancelled = sqlx::query(
             "UPDATE jobs SET state = 'cancelled', failure_reason = 'cancelled by the requester', \
              finished_at = $1, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL \
@@ -270,7 +296,7 @@ impl RenderQueue {
     /// Gives a job back to the queue untouched, as if never claimed (a
     /// worker shutting down mid-render). The attempt is not counted.
     pub async fn release(&self, id: i64, worker: &str) -> Result<bool, StoreError> {
-        let now = self.store.now_ms();
+        let now = self.store.now().await?;
         let update = sqlx::query(
             "UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_after = $1, \
              updated_at = $1, progress_step = 0, lease_owner = NULL, lease_expires_at = NULL \

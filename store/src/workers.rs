@@ -22,7 +22,7 @@ impl Store {
         host: &str,
         renderer: &str,
     ) -> Result<(), StoreError> {
-        let now = self.now_ms();
+        let now = self.now().await?;
         sqlx::query(
             "INSERT INTO workers (id, host, renderer, started_at, last_seen) VALUES ($1, $2, $3, $4, $4) \
              ON CONFLICT (id) DO UPDATE SET last_seen = $4",
@@ -38,7 +38,7 @@ impl Store {
 
     pub async fn worker_seen(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE workers SET last_seen = $1 WHERE id = $2")
-            .bind(self.now_ms())
+            .bind(self.now().await?)
             .bind(id)
             .execute(&self.writes)
             .await?;
@@ -55,7 +55,7 @@ impl Store {
 
     pub async fn live_worker_count(&self) -> Result<u32, StoreError> {
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM workers WHERE last_seen > $1")
-            .bind(self.now_ms() - LIVE_WINDOW_MS)
+            .bind(self.now().await? - LIVE_WINDOW_MS)
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?;
@@ -66,7 +66,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT id, host, renderer, started_at, last_seen FROM workers WHERE last_seen > $1 ORDER BY id",
         )
-        .bind(self.now_ms() - LIVE_WINDOW_MS)
+        .bind(self.now().await? - LIVE_WINDOW_MS)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

@@ -1,7 +1,7 @@
 //! "Delete my clip": the requester removes a clip they were given. The job
 //! keeps its history; the stored clip is deleted and can no longer be posted.
 
-use reel_store::{ClipStore, StoreError};
+use reel_store::{ClipDeletion, ClipStore, StoreError};
 
 use super::service::{CommandCore, Reply, ReplyKind, Requester};
 use super::wording;
@@ -27,10 +27,11 @@ impl CommandCore {
             return Ok(refused(wording::delete_active(job_id)));
         }
         let actor = format!("{}:{}", from.platform, from.user_id);
-        let Some(key) = self.store().forget_clip(job_id, &actor).await? else {
+        // The data first, then the record: a storage error changes nothing.
+        let deletion = self.store().delete_clip(job_id, &actor, clips).await?;
+        if deletion == ClipDeletion::NoClip {
             return Ok(refused(wording::nothing_to_delete(job_id)));
-        };
-        clips.delete(&key).await?;
+        }
         tracing::info!(job = job_id, "clip deleted by its requester");
         Ok(Reply {
             kind: ReplyKind::Info,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reel_engine::{CancelToken, RenderRequest, Renderer, TestPattern};
 use reel_media::{encode_mp4, EncodeOptions};
-use reel_store::{ClipRecord, ClipStore, Store};
+use reel_store::{ClipRecord, ClipStore, Finish, Store};
 
 pub const WORKER: &str = "test-worker";
 const LEASE: Duration = Duration::from_secs(30);
@@ -42,11 +42,14 @@ pub async fn finish_render(store: &Store, clips: &ClipStore, job_id: i64, data: 
         render_ms: 10,
         renderer: "testsrc".into(),
     };
-    assert!(store
-        .render_queue()
-        .finish(job_id, WORKER, &record)
-        .await
-        .unwrap());
+    assert_eq!(
+        store
+            .render_queue()
+            .finish(job_id, WORKER, &record)
+            .await
+            .unwrap(),
+        Finish::Encoded
+    );
     data
 }
 

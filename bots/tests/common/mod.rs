@@ -13,7 +13,8 @@ use reel_bots::core::{ChatSink, ClipFile, CommandCore, RenderSettings, Requester
 use reel_consent::NoCameoRegistry;
 use reel_store::testing::{fresh_postgres_database, open_with_clock, sqlite_url_in, ManualClock};
 use reel_store::{
-    ClipRecord, ClipStore, ClipStoreConfig, Job, JobState, Limits, NewJob, Store, StoreOptions,
+    ClipRecord, ClipStore, ClipStoreConfig, Finish, Job, JobState, Limits, NewJob, Store,
+    StoreOptions,
 };
 
 pub const T0: i64 = 1_800_000_000_000;
@@ -165,12 +166,14 @@ pub async fn encoded_job(db: &Db, clips: &ClipStore, new: &NewJob, renderer: &st
         render_ms: 1500,
         renderer: renderer.into(),
     };
-    assert!(db
-        .store
-        .render_queue()
-        .finish(job.id, "worker-1", &record)
-        .await
-        .unwrap());
+    assert_eq!(
+        db.store
+            .render_queue()
+            .finish(job.id, "worker-1", &record)
+            .await
+            .unwrap(),
+        Finish::Encoded
+    );
     let job = db.store.job(job.id).await.unwrap();
     assert_eq!(job.state, JobState::Encoded);
     (job, data)

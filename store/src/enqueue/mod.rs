@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::db::Store;
+use crate::db::{Backend, Store};
 use crate::error::StoreError;
 use crate::jobs::{Job, NewJob, QueuePlace};
 use crate::limits::{queued_place, Limits, Refusal, HOUR_MS};
@@ -201,7 +201,7 @@ impl Store {
         let Some(&(_, first_limits)) = requests.first() else {
             return Ok(Vec::new());
         };
-        let now = self.now_ms();
+        let now = self.now().await?;
         let keys: Vec<UserKey> = requests
             .iter()
             .map(|(new, _)| (new.platform.clone(), new.user_id.clone()))
@@ -212,6 +212,13 @@ impl Store {
 
         let mut tx = self.enqueues.begin().await?;
         statements::lock_gates(&mut tx, &users).await?;
+        if self.backend == Backend::Postgres {
+            // Batches run side by side here (several per process, several
+            // processes): without this each would count the queue before
+            // the others' inserts and together overshoot its limit. SQLite
+            // has one writer, which serialises them already.
+            statements::lock_queue(&mut tx).await?;
+        }
         let counts = statements::queue_counts(&mut tx, now, first_limits).await?;
         let user_counts = statements::user_counts(&mut tx, &users, now).await?;
         let known = statements::known_request_keys(&mut tx, requests).await?;
@@ -272,7 +279,7 @@ impl Store {
             Decided::Replayed(job) => return self.replay_answer(job, limits).await,
             Decided::Refused(over) => over,
         };
-        let now = self.now_ms();
+        let now = self.now().await?;
         let refusal = match over {
             Over::Active => Refusal::TooManyActive {
                 limit: limits.max_active_per_user,

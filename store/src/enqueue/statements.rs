@@ -57,6 +57,16 @@ pub(super) async fn lock_gates(
     Ok(())
 }
 
+/// Serialises enqueue batches on PostgreSQL from here to the commit, so the
+/// queue count each reads includes every earlier batch's inserts (an
+/// advisory lock held by the transaction: no table, released at the end).
+pub(super) async fn lock_queue(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT CAST(pg_advisory_xact_lock(7312001) AS TEXT) AS locked")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// The queue's length and what the ETA needs, in one statement.
 pub(super) async fn queue_counts(
     conn: &mut AnyConnection,
@@ -163,7 +173,9 @@ pub(super) async fn known_request_keys(
 }
 
 /// Inserts the jobs and their `queued` events (two statements) and returns
-/// the jobs in the order given.
+/// the jobs in the order given. Each row carries its request's index in
+/// `enqueue_index` and comes back matched by it: RETURNING's row order is
+/// not promised, and ids need not follow the order of the VALUES rows.
 pub(super) async fn insert_jobs(
     conn: &mut AnyConnection,
     new_jobs: &[(&NewJob, &Limits)],
@@ -172,7 +184,7 @@ pub(super) async fn insert_jobs(
     if new_jobs.is_empty() {
         return Ok(Vec::new());
     }
-    const COLUMNS: usize = 14;
+    const COLUMNS: usize = 15;
     let rows: Vec<String> = (0..new_jobs.len())
         .map(|i| {
             let p = |k: usize| format!("${}", COLUMNS * i + k);
@@ -180,35 +192,44 @@ pub(super) async fn insert_jobs(
             // `state` sits between cameo_ids and max_attempts; run_after,
             // created_at and updated_at share one value.
             format!(
-                "({}, 'queued', {}, {}, {}, {}, {})",
+                "({}, 'queued', {}, {}, {}, {}, {}, {})",
                 first.join(", "),
                 p(12),
                 p(13),
                 p(13),
                 p(13),
-                p(14)
+                p(14),
+                p(15)
             )
         })
         .collect();
     let sql = format!(
         "INSERT INTO jobs (platform, user_id, chat_id, reply_handle, prompt, duration_s, \
          width, height, fps, seed, cameo_ids, state, max_attempts, run_after, created_at, \
-         updated_at, request_key) VALUES {} RETURNING {JOB_COLUMNS}",
+         updated_at, request_key, enqueue_index) VALUES {} RETURNING enqueue_index, {JOB_COLUMNS}",
         rows.join(", ")
     );
     let mut query = sqlx::query(&sql);
-    for (new, limits) in new_jobs {
-        query = bind_new_job(query, new, limits, now);
+    for (index, (new, limits)) in new_jobs.iter().enumerate() {
+        query = bind_new_job(query, new, limits, now).bind(index as i64);
     }
-    let mut jobs = query
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(job_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    // RETURNING's row order is not promised; ids are handed out in the
-    // order of the VALUES rows, so the ids' order is the callers' order.
-    jobs.sort_by_key(|job| job.id);
+    let mut slots: Vec<Option<Job>> = vec![None; new_jobs.len()];
+    for row in query.fetch_all(&mut *conn).await? {
+        let index: i64 = row.try_get("enqueue_index")?;
+        let job = job_from_row(&row)?;
+        let slot = usize::try_from(index)
+            .ok()
+            .and_then(|i| slots.get_mut(i))
+            .ok_or_else(|| StoreError::Corrupt {
+                id: job.id,
+                reason: format!("enqueue_index {index} is not a request of this batch"),
+            })?;
+        *slot = Some(job);
+    }
+    let jobs: Vec<Job> = slots
+        .into_iter()
+        .collect::<Option<_>>()
+        .ok_or(StoreError::Db(sqlx::Error::RowNotFound))?;
     insert_queued_events(conn, &jobs, now).await?;
     Ok(jobs)
 }

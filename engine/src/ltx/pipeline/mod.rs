@@ -45,7 +45,7 @@ impl From<PipelineError> for RenderError {
             PipelineError::Cancelled => RenderError::Cancelled,
             PipelineError::InvalidInput(m) => RenderError::InvalidRequest(m),
             PipelineError::Prompt(m) => RenderError::Failed(m),
-            PipelineError::Model(e) => RenderError::Failed(e.to_string()),
+            PipelineError::Model(e) => RenderError::from_model_error(e.to_string()),
         }
     }
 }

@@ -140,7 +140,7 @@ impl LtxVideo {
             size.height as usize,
             size.width as usize,
         );
-        let failed = |e: candle_core::Error| RenderError::Failed(e.to_string());
+        let failed = |e: candle_core::Error| RenderError::from_model_error(e.to_string());
         let latents = match &self.options.latents {
             Some(latents) if latents.dims() != shape => {
                 return Err(RenderError::InvalidRequest(format!(

@@ -1,6 +1,7 @@
 //! A render worker: claims a job, renders it with the engine, encodes the
 //! MP4, stores the clip and records it — renewing its lease all the while so
-//! that if it dies, another worker takes the job over.
+//! that if it dies, another worker takes the job over. Outages of the
+//! database or the clip store are waited out, not fatal.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +12,15 @@ use reel_media::{encode_mp4, EncodeOptions};
 use reel_store::{ClipRecord, ClipStore, Heartbeat, Job, RenderFailure, RenderQueue, StoreError};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+mod backoff;
+mod keep;
+
+use backoff::Backoff;
+pub use keep::KEEP_PATIENCE;
+
+/// The longest pause between tries while the database is unreachable.
+const MAX_OUTAGE_PAUSE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -38,40 +48,67 @@ enum Stop {
 
 impl Worker {
     /// Claims and renders jobs until `shutdown`; the job in hand at shutdown
-    /// goes back to the queue.
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), StoreError> {
+    /// goes back to the queue. A database outage is waited out (logged,
+    /// retried with a growing pause): the worker only ends at `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
         let s = &self.settings;
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-        self.queue
-            .store()
-            .register_worker(&s.id, &host, self.renderer.name())
-            .await?;
         tracing::info!(worker = %s.id, renderer = self.renderer.name(), "worker started");
-        let mut last_seen = Instant::now();
+        let mut outage = Backoff::new(s.poll, MAX_OUTAGE_PAUSE);
+        let mut next_beat = Instant::now();
         while !shutdown.is_cancelled() {
-            if last_seen.elapsed() >= s.heartbeat {
-                self.queue.store().worker_seen(&s.id).await?;
-                self.queue.reap_expired().await?;
-                last_seen = Instant::now();
-            }
-            match self.queue.claim(&s.id, s.lease).await {
-                Ok(Some(job)) => {
-                    if let Err(error) = self.process(job, &shutdown).await {
-                        tracing::error!(worker = %s.id, %error, "job processing failed");
-                    }
+            let pause = match self.step(&host, &mut next_beat, &shutdown).await {
+                Ok(true) => {
+                    outage.reset();
                     continue;
                 }
-                Ok(None) => {}
-                Err(error) => tracing::warn!(worker = %s.id, %error, "claim failed"),
-            }
+                Ok(false) => {
+                    outage.reset();
+                    s.poll
+                }
+                Err(error) => {
+                    let pause = outage.next_wait();
+                    tracing::warn!(worker = %s.id, %error, retry_in_ms = pause.as_millis() as u64, "database unreachable; trying again");
+                    pause
+                }
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(s.poll) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
-        self.queue.store().deregister_worker(&s.id).await?;
+        if let Err(error) = self.queue.store().deregister_worker(&s.id).await {
+            tracing::warn!(worker = %s.id, %error, "could not deregister; the row ages out");
+        }
         tracing::info!(worker = %s.id, "worker stopped");
-        Ok(())
+    }
+
+    /// One round: says it is alive and ends jobs whose workers vanished
+    /// (every heartbeat), then claims and renders one job. `Ok(true)` when
+    /// it rendered one (look again at once).
+    async fn step(
+        &self,
+        host: &str,
+        next_beat: &mut Instant,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, StoreError> {
+        let s = &self.settings;
+        if Instant::now() >= *next_beat {
+            // An upsert: registers again after an outage or a sweep.
+            self.queue
+                .store()
+                .register_worker(&s.id, host, self.renderer.name())
+                .await?;
+            self.queue.reap_expired().await?;
+            *next_beat = Instant::now() + s.heartbeat;
+        }
+        let Some(job) = self.queue.claim(&s.id, s.lease).await? else {
+            return Ok(false);
+        };
+        if let Err(error) = self.process(job, shutdown).await {
+            tracing::error!(worker = %s.id, %error, "job processing failed");
+        }
+        Ok(true)
     }
 
     /// Renders one claimed job to its end state.
@@ -131,23 +168,14 @@ impl Worker {
             .await?;
         match (stop, outcome) {
             (None, Ok(encoded)) => {
-                let key = ClipStore::new_key(job.id);
                 let clip = ClipRecord {
-                    key: key.clone(),
+                    key: ClipStore::new_key(job.id),
                     bytes: encoded.bytes,
                     render_ms: started.elapsed().as_millis() as u64,
                     renderer: renderer_name,
                 };
-                if let Err(error) = self.clips.put_file(&key, scratch.path()).await {
-                    let failure =
-                        RenderFailure::Retry(format!("the clip could not be stored: {error}"));
-                    self.queue.end(job.id, &worker, &failure).await?;
-                    return Ok(());
-                }
-                if !self.queue.finish(job.id, &worker, &clip).await? {
-                    tracing::warn!("lease lost before the clip was recorded; discarding it");
-                    self.clips.delete(&key).await?;
-                }
+                self.keep_clip(&job, scratch.path(), &clip, shutdown)
+                    .await?;
             }
             (Some(Stop::LeaseLost), _) => tracing::warn!("lease lost; another worker has the job"),
             (Some(Stop::Shutdown), _) => {
@@ -161,6 +189,12 @@ impl Worker {
             (None, Err(RenderError::InvalidRequest(reason))) => {
                 let failure =
                     RenderFailure::Fatal(format!("the renderer refused the request: {reason}"));
+                self.queue.end(job.id, &worker, &failure).await?;
+            }
+            (None, Err(RenderError::OutOfMemory(reason))) => {
+                let failure = RenderFailure::Fatal(format!(
+                    "the render ran out of memory ({reason}); a shorter or smaller clip may fit"
+                ));
                 self.queue.end(job.id, &worker, &failure).await?;
             }
             (None, Err(error)) => {

@@ -79,7 +79,8 @@ fn transcribe_prints_what_transformers_heard() {
         assert_eq!(json["text"], expected["text"], "{clip}");
         assert_eq!(json["language"], expected["language"], "{clip}");
         let avg = json["avg_logprob"].as_f64().unwrap();
-        assert!((avg - expected["avg_logprob"].as_f64().unwrap()).abs() < 2e-3);
+        // Tolerance as in engine/tests/whisper_parity.rs.
+        assert!((avg - expected["avg_logprob"].as_f64().unwrap()).abs() < 3e-2);
     }
 }
 

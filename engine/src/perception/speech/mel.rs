@@ -66,11 +66,18 @@ impl LogMel {
         let len = samples.len().min(WINDOW_SAMPLES);
         let audio = &samples[..len];
         // The padded signal, centred: x[200..1] reversed, x, zeros to 30 s,
-        // then the end reflected (zeros, as the window ends in padding).
+        // then the 30 s reflected.
         let pad = N_FFT / 2;
+        let window = WINDOW_SAMPLES as isize;
         let at = |i: isize| -> f64 {
-            let j = if i < 0 { -i } else { i } as usize;
-            audio.get(j).map_or(0.0, |s| f64::from(*s))
+            let j = if i < 0 {
+                -i
+            } else if i >= window {
+                2 * (window - 1) - i
+            } else {
+                i
+            };
+            audio.get(j as usize).map_or(0.0, |s| f64::from(*s))
         };
         // Frames beyond this see only zeros.
         let live = ((len + pad).div_ceil(HOP) + 1).min(FRAMES);

@@ -174,7 +174,7 @@ fn numbers_to_digits(words: &[&str]) -> Vec<String> {
         let joins = match (&number, kind) {
             (None, _) => false,
             (Some((_, _, last)), Kind::Unit) => {
-                matches!(last, Kind::Tens) && value < 10
+                (matches!(last, Kind::Tens) && value < 10)
                     || matches!(last, Kind::Hundred | Kind::Thousand)
             }
             (Some((_, _, last)), Kind::Tens) => matches!(last, Kind::Hundred | Kind::Thousand),

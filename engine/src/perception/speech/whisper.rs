@@ -88,11 +88,17 @@ impl Whisper {
             }
         };
         let config_path = file(CONFIG_FILE)?;
-        let config: Config = read_json(&config_path)?;
-        let mut suppressions: Suppressions = read_json(&config_path)?;
+        let mut raw: serde_json::Value = read_json(&config_path)?;
+        let mut suppressions: Suppressions = from_value(&config_path, raw.clone())?;
+        // transformers 5 writes `null` where candle's Config wants a list;
+        // the suppressions are read separately above.
+        if let Some(fields) = raw.as_object_mut() {
+            fields.remove("suppress_tokens");
+        }
+        let config: Config = from_value(&config_path, raw)?;
         let generation = dir.join(GENERATION_CONFIG_FILE);
         if generation.is_file() {
-            let newer: Suppressions = read_json(&generation)?;
+            let newer: Suppressions = from_value(&generation, read_json(&generation)?)?;
             suppressions.suppress_tokens = newer.suppress_tokens.or(suppressions.suppress_tokens);
             suppressions.begin_suppress_tokens = newer
                 .begin_suppress_tokens
@@ -339,4 +345,14 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SpeechErr
     };
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     serde_json::from_str(&text).map_err(|e| bad(e.to_string()))
+}
+
+fn from_value<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    value: serde_json::Value,
+) -> Result<T, SpeechError> {
+    serde_json::from_value(value).map_err(|e| SpeechError::BadModel {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }

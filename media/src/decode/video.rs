@@ -133,7 +133,11 @@ impl Picker<'_> {
             let image = to_rgb(&decoded, self.limits.frame_max_side)
                 .map_err(|e| corrupt(self.path, "converting a frame to RGB", e))?;
             self.frames.push(SampledFrame { seconds, image });
-            self.next = seconds.max(self.next) + 1.0 / self.limits.frame_rate;
+            // The next point of a fixed grid (no drift from frame times).
+            let step = 1.0 / self.limits.frame_rate;
+            while self.next <= seconds + 1e-6 {
+                self.next += step;
+            }
         }
         Ok(())
     }

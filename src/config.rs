@@ -442,16 +442,36 @@ impl Config {
             p.whisper_max_new_tokens,
             1..=448,
         )?;
-        check("perception.max_upload_bytes", p.max_upload_bytes, 1..=(1 << 32))?;
-        check("perception.max_media_seconds", p.max_media_seconds, 1.0..=3600.0)?;
+        check(
+            "perception.max_upload_bytes",
+            p.max_upload_bytes,
+            1..=(1 << 32),
+        )?;
+        check(
+            "perception.max_media_seconds",
+            p.max_media_seconds,
+            1.0..=3600.0,
+        )?;
         check(
             "perception.max_video_pixels",
             p.max_video_pixels,
             1..=(8192 * 8192),
         )?;
-        check("perception.frame_sample_rate", p.frame_sample_rate, 0.01..=60.0)?;
-        check("perception.max_sampled_frames", p.max_sampled_frames, 1..=1000)?;
-        check("perception.sampled_frame_side", p.sampled_frame_side, 16..=4096)?;
+        check(
+            "perception.frame_sample_rate",
+            p.frame_sample_rate,
+            0.01..=60.0,
+        )?;
+        check(
+            "perception.max_sampled_frames",
+            p.max_sampled_frames,
+            1..=1000,
+        )?;
+        check(
+            "perception.sampled_frame_side",
+            p.sampled_frame_side,
+            16..=4096,
+        )?;
         check(
             "perception.phrase_max_error_rate",
             p.phrase_max_error_rate,

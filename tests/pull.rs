@@ -535,6 +535,7 @@ async fn cdn(
         .files
         .iter()
         .chain(&hub.single)
+        .chain(&hub.whisper)
         .find(|(_, file)| file.lfs && file.sha256() == sha)
         .map(|(path, file)| (path.clone(), file.bytes.clone()))
     else {
@@ -1155,7 +1156,10 @@ fn whisper_checkpoints_come_from_the_hub_for_perception() {
     );
     for name in WHISPER_FILES {
         let local = std::fs::read(printed.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(local == hub.file(name), "{name} differs from the served bytes");
+        assert!(
+            local == hub.file(name),
+            "{name} differs from the served bytes"
+        );
     }
     for skipped in ["pytorch_model.bin", "flax_model.msgpack"] {
         assert!(!printed.join(skipped).exists(), "{skipped} was downloaded");
@@ -1166,8 +1170,16 @@ fn whisper_checkpoints_come_from_the_hub_for_perception() {
     // The other sizes are known names (their repositories are not served).
     let out = pull(&sb, &hub, "whisper-large-v3-turbo");
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("openai/whisper-large-v3-turbo"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("openai/whisper-large-v3-turbo"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = pull(&sb, &hub, "whisper-huge");
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("whisper-small"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("whisper-small"),
+        "{}",
+        text(&out.stderr)
+    );
 }

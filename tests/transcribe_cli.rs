@@ -47,15 +47,17 @@ fn clip_samples(clip: &str) -> Vec<f32> {
 }
 
 fn transcribe(sandbox: &Sandbox, file: &Path, model: &Path) -> std::process::Output {
-    let meta: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("clips.json")).unwrap(),
-    )
-    .unwrap();
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("clips.json")).unwrap())
+            .unwrap();
     let max_new = meta["max_new_tokens"].to_string();
     sandbox.run(
         &["transcribe", file.to_str().unwrap()],
         &[
-            ("REEL_PERCEPTION__WHISPER_MODEL_DIR", model.to_str().unwrap()),
+            (
+                "REEL_PERCEPTION__WHISPER_MODEL_DIR",
+                model.to_str().unwrap(),
+            ),
             ("REEL_PERCEPTION__WHISPER_MAX_NEW_TOKENS", &max_new),
         ],
     )
@@ -64,10 +66,9 @@ fn transcribe(sandbox: &Sandbox, file: &Path, model: &Path) -> std::process::Out
 #[test]
 fn transcribe_prints_what_transformers_heard() {
     let sandbox = Sandbox::sqlite();
-    let meta: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("clips.json")).unwrap(),
-    )
-    .unwrap();
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("clips.json")).unwrap())
+            .unwrap();
     for clip in ["english", "german"] {
         let wav = sandbox.path().join(format!("{clip}.wav"));
         write_wav(&wav, &clip_samples(clip));
@@ -92,7 +93,11 @@ fn bad_files_and_missing_models_are_clear_errors() {
     std::fs::write(&garbage, b"this is not audio").unwrap();
     let out = transcribe(&sandbox, &garbage, &model);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("voice.ogg"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("voice.ogg"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let empty = sandbox.path().join("empty.m4a");
     std::fs::write(&empty, b"").unwrap();

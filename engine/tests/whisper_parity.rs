@@ -43,12 +43,20 @@ fn model() -> Whisper {
 }
 
 fn floats(t: &Tensor) -> Vec<f32> {
-    t.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+    t.to_dtype(DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// The reference features, the padding frames filled back in: (80, 3000).
@@ -106,15 +114,29 @@ fn greedy_tokens_and_language_match_transformers() {
         assert_eq!(ours, tokens, "{clip}: greedy tokens differ");
         let logprobs: Vec<f64> = f[&format!("{clip}.logprobs")].to_vec1().unwrap();
         for (i, (a, b)) in decoded.logprobs.iter().zip(&logprobs).enumerate() {
-            assert!((a - b).abs() <= 3e-2, "{clip} token {i}: log-prob {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 3e-2,
+                "{clip} token {i}: log-prob {a} vs {b}"
+            );
         }
 
         let transcript = whisper.transcribe(&samples).unwrap();
         let expected = &meta["clips"][clip];
-        assert_eq!(transcript.text, expected["text"].as_str().unwrap(), "{clip}");
-        assert_eq!(transcript.language, expected["language"].as_str().unwrap(), "{clip}");
+        assert_eq!(
+            transcript.text,
+            expected["text"].as_str().unwrap(),
+            "{clip}"
+        );
+        assert_eq!(
+            transcript.language,
+            expected["language"].as_str().unwrap(),
+            "{clip}"
+        );
         let avg = expected["avg_logprob"].as_f64().unwrap();
-        assert!((f64::from(transcript.avg_logprob) - avg).abs() <= 3e-2, "{clip}");
+        assert!(
+            (f64::from(transcript.avg_logprob) - avg).abs() <= 3e-2,
+            "{clip}"
+        );
         languages.push(transcript.language);
     }
     // The clips are told apart: the model is not ignoring its input.
@@ -125,7 +147,10 @@ fn greedy_tokens_and_language_match_transformers() {
 #[test]
 fn bad_input_and_missing_models_are_clear_errors() {
     let whisper = model();
-    assert!(matches!(whisper.transcribe(&[]), Err(SpeechError::EmptyAudio)));
+    assert!(matches!(
+        whisper.transcribe(&[]),
+        Err(SpeechError::EmptyAudio)
+    ));
     let long = vec![0.1f32; 16_000 * 121];
     let err = whisper.transcribe(&long).unwrap_err();
     assert!(matches!(err, SpeechError::TooLong { .. }), "{err}");
@@ -166,5 +191,8 @@ fn long_audio_is_decoded_window_by_window() {
         .unwrap();
     let tokens: Vec<u32> = first.tokens.iter().chain(&second.tokens).copied().collect();
     assert_eq!(transcript.text, whisper.text(&tokens).unwrap());
-    assert_eq!(transcript.language, whisper.language_code(first.language_token));
+    assert_eq!(
+        transcript.language,
+        whisper.language_code(first.language_token)
+    );
 }

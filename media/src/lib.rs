@@ -12,7 +12,8 @@ mod probe;
 mod reencode;
 
 pub use decode::{
-    decode_speech, sample_frames, DecodeError, DecodeLimits, SampledFrame, Speech, SPEECH_SAMPLE_RATE,
+    decode_speech, sample_frames, DecodeError, DecodeLimits, SampledFrame, Speech,
+    SPEECH_SAMPLE_RATE,
 };
 pub use encode::{encode_mp4, EncodeError, EncodeOptions, EncodedClip};
 pub use frames::{Audio, Rendered, RgbImage};

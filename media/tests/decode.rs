@@ -53,7 +53,11 @@ fn voice_notes_and_audio_attachments_decode_to_16k_mono() {
     let d = dir.path();
     let tone = |hz: u32, s: u32| format!("sine=frequency={hz}:duration={s}");
     // Telegram voice note: OGG/Opus at 48 kHz.
-    let ogg = ffmpeg(d, "voice.ogg", &["-f", "lavfi", "-i", &tone(440, 2), "-c:a", "libopus"]);
+    let ogg = ffmpeg(
+        d,
+        "voice.ogg",
+        &["-f", "lavfi", "-i", &tone(440, 2), "-c:a", "libopus"],
+    );
     assert_tone(&ogg, 2.0, 440.0);
     let opus = decode_speech(&ogg, &DecodeLimits::default()).unwrap();
     assert_eq!(opus.codec, "opus");
@@ -61,18 +65,42 @@ fn voice_notes_and_audio_attachments_decode_to_16k_mono() {
     let mp3 = ffmpeg(
         d,
         "note.mp3",
-        &["-f", "lavfi", "-i", &tone(300, 3), "-ac", "2", "-ar", "44100", "-c:a", "libmp3lame"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &tone(300, 3),
+            "-ac",
+            "2",
+            "-ar",
+            "44100",
+            "-c:a",
+            "libmp3lame",
+        ],
     );
     assert_tone(&mp3, 3.0, 300.0);
     // M4A (AAC) at 22.05 kHz.
     let m4a = ffmpeg(
         d,
         "clip.m4a",
-        &["-f", "lavfi", "-i", &tone(500, 2), "-ar", "22050", "-c:a", "aac"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &tone(500, 2),
+            "-ar",
+            "22050",
+            "-c:a",
+            "aac",
+        ],
     );
     assert_tone(&m4a, 2.0, 500.0);
     // 8 kHz WAV is upsampled.
-    let wav = ffmpeg(d, "phone.wav", &["-f", "lavfi", "-i", &tone(350, 2), "-ar", "8000"]);
+    let wav = ffmpeg(
+        d,
+        "phone.wav",
+        &["-f", "lavfi", "-i", &tone(350, 2), "-ar", "8000"],
+    );
     assert_tone(&wav, 2.0, 350.0);
 }
 
@@ -91,7 +119,14 @@ fn videos_give_their_speech_and_frames_at_the_sampling_rate() {
     let d = dir.path();
     let h264 = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac"];
     let vp9 = [
-        "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus",
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+        "-c:a",
+        "libopus",
     ];
     for path in [
         video(d, "note.mp4", 3, &h264),
@@ -107,7 +142,11 @@ fn videos_give_their_speech_and_frames_at_the_sampling_rate() {
         let times: Vec<f64> = frames.iter().map(|f| f.seconds).collect();
         assert_eq!(frames.len(), 6, "{}: {times:?}", path.display());
         for (i, t) in times.iter().enumerate() {
-            assert!((t - i as f64 * 0.5).abs() < 0.05, "{}: {times:?}", path.display());
+            assert!(
+                (t - i as f64 * 0.5).abs() < 0.05,
+                "{}: {times:?}",
+                path.display()
+            );
         }
         let first = &frames[0].image;
         assert_eq!((first.width, first.height), (320, 240));
@@ -138,7 +177,14 @@ fn frames_are_bounded_in_count_and_size() {
     };
     let err = sample_frames(&path, &tight).unwrap_err();
     assert!(
-        matches!(err, DecodeError::FrameTooLarge { width: 320, height: 240, .. }),
+        matches!(
+            err,
+            DecodeError::FrameTooLarge {
+                width: 320,
+                height: 240,
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -150,7 +196,14 @@ fn a_track_that_is_missing_is_named() {
     let silent_film = ffmpeg(
         d,
         "mute.mp4",
-        &["-f", "lavfi", "-i", "testsrc=size=64x64:duration=1", "-c:v", "libx264"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:duration=1",
+            "-c:v",
+            "libx264",
+        ],
     );
     let err = decode_speech(&silent_film, &DecodeLimits::default()).unwrap_err();
     assert!(matches!(err, DecodeError::NoAudio { .. }), "{err}");
@@ -194,14 +247,26 @@ fn broken_files_are_clear_errors() {
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let err = decode_speech(&cut, &limits).unwrap_err();
     assert!(
-        matches!(err, DecodeError::Truncated { .. } | DecodeError::Corrupt { .. }),
+        matches!(
+            err,
+            DecodeError::Truncated { .. } | DecodeError::Corrupt { .. }
+        ),
         "{err}"
     );
 
     let silence = ffmpeg(
         d,
         "silence.ogg",
-        &["-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "2", "-c:a", "libopus"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "anullsrc=r=48000:cl=mono",
+            "-t",
+            "2",
+            "-c:a",
+            "libopus",
+        ],
     );
     let err = decode_speech(&silence, &limits).unwrap_err();
     assert!(matches!(err, DecodeError::Silent { .. }), "{err}");
@@ -213,7 +278,10 @@ fn broken_files_are_clear_errors() {
         ..limits
     };
     let err = decode_speech(&big, &small).unwrap_err();
-    assert!(matches!(err, DecodeError::FileTooLarge { bytes: 2048, .. }), "{err}");
+    assert!(
+        matches!(err, DecodeError::FileTooLarge { bytes: 2048, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -223,7 +291,14 @@ fn two_hours_of_audio_are_refused_from_the_header() {
     let long = ffmpeg(
         dir.path(),
         "long.flac",
-        &["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000:duration=7200", "-c:a", "flac"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=8000:duration=7200",
+            "-c:a",
+            "flac",
+        ],
     );
     let started = std::time::Instant::now();
     let err = decode_speech(&long, &DecodeLimits::default()).unwrap_err();
@@ -247,7 +322,16 @@ fn a_header_that_understates_the_length_is_caught_while_decoding() {
     let raw = ffmpeg(
         dir.path(),
         "raw.aac",
-        &["-f", "lavfi", "-i", "sine=duration=6", "-c:a", "aac", "-f", "adts"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=6",
+            "-c:a",
+            "aac",
+            "-f",
+            "adts",
+        ],
     );
     let limits = DecodeLimits {
         max_seconds: 2.0,
@@ -265,7 +349,14 @@ fn stills_decode_and_a_10000_square_image_is_refused() {
         let path = ffmpeg(
             d,
             name,
-            &["-f", "lavfi", "-i", "testsrc=size=200x100", "-frames:v", "1"],
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=200x100",
+                "-frames:v",
+                "1",
+            ],
         );
         let image = read_image(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!((image.width, image.height), (200, 100), "{name}");
@@ -274,12 +365,26 @@ fn stills_decode_and_a_10000_square_image_is_refused() {
     let bomb = ffmpeg(
         d,
         "bomb.png",
-        &["-f", "lavfi", "-i", "color=c=black:s=10000x10000", "-frames:v", "1"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=10000x10000",
+            "-frames:v",
+            "1",
+        ],
     );
     assert!(std::fs::metadata(&bomb).unwrap().len() < 2_000_000);
     let err = read_image(&bomb).unwrap_err();
     assert!(
-        matches!(err, ImageError::TooLarge { width: 10000, height: 10000, .. }),
+        matches!(
+            err,
+            ImageError::TooLarge {
+                width: 10000,
+                height: 10000,
+                ..
+            }
+        ),
         "{err}"
     );
 }

@@ -50,7 +50,12 @@ pub fn find(name: &str) -> Option<&'static WhisperCheckpoint> {
 pub fn describe() -> String {
     CHECKPOINTS
         .iter()
-        .map(|c| format!("  {:<31} {} (into perception.whisper_model_dir)", c.name, c.about))
+        .map(|c| {
+            format!(
+                "  {:<31} {} (into perception.whisper_model_dir)",
+                c.name, c.about
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -62,7 +67,10 @@ pub fn is_needed(path: &str) -> bool {
 pub fn pull(checkpoint: &WhisperCheckpoint, hub: &Hub) -> anyhow::Result<PathBuf> {
     let api = client(hub)?;
     let listing = list(&api, checkpoint.repo, checkpoint.revision, is_needed)?;
-    if let Some(missing) = REQUIRED.iter().find(|f| !listing.files.iter().any(|p| p == *f)) {
+    if let Some(missing) = REQUIRED
+        .iter()
+        .find(|f| !listing.files.iter().any(|p| p == *f))
+    {
         return Err(PullError::MissingFile {
             repo: checkpoint.repo.into(),
             revision: checkpoint.revision.into(),

@@ -98,7 +98,9 @@ pub enum DecodeError {
     },
     #[error("{path} is damaged: {reason}")]
     Corrupt { path: PathBuf, reason: String },
-    #[error("{path} is truncated: its header promises {declared:.1} s, only {decoded:.1} s decode")]
+    #[error(
+        "{path} is truncated: its header promises {declared:.1} s, only {decoded:.1} s decode"
+    )]
     Truncated {
         path: PathBuf,
         declared: f64,
@@ -160,7 +162,12 @@ fn declared_seconds(input: &format::context::Input) -> Option<f64> {
     let container = (input.duration() > 0).then(|| input.duration() as f64 / 1e6);
     input
         .streams()
-        .filter(|s| matches!(s.parameters().medium(), media::Type::Audio | media::Type::Video))
+        .filter(|s| {
+            matches!(
+                s.parameters().medium(),
+                media::Type::Audio | media::Type::Video
+            )
+        })
         .filter_map(|s| seconds(s.duration(), s.time_base()))
         .chain(container)
         .reduce(f64::max)

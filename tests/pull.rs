@@ -34,6 +34,8 @@ const SINGLE_REPO: &str = "Lightricks/LTX-Video";
 const SINGLE_COMMIT: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9001122334";
 const DISTILLED_096: &str = "ltxv-2b-0.9.6-distilled-04-25.safetensors";
 const DISTILLED_098: &str = "ltxv-2b-0.9.8-distilled.safetensors";
+const WHISPER_REPO: &str = "openai/whisper-base";
+const WHISPER_COMMIT: &str = "e0f1a2b3c4d5e6f708192a3b4c5d6e7f80910a1b";
 
 struct HubFile {
     bytes: Vec<u8>,
@@ -73,6 +75,7 @@ impl HubState {
         match repo {
             REPO => Some((COMMIT, &self.files)),
             SINGLE_REPO => Some((SINGLE_COMMIT, &self.single)),
+            WHISPER_REPO => Some((WHISPER_COMMIT, &self.whisper)),
             _ => None,
         }
     }
@@ -82,6 +85,7 @@ impl HubState {
         self.files
             .get(path)
             .or_else(|| self.single.get(path))
+            .or_else(|| self.whisper.get(path))
             .unwrap_or_else(|| panic!("{path} is not served"))
     }
 }
@@ -91,6 +95,8 @@ struct HubState {
     files: BTreeMap<String, HubFile>,
     /// SINGLE_REPO's files.
     single: BTreeMap<String, HubFile>,
+    /// WHISPER_REPO's files.
+    whisper: BTreeMap<String, HubFile>,
     seen: Vec<Seen>,
     cut: Option<Cut>,
     /// A file whose resolve answers this status.
@@ -110,6 +116,7 @@ impl FakeHub {
         let state = Arc::new(Mutex::new(HubState {
             files: tiny_model(),
             single: single_files(),
+            whisper: whisper_files(),
             ..HubState::default()
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
@@ -365,6 +372,36 @@ fn single_files() -> BTreeMap<String, HubFile> {
     .collect()
 }
 
+/// The tiny Whisper of the parity fixtures as transformers publishes a
+/// checkpoint, plus the other formats `reel pull` must skip.
+fn whisper_files() -> BTreeMap<String, HubFile> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/tests/fixtures/whisper/tiny");
+    WHISPER_FILES
+        .iter()
+        .map(|name| {
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            let lfs = name.ends_with(".safetensors");
+            (name.to_string(), HubFile { bytes, lfs })
+        })
+        .chain(
+            [("pytorch_model.bin", 21), ("flax_model.msgpack", 22)].map(|(name, seed)| {
+                let file = HubFile {
+                    bytes: pseudo_random(4_000, seed),
+                    lfs: true,
+                };
+                (name.to_string(), file)
+            }),
+        )
+        .collect()
+}
+
+const WHISPER_FILES: &[&str] = &[
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "tokenizer.json",
+];
+
 const NEEDED: &[&str] = &[
     "model_index.json",
     "scheduler/scheduler_config.json",
@@ -498,6 +535,7 @@ async fn cdn(
         .files
         .iter()
         .chain(&hub.single)
+        .chain(&hub.whisper)
         .find(|(_, file)| file.lfs && file.sha256() == sha)
         .map(|(path, file)| (path.clone(), file.bytes.clone()))
     else {
@@ -1100,4 +1138,48 @@ fn a_single_file_that_is_no_ltx_checkpoint_fails_clearly_leaving_no_model() {
             hidden_entries(&reel_dir(&sb))
         );
     }
+}
+
+#[test]
+fn whisper_checkpoints_come_from_the_hub_for_perception() {
+    let hub = FakeHub::start();
+    let sb = Sandbox::sqlite();
+    let out = pull(&sb, &hub, "whisper-base");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_no_token(&out);
+    let printed = PathBuf::from(text(&out.stdout).trim());
+    assert_eq!(
+        printed,
+        sb.path()
+            .join("hf/hub/models--openai--whisper-base/snapshots")
+            .join(WHISPER_COMMIT)
+    );
+    for name in WHISPER_FILES {
+        let local = std::fs::read(printed.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            local == hub.file(name),
+            "{name} differs from the served bytes"
+        );
+    }
+    for skipped in ["pytorch_model.bin", "flax_model.msgpack"] {
+        assert!(!printed.join(skipped).exists(), "{skipped} was downloaded");
+    }
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("whisper_model_dir = "), "{stderr}");
+
+    // The other sizes are known names (their repositories are not served).
+    let out = pull(&sb, &hub, "whisper-large-v3-turbo");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("openai/whisper-large-v3-turbo"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = pull(&sb, &hub, "whisper-huge");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("whisper-small"),
+        "{}",
+        text(&out.stderr)
+    );
 }

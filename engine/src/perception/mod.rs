@@ -3,3 +3,4 @@
 //! registry's tests can plug in deterministic stand-ins.
 
 pub mod faces;
+pub mod speech;

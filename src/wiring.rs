@@ -126,7 +126,8 @@ pub fn make_renderer(
     options.steps = (engine.steps > 0).then_some(engine.steps as usize);
     options.guidance_scale = (engine.guidance_scale > 0.0).then_some(engine.guidance_scale);
     // Both were checked when the config loaded.
-    options.checkpoint = CheckpointKind::parse_setting(&engine.checkpoint).map_err(|e| anyhow::anyhow!(e))?;
+    options.checkpoint =
+        CheckpointKind::parse_setting(&engine.checkpoint).map_err(|e| anyhow::anyhow!(e))?;
     options.vae_tiling = engine
         .vae_tiling
         .parse::<VaeTiling>()

@@ -19,10 +19,16 @@ const MEAN_TOLERANCE: f32 = 0.02;
 
 type Error = Box<dyn std::error::Error>;
 
-fn generation(tensors: &HashMap<String, Tensor>, meta: &HashMap<String, String>) -> Result<Generation, Error> {
+fn generation(
+    tensors: &HashMap<String, Tensor>,
+    meta: &HashMap<String, String>,
+) -> Result<Generation, Error> {
     let get = |k: &str| meta.get(k).cloned().ok_or(format!("fixture lacks {k}"));
     let tensor = |k: &str| -> Result<Tensor, Error> {
-        Ok(tensors.get(k).ok_or(format!("fixture lacks {k}"))?.to_dtype(DType::F32)?)
+        Ok(tensors
+            .get(k)
+            .ok_or(format!("fixture lacks {k}"))?
+            .to_dtype(DType::F32)?)
     };
     Ok(Generation {
         prompt: get("prompt")?,

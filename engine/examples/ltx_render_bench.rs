@@ -51,11 +51,18 @@ fn peak_rss_gib() -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = PathBuf::from(std::env::args().nth(1).ok_or(
-        "usage: ltx_render_bench DIR [steps] [frames] [width] [height] [runs]",
-    )?);
-    let (steps, frames, width, height, runs) =
-        (arg(2, 4)?, arg(3, 25)?, arg(4, 384)?, arg(5, 256)?, arg(6, 3)?);
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .ok_or("usage: ltx_render_bench DIR [steps] [frames] [width] [height] [runs]")?,
+    );
+    let (steps, frames, width, height, runs) = (
+        arg(2, 4)?,
+        arg(3, 25)?,
+        arg(4, 384)?,
+        arg(5, 256)?,
+        arg(6, 3)?,
+    );
     let threads = candle_core::utils::get_num_threads();
     let (device, dtype) = match std::env::var("REEL_BENCH_DEVICE").as_deref() {
         Ok("cuda") => (Device::new_cuda(0)?, DType::BF16),
@@ -81,6 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         height: height as u32,
         fps: 25,
         reference_image: None,
+        reference_voice: None,
     };
     let shape = renderer
         .pipeline()

@@ -191,7 +191,7 @@ fn a_clip_longer_than_a_tile_decodes_whole_by_default_as_diffusers_does() {
 #[test]
 fn frames_converted_one_at_a_time_equal_the_whole_clip_conversion() {
     // Values past -1..1 too, so the clamping is exercised.
-    let video = (Tensor::randn(0f32, 0.8, (1, 3, 5, 6, 7), &Device::Cpu).unwrap()).unwrap();
+    let video = Tensor::randn(0f32, 0.8, (1, 3, 5, 6, 7), &Device::Cpu).unwrap();
     let at_once = unit_frames_to_images(&video_to_unit_frames(&video).unwrap()).unwrap();
     let framewise = video_to_images(&video).unwrap();
     assert_eq!(framewise.len(), 5);

@@ -428,8 +428,14 @@ fn check_kind(
         .any(|b| b == "LTXVideo095DownBlock3D");
     let tc = vae.timestep_conditioning;
     let (fits, expected) = match kind {
-        CheckpointKind::V0_9_0 => (!v095 && !tc, "a 0.9.0 VAE: LTXVideoDownBlock3D blocks and timestep_conditioning = false"),
-        CheckpointKind::V0_9_1 => (!v095 && tc, "a 0.9.1 VAE: LTXVideoDownBlock3D blocks and timestep_conditioning = true"),
+        CheckpointKind::V0_9_0 => (
+            !v095 && !tc,
+            "a 0.9.0 VAE: LTXVideoDownBlock3D blocks and timestep_conditioning = false",
+        ),
+        CheckpointKind::V0_9_1 => (
+            !v095 && tc,
+            "a 0.9.1 VAE: LTXVideoDownBlock3D blocks and timestep_conditioning = true",
+        ),
         CheckpointKind::V0_9_5 => (v095, "a 0.9.5+ VAE: LTXVideo095DownBlock3D blocks"),
         CheckpointKind::Distilled => (tc, "a distilled (0.9.6+) VAE: timestep_conditioning = true"),
     };

@@ -121,9 +121,13 @@ pub fn round_request(
 impl LtxVideo {
     /// Loads `model_dir` (checked first: a bad directory is one clear error).
     pub fn load(model_dir: &Path, options: LtxOptions) -> Result<Self, LoadError> {
-        let pipeline =
-            LtxPipeline::load_as(model_dir, &options.device, options.dtype, options.checkpoint)?
-                .with_vae_tiling(options.vae_tiling, options.decode_budget);
+        let pipeline = LtxPipeline::load_as(
+            model_dir,
+            &options.device,
+            options.dtype,
+            options.checkpoint,
+        )?
+        .with_vae_tiling(options.vae_tiling, options.decode_budget);
         tracing::info!(
             dir = %model_dir.display(),
             checkpoint = pipeline.dir.kind.label(),

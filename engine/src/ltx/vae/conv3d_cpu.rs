@@ -66,7 +66,11 @@ impl CausalConv3d {
             row.fill(bias[r % cout]);
         }
         // The weights are read in place (they are contiguous, made so at load).
-        let guards: Vec<_> = self.weights.iter().map(|w| w.storage_and_layout()).collect();
+        let guards: Vec<_> = self
+            .weights
+            .iter()
+            .map(|w| w.storage_and_layout())
+            .collect();
         let mut weights = Vec::with_capacity(guards.len());
         for (storage, layout) in &guards {
             let Storage::Cpu(cpu) = &**storage else {

@@ -25,9 +25,7 @@ pub fn norm_modulate_silu(
     }
     let mut h = rms_norm_channels(x, eps)?;
     if let Some((shift, scale)) = modulation {
-        h = h
-            .broadcast_mul(&(scale + 1.0)?)?
-            .broadcast_add(shift)?;
+        h = h.broadcast_mul(&(scale + 1.0)?)?.broadcast_add(shift)?;
     }
     h.silu()
 }
@@ -35,7 +33,11 @@ pub fn norm_modulate_silu(
 /// `[b, c]` per-channel values of a `[b, c, 1, 1, 1]` tensor, as f32 on the host.
 fn per_channel(t: &Tensor, b: usize, c: usize) -> Result<Vec<f32>> {
     let t = t.to_dtype(DType::F32)?;
-    let t = if t.dim(0)? == b { t } else { t.broadcast_as((b, c, 1, 1, 1))?.contiguous()? };
+    let t = if t.dim(0)? == b {
+        t
+    } else {
+        t.broadcast_as((b, c, 1, 1, 1))?.contiguous()?
+    };
     t.reshape((b, c))?.flatten_all()?.to_vec1()
 }
 
@@ -47,7 +49,10 @@ fn cpu(x: &Tensor, eps: f64, modulation: Option<(&Tensor, &Tensor)>) -> Result<T
     let (b, c) = (dims[0], dims[1]);
     let n: usize = dims[2..].iter().product();
     let (shift, scale) = match modulation {
-        Some((shift, scale)) => (Some(per_channel(shift, b, c)?), Some(per_channel(scale, b, c)?)),
+        Some((shift, scale)) => (
+            Some(per_channel(shift, b, c)?),
+            Some(per_channel(scale, b, c)?),
+        ),
         None => (None, None),
     };
     let (storage, layout) = x.storage_and_layout();

@@ -77,9 +77,25 @@ impl Config {
     /// upsampler's shuffle copies once more) plus the largest conv column matrix (nine
     /// spatial taps of its input, capped by the conv's frame chunking). An estimate to
     /// choose whole or tiled by, not a measurement.
-    pub fn decode_peak_bytes(&self, frames: usize, height: usize, width: usize, dtype_bytes: usize) -> u64 {
-        let channels: Vec<usize> = self.decoder_block_out_channels.iter().rev().copied().collect();
-        let scaling: Vec<bool> = self.decoder_spatio_temporal_scaling.iter().rev().copied().collect();
+    pub fn decode_peak_bytes(
+        &self,
+        frames: usize,
+        height: usize,
+        width: usize,
+        dtype_bytes: usize,
+    ) -> u64 {
+        let channels: Vec<usize> = self
+            .decoder_block_out_channels
+            .iter()
+            .rev()
+            .copied()
+            .collect();
+        let scaling: Vec<bool> = self
+            .decoder_spatio_temporal_scaling
+            .iter()
+            .rev()
+            .copied()
+            .collect();
         let factor: Vec<usize> = self.upsample_factor.iter().rev().copied().collect();
         let (mut f, mut h, mut w) = (frames as u64, height as u64, width as u64);
         let mut width_now = *channels.first().unwrap_or(&1) as u64;

@@ -8,6 +8,8 @@ use std::time::Duration;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use reel_bots::core::RenderSettings;
+use reel_engine::ltx::pipeline::CheckpointKind;
+use reel_engine::ltx::vae::VaeTiling;
 use reel_store::{ClipStoreConfig, Limits, Retention, StoreOptions};
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +98,12 @@ pub struct EngineConfig {
     pub steps: u32,
     /// Classifier-free guidance; 0: the checkpoint's own (1 distilled, 3 otherwise).
     pub guidance_scale: f64,
+    /// "auto" or one of [`reel_engine::ltx::pipeline::CheckpointKind::NAMES`].
+    pub checkpoint: String,
+    /// "auto", "on" or "off" ([`reel_engine::ltx::vae::VaeTiling`]).
+    pub vae_tiling: String,
+    /// GiB a whole decode may take before "auto" tiles; 0: the device's default.
+    pub vae_memory_budget_gib: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -430,6 +438,16 @@ impl Config {
         check("engine.condition_strength", e.condition_strength, 0.0..=1.0)?;
         check("engine.steps", e.steps, 0..=1000)?;
         check("engine.guidance_scale", e.guidance_scale, 0.0..=50.0)?;
+        CheckpointKind::parse_setting(&e.checkpoint)
+            .map_err(|reason| invalid("engine.checkpoint", &e.checkpoint, reason))?;
+        e.vae_tiling
+            .parse::<VaeTiling>()
+            .map_err(|err| invalid("engine.vae_tiling", &e.vae_tiling, err.to_string()))?;
+        check(
+            "engine.vae_memory_budget_gib",
+            e.vae_memory_budget_gib,
+            0.0..=4096.0,
+        )?;
         Ok(())
     }
 

@@ -9,7 +9,8 @@ use anyhow::Context;
 use rand::Rng;
 use reel_bots::core::CommandCore;
 use reel_consent::{ConsentGate, NoCameoRegistry};
-use reel_engine::ltx::pipeline::{LtxOptions, LtxVideo};
+use reel_engine::ltx::pipeline::{CheckpointKind, LtxOptions, LtxVideo};
+use reel_engine::ltx::vae::VaeTiling;
 use reel_engine::{Renderer, TestPattern};
 use reel_store::{ClipStore, Store};
 use tokio::task::JoinSet;
@@ -143,6 +144,15 @@ pub fn make_renderer(
     options.condition_strength = engine.condition_strength;
     options.steps = (engine.steps > 0).then_some(engine.steps as usize);
     options.guidance_scale = (engine.guidance_scale > 0.0).then_some(engine.guidance_scale);
+    // Both were checked when the config loaded.
+    options.checkpoint =
+        CheckpointKind::parse_setting(&engine.checkpoint).map_err(|e| anyhow::anyhow!(e))?;
+    options.vae_tiling = engine
+        .vae_tiling
+        .parse::<VaeTiling>()
+        .context("engine.vae_tiling")?;
+    options.decode_budget = (engine.vae_memory_budget_gib > 0.0)
+        .then(|| (engine.vae_memory_budget_gib * (1u64 << 30) as f64) as u64);
     if let Some(path) = overrides.latents {
         let (latents, decode_noise) = reel_engine::ltx::pipeline::read_noise_file(&path)
             .with_context(|| format!("reading --latents {}", path.display()))?;

@@ -64,6 +64,21 @@ fn bad_config_values_fail_naming_the_key() {
             &["engine.model_dir", "required"],
         ),
         (
+            "REEL_ENGINE__VAE_TILING",
+            "sometimes",
+            &["engine.vae_tiling", "auto, on, off"],
+        ),
+        (
+            "REEL_ENGINE__CHECKPOINT",
+            "0.9.9",
+            &["engine.checkpoint", "0.9.5", "distilled"],
+        ),
+        (
+            "REEL_ENGINE__VAE_MEMORY_BUDGET_GIB",
+            "-1",
+            &["engine.vae_memory_budget_gib"],
+        ),
+        (
             "REEL_RENDER__WIDTH",
             "700",
             &["render.width", "multiple of 32"],

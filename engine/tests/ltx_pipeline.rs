@@ -8,10 +8,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
+use reel_engine::ltx::pipeline::frames::{
+    unit_frames_to_images, video_to_images, video_to_unit_frames,
+};
 use reel_engine::ltx::pipeline::{
     round_request, CheckpointKind, Generation, ImageCondition, LoadError, LtxOptions, LtxPipeline,
     LtxVideo, ModelDir, MAX_PROMPT_TOKENS,
 };
+use reel_engine::ltx::vae::VaeTiling;
 use reel_engine::{CancelToken, Progress, RenderError, RenderRequest, Renderer, RgbImage};
 
 fn fixtures() -> PathBuf {
@@ -148,6 +152,86 @@ fn image_to_video_matches_diffusers() {
         .unwrap();
     assert!(parity::max_abs_diff(&half, &frames) > 1e-3);
     assert!(parity::max_abs_diff(&half, &unconditioned) > 1e-3);
+}
+
+/// 25 frames are 4 latent frames, more than one temporal tile (2): the old
+/// always-tiled decode moved every frame after the first tile away from
+/// diffusers' default (whole) decode.
+#[test]
+fn a_clip_longer_than_a_tile_decodes_whole_by_default_as_diffusers_does() {
+    let r = Reference::load("t2v_long.safetensors");
+    let job = generation(&r, None);
+    let expected = r.tensor("frames");
+    assert_eq!(expected.dim(0).unwrap(), 25);
+    let run = |pipeline: LtxPipeline| {
+        pipeline
+            .generate(&job, &mut |_| {}, &CancelToken::new())
+            .unwrap()
+    };
+    let pipeline = load_tiny();
+    assert_eq!(pipeline.vae_tiling(), VaeTiling::Auto);
+    let whole = run(pipeline);
+    let err = parity::max_abs_diff(&whole, &expected);
+    println!("25 frames, auto (whole): max abs error {err:e} (tolerance {FRAME_TOLERANCE:e})");
+    assert!(err <= FRAME_TOLERANCE, "max abs error {err}");
+
+    // Tiling on: the frames differ from diffusers' default decode, which is
+    // why it is not the default.
+    let tiled = run(load_tiny().with_vae_tiling(VaeTiling::On, None));
+    let tiled_err = parity::max_abs_diff(&tiled, &expected);
+    println!("25 frames, tiled: max abs error {tiled_err:e}");
+    assert!(tiled_err > 10.0 * FRAME_TOLERANCE, "{tiled_err}");
+    // Auto with a budget below the decode's estimated peak tiles too; off never does.
+    let squeezed = run(load_tiny().with_vae_tiling(VaeTiling::Auto, Some(1)));
+    assert_eq!(parity::max_abs_diff(&squeezed, &tiled), 0.0);
+    let off = run(load_tiny().with_vae_tiling(VaeTiling::Off, Some(1)));
+    assert_eq!(parity::max_abs_diff(&off, &whole), 0.0);
+}
+
+#[test]
+fn frames_converted_one_at_a_time_equal_the_whole_clip_conversion() {
+    // Values past -1..1 too, so the clamping is exercised.
+    let video = Tensor::randn(0f32, 0.8, (1, 3, 5, 6, 7), &Device::Cpu).unwrap();
+    let at_once = unit_frames_to_images(&video_to_unit_frames(&video).unwrap()).unwrap();
+    let framewise = video_to_images(&video).unwrap();
+    assert_eq!(framewise.len(), 5);
+    assert_eq!(framewise, at_once);
+    let bf16 = video.to_dtype(DType::BF16).unwrap();
+    assert_eq!(
+        video_to_images(&bf16).unwrap(),
+        unit_frames_to_images(&video_to_unit_frames(&bf16).unwrap()).unwrap()
+    );
+    let grey = Tensor::zeros((1, 1, 2, 4, 4), DType::F32, &Device::Cpu).unwrap();
+    assert!(video_to_images(&grey).is_err());
+}
+
+#[test]
+fn an_explicit_checkpoint_kind_is_used_and_a_contradicting_one_is_refused() {
+    // The tiny directory is 0.9.5 with a timestep-conditioned VAE: it can be
+    // named distilled though nothing in its path says so.
+    let dir = ModelDir::open_as(&tiny_dir(), Some(CheckpointKind::Distilled)).unwrap();
+    assert_eq!(dir.kind, CheckpointKind::Distilled);
+    assert_eq!(
+        ModelDir::open_as(&tiny_dir(), None).unwrap().kind,
+        CheckpointKind::V0_9_5
+    );
+    for wrong in [CheckpointKind::V0_9_0, CheckpointKind::V0_9_1] {
+        let err = ModelDir::open_as(&tiny_dir(), Some(wrong)).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, LoadError::UnknownCheckpoint { .. }), "{msg}");
+        assert!(
+            msg.contains("engine.checkpoint") && msg.contains(wrong.setting_name()),
+            "{msg}"
+        );
+    }
+    assert_eq!(CheckpointKind::parse_setting("auto"), Ok(None));
+    for name in CheckpointKind::NAMES {
+        let kind = CheckpointKind::parse_setting(name).unwrap().unwrap();
+        assert_eq!(kind.setting_name(), name);
+    }
+    assert!(CheckpointKind::parse_setting("0.9.6-distilled")
+        .unwrap_err()
+        .contains("distilled"));
 }
 
 #[test]

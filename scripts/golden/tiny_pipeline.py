@@ -10,6 +10,9 @@ Writes engine/tests/fixtures/ltx/pipeline/:
                      tokenizer/, transformer/, vae/, scheduler/)
   t2v.safetensors    text-to-video with classifier-free guidance (LTXPipeline)
   i2v.safetensors    image-to-video, first frame conditioned (LTXImageToVideoPipeline)
+  t2v_long.safetensors  25 frames (4 latent frames: more than one temporal tile), decoded
+                     whole as diffusers does by default; `tiny_pipeline.py long` writes
+                     only this one, from the committed tiny/ directory
 
 Each reference holds the initial noise (`latents`, unpacked [B, C, F, H, W]),
 the decode noise (`decode_noise`) and diffusers' frames (`frames`, [F, H, W, 3]
@@ -282,5 +285,37 @@ def main():
     print(json.dumps(sizes, indent=1))
 
 
+def long():
+    """25 frames from the committed tiny/ model: more latent frames (4) than one
+    temporal tile (2), decoded whole (diffusers' default, no enable_tiling())."""
+    torch.set_num_threads(1)
+    pipe = LTXPipeline.from_pretrained(OUT / "tiny", dtype=torch.float32)
+    frames = 25
+    c = pipe.transformer.config.in_channels
+    shape = (1, c, (frames - 1) // 8 + 1, HEIGHT // 32, WIDTH // 32)
+    gen = torch.Generator().manual_seed(4321)
+    latents = torch.randn(shape, generator=gen)
+    decode_noise = torch.randn(shape, generator=gen)
+    params = dict(
+        prompt="a cat walks in the city at night", negative_prompt="",
+        steps=2, guidance_scale=1.0, decode_timestep=0.05, decode_noise_scale=0.025,
+    )
+    assert not pipe.vae.use_tiling and not pipe.vae.use_framewise_decoding
+    pipeline_ltx.randn_tensor = FixedNoise(decode_noise)
+    with torch.no_grad():
+        video = pipe(
+            prompt=params["prompt"], height=HEIGHT, width=WIDTH, num_frames=frames, frame_rate=FPS,
+            num_inference_steps=params["steps"], guidance_scale=params["guidance_scale"],
+            latents=pipe._pack_latents(latents), decode_timestep=params["decode_timestep"],
+            decode_noise_scale=params["decode_noise_scale"], output_type="pt",
+        ).frames
+    meta = {k: str(v) for k, v in dict(params, frames=frames, height=HEIGHT, width=WIDTH, fps=FPS).items()}
+    save_file(
+        {"latents": latents, "decode_noise": decode_noise, "frames": frames_of(video)},
+        OUT / "t2v_long.safetensors", metadata=meta,
+    )
+    print((OUT / "t2v_long.safetensors").stat().st_size, "bytes")
+
+
 if __name__ == "__main__":
-    main()
+    long() if sys.argv[1:] == ["long"] else main()

@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use super::frames::{cover_resize, image_to_pixels, video_to_unit_frames};
+use super::frames::{cover_resize, image_to_pixels};
 use super::{Generation, LtxPipeline, PipelineError};
 use crate::ltx::noise;
 use crate::ltx::scheduler::{ltx_pipeline_sigmas, TimestepSpec};
@@ -11,7 +11,7 @@ use crate::ltx::transformer::{
     denormalize_latents, normalize_latents, pack_latents, unpack_latents, LatentGrid,
     VideoPositions,
 };
-use crate::ltx::vae::{DecoderNoise, Tiling};
+use crate::ltx::vae::DecoderNoise;
 use crate::renderer::{CancelToken, Progress};
 
 pub(super) fn generate(
@@ -124,8 +124,8 @@ pub(super) fn generate(
         return Err(PipelineError::Cancelled);
     }
 
-    // Decode: denormalise, mix in the decode noise, VAE (tiled when larger
-    // than a tile, so memory stays bounded at full size).
+    // Decode: denormalise, mix in the decode noise, VAE (whole when it fits
+    // the memory budget, as diffusers decodes by default; tiled otherwise).
     let latents = unpack_latents(&latents, lf, lh, lw, 1, 1)?;
     let latents = denormalize_latents(
         &latents,
@@ -147,14 +147,15 @@ pub(super) fn generate(
     };
     let latents = latents.to_dtype(p.dtype)?;
     let mut injected = SeededNoise::new(job.decoder_noise_seed);
-    let video = p.vae.tiled_decode(
+    let video = p.vae.planned_decode(
         &latents,
         timestep.as_ref(),
         &mut injected,
-        &Tiling::default(),
+        p.vae_tiling,
+        p.decode_budget(),
     )?;
     step_done(total);
-    Ok(video_to_unit_frames(&video)?.to_device(&Device::Cpu)?)
+    Ok(video)
 }
 
 /// The decoder's noise injection (0.9.1's decoder has it), drawn from the

@@ -17,6 +17,46 @@ pub fn video_to_unit_frames(video: &Tensor) -> Result<Tensor> {
         .contiguous()
 }
 
+/// The VAE's output [B, 3, F, H, W] in -1..1 → 8-bit images of the first
+/// sample, one frame at a time: only one frame is ever widened to f32 on the
+/// CPU, never the whole clip (the same values as [`video_to_unit_frames`]
+/// then [`unit_frames_to_images`]).
+pub fn video_to_images(video: &Tensor) -> Result<Vec<RgbImage>> {
+    let (_, channels, count, height, width) = video.dims5()?;
+    if channels != 3 {
+        candle_core::bail!("expected 3 colour channels from the VAE, got {channels}");
+    }
+    let sample = video.get(0)?; // (3, f, h, w)
+    let plane = height * width;
+    let mut images = Vec::with_capacity(count);
+    for f in 0..count {
+        let values = sample
+            .narrow(1, f, 1)?
+            .to_device(&Device::Cpu)?
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?; // r plane, g plane, b plane
+        let mut data = vec![0u8; plane * 3];
+        for (i, rgb) in data.chunks_exact_mut(3).enumerate() {
+            for (c, byte) in rgb.iter_mut().enumerate() {
+                *byte = to_byte(values[c * plane + i]);
+            }
+        }
+        images.push(RgbImage {
+            width: width as u32,
+            height: height as u32,
+            data,
+        });
+    }
+    Ok(images)
+}
+
+/// -1..1 → 0..255 as the two-step path computes it: to 0..1 and clamped, then ×255 and rounded.
+fn to_byte(v: f32) -> u8 {
+    let unit = (v * 0.5 + 0.5).clamp(0.0, 1.0);
+    (unit * 255.0).round().clamp(0.0, 255.0) as u8
+}
+
 /// Frames [F, H, W, 3] in 0..1 → 8-bit images (rounded).
 pub fn unit_frames_to_images(frames: &Tensor) -> Result<Vec<RgbImage>> {
     let (count, height, width, _) = frames.dims4()?;

@@ -20,7 +20,7 @@ pub use renderer::{read_noise_file, round_request, LtxOptions, LtxVideo, Rounded
 use super::scheduler::FlowMatchEulerScheduler;
 use super::text_encoder::TextEncoder;
 use super::transformer::{self, Transformer};
-use super::vae::{self, AutoencoderKl};
+use super::vae::{self, AutoencoderKl, VaeTiling};
 use crate::renderer::{CancelToken, Progress, RenderError, RgbImage};
 
 /// diffusers' default `max_sequence_length` for LTX-Video prompts.
@@ -97,13 +97,32 @@ pub struct LtxPipeline {
     scheduler: FlowMatchEulerScheduler,
     device: Device,
     dtype: DType,
+    /// Whole or tiled VAE decode, and the memory a whole decode may take
+    /// (`None`: [`LtxPipeline::decode_budget`]'s default for the device).
+    vae_tiling: VaeTiling,
+    decode_budget: Option<u64>,
 }
+
+/// The decode's memory budget on a GPU when none is configured: what is left of
+/// the 12 GiB plan once the 2B transformer's bf16 weights (about 4 GiB) are in.
+pub const GPU_DECODE_BUDGET: u64 = 8 << 30;
 
 impl LtxPipeline {
     /// Checks and loads a model directory (weights memory-mapped, converted
     /// to `dtype`). Every problem is a [`LoadError`] naming the file.
     pub fn load(root: &Path, device: &Device, dtype: DType) -> Result<Self, LoadError> {
-        let dir = ModelDir::open(root)?;
+        Self::load_as(root, device, dtype, None)
+    }
+
+    /// [`LtxPipeline::load`] with the checkpoint kind given (`engine.checkpoint`)
+    /// instead of inferred; a kind the directory's VAE contradicts is an error.
+    pub fn load_as(
+        root: &Path,
+        device: &Device,
+        dtype: DType,
+        checkpoint: Option<CheckpointKind>,
+    ) -> Result<Self, LoadError> {
+        let dir = ModelDir::open_as(root, checkpoint)?;
         let component = |component: &'static str| {
             let dir = dir.component_dir(component);
             move |e: &dyn std::fmt::Display| LoadError::Component {
@@ -134,6 +153,32 @@ impl LtxPipeline {
             scheduler,
             device: device.clone(),
             dtype,
+            vae_tiling: VaeTiling::default(),
+            decode_budget: None,
+        })
+    }
+
+    /// Sets how the VAE decodes (whole or tiled) and, optionally, the bytes a
+    /// whole decode may take before `Auto` tiles.
+    pub fn with_vae_tiling(mut self, mode: VaeTiling, budget_bytes: Option<u64>) -> Self {
+        self.vae_tiling = mode;
+        self.decode_budget = budget_bytes;
+        self
+    }
+
+    pub fn vae_tiling(&self) -> VaeTiling {
+        self.vae_tiling
+    }
+
+    /// Bytes a whole decode may take: the configured budget, else half the
+    /// available memory on the CPU or [`GPU_DECODE_BUDGET`] on a GPU.
+    pub fn decode_budget(&self) -> u64 {
+        self.decode_budget.unwrap_or_else(|| {
+            if self.device.is_cpu() {
+                vae::cpu_memory_budget()
+            } else {
+                GPU_DECODE_BUDGET
+            }
         })
     }
 
@@ -166,6 +211,19 @@ impl LtxPipeline {
     /// Calls `progress` after each denoising step and once for the decode,
     /// and stops between them when `cancel` is set.
     pub fn generate(
+        &self,
+        job: &Generation,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &CancelToken,
+    ) -> Result<Tensor, PipelineError> {
+        let video = self.generate_video(job, progress, cancel)?;
+        Ok(frames::video_to_unit_frames(&video)?.to_device(&Device::Cpu)?)
+    }
+
+    /// [`LtxPipeline::generate`] up to the VAE's output: [1, 3, F, H, W] in
+    /// -1..1, on the pipeline's device and in its dtype (for
+    /// [`frames::video_to_images`], which converts a frame at a time).
+    pub fn generate_video(
         &self,
         job: &Generation,
         progress: &mut dyn FnMut(Progress),

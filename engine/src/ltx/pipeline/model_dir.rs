@@ -134,6 +134,36 @@ impl CheckpointKind {
         }
     }
 
+    /// The names `engine.checkpoint` takes besides "auto".
+    pub const NAMES: [&'static str; 4] = ["0.9.0", "0.9.1", "0.9.5", "distilled"];
+
+    /// `engine.checkpoint`: "auto" (None: inferred from the directory) or one of [`Self::NAMES`].
+    pub fn parse_setting(s: &str) -> Result<Option<Self>, String> {
+        Ok(Some(match s {
+            "auto" => return Ok(None),
+            "0.9.0" => CheckpointKind::V0_9_0,
+            "0.9.1" => CheckpointKind::V0_9_1,
+            "0.9.5" => CheckpointKind::V0_9_5,
+            "distilled" => CheckpointKind::Distilled,
+            other => {
+                return Err(format!(
+                    "unknown checkpoint {other:?}; expected auto, {} (0.9.5 also stands for the 0.9.6-0.9.8 dev releases, distilled for 0.9.6-0.9.8 distilled)",
+                    Self::NAMES.join(", ")
+                ))
+            }
+        }))
+    }
+
+    /// The `engine.checkpoint` value that selects this kind.
+    pub fn setting_name(self) -> &'static str {
+        match self {
+            CheckpointKind::V0_9_0 => "0.9.0",
+            CheckpointKind::V0_9_1 => "0.9.1",
+            CheckpointKind::V0_9_5 => "0.9.5",
+            CheckpointKind::Distilled => "distilled",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             CheckpointKind::V0_9_0 => "0.9.0",
@@ -220,8 +250,15 @@ const COMPONENTS: [(&str, &str); 3] = [
 ];
 
 impl ModelDir {
-    /// Checks `root` without reading any weights (headers only).
+    /// Checks `root` without reading any weights (headers only); the
+    /// checkpoint kind is inferred.
     pub fn open(root: &Path) -> Result<Self, LoadError> {
+        Self::open_as(root, None)
+    }
+
+    /// [`ModelDir::open`] with the checkpoint kind given (`engine.checkpoint`),
+    /// checked against the VAE's config, or inferred when `None`.
+    pub fn open_as(root: &Path, checkpoint: Option<CheckpointKind>) -> Result<Self, LoadError> {
         if !root.is_dir() {
             return Err(LoadError::MissingDir(root.to_path_buf()));
         }
@@ -310,7 +347,10 @@ impl ModelDir {
                 ),
             ));
         }
-        let kind = checkpoint_kind(root, &index, &vae, &vae_path)?;
+        let kind = match checkpoint {
+            Some(kind) => check_kind(kind, &vae, &vae_path)?,
+            None => checkpoint_kind(root, &index, &vae, &vae_path)?,
+        };
 
         let mut weights = HashMap::new();
         for (component, base) in COMPONENTS {
@@ -374,6 +414,43 @@ impl ModelDir {
             "the component's config",
         )
     }
+}
+
+/// A kind set in config, refused when the VAE's config says another release.
+fn check_kind(
+    kind: CheckpointKind,
+    vae: &VaeShape,
+    vae_path: &Path,
+) -> Result<CheckpointKind, LoadError> {
+    let v095 = vae
+        .down_block_types
+        .iter()
+        .any(|b| b == "LTXVideo095DownBlock3D");
+    let tc = vae.timestep_conditioning;
+    let (fits, expected) = match kind {
+        CheckpointKind::V0_9_0 => (
+            !v095 && !tc,
+            "a 0.9.0 VAE: LTXVideoDownBlock3D blocks and timestep_conditioning = false",
+        ),
+        CheckpointKind::V0_9_1 => (
+            !v095 && tc,
+            "a 0.9.1 VAE: LTXVideoDownBlock3D blocks and timestep_conditioning = true",
+        ),
+        CheckpointKind::V0_9_5 => (v095, "a 0.9.5+ VAE: LTXVideo095DownBlock3D blocks"),
+        CheckpointKind::Distilled => (tc, "a distilled (0.9.6+) VAE: timestep_conditioning = true"),
+    };
+    if fits {
+        return Ok(kind);
+    }
+    Err(LoadError::UnknownCheckpoint {
+        path: vae_path.to_path_buf(),
+        found: format!(
+            "engine.checkpoint = {:?}, but this VAE has {} blocks and timestep_conditioning = {tc}",
+            kind.setting_name(),
+            if v095 { "0.9.5+" } else { "0.9.0/0.9.1" }
+        ),
+        expected: expected.into(),
+    })
 }
 
 fn checkpoint_kind(

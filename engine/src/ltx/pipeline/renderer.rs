@@ -6,9 +6,12 @@ use std::sync::Mutex;
 
 use candle_core::{DType, Device, Tensor};
 
-use super::frames::unit_frames_to_images;
-use super::{Generation, ImageCondition, LoadError, LtxPipeline, MAX_PROMPT_TOKENS};
+use super::frames::video_to_images;
+use super::{
+    CheckpointKind, Generation, ImageCondition, LoadError, LtxPipeline, MAX_PROMPT_TOKENS,
+};
 use crate::ltx::noise;
+use crate::ltx::vae::VaeTiling;
 use crate::renderer::{
     Audio, CancelToken, Progress, RenderError, RenderRequest, Rendered, Renderer,
 };
@@ -33,6 +36,12 @@ pub struct LtxOptions {
     /// instead of the seed's noise; optionally with the decode noise too.
     pub latents: Option<Tensor>,
     pub decode_noise: Option<Tensor>,
+    /// `engine.checkpoint`: the release, or `None` to infer it from the directory.
+    pub checkpoint: Option<CheckpointKind>,
+    /// `engine.vae_tiling`, and the bytes a whole decode may take
+    /// (`None`: half the available memory on the CPU; see [`LtxPipeline::decode_budget`]).
+    pub vae_tiling: VaeTiling,
+    pub decode_budget: Option<u64>,
 }
 
 impl LtxOptions {
@@ -52,6 +61,9 @@ impl LtxOptions {
             guidance_scale: None,
             latents: None,
             decode_noise: None,
+            checkpoint: None,
+            vae_tiling: VaeTiling::Auto,
+            decode_budget: None,
         }
     }
 }
@@ -109,12 +121,19 @@ pub fn round_request(
 impl LtxVideo {
     /// Loads `model_dir` (checked first: a bad directory is one clear error).
     pub fn load(model_dir: &Path, options: LtxOptions) -> Result<Self, LoadError> {
-        let pipeline = LtxPipeline::load(model_dir, &options.device, options.dtype)?;
+        let pipeline = LtxPipeline::load_as(
+            model_dir,
+            &options.device,
+            options.dtype,
+            options.checkpoint,
+        )?
+        .with_vae_tiling(options.vae_tiling, options.decode_budget);
         tracing::info!(
             dir = %model_dir.display(),
             checkpoint = pipeline.dir.kind.label(),
             device = ?options.device,
             dtype = ?options.dtype,
+            vae_tiling = %options.vae_tiling,
             "LTX-Video loaded"
         );
         Ok(LtxVideo {
@@ -229,9 +248,9 @@ impl Renderer for LtxVideo {
         if cancel.is_cancelled() {
             return Err(RenderError::Cancelled);
         }
-        let frames = self.pipeline.generate(&job, progress, cancel)?;
-        let frames =
-            unit_frames_to_images(&frames).map_err(|e| RenderError::Failed(e.to_string()))?;
+        let video = self.pipeline.generate_video(&job, progress, cancel)?;
+        let frames = video_to_images(&video).map_err(|e| RenderError::Failed(e.to_string()))?;
+        drop(video);
         let samples = size.frames as usize * SILENCE_RATE as usize / req.fps.max(1) as usize;
         Ok(Rendered {
             width: size.width,

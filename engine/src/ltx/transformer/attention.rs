@@ -17,8 +17,8 @@ use super::rope::RotaryTables;
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
     // Unmasked attention (the self-attention) on the GPU in bf16/f16: the
     // fused kernel takes the same [B, N, H, d] layout. Built only with
-    // `cuda`, which needs nvcc: not compiled on machines without it.
-    #[cfg(feature = "cuda")]
+    // `flash-attn`, which needs nvcc: not compiled on machines without it.
+    #[cfg(feature = "flash-attn")]
     if mask.is_none() && q.device().is_cuda() && matches!(q.dtype(), DType::BF16 | DType::F16) {
         let scale = 1.0 / (q.dim(3)? as f32).sqrt();
         return candle_flash_attn::flash_attn(

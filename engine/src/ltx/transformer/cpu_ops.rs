@@ -129,7 +129,7 @@ fn lanes_reduce(values: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 
 /// written with plain arithmetic and bit casts so loops over it vectorise.
 /// Inputs are clamped to [−87, 88], where the result stays a normal f32.
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(crate) fn exp(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     // ln 2 split so that n · LN2_HI is exact.
     const LN2_HI: f32 = 0.693_359_4;

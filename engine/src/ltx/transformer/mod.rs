@@ -10,7 +10,7 @@
 mod attention;
 mod block;
 mod config;
-mod cpu_ops;
+pub(crate) mod cpu_ops;
 mod embeddings;
 mod load;
 mod packing;

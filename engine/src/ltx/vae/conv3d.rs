@@ -9,7 +9,7 @@
 //! times, and the output comes out in `[out, t, h, w]` order with no transpose. Long
 //! videos are done a few frames at a time so the column matrix stays bounded.
 
-use candle_core::{DType, Device, Module, Result, Storage, Tensor};
+use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 /// Most elements of one column matrix (1 GiB in f32); larger inputs are split by frames.
@@ -18,13 +18,13 @@ const MAX_COLUMN_ELEMENTS: usize = 1 << 28;
 #[derive(Debug, Clone)]
 pub struct CausalConv3d {
     /// One `[out, kh * kw * in]` matrix per temporal tap, rows ordered like the columns.
-    weights: Vec<Tensor>,
-    bias: Tensor,
-    kernel: (usize, usize, usize),
-    stride: (usize, usize, usize),
-    in_channels: usize,
-    out_channels: usize,
-    is_causal: bool,
+    pub(super) weights: Vec<Tensor>,
+    pub(super) bias: Tensor,
+    pub(super) kernel: (usize, usize, usize),
+    pub(super) stride: (usize, usize, usize),
+    pub(super) in_channels: usize,
+    pub(super) out_channels: usize,
+    pub(super) is_causal: bool,
 }
 
 impl CausalConv3d {
@@ -74,9 +74,7 @@ impl CausalConv3d {
         let (kt, kh, kw) = self.kernel;
         let span = frames + kt - 1;
         let window = x.narrow(1, t0, span)?;
-        let cols = if let Some(cols) = cpu_columns(x, t0, span, (kh, kw), (h, w))? {
-            cols
-        } else if kh * kw == 1 {
+        let cols = if kh * kw == 1 {
             window.contiguous()?
         } else {
             let mut taps = Vec::with_capacity(kh * kw);
@@ -110,62 +108,6 @@ impl CausalConv3d {
     }
 }
 
-/// Below this many column elements the CPU im2col runs on the calling thread only.
-const PARALLEL_COLUMN_ELEMENTS: usize = 1 << 16;
-
-/// The column matrix `[kh * kw * in, span * h * w]` of frames `t0..t0 + span` of a
-/// contiguous f32 CPU tensor `[in, t_pad, h_pad, w_pad]`, built in one pass split over
-/// threads by rows (the generic path copies tap by tap on one thread). `None` for other
-/// devices and dtypes.
-fn cpu_columns(
-    x: &Tensor,
-    t0: usize,
-    span: usize,
-    (kh, kw): (usize, usize),
-    (h, w): (usize, usize),
-) -> Result<Option<Tensor>> {
-    if !x.device().is_cpu() || x.dtype() != DType::F32 || !x.is_contiguous() {
-        return Ok(None);
-    }
-    let (c, t_pad, h_pad, w_pad) = x.dims4()?;
-    let (storage, layout) = x.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else {
-        return Ok(None);
-    };
-    let src = &cpu.as_slice::<f32>()?[layout.start_offset()..];
-    let (rows, row_len) = (kh * kw * c, span * h * w);
-    let mut out = vec![0f32; rows * row_len];
-    let threads = if rows * row_len < PARALLEL_COLUMN_ELEMENTS {
-        1
-    } else {
-        candle_core::utils::get_num_threads().clamp(1, rows)
-    };
-    let rows_per_thread = rows.div_ceil(threads);
-    // Row (dh * kw + dw) * in + c holds input channel c shifted by (dh, dw), frames in order.
-    let fill = |first_row: usize, block: &mut [f32]| {
-        for (i, row) in block.chunks_mut(row_len).enumerate() {
-            let r = first_row + i;
-            let (tap, ci) = (r / c, r % c);
-            let (dh, dw) = (tap / kw, tap % kw);
-            for s in 0..span {
-                let frame = (ci * t_pad + t0 + s) * h_pad * w_pad;
-                for y in 0..h {
-                    let from = frame + (y + dh) * w_pad + dw;
-                    let to = (s * h + y) * w;
-                    row[to..to + w].copy_from_slice(&src[from..from + w]);
-                }
-            }
-        }
-    };
-    std::thread::scope(|scope| {
-        for (k, block) in out.chunks_mut(rows_per_thread * row_len).enumerate() {
-            scope.spawn(move || fill(k * rows_per_thread, block));
-        }
-    });
-    drop(storage);
-    Ok(Some(Tensor::from_vec(out, (rows, row_len), &Device::Cpu)?))
-}
-
 /// Keeps indices 0, step, 2 step, ... of `dim` (a strided conv is a stride-1 conv subsampled).
 fn subsample(x: &Tensor, dim: usize, step: usize) -> Result<Tensor> {
     if step == 1 {
@@ -181,6 +123,16 @@ impl Module for CausalConv3d {
     /// `[b, in, t, h, w]` -> `[b, out, t', h', w']`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (kt, kh, kw) = self.kernel;
+        if x.device().is_cpu()
+            && x.dtype() == DType::F32
+            && self.bias.dtype() == DType::F32
+            && x.is_contiguous()
+            && x.dim(2)? > 0
+        {
+            let y = self.forward_cpu_f32(x)?;
+            let (st, sh, sw) = self.stride;
+            return subsample(&subsample(&subsample(&y, 2, st)?, 3, sh)?, 4, sw);
+        }
         let x = if self.is_causal {
             x.pad_with_same(2, kt - 1, 0)?
         } else {

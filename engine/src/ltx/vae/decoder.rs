@@ -7,8 +7,9 @@ use candle_nn::VarBuilder;
 use super::blocks::{MidBlock, UpBlock, UpBlockConfig};
 use super::config::Config;
 use super::conv3d::CausalConv3d;
-use super::layers::{rms_norm_channels, DecoderNoise, TimestepEmbedder};
-use super::resnet::{modulate, PIXEL_NORM_EPS};
+use super::cpu_ops::norm_modulate_silu;
+use super::layers::{DecoderNoise, TimestepEmbedder};
+use super::resnet::PIXEL_NORM_EPS;
 
 /// The final modulation of timestep-conditioned decoders.
 #[derive(Debug, Clone)]
@@ -139,22 +140,27 @@ impl Decoder {
         for block in &self.up_blocks {
             h = block.forward(&h, temb.as_ref(), noise)?;
         }
-        h = rms_norm_channels(&h, PIXEL_NORM_EPS)?;
-        if let (Some(c), Some(t)) = (&self.conditioning, &temb) {
-            let e = c.time_embedder.forward(t, h.dtype())?;
-            let (b, c2) = e.dims2()?;
-            let width = c2 / 2;
-            // (b, 2c) -> (b, 2, c, 1, 1, 1), plus the table's (1, 2, c, 1, 1, 1)
-            let table = c
-                .scale_shift_table
-                .reshape((1, 2, width, 1, 1, 1))?
-                .to_dtype(h.dtype())?;
-            let m = e.reshape((b, 2, width, 1, 1, 1))?.broadcast_add(&table)?;
-            let shift = m.narrow(1, 0, 1)?.squeeze(1)?;
-            let scale = m.narrow(1, 1, 1)?.squeeze(1)?;
-            h = modulate(&h, &shift, &scale)?;
-        }
-        h = self.conv_out.forward(&h.silu()?)?;
+        let modulation = match (&self.conditioning, &temb) {
+            (Some(c), Some(t)) => {
+                let e = c.time_embedder.forward(t, h.dtype())?;
+                let (b, c2) = e.dims2()?;
+                let width = c2 / 2;
+                // (b, 2c) -> (b, 2, c, 1, 1, 1), plus the table's (1, 2, c, 1, 1, 1)
+                let table = c
+                    .scale_shift_table
+                    .reshape((1, 2, width, 1, 1, 1))?
+                    .to_dtype(h.dtype())?;
+                let m = e.reshape((b, 2, width, 1, 1, 1))?.broadcast_add(&table)?;
+                let shift = m.narrow(1, 0, 1)?.squeeze(1)?;
+                let scale = m.narrow(1, 1, 1)?.squeeze(1)?;
+                Some((shift, scale))
+            }
+            _ => None,
+        };
+        let m = modulation.as_ref().map(|(shift, scale)| (shift, scale));
+        h = self
+            .conv_out
+            .forward(&norm_modulate_silu(&h, PIXEL_NORM_EPS, m)?)?;
 
         let (p, pt) = (self.patch_size, self.patch_size_t);
         let (b, _, f, hh, ww) = h.dims5()?;

@@ -7,7 +7,8 @@ use candle_nn::VarBuilder;
 use super::blocks::{DownBlock, MidBlock};
 use super::config::{Config, DownBlockType, DownsampleType};
 use super::conv3d::CausalConv3d;
-use super::layers::{rms_norm_channels, ZeroNoise};
+use super::cpu_ops::norm_modulate_silu;
+use super::layers::ZeroNoise;
 use super::resnet::PIXEL_NORM_EPS;
 
 #[derive(Debug, Clone)]
@@ -123,7 +124,7 @@ impl Encoder {
             h = block.forward(&h)?;
         }
         h = self.mid_block.forward(&h, None, &mut ZeroNoise)?;
-        h = rms_norm_channels(&h, PIXEL_NORM_EPS)?.silu()?;
+        h = norm_modulate_silu(&h, PIXEL_NORM_EPS, None)?;
         self.conv_out.forward(&h)
     }
 }

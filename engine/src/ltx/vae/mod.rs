@@ -10,9 +10,12 @@
 mod blocks;
 pub mod config;
 mod conv3d;
+mod conv3d_cpu;
+mod cpu_ops;
 mod decoder;
 mod encoder;
 mod layers;
+mod plan;
 mod resnet;
 mod sampling;
 mod tiling;
@@ -25,6 +28,7 @@ use candle_nn::VarBuilder;
 pub use config::{Config, DownBlockType, DownsampleType, VaeLoadError};
 pub use conv3d::CausalConv3d;
 pub use layers::{DecoderNoise, NoiseSequence, ZeroNoise};
+pub use plan::{cpu_memory_budget, UnknownTiling, VaeTiling};
 pub use tiling::Tiling;
 
 use decoder::Decoder;

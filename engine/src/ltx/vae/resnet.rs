@@ -5,7 +5,8 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::conv3d::CausalConv3d;
-use super::layers::{rms_norm_channels, ChannelLayerNorm, DecoderNoise};
+use super::cpu_ops::norm_modulate_silu;
+use super::layers::{ChannelLayerNorm, DecoderNoise};
 
 /// The epsilon of the RMS norms inside the resnets and at the encoder/decoder outputs.
 pub(crate) const PIXEL_NORM_EPS: f64 = 1e-8;
@@ -113,19 +114,14 @@ impl ResnetBlock3d {
             _ => None,
         };
 
-        let mut h = rms_norm_channels(x, PIXEL_NORM_EPS)?;
-        if let Some([shift1, scale1, _, _]) = &modulation {
-            h = modulate(&h, shift1, scale1)?;
-        }
-        h = self.conv1.forward(&h.silu()?)?;
+        let m = modulation.as_ref();
+        let h = norm_modulate_silu(x, PIXEL_NORM_EPS, m.map(|m| (&m[0], &m[1])))?;
+        let mut h = self.conv1.forward(&h)?;
         if let Some((scale1, _)) = &self.noise_scales {
             h = add_spatial_noise(&h, scale1, ctx.noise)?;
         }
-        h = rms_norm_channels(&h, PIXEL_NORM_EPS)?;
-        if let Some([_, _, shift2, scale2]) = &modulation {
-            h = modulate(&h, shift2, scale2)?;
-        }
-        h = self.conv2.forward(&h.silu()?)?;
+        let h = norm_modulate_silu(&h, PIXEL_NORM_EPS, m.map(|m| (&m[2], &m[3])))?;
+        let mut h = self.conv2.forward(&h)?;
         if let Some((_, scale2)) = &self.noise_scales {
             h = add_spatial_noise(&h, scale2, ctx.noise)?;
         }
@@ -135,11 +131,6 @@ impl ResnetBlock3d {
         };
         h + residual
     }
-}
-
-/// `x * (1 + scale) + shift`.
-pub(crate) fn modulate(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
-    x.broadcast_mul(&(scale + 1.0)?)?.broadcast_add(shift)
 }
 
 /// Adds one `[h, w]` noise field, scaled per channel, to every batch item and frame.

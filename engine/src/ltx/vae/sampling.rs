@@ -1,7 +1,7 @@
 //! The 0.9.1+ resamplers: a conv followed by depth-to-space (up) or space-to-depth
 //! (down), with a parameter-free residual made by the same shuffle.
 
-use candle_core::{Module, Result, Tensor};
+use candle_core::{DType, Device, Module, Result, Storage, Tensor};
 use candle_nn::VarBuilder;
 
 use super::conv3d::CausalConv3d;
@@ -25,6 +25,64 @@ fn depth_to_space(x: &Tensor, (st, sh, sw): (usize, usize, usize)) -> Result<Ten
     x.reshape(vec![b, c, st, sh, sw, t, h, w])?
         .permute(vec![0, 1, 5, 2, 6, 3, 7, 4])?
         .reshape((b, c, t * st, h * sh, w * sw))
+}
+
+/// [`depth_to_space`] then dropping the first `skip` frames, as one threaded pass
+/// for contiguous f32 on the CPU (candle's 8-D permute copies element by element
+/// on one thread); `None` elsewhere.
+fn depth_to_space_cpu(
+    x: &Tensor,
+    (st, sh, sw): (usize, usize, usize),
+    skip: usize,
+) -> Result<Option<Tensor>> {
+    if !x.device().is_cpu() || x.dtype() != DType::F32 || !x.is_contiguous() {
+        return Ok(None);
+    }
+    let (b, cs, t, h, w) = x.dims5()?;
+    let c = cs / (st * sh * sw);
+    let (t_out, h_out, w_out) = ((t * st).saturating_sub(skip), h * sh, w * sw);
+    let (storage, layout) = x.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        return Ok(None);
+    };
+    let src = &cpu.as_slice::<f32>()?[layout.start_offset()..][..b * cs * t * h * w];
+    let plane = h_out * w_out;
+    let mut out = vec![0f32; b * c * t_out * plane];
+    let planes = b * c * t_out;
+    let threads = candle_core::utils::get_num_threads().clamp(1, planes.max(1));
+    let per_thread = planes.div_ceil(threads).max(1);
+    // Output plane (bi, ci, tt) row yy, column xx reads channel ((ci·st + i)·sh + k)·sw + j
+    // of input frame t, row y, column x, where tt + skip = t·st + i, yy = y·sh + k, xx = x·sw + j.
+    let fill = |first: usize, block: &mut [f32]| {
+        for (n, out_plane) in block.chunks_mut(plane).enumerate() {
+            let p = first + n;
+            let (bi, rest) = (p / (c * t_out), p % (c * t_out));
+            let (ci, tt) = (rest / t_out, rest % t_out);
+            let (ti, i) = ((tt + skip) / st, (tt + skip) % st);
+            for (yy, out_row) in out_plane.chunks_mut(w_out).enumerate() {
+                let (y, k) = (yy / sh, yy % sh);
+                for j in 0..sw {
+                    let ch = ((ci * st + i) * sh + k) * sw + j;
+                    let row = &src[(((bi * cs + ch) * t + ti) * h + y) * w..][..w];
+                    for (x, &v) in row.iter().enumerate() {
+                        out_row[x * sw + j] = v;
+                    }
+                }
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        for (k, block) in out.chunks_mut(per_thread * plane).enumerate() {
+            let fill = &fill;
+            scope.spawn(move || fill(k * per_thread, block));
+        }
+    });
+    drop(storage);
+    Ok(Some(Tensor::from_vec(
+        out,
+        (b, c, t_out, h_out, w_out),
+        &Device::Cpu,
+    )?))
 }
 
 /// `LTXVideoDownsampler3d`: conv to `out / stride` channels, space-to-depth, plus the
@@ -127,16 +185,20 @@ impl Upsampler3d {
 impl Module for Upsampler3d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let drop = self.stride.0 - 1;
-        let h = depth_to_space(&self.conv.forward(x)?, self.stride)?;
-        let h = h.narrow(2, drop, h.dim(2)? - drop)?;
+        let shuffle = |x: &Tensor| -> Result<Tensor> {
+            if let Some(y) = depth_to_space_cpu(x, self.stride, drop)? {
+                return Ok(y);
+            }
+            let y = depth_to_space(x, self.stride)?;
+            y.narrow(2, drop, y.dim(2)? - drop)
+        };
+        let h = shuffle(&self.conv.forward(x)?)?;
         if !self.residual {
             return Ok(h);
         }
-        let residual = depth_to_space(x, self.stride)?;
         let repeats = self.stride.0 * self.stride.1 * self.stride.2 / self.upscale_factor;
         // torch's repeat tiles whole copies along the channels.
-        let residual = residual.repeat((1, repeats, 1, 1, 1))?;
-        let residual = residual.narrow(2, drop, residual.dim(2)? - drop)?;
+        let residual = shuffle(x)?.repeat((1, repeats, 1, 1, 1))?;
         h + residual
     }
 }

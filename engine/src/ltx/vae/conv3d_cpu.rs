@@ -1,0 +1,210 @@
+//! [`CausalConv3d`]'s f32 CPU path: the padding folded into the column
+//! matrix and every matmul accumulated in place into one output.
+//!
+//! The generic path pads the input three times (time, height, width: three
+//! full copies), allocates one product per temporal tap, adds them and the
+//! bias in single-threaded passes and concatenates frame chunks. Here the
+//! column matrix reads the unpadded input (edge frames repeated, zeros
+//! around), the output starts as the bias, and each temporal tap is one gemm
+//! call with `dst += weight · columns` writing straight into its frames of
+//! the output: no copy besides the columns themselves.
+
+use candle_core::{Device, Result, Storage, Tensor};
+
+use super::conv3d::CausalConv3d;
+
+/// Most elements of one column matrix (1 GiB of f32); longer inputs go a few frames at a time.
+const MAX_COLUMN_ELEMENTS: usize = 1 << 28;
+/// Below this many column elements the column matrix is filled on the calling thread only.
+const PARALLEL_COLUMN_ELEMENTS: usize = 1 << 16;
+
+/// Padding and output geometry of one input.
+#[derive(Clone, Copy)]
+struct Geometry {
+    cin: usize,
+    t: usize,
+    h: usize,
+    w: usize,
+    /// Frames repeated before the first (causal: all of them).
+    pad_t: usize,
+    pad_h: usize,
+    pad_w: usize,
+    t_out: usize,
+    h_out: usize,
+    w_out: usize,
+}
+
+impl CausalConv3d {
+    /// `[b, in, t, h, w]` contiguous f32 on the CPU -> `[b, out, t', h', w']` at stride 1.
+    pub(super) fn forward_cpu_f32(&self, x: &Tensor) -> Result<Tensor> {
+        let (kt, kh, kw) = self.kernel;
+        let (batch, cin, t, h, w) = x.dims5()?;
+        let (pad_t, pad_t_end) = if self.is_causal {
+            (kt - 1, 0)
+        } else {
+            ((kt - 1) / 2, (kt - 1) / 2)
+        };
+        let g = Geometry {
+            cin,
+            t,
+            h,
+            w,
+            pad_t,
+            pad_h: kh / 2,
+            pad_w: kw / 2,
+            t_out: t + pad_t + pad_t_end + 1 - kt,
+            h_out: h + 2 * (kh / 2) + 1 - kh,
+            w_out: w + 2 * (kw / 2) + 1 - kw,
+        };
+        let cout = self.out_channels;
+        let hw = g.h_out * g.w_out;
+        let out_len = batch * cout * g.t_out * hw;
+
+        let bias = self.bias.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = vec![0f32; out_len];
+        for (r, row) in out.chunks_mut(g.t_out * hw).enumerate() {
+            row.fill(bias[r % cout]);
+        }
+        // The weights are read in place (they are contiguous, made so at load).
+        let guards: Vec<_> = self
+            .weights
+            .iter()
+            .map(|w| w.storage_and_layout())
+            .collect();
+        let mut weights = Vec::with_capacity(guards.len());
+        for (storage, layout) in &guards {
+            let Storage::Cpu(cpu) = &**storage else {
+                candle_core::bail!("conv3d: expected CPU weights");
+            };
+            if !layout.is_contiguous() {
+                candle_core::bail!("conv3d: expected contiguous weights");
+            }
+            weights.push(&cpu.as_slice::<f32>()?[layout.start_offset()..]);
+        }
+
+        let (storage, layout) = x.storage_and_layout();
+        let Storage::Cpu(cpu) = &*storage else {
+            candle_core::bail!("expected a CPU tensor");
+        };
+        let src = &cpu.as_slice::<f32>()?[layout.start_offset()..][..batch * cin * t * h * w];
+        let k = kh * kw * cin;
+        let per_frame = k * hw;
+        let chunk = (MAX_COLUMN_ELEMENTS / per_frame.max(1)).max(1);
+        let threads = candle_core::utils::get_num_threads();
+        let parallelism = if threads > 1 {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        for b in 0..batch {
+            let x_b = &src[b * cin * t * h * w..][..cin * t * h * w];
+            let mut t0 = 0;
+            while t0 < g.t_out {
+                let frames = chunk.min(g.t_out - t0);
+                let span = frames + kt - 1;
+                let cols = columns(x_b, &g, t0, span, (kh, kw), threads);
+                let dst_offset = b * cout * g.t_out * hw + t0 * hw;
+                for (dt, weight) in weights.iter().enumerate() {
+                    let rhs = &cols[dt * hw..];
+                    // The product reads k rows of frames * hw columns from rhs (row stride
+                    // span * hw) and writes cout rows of frames * hw into out (row stride
+                    // t_out * hw): check both lie inside their buffers.
+                    let last_rhs = (k - 1) * span * hw + frames * hw;
+                    let last_dst = dst_offset + (cout - 1) * g.t_out * hw + frames * hw;
+                    if weight.len() < cout * k || rhs.len() < last_rhs || out.len() < last_dst {
+                        candle_core::bail!("conv3d: buffer sizes do not match the geometry");
+                    }
+                    // SAFETY: the bounds above hold for every index gemm touches
+                    // (row-major operands with the strides given), and `out`, `weight`
+                    // and `cols` are distinct allocations.
+                    unsafe {
+                        gemm::gemm(
+                            cout,
+                            frames * hw,
+                            k,
+                            out.as_mut_ptr().add(dst_offset),
+                            1,
+                            (g.t_out * hw) as isize,
+                            true,
+                            weight.as_ptr(),
+                            1,
+                            k as isize,
+                            rhs.as_ptr(),
+                            1,
+                            (span * hw) as isize,
+                            1.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            parallelism,
+                        );
+                    }
+                }
+                t0 += frames;
+            }
+        }
+        drop(storage);
+        drop(weights);
+        drop(guards);
+        Tensor::from_vec(out, (batch, cout, g.t_out, g.h_out, g.w_out), &Device::Cpu)
+    }
+}
+
+/// The column matrix `[kh * kw * in, span * h_out * w_out]` for output frames from
+/// `t0`: row `(dh * kw + dw) * in + c` holds input channel `c` shifted by
+/// `(dh, dw)`, read from the unpadded input `[in, t, h, w]` (frame indices
+/// clamped to the edges, as the replicate padding in time; zeros outside in
+/// height and width).
+fn columns(
+    x: &[f32],
+    g: &Geometry,
+    t0: usize,
+    span: usize,
+    (kh, kw): (usize, usize),
+    threads: usize,
+) -> Vec<f32> {
+    let (rows, row_len) = (kh * kw * g.cin, span * g.h_out * g.w_out);
+    let mut out = vec![0f32; rows * row_len];
+    let threads = if rows * row_len < PARALLEL_COLUMN_ELEMENTS {
+        1
+    } else {
+        threads.clamp(1, rows)
+    };
+    let rows_per_thread = rows.div_ceil(threads);
+    let fill = |first_row: usize, block: &mut [f32]| {
+        for (i, row) in block.chunks_mut(row_len).enumerate() {
+            let r = first_row + i;
+            let (tap, ci) = (r / g.cin, r % g.cin);
+            let (dh, dw) = (tap / kw, tap % kw);
+            // Output x reads input column x + dw - pad_w: the valid x range.
+            let x_lo = g.pad_w.saturating_sub(dw);
+            let x_hi = (g.w + g.pad_w).saturating_sub(dw).min(g.w_out);
+            for s in 0..span {
+                // Padded frame t0 + s is input frame t0 + s - pad_t, clamped to the edges.
+                let frame = (t0 + s).saturating_sub(g.pad_t).min(g.t - 1);
+                let plane = &x[(ci * g.t + frame) * g.h * g.w..][..g.h * g.w];
+                for y in 0..g.h_out {
+                    let to = (s * g.h_out + y) * g.w_out;
+                    let sy = y + dh;
+                    if sy < g.pad_h || sy >= g.h + g.pad_h || x_lo >= x_hi {
+                        continue; // a zero row (the buffer starts zeroed)
+                    }
+                    let from = (sy - g.pad_h) * g.w + x_lo + dw - g.pad_w;
+                    row[to + x_lo..to + x_hi].copy_from_slice(&plane[from..from + x_hi - x_lo]);
+                }
+            }
+        }
+    };
+    if threads == 1 {
+        fill(0, &mut out);
+        return out;
+    }
+    std::thread::scope(|scope| {
+        for (k, block) in out.chunks_mut(rows_per_thread * row_len).enumerate() {
+            let fill = &fill;
+            scope.spawn(move || fill(k * rows_per_thread, block));
+        }
+    });
+    out
+}

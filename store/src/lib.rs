@@ -6,9 +6,11 @@
 mod clips;
 mod clock;
 mod db;
+mod delivery_lease;
 mod enqueue;
 mod error;
 mod forget;
+mod handles;
 mod jobs;
 mod limits;
 mod queue;

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reel_bots::core::{ChatSink, CommandCore, OutcomePoster, ProgressWatcher, RenderSettings};
+use reel_bots::core::{
+    ChatHandles, ChatSink, CommandCore, OutcomePoster, ProgressWatcher, RenderSettings,
+};
+use reel_bots::retry::Backoff;
 use reel_bots::telegram::{self, Mode, Options, ReplyHandle, TelegramSink, TgBot, ThrottleLimits};
 use reel_consent::NoCameoRegistry;
 use reel_store::{ClipStore, ClipStoreConfig, Job, JobState, Limits, Store, SystemClock};
@@ -123,7 +126,7 @@ impl Harness {
     pub fn sink(&self) -> Arc<TelegramSink> {
         Arc::new(TelegramSink::new(
             self.bot.clone(),
-            self.store.clone(),
+            ChatHandles::new(self.store.clone()),
             50_000_000,
         ))
     }
@@ -206,11 +209,39 @@ impl Harness {
     }
 }
 
-async fn open_store(url: &str) -> Store {
+pub async fn open_store(url: &str) -> Store {
     // As many connections as `reel serve` opens by default.
     Store::open_with_clock(url, 8, Arc::new(SystemClock))
         .await
         .unwrap()
+}
+
+/// The command core the adapter under test uses.
+pub fn core_for(store: &Store, clips: &ClipStore) -> CommandCore {
+    let limits = Limits {
+        max_active_per_user: 100,
+        max_per_user_per_hour: 100,
+        max_queue_length: 10_000,
+        ..Limits::default()
+    };
+    CommandCore::new(
+        store.clone(),
+        clips.clone(),
+        Arc::new(NoCameoRegistry),
+        RenderSettings::default(),
+        limits,
+    )
+}
+
+/// Options that reach `fake`.
+pub fn options_for(fake: &FakeTelegram, mode: Mode, throttle: ThrottleLimits) -> Options {
+    Options {
+        api_url: fake.url.clone(),
+        limits: throttle,
+        poll_timeout: Duration::from_secs(1),
+        mode,
+        start_retry: fast_retry(),
+    }
 }
 
 fn spawn_adapter(
@@ -220,33 +251,22 @@ fn spawn_adapter(
     mode: Mode,
     throttle: ThrottleLimits,
 ) -> (TgBot, CancellationToken, tokio::task::JoinHandle<()>) {
-    let limits = Limits {
-        max_active_per_user: 100,
-        max_per_user_per_hour: 100,
-        max_queue_length: 10_000,
-        ..Limits::default()
-    };
-    let core = CommandCore::new(
-        store.clone(),
-        Arc::new(NoCameoRegistry),
-        RenderSettings::default(),
-        limits,
-    );
-    let options = Options {
-        api_url: fake.url.clone(),
-        limits: throttle,
-        poll_timeout: Duration::from_secs(1),
-        mode,
-    };
+    let core = core_for(store, clips);
+    let options = options_for(fake, mode, throttle);
     let bot = telegram::connect("123456:TEST-TOKEN", &options).unwrap();
     let shutdown = CancellationToken::new();
     let adapter = tokio::spawn({
-        let (bot, clips, shutdown) = (bot.clone(), clips.clone(), shutdown.clone());
-        async move {
-            telegram::run(bot, core, clips, &options, shutdown)
-                .await
-                .unwrap()
-        }
+        let (bot, shutdown) = (bot.clone(), shutdown.clone());
+        async move { telegram::run(bot, core, &options, shutdown).await.unwrap() }
     });
     (bot, shutdown, adapter)
+}
+
+/// Start retries that fit in a test: 4 tries, 20-80 ms apart.
+pub fn fast_retry() -> Backoff {
+    Backoff {
+        tries: 4,
+        first: Duration::from_millis(20),
+        max: Duration::from_millis(80),
+    }
 }

@@ -70,10 +70,9 @@ fn options_come_at_the_end_in_any_order() {
     // Keys are case-insensitive.
     assert_eq!(valid("/video a dog Duration:4 SEED:9", &s).duration_s, 4);
 
-    // A key:value word followed by prompt words is part of the prompt.
-    let middle = video("/video a dog seed:7 on a beach");
-    assert_eq!(middle.prompt, "a dog seed:7 on a beach");
-    assert!(middle.options.is_empty(), "{middle:?}");
+    // An option of ours followed by prompt words is refused (fault 21),
+    // not filmed as part of the prompt.
+    assert!(parse("/video a dog seed:7 on a beach", false).is_err());
 }
 
 #[test]
@@ -288,8 +287,8 @@ fn an_option_before_the_prompt_is_refused_not_filmed() {
     // Words with colons that are not our options stay where they are.
     let s = RenderSettings::default();
     assert_eq!(
-        valid("/video a sign saying note:hello duration:2", &s).prompt,
-        "a sign saying note:hello"
+        valid("/video a sign saying note:hello on a wall duration:2", &s).prompt,
+        "a sign saying note:hello on a wall"
     );
 }
 

@@ -80,6 +80,7 @@ pub struct RenderConfig {
     pub height: u32,
     pub max_width: u32,
     pub max_height: u32,
+    pub max_pixel_frames: u64,
     pub max_prompt_chars: usize,
     pub crf: u8,
 }
@@ -350,6 +351,12 @@ impl Config {
             }
         }
         check("render.max_prompt_chars", r.max_prompt_chars, 1..=4000)?;
+        // At least the smallest clip: 64×64, one frame.
+        check(
+            "render.max_pixel_frames",
+            r.max_pixel_frames,
+            4096..=u64::MAX,
+        )?;
         check("render.crf", r.crf, 0..=51)?;
         check(
             "limits.max_active_per_user",
@@ -570,6 +577,7 @@ impl Config {
             // serenity's own base unless another is configured.
             api_base: (api != DISCORD_API).then(|| api.to_string()),
             dev_guild: (self.discord.dev_guild != 0).then_some(self.discord.dev_guild),
+            start_retry: reel_bots::retry::Backoff::default(),
         }
     }
 
@@ -608,6 +616,7 @@ impl Config {
                 }
                 _ => reel_bots::telegram::Mode::Polling,
             },
+            start_retry: reel_bots::retry::Backoff::default(),
         }
     }
 
@@ -622,6 +631,7 @@ impl Config {
             height: r.height,
             max_width: r.max_width,
             max_height: r.max_height,
+            max_pixel_frames: r.max_pixel_frames,
         }
     }
 

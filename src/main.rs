@@ -222,11 +222,26 @@ async fn serve(app: App, no_workers: bool) -> anyhow::Result<()> {
     }
     // Chat platforms with a sink get their outcomes posted here.
     let mut sinks: Vec<Arc<dyn ChatSink>> = Vec::new();
+    // Set by an adapter that gave up: the process then stops and exits
+    // non-zero, so a supervisor restarts it.
+    let adapter_failed = Arc::new(std::sync::OnceLock::new());
     if app.config.telegram.enabled {
-        sinks.push(spawn_telegram(&app, &secrets, &mut tasks, &shutdown)?);
+        sinks.push(spawn_telegram(
+            &app,
+            &secrets,
+            &mut tasks,
+            &shutdown,
+            &adapter_failed,
+        )?);
     }
     if app.config.discord.enabled {
-        sinks.push(spawn_discord(&app, &secrets, &mut tasks, &shutdown)?);
+        sinks.push(spawn_discord(
+            &app,
+            &secrets,
+            &mut tasks,
+            &shutdown,
+            &adapter_failed,
+        )?);
     }
     if sinks.is_empty() {
         tracing::warn!(
@@ -238,8 +253,15 @@ async fn serve(app: App, no_workers: bool) -> anyhow::Result<()> {
     }
     spawn_delivery(&app, sinks, &mut tasks, &shutdown);
     app.spawn_sweeper(&mut tasks, &shutdown);
-    wait_for_signal(&shutdown, &mut tasks).await
+    let waited = wait_for_signal(&shutdown, &mut tasks).await;
+    if let Some(error) = adapter_failed.get() {
+        bail!("{error}");
+    }
+    waited
 }
+
+/// Where an adapter that ended with an error reports it.
+type AdapterFailed = Arc<std::sync::OnceLock<String>>;
 
 async fn chat(app: App, user: Option<String>, no_workers: bool) -> anyhow::Result<()> {
     let user = user.unwrap_or_else(|| app.config.chat.terminal_user.clone());
@@ -268,6 +290,7 @@ fn spawn_telegram(
     secrets: &Secrets,
     tasks: &mut JoinSet<()>,
     shutdown: &CancellationToken,
+    failed: &AdapterFailed,
 ) -> anyhow::Result<Arc<dyn ChatSink>> {
     let Some(token) = secrets.telegram_token.as_ref() else {
         bail!("telegram.enabled is true but there is no bot token: set REEL_TELEGRAM_TOKEN or secrets.telegram_token_file");
@@ -277,15 +300,16 @@ fn spawn_telegram(
     let max_upload = app.config.telegram.max_upload_mb * 1_000_000;
     let max_document = app.config.telegram.max_document_mb * 1_000_000;
     let sink = Arc::new(
-        TelegramSink::new(bot.clone(), app.store.clone(), max_upload)
+        TelegramSink::new(bot.clone(), app.core().handles().clone(), max_upload)
             .with_document_limit(max_document),
     );
-    let (core, clips, shutdown) = (app.core(), app.clips.clone(), shutdown.clone());
+    let (core, shutdown, failed) = (app.core(), shutdown.clone(), failed.clone());
     tracing::info!(api = %options.api_url, "starting the Telegram adapter");
     tasks.spawn(async move {
-        match telegram::run(bot, core, clips, &options, shutdown).await {
-            Ok(()) => {}
-            Err(error) => tracing::error!(%error, "the Telegram adapter stopped"),
+        if let Err(error) = telegram::run(bot, core, &options, shutdown.clone()).await {
+            tracing::error!(%error, "the Telegram adapter stopped; stopping reel");
+            let _ = failed.set(format!("the Telegram adapter stopped: {error}"));
+            shutdown.cancel();
         }
     });
     Ok(sink)
@@ -297,20 +321,22 @@ fn spawn_discord(
     secrets: &Secrets,
     tasks: &mut JoinSet<()>,
     shutdown: &CancellationToken,
+    failed: &AdapterFailed,
 ) -> anyhow::Result<Arc<dyn ChatSink>> {
     let Some(token) = secrets.discord_token.as_ref() else {
         bail!("discord.enabled is true but there is no bot token: set REEL_DISCORD_TOKEN or secrets.discord_token_file");
     };
     let options = app.config.discord_options();
     let http = Arc::new(discord::http(token.expose(), &options));
-    let sink = Arc::new(DiscordSink::new(http, app.store.clone()));
+    let sink = Arc::new(DiscordSink::new(http, app.core().handles().clone()));
     let token = token.expose().to_string();
-    let (core, clips, settings) = (app.core(), app.clips.clone(), app.config.render_settings());
-    let shutdown = shutdown.clone();
+    let (core, shutdown, failed) = (app.core(), shutdown.clone(), failed.clone());
     tracing::info!(guild = ?options.dev_guild, "starting the Discord adapter");
     tasks.spawn(async move {
-        if let Err(error) = discord::run(&token, core, clips, settings, &options, shutdown).await {
-            tracing::error!(%error, "the Discord adapter stopped");
+        if let Err(error) = discord::run(&token, core, &options, shutdown.clone()).await {
+            tracing::error!(%error, "the Discord adapter stopped; stopping reel");
+            let _ = failed.set(format!("the Discord adapter stopped: {error}"));
+            shutdown.cancel();
         }
     });
     Ok(sink)
@@ -396,7 +422,12 @@ async fn jobs(app: App, command: JobsCommand) -> anyhow::Result<()> {
         }
         JobsCommand::Show { id } => {
             let job = store.job(id).await?;
-            println!("{job:#?}");
+            // The reply handle may hold a live Discord interaction token.
+            let shown = reel_store::Job {
+                reply_handle: reel_bots::core::redact_handle(&job.reply_handle),
+                ..job.clone()
+            };
+            println!("{shown:#?}");
             if let Some(path) = job
                 .clip_key
                 .as_deref()

@@ -42,6 +42,7 @@ impl App {
     pub fn core(&self) -> CommandCore {
         CommandCore::new(
             self.store.clone(),
+            self.clips.clone(),
             self.gate.clone(),
             self.config.render_settings(),
         )

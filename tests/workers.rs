@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{tiny_job, wait_until, KillOnDrop, Sandbox};
-use reel_bots::core::{ChatSink, ClipFile, OutcomePoster, SinkError};
+use common::{roomy_limits, tiny_job, wait_until, KillOnDrop, Sandbox};
+use reel_bots::core::{ChatSink, ClipFile, JobLocks, OutcomePoster, SinkError};
 use reel_consent::NoCameoRegistry;
 use reel_store::{ClipStore, ClipStoreConfig, Job, JobState, Store};
 
@@ -19,6 +19,7 @@ use reel_store::{ClipStore, ClipStoreConfig, Job, JobState, Store};
 #[derive(Default)]
 struct RecordingSink {
     posts: Mutex<Vec<(i64, usize)>>,
+    locks: JobLocks,
 }
 
 #[async_trait]
@@ -26,8 +27,11 @@ impl ChatSink for RecordingSink {
     fn platform(&self) -> &str {
         "fake"
     }
-    async fn show_progress(&self, _job: &Job, _text: &str) -> Result<(), SinkError> {
-        Ok(())
+    fn locks(&self) -> &JobLocks {
+        &self.locks
+    }
+    async fn show_progress(&self, _job: &Job, _text: &str) -> Result<bool, SinkError> {
+        Ok(true)
     }
     async fn post_clip(
         &self,

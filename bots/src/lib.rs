@@ -4,5 +4,6 @@
 
 pub mod core;
 pub mod discord;
+pub mod retry;
 pub mod telegram;
 pub mod terminal;

@@ -9,7 +9,7 @@ use reel_store::{Job, StoreError};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex;
 
-use crate::core::{ChatSink, ClipFile, CommandCore, ReplyKind, Requester, SinkError};
+use crate::core::{ChatSink, ClipFile, CommandCore, JobLocks, Reply, Requester, SinkError};
 
 pub const PLATFORM: &str = "terminal";
 
@@ -19,12 +19,14 @@ type Output = Box<dyn AsyncWrite + Send + Unpin>;
 /// tasks that post outcomes.
 pub struct TerminalSink {
     out: Mutex<Output>,
+    locks: JobLocks,
 }
 
 impl TerminalSink {
     pub fn new(out: Output) -> Arc<Self> {
         Arc::new(Self {
             out: Mutex::new(out),
+            locks: JobLocks::default(),
         })
     }
 
@@ -43,8 +45,12 @@ impl ChatSink for TerminalSink {
         PLATFORM
     }
 
-    async fn show_progress(&self, _job: &Job, text: &str) -> Result<(), SinkError> {
-        self.say(&format!("  … {text}")).await
+    fn locks(&self) -> &JobLocks {
+        &self.locks
+    }
+
+    async fn show_progress(&self, _job: &Job, text: &str) -> Result<bool, SinkError> {
+        self.say(&format!("  … {text}")).await.map(|()| true)
     }
 
     async fn post_clip(
@@ -87,6 +93,7 @@ where
         chat_id: PLATFORM.into(),
         reply_handle: "{}".into(),
         request_key: None,
+        shared_chat: false,
     };
     let _ = sink
         .say("reel chat — type /video <what to film>, or /help. End with /quit or Ctrl-D.")
@@ -110,20 +117,17 @@ where
             break;
         }
         let reply = core.handle(&from, line, true).await;
-        match (reply.kind, reply.job_id) {
-            (ReplyKind::Queued, Some(id)) => mine.push(id),
+        match &reply {
+            Reply::Queued { job_id, .. } => mine.push(*job_id),
             // Here "posting again" is saying where the clip was written.
-            (ReplyKind::Clip, Some(id)) => {
-                let place = core.store().job(id).await?.delivery_receipt;
-                let place = place.unwrap_or_else(|| "clip storage".into());
-                let _ = sink
-                    .say(&format!("✔ {}\n  clip at {place}", reply.text))
-                    .await;
+            Reply::Repost { job, caption } => {
+                let place = job.delivery_receipt.as_deref().unwrap_or("clip storage");
+                let _ = sink.say(&format!("✔ {caption}\n  clip at {place}")).await;
                 continue;
             }
             _ => {}
         }
-        let _ = sink.say(&reply.text).await;
+        let _ = sink.say(reply.text()).await;
     }
     wait_for_outcomes(core, sink, &mine).await
 }
@@ -136,8 +140,7 @@ async fn wait_for_outcomes(
     let mut announced = false;
     for &id in jobs {
         loop {
-            let job = core.store().job(id).await?;
-            if job.outcome_posted {
+            if core.outcome_posted(id).await? {
                 break;
             }
             if !announced {

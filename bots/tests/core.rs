@@ -25,6 +25,8 @@ on_both_backends!(
     jobs_belong_to_one_user_on_one_platform,
     consent_gate_decides_about_cameos,
     a_broken_store_reads_as_an_internal_error,
+    answers_in_a_group_never_show_prompts,
+    reposts_are_limited_per_user,
 );
 
 fn has_invisible(text: &str) -> bool {
@@ -41,12 +43,12 @@ async fn bad_input_changes_nothing(db: Db) {
     let mine = core
         .handle(&me, "/video my own clip", false)
         .await
-        .job_id
+        .job_id()
         .unwrap();
     let theirs = core
         .handle(&other, "/video bob's clip", false)
         .await
-        .job_id
+        .job_id()
         .unwrap();
     let unknown = theirs + 1000;
 
@@ -239,19 +241,19 @@ async fn bad_input_changes_nothing(db: Db) {
     for (input, plain, fragments) in &rows {
         let before = db.jobs().await;
         let reply = core.handle(&me, input, *plain).await;
-        assert_eq!(reply.kind, ReplyKind::Refused, "{input:?} → {reply:?}");
-        assert_eq!(reply.job_id, None, "{input:?} → {reply:?}");
+        assert_eq!(reply.kind(), ReplyKind::Refused, "{input:?} → {reply:?}");
+        assert_eq!(reply.job_id(), None, "{input:?} → {reply:?}");
         for fragment in fragments {
             assert!(
-                reply.text.contains(fragment.as_str()),
+                reply.text().contains(fragment.as_str()),
                 "{input:?}: expected {fragment:?} in {:?}",
-                reply.text
+                reply.text()
             );
         }
         assert!(
-            !has_invisible(&reply.text),
+            !has_invisible(&reply.text()),
             "{input:?}: reply echoes an invisible character: {:?}",
-            reply.text
+            reply.text()
         );
         assert_eq!(db.jobs().await, before, "{input:?} changed the store");
     }
@@ -271,14 +273,14 @@ async fn queued_reply_names_the_job_and_its_place(db: Db) {
             false,
         )
         .await;
-    assert_eq!(reply.kind, ReplyKind::Queued, "{reply:?}");
-    let id = reply.job_id.expect("a queued reply carries the job id");
+    assert_eq!(reply.kind(), ReplyKind::Queued, "{reply:?}");
+    let id = reply.job_id().expect("a queued reply carries the job id");
     assert!(
-        reply.text.contains(&format!("#{id} queued, position 1")),
+        reply.text().contains(&format!("#{id} queued, position 1")),
         "{}",
-        reply.text
+        reply.text()
     );
-    assert!(reply.text.contains("ready in about"), "{}", reply.text);
+    assert!(reply.text().contains("ready in about"), "{}", reply.text());
 
     let job = db.store.job(id).await.unwrap();
     let s = RenderSettings::default();
@@ -306,25 +308,25 @@ async fn queued_reply_names_the_job_and_its_place(db: Db) {
     // A second user's job waits behind the first, and notes reach the reply.
     let bob = requester("discord", "bob");
     let second = core.handle(&bob, "/video a cat size:650x390", false).await;
-    let second_id = second.job_id.unwrap();
+    let second_id = second.job_id().unwrap();
     assert!(second_id > id);
     assert!(
         second
-            .text
+            .text()
             .contains(&format!("#{second_id} queued, position 2")),
         "{}",
-        second.text
+        second.text()
     );
-    assert!(second.text.contains("640×384"), "{}", second.text);
+    assert!(second.text().contains("640×384"), "{}", second.text());
     let job = db.store.job(second_id).await.unwrap();
     assert_eq!((job.width, job.height), (640, 384));
     assert!(job.seed <= u64::from(u32::MAX));
 
     // Plain text is a prompt where the adapter says so.
     let plain = core.handle(&alice, "waves on a beach", true).await;
-    assert_eq!(plain.kind, ReplyKind::Queued, "{plain:?}");
+    assert_eq!(plain.kind(), ReplyKind::Queued, "{plain:?}");
     assert_eq!(
-        db.store.job(plain.job_id.unwrap()).await.unwrap().prompt,
+        db.store.job(plain.job_id().unwrap()).await.unwrap().prompt,
         "waves on a beach"
     );
 }
@@ -340,21 +342,24 @@ async fn limits_refuse_with_a_retry_time_and_queue_nothing(db: Db) {
     );
     let alice = requester("terminal", "alice");
     assert_eq!(
-        one_active.handle(&alice, "/video first", false).await.kind,
+        one_active
+            .handle(&alice, "/video first", false)
+            .await
+            .kind(),
         ReplyKind::Queued
     );
     let before = db.jobs().await;
     let reply = one_active.handle(&alice, "/video second", false).await;
-    assert_eq!(reply.kind, ReplyKind::Refused, "{reply:?}");
+    assert_eq!(reply.kind(), ReplyKind::Refused, "{reply:?}");
     assert!(
-        reply.text.contains("You already have 1 clip on the way"),
+        reply.text().contains("You already have 1 clip on the way"),
         "{}",
-        reply.text
+        reply.text()
     );
     assert!(
-        reply.text.contains("Try again") && reply.text.contains("Nothing was queued"),
+        reply.text().contains("Try again") && reply.text().contains("Nothing was queued"),
         "{}",
-        reply.text
+        reply.text()
     );
     assert_eq!(db.jobs().await, before);
     // Another user is not affected.
@@ -362,7 +367,7 @@ async fn limits_refuse_with_a_retry_time_and_queue_nothing(db: Db) {
         one_active
             .handle(&requester("terminal", "bob"), "/video hi", false)
             .await
-            .kind,
+            .kind(),
         ReplyKind::Queued
     );
 
@@ -376,20 +381,28 @@ async fn limits_refuse_with_a_retry_time_and_queue_nothing(db: Db) {
     );
     let carol = requester("terminal", "carol");
     assert_eq!(
-        hourly.handle(&carol, "/video one", false).await.kind,
+        hourly.handle(&carol, "/video one", false).await.kind(),
         ReplyKind::Queued
     );
     db.clock.advance(Duration::from_secs(20 * 60));
     let before = db.jobs().await;
     let reply = hourly.handle(&carol, "/video two", false).await;
-    assert_eq!(reply.kind, ReplyKind::Refused, "{reply:?}");
-    assert!(reply.text.contains("in the last hour"), "{}", reply.text);
+    assert_eq!(reply.kind(), ReplyKind::Refused, "{reply:?}");
     assert!(
-        reply.text.contains("Try again in about 40 min"),
+        reply.text().contains("in the last hour"),
         "{}",
-        reply.text
+        reply.text()
     );
-    assert!(reply.text.contains("Nothing was queued"), "{}", reply.text);
+    assert!(
+        reply.text().contains("Try again in about 40 min"),
+        "{}",
+        reply.text()
+    );
+    assert!(
+        reply.text().contains("Nothing was queued"),
+        "{}",
+        reply.text()
+    );
     assert_eq!(db.jobs().await, before);
 
     // A full queue.
@@ -409,18 +422,18 @@ async fn limits_refuse_with_a_retry_time_and_queue_nothing(db: Db) {
     let reply = full
         .handle(&requester("telegram", "dave"), "/video three", false)
         .await;
-    assert_eq!(reply.kind, ReplyKind::Refused, "{reply:?}");
+    assert_eq!(reply.kind(), ReplyKind::Refused, "{reply:?}");
     assert!(
         reply
-            .text
+            .text()
             .contains(&format!("The queue is full ({queued} clips waiting)")),
         "{}",
-        reply.text
+        reply.text()
     );
     assert!(
-        reply.text.contains("Try again") && reply.text.contains("Nothing was queued"),
+        reply.text().contains("Try again") && reply.text().contains("Nothing was queued"),
         "{}",
-        reply.text
+        reply.text()
     );
     assert_eq!(db.jobs().await, before);
 }
@@ -430,28 +443,28 @@ async fn status_lists_active_jobs(db: Db) {
     let alice = requester("terminal", "alice");
     let empty = core.handle(&alice, "/status", false).await;
     assert_eq!(
-        (empty.kind, empty.text.as_str()),
+        (empty.kind(), empty.text()),
         (ReplyKind::Info, wording::NO_ACTIVE_JOBS)
     );
 
     let a = core
         .handle(&alice, "/video first clip", false)
         .await
-        .job_id
+        .job_id()
         .unwrap();
     let b = core
         .handle(&alice, "/video second clip", false)
         .await
-        .job_id
+        .job_id()
         .unwrap();
     let c = core
         .handle(&alice, "/video third clip", false)
         .await
-        .job_id
+        .job_id()
         .unwrap();
     core.handle(&requester("terminal", "bob"), "/video bob's clip", false)
         .await
-        .job_id
+        .job_id()
         .unwrap();
 
     // a renders with progress; c is cancelled and so no longer listed.
@@ -464,45 +477,45 @@ async fn status_lists_active_jobs(db: Db) {
     assert_eq!(
         core.handle(&alice, &format!("/cancel {c}"), false)
             .await
-            .kind,
-        ReplyKind::Info
+            .kind(),
+        ReplyKind::Cancelled
     );
 
     let reply = core.handle(&alice, "/status", false).await;
-    assert_eq!(reply.kind, ReplyKind::Info, "{reply:?}");
-    assert_eq!(reply.job_id, None);
-    let lines: Vec<&str> = reply.text.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", reply.text);
+    assert_eq!(reply.kind(), ReplyKind::Info, "{reply:?}");
+    assert_eq!(reply.job_id(), None);
+    let lines: Vec<&str> = reply.text().lines().collect();
+    assert_eq!(lines.len(), 2, "{}", reply.text());
     assert!(
         lines[0].starts_with(&format!("#{b} queued, position 1")),
         "{}",
-        reply.text
+        reply.text()
     );
     assert!(
         lines[1].starts_with(&format!("#{a} rendering")),
         "{}",
-        reply.text
+        reply.text()
     );
     assert!(
         lines[1].contains("step 3/10") && lines[1].contains("30%"),
         "{}",
-        reply.text
+        reply.text()
     );
 
     // One job by number, including a finished one.
     let one = core.handle(&alice, &format!("/status {b}"), false).await;
-    assert_eq!((one.kind, one.job_id), (ReplyKind::Info, Some(b)));
+    assert_eq!(one.kind(), ReplyKind::Info);
     assert!(
-        one.text.starts_with(&format!("#{b} queued")),
+        one.text().starts_with(&format!("#{b} queued")),
         "{}",
-        one.text
+        one.text()
     );
     let done = core.handle(&alice, &format!("/status {c}"), false).await;
-    assert_eq!(done.kind, ReplyKind::Info, "{done:?}");
+    assert_eq!(done.kind(), ReplyKind::Info, "{done:?}");
     assert!(
-        done.text.contains(&format!("#{c} cancelled")) && done.text.contains("third clip"),
+        done.text().contains(&format!("#{c} cancelled")) && done.text().contains("third clip"),
         "{}",
-        done.text
+        done.text()
     );
 }
 
@@ -512,37 +525,37 @@ async fn cancel_without_a_number_takes_the_newest_active_job(db: Db) {
     let a = core
         .handle(&alice, "/video first", false)
         .await
-        .job_id
+        .job_id()
         .unwrap();
     let b = core
         .handle(&alice, "/video second", false)
         .await
-        .job_id
+        .job_id()
         .unwrap();
     let bob = core
         .handle(&requester("telegram", "bob"), "/video bob's", false)
         .await
-        .job_id
+        .job_id()
         .unwrap();
 
     let reply = core.handle(&alice, "/cancel", false).await;
     assert_eq!(
-        (reply.kind, reply.job_id),
-        (ReplyKind::Info, Some(b)),
+        (reply.kind(), reply.job_id()),
+        (ReplyKind::Cancelled, Some(b)),
         "{reply:?}"
     );
-    assert_eq!(reply.text, format!("#{b} cancelled; it never started."));
+    assert_eq!(reply.text(), format!("#{b} cancelled; it never started."));
     assert_eq!(db.store.job(b).await.unwrap().state, JobState::Cancelled);
     assert_eq!(db.store.job(a).await.unwrap().state, JobState::Queued);
 
     let reply = core.handle(&alice, "/cancel@reelbot", false).await;
-    assert_eq!(reply.job_id, Some(a), "{reply:?}");
+    assert_eq!(reply.job_id(), Some(a), "{reply:?}");
     assert_eq!(db.store.job(a).await.unwrap().state, JobState::Cancelled);
 
     let before = db.jobs().await;
     let reply = core.handle(&alice, "/cancel", false).await;
     assert_eq!(
-        (reply.kind, reply.text.as_str()),
+        (reply.kind(), reply.text()),
         (ReplyKind::Refused, wording::NO_ACTIVE_JOBS)
     );
     assert_eq!(db.jobs().await, before);
@@ -565,19 +578,19 @@ async fn cancel_of_a_rendering_or_finished_job(db: Db) {
     let a = core
         .handle(&alice, "/video rendering one", false)
         .await
-        .job_id
+        .job_id()
         .unwrap();
     claim(&db.store, a, "w1").await;
     let reply = core.handle(&alice, &format!("/cancel {a}"), false).await;
     assert_eq!(
-        (reply.kind, reply.job_id),
-        (ReplyKind::Info, Some(a)),
+        (reply.kind(), reply.job_id()),
+        (ReplyKind::Cancelled, Some(a)),
         "{reply:?}"
     );
     assert!(
-        reply.text.contains(&format!("#{a} is stopping")),
+        reply.text().contains(&format!("#{a} is stopping")),
         "{}",
-        reply.text
+        reply.text()
     );
     let job = db.store.job(a).await.unwrap();
     assert_eq!(
@@ -592,11 +605,11 @@ async fn cancel_of_a_rendering_or_finished_job(db: Db) {
         .unwrap();
     let before = db.jobs().await;
     let reply = core.handle(&alice, &format!("/cancel {a}"), false).await;
-    assert_eq!(reply.kind, ReplyKind::Refused, "{reply:?}");
+    assert_eq!(reply.kind(), ReplyKind::Refused, "{reply:?}");
     assert!(
-        reply.text.contains(&format!("#{a} is already cancelled")),
+        reply.text().contains(&format!("#{a} is already cancelled")),
         "{}",
-        reply.text
+        reply.text()
     );
     assert_eq!(db.jobs().await, before);
 }
@@ -606,14 +619,14 @@ async fn history_lists_own_jobs_newest_first(db: Db) {
     let alice = requester("discord", "alice");
     let empty = core.handle(&alice, "/history", false).await;
     assert_eq!(
-        (empty.kind, empty.text.as_str()),
+        (empty.kind(), empty.text()),
         (ReplyKind::Info, wording::NO_HISTORY)
     );
 
     let a = core
         .handle(&alice, "/video failing clip", false)
         .await
-        .job_id
+        .job_id()
         .unwrap();
     claim(&db.store, a, "w").await;
     db.store
@@ -628,26 +641,26 @@ async fn history_lists_own_jobs_newest_first(db: Db) {
     let b = core
         .handle(&alice, "/video waiting clip", false)
         .await
-        .job_id
+        .job_id()
         .unwrap();
     core.handle(&requester("discord", "bob"), "/video not alice's", false)
         .await;
 
     let reply = core.handle(&alice, "/history", false).await;
-    assert_eq!(reply.kind, ReplyKind::Info);
-    let lines: Vec<&str> = reply.text.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", reply.text);
+    assert_eq!(reply.kind(), ReplyKind::Info);
+    let lines: Vec<&str> = reply.text().lines().collect();
+    assert_eq!(lines.len(), 2, "{}", reply.text());
     assert!(
         lines[0].starts_with(&format!("#{b} queued")) && lines[0].contains("waiting clip"),
         "{}",
-        reply.text
+        reply.text()
     );
     assert!(
         lines[1].starts_with(&format!("#{a} failed (the model ran out of memory)")),
         "{}",
-        reply.text
+        reply.text()
     );
-    assert!(!reply.text.contains("not alice's"), "{}", reply.text);
+    assert!(!reply.text().contains("not alice's"), "{}", reply.text());
 
     // At most ten, newest first.
     let mut ids = Vec::new();
@@ -655,22 +668,22 @@ async fn history_lists_own_jobs_newest_first(db: Db) {
         ids.push(
             core.handle(&alice, &format!("/video clip number {i}"), false)
                 .await
-                .job_id
+                .job_id()
                 .unwrap(),
         );
     }
     let reply = core.handle(&alice, "/history", false).await;
-    let lines: Vec<&str> = reply.text.lines().collect();
-    assert_eq!(lines.len(), 10, "{}", reply.text);
+    let lines: Vec<&str> = reply.text().lines().collect();
+    assert_eq!(lines.len(), 10, "{}", reply.text());
     assert!(
         lines[0].starts_with(&format!("#{} ", ids[10])),
         "{}",
-        reply.text
+        reply.text()
     );
     assert!(
         lines[9].starts_with(&format!("#{} ", ids[1])),
         "{}",
-        reply.text
+        reply.text()
     );
 }
 
@@ -684,18 +697,18 @@ async fn reroll_keeps_prompt_and_options_with_a_new_seed(db: Db) {
             false,
         )
         .await;
-    let original = db.store.job(first.job_id.unwrap()).await.unwrap();
+    let original = db.store.job(first.job_id().unwrap()).await.unwrap();
 
     let mut seeds = vec![original.seed];
     for _ in 0..3 {
-        let reply = core.reroll(&alice, original.id).await.unwrap();
-        assert_eq!(reply.kind, ReplyKind::Queued, "{reply:?}");
-        let id = reply.job_id.unwrap();
+        let reply = core.reroll(&alice, original.id).await;
+        assert_eq!(reply.kind(), ReplyKind::Queued, "{reply:?}");
+        let id = reply.job_id().unwrap();
         assert_ne!(id, original.id);
         assert!(
-            reply.text.contains(&format!("#{id} queued")),
+            reply.text().contains(&format!("#{id} queued")),
             "{}",
-            reply.text
+            reply.text()
         );
         let again = db.store.job(id).await.unwrap();
         let same = |j: &Job| {
@@ -728,14 +741,14 @@ async fn reroll_keeps_prompt_and_options_with_a_new_seed(db: Db) {
     // Only the owner may re-roll; others see "no job of yours" and nothing is queued.
     let before = db.jobs().await;
     for stranger in [requester("terminal", "bob"), requester("discord", "alice")] {
-        let reply = core.reroll(&stranger, original.id).await.unwrap();
+        let reply = core.reroll(&stranger, original.id).await;
         assert_eq!(
-            (reply.kind, reply.text),
-            (ReplyKind::Refused, wording::not_yours(original.id))
+            (reply.kind(), reply.text()),
+            (ReplyKind::Refused, wording::not_yours(original.id).as_str())
         );
     }
-    let reply = core.reroll(&alice, original.id + 1000).await.unwrap();
-    assert_eq!(reply.kind, ReplyKind::Refused);
+    let reply = core.reroll(&alice, original.id + 1000).await;
+    assert_eq!(reply.kind(), ReplyKind::Refused);
     assert_eq!(db.jobs().await, before);
 
     // Re-rolls obey the limits.
@@ -744,12 +757,17 @@ async fn reroll_keeps_prompt_and_options_with_a_new_seed(db: Db) {
             max_active_per_user: 1,
             ..roomy()
         }),
+        db.clips(),
         Arc::new(reel_consent::NoCameoRegistry),
         RenderSettings::default(),
     );
-    let reply = strict.reroll(&alice, original.id).await.unwrap();
-    assert_eq!(reply.kind, ReplyKind::Refused, "{reply:?}");
-    assert!(reply.text.contains("Nothing was queued"), "{}", reply.text);
+    let reply = strict.reroll(&alice, original.id).await;
+    assert_eq!(reply.kind(), ReplyKind::Refused, "{reply:?}");
+    assert!(
+        reply.text().contains("Nothing was queued"),
+        "{}",
+        reply.text()
+    );
     assert_eq!(db.jobs().await, before);
 }
 
@@ -759,7 +777,7 @@ async fn jobs_belong_to_one_user_on_one_platform(db: Db) {
     let id = core
         .handle(&owner, "/video the owner's clip", false)
         .await
-        .job_id
+        .job_id()
         .unwrap();
     // Same user id on another platform, another user on the same platform.
     let strangers = [
@@ -771,31 +789,38 @@ async fn jobs_belong_to_one_user_on_one_platform(db: Db) {
         let before = db.jobs().await;
         for command in [format!("/status {id}"), format!("/cancel {id}")] {
             let reply = core.handle(stranger, &command, false).await;
-            assert_eq!(reply.kind, ReplyKind::Refused, "{stranger:?} {command}");
-            assert_eq!(reply.text, wording::not_yours(id), "{stranger:?} {command}");
+            assert_eq!(reply.kind(), ReplyKind::Refused, "{stranger:?} {command}");
+            assert_eq!(
+                reply.text(),
+                wording::not_yours(id),
+                "{stranger:?} {command}"
+            );
         }
         let status = core.handle(stranger, "/status", false).await;
-        assert_eq!(status.text, wording::NO_ACTIVE_JOBS, "{stranger:?}");
+        assert_eq!(status.text(), wording::NO_ACTIVE_JOBS, "{stranger:?}");
         let history = core.handle(stranger, "/history", false).await;
-        assert_eq!(history.text, wording::NO_HISTORY, "{stranger:?}");
+        assert_eq!(history.text(), wording::NO_HISTORY, "{stranger:?}");
         let cancel = core.handle(stranger, "/cancel", false).await;
-        assert_eq!(cancel.kind, ReplyKind::Refused, "{stranger:?}");
+        assert_eq!(cancel.kind(), ReplyKind::Refused, "{stranger:?}");
         assert_eq!(db.jobs().await, before, "{stranger:?} changed something");
     }
     // The owner sees and controls it.
     let status = core.handle(&owner, &format!("/status {id}"), false).await;
     assert!(
-        status.text.starts_with(&format!("#{id} queued")),
+        status.text().starts_with(&format!("#{id} queued")),
         "{}",
-        status.text
+        status.text()
     );
     assert!(core
         .handle(&owner, "/history", false)
         .await
-        .text
+        .text()
         .contains("the owner's clip"));
     let cancel = core.handle(&owner, &format!("/cancel {id}"), false).await;
-    assert_eq!((cancel.kind, cancel.job_id), (ReplyKind::Info, Some(id)));
+    assert_eq!(
+        (cancel.kind(), cancel.job_id()),
+        (ReplyKind::Cancelled, Some(id))
+    );
     assert_eq!(db.store.job(id).await.unwrap().state, JobState::Cancelled);
 }
 
@@ -826,6 +851,7 @@ async fn consent_gate_decides_about_cameos(db: Db) {
     let gate = |broken| {
         CommandCore::new(
             db.store.clone(),
+            db.clips(),
             Arc::new(TestGate { broken }),
             RenderSettings::default(),
         )
@@ -838,25 +864,32 @@ async fn consent_gate_decides_about_cameos(db: Db) {
             false,
         )
         .await;
-    assert_eq!(allowed.kind, ReplyKind::Queued, "{allowed:?}");
-    let job = db.store.job(allowed.job_id.unwrap()).await.unwrap();
+    assert_eq!(allowed.kind(), ReplyKind::Queued, "{allowed:?}");
+    let job = db.store.job(allowed.job_id().unwrap()).await.unwrap();
     assert_eq!(job.cameo_ids, vec!["ann".to_string(), "bob".to_string()]);
 
     let before = db.jobs().await;
     let refused = gate(false)
         .handle(&alice, "/video a wave cameo:withdrawn_1", false)
         .await;
-    assert_eq!(refused.kind, ReplyKind::Refused, "{refused:?}");
+    assert_eq!(refused.kind(), ReplyKind::Refused, "{refused:?}");
     assert_eq!(
-        refused.text,
+        refused.text(),
         "withdrawn_1 withdrew consent. Nothing was queued."
     );
-    let broken = gate(true).handle(&alice, "/video a wave", false).await;
+    // A registry outage is "try again later" (the consent policy), not an
+    // internal error; nothing is queued.
+    let broken = gate(true)
+        .handle(&alice, "/video a wave cameo:ann", false)
+        .await;
     assert_eq!(
-        (broken.kind, broken.text.as_str()),
-        (ReplyKind::Refused, wording::INTERNAL_ERROR)
+        (broken.kind(), broken.text()),
+        (ReplyKind::Refused, wording::CONSENT_UNCONFIRMED)
     );
     assert_eq!(db.jobs().await, before);
+    // A prompt naming nobody does not need the registry.
+    let nobody = gate(true).handle(&alice, "/video a wave", false).await;
+    assert_eq!(nobody.kind(), ReplyKind::Queued, "{nobody:?}");
 }
 
 async fn a_broken_store_reads_as_an_internal_error(db: Db) {
@@ -872,7 +905,7 @@ async fn a_broken_store_reads_as_an_internal_error(db: Db) {
     ] {
         let reply = core.handle(&alice, command, false).await;
         assert_eq!(
-            (reply.kind, reply.text.as_str()),
+            (reply.kind(), reply.text()),
             (ReplyKind::Refused, wording::INTERNAL_ERROR),
             "{command}"
         );
@@ -880,7 +913,67 @@ async fn a_broken_store_reads_as_an_internal_error(db: Db) {
     // Help needs no database.
     let help = core.handle(&alice, "/help", false).await;
     assert_eq!(
-        (help.kind, help.text.as_str()),
-        (ReplyKind::Info, wording::HELP)
+        (help.kind(), help.text()),
+        (ReplyKind::Info, wording::help().as_str())
+    );
+}
+
+/// Fault 18: on main `/status` and `/history` in a Telegram group showed
+/// the sender's prompts to everyone there.
+async fn answers_in_a_group_never_show_prompts(db: Db) {
+    let core = core(&db, roomy());
+    let private = requester("telegram", "alice");
+    let in_group = Requester {
+        shared_chat: true,
+        ..private.clone()
+    };
+    let id = core
+        .handle(&private, "/video my secret birthday surprise", false)
+        .await
+        .job_id()
+        .unwrap();
+    for command in ["/status", "/history", &format!("/status {id}")] {
+        let group = core.handle(&in_group, command, false).await;
+        assert_eq!(group.kind(), ReplyKind::Info, "{command}: {group:?}");
+        assert!(
+            group.text().contains(&format!("#{id}")),
+            "{command}: {}",
+            group.text()
+        );
+        assert!(
+            !group.text().contains("secret"),
+            "{command}: {}",
+            group.text()
+        );
+    }
+    // Privately the history shows prompts as before.
+    let alone = core.handle(&private, "/history", false).await;
+    assert!(alone.text().contains("secret"), "{}", alone.text());
+}
+
+/// Fault 8: on main `/clip` had no limit (each call may run three FFmpeg
+/// re-encodes on Discord).
+async fn reposts_are_limited_per_user(db: Db) {
+    let core = core(&db, roomy());
+    let alice = requester("discord", "alice");
+    let (job, _) = common::encoded_job(
+        &db,
+        &db.clips(),
+        &common::new_job("discord", "alice", "a wave"),
+        "testsrc",
+    )
+    .await;
+    let id = job.id;
+    common::deliver(&db, id).await;
+    for _ in 0..reel_bots::core::REPOSTS_PER_USER {
+        let again = core.handle(&alice, &format!("/clip {id}"), false).await;
+        assert_eq!(again.kind(), ReplyKind::Repost, "{again:?}");
+    }
+    let refused = core.handle(&alice, &format!("/clip {id}"), false).await;
+    assert_eq!(refused.kind(), ReplyKind::Refused, "{refused:?}");
+    assert!(
+        refused.text().contains("Try again in about"),
+        "{}",
+        refused.text()
     );
 }

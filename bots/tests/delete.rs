@@ -30,10 +30,13 @@ async fn only_the_requester_deletes_a_delivered_clip_once(db: Db) {
     let key = job.clip_key.clone().unwrap();
 
     // Not posted yet: nothing to delete, nothing changes.
-    let early = core.delete_clip(&alice, &clips, job.id).await.unwrap();
+    let early = core.delete_clip(&alice, job.id).await;
     assert_eq!(
-        (early.kind, early.text),
-        (ReplyKind::Refused, wording::nothing_to_delete(job.id))
+        (early.kind(), early.text()),
+        (
+            ReplyKind::Refused,
+            wording::nothing_to_delete(job.id).as_str()
+        )
     );
     let claimed = db
         .store
@@ -49,20 +52,24 @@ async fn only_the_requester_deletes_a_delivered_clip_once(db: Db) {
         .unwrap();
 
     let before = db.jobs().await;
-    let foreign = core.delete_clip(&bob, &clips, job.id).await.unwrap();
+    let foreign = core.delete_clip(&bob, job.id).await;
     assert_eq!(
-        (foreign.kind, foreign.text),
-        (ReplyKind::Refused, wording::not_yours(job.id))
+        (foreign.kind(), foreign.text()),
+        (ReplyKind::Refused, wording::not_yours(job.id).as_str())
     );
-    let missing = core.delete_clip(&alice, &clips, 999).await.unwrap();
-    assert_eq!(missing.text, wording::not_yours(999));
+    let missing = core.delete_clip(&alice, 999).await;
+    assert_eq!(missing.text(), wording::not_yours(999));
     assert_eq!(db.jobs().await, before);
     assert!(clips.get(&key).await.is_ok());
 
-    let done = core.delete_clip(&alice, &clips, job.id).await.unwrap();
+    let done = core.delete_clip(&alice, job.id).await;
     assert_eq!(
-        (done.kind, done.text, done.job_id),
-        (ReplyKind::Info, wording::deleted(job.id), Some(job.id))
+        (done.kind(), done.text(), done.job_id()),
+        (
+            ReplyKind::Deleted,
+            wording::deleted(job.id).as_str(),
+            Some(job.id)
+        )
     );
     let after = db.store.job(job.id).await.unwrap();
     assert_eq!((after.state, after.clip_key), (JobState::Delivered, None));
@@ -74,16 +81,16 @@ async fn only_the_requester_deletes_a_delivered_clip_once(db: Db) {
         .expect("an audit event");
     assert_eq!(deleted.actor, "telegram:alice");
 
-    let again = core.delete_clip(&alice, &clips, job.id).await.unwrap();
-    assert_eq!(again.kind, ReplyKind::Refused);
+    let again = core.delete_clip(&alice, job.id).await;
+    assert_eq!(again.kind(), ReplyKind::Refused);
 
     // A job still on the way is cancelled, not deleted.
     let queued = core.handle(&alice, "/video a blue kite", true).await;
-    let id = queued.job_id.unwrap();
-    let active = core.delete_clip(&alice, &clips, id).await.unwrap();
+    let id = queued.job_id().unwrap();
+    let active = core.delete_clip(&alice, id).await;
     assert_eq!(
-        (active.kind, active.text),
-        (ReplyKind::Refused, wording::delete_active(id))
+        (active.kind(), active.text()),
+        (ReplyKind::Refused, wording::delete_active(id).as_str())
     );
     assert_eq!(db.store.job(id).await.unwrap().state, JobState::Queued);
 }

@@ -13,8 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use fake_discord::{button, slash, token_of, video, Call, Place, APP_ID};
 use harness::{Harness, GUILD};
+use reel_bots::core::wording::STALE_BUTTON;
 use reel_bots::core::{ChatSink, ClipFile};
-use reel_bots::discord::{Receipt, ReplyHandle, Via, STALE_BUTTON};
+use reel_bots::discord::{Receipt, ReplyHandle, Via};
 use reel_store::JobState;
 use serde_json::{json, Value};
 

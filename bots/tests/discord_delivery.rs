@@ -301,3 +301,36 @@ async fn a_rate_limited_post_is_retried_later_and_posted_once() {
     assert_eq!(uploads, [429, 200], "refused once, then posted once");
     h.stop().await;
 }
+
+/// Faults 13 and 16: on main the interaction token stayed in the job row
+/// for good (and `reel jobs show` printed it), and a prompt's markdown and
+/// masked links were rendered in the bot's public caption.
+#[tokio::test]
+async fn the_token_is_forgotten_after_the_post_and_prompts_show_as_typed() {
+    let h = Harness::start().await;
+    let place = Place::guild(ANN, CHANNEL, GUILD);
+    let prompt = "[free nitro](https://x.example) **now**";
+    h.fake
+        .interaction(video(1, &place, prompt, &[("duration", json!(1))]));
+    let job = h.wait_for_job(1).await;
+    let stored = ReplyHandle::parse(&job.reply_handle).unwrap();
+    assert!(!stored.token.is_empty(), "kept while it is needed");
+    let shown = reel_bots::core::redact_handle(&job.reply_handle);
+    assert!(!shown.contains(&stored.token), "{shown}");
+
+    h.start_render(1, 1, 2).await;
+    h.finish_render(1).await;
+    assert!(h.poster().post_next().await.unwrap());
+    let clip = h.fake.calls_to("PATCH", &webhook(1)).pop().unwrap();
+    assert!(
+        clip.content()
+            .contains(r"“\[free nitro\]\(https\://x.example\) \*\*now\*\*”"),
+        "{}",
+        clip.content()
+    );
+    let after = ReplyHandle::parse(&h.store.job(1).await.unwrap().reply_handle).unwrap();
+    assert!(after.token.is_empty(), "the token is gone after the post");
+    assert_eq!(after.message_id, stored.message_id);
+    assert!(after.clip.is_some());
+    h.stop().await;
+}

@@ -70,10 +70,9 @@ fn options_come_at_the_end_in_any_order() {
     // Keys are case-insensitive.
     assert_eq!(valid("/video a dog Duration:4 SEED:9", &s).duration_s, 4);
 
-    // A key:value word followed by prompt words is part of the prompt.
-    let middle = video("/video a dog seed:7 on a beach");
-    assert_eq!(middle.prompt, "a dog seed:7 on a beach");
-    assert!(middle.options.is_empty(), "{middle:?}");
+    // An option of ours followed by prompt words is refused (fault 21),
+    // not filmed as part of the prompt.
+    assert!(parse("/video a dog seed:7 on a beach", false).is_err());
 }
 
 #[test]
@@ -147,7 +146,10 @@ fn sizes_are_rounded_to_the_model_grid_with_a_note() {
     let upper = valid("/video a cat size:320X192", &s);
     assert_eq!((upper.width, upper.height), (320, 192));
     let edge = valid(
-        &format!("/video a cat size:{}x{}", s.max_width, s.max_height),
+        &format!(
+            "/video a cat size:{}x{} duration:1",
+            s.max_width, s.max_height
+        ),
         &s,
     );
     assert_eq!((edge.width, edge.height), (s.max_width, s.max_height));
@@ -265,4 +267,73 @@ fn structured_requests_validate_like_typed_ones() {
     };
     let UsageError(message) = validate(&bad, &RenderSettings::default()).unwrap_err();
     assert!(message.contains("Unknown option `loop:`"), "{message}");
+}
+
+/// Fault 21: on main `/video duration:99 a cat` rendered "duration:99 a
+/// cat" as the prompt.
+#[test]
+fn an_option_before_the_prompt_is_refused_not_filmed() {
+    for text in [
+        "/video duration:99 a cat",
+        "/video a cat seed:4 on a skateboard",
+        "a SIZE:640x384 cat",
+    ] {
+        let error = parse(text, true).expect_err(text);
+        assert!(
+            error.0.starts_with("Options go at the end"),
+            "{text}: {error}"
+        );
+    }
+    // Words with colons that are not our options stay where they are.
+    let s = RenderSettings::default();
+    assert_eq!(
+        valid("/video a sign saying note:hello on a wall duration:2", &s).prompt,
+        "a sign saying note:hello on a wall"
+    );
+}
+
+/// Fault 16: on main zero-width and other format (Cf) characters passed
+/// into prompts (and so into public captions).
+#[test]
+fn invisible_format_characters_are_refused_with_the_reason() {
+    let s = RenderSettings::default();
+    for bad in ['\u{200B}', '\u{FEFF}', '\u{2060}', '\u{E0041}', '\u{00AD}'] {
+        let request = VideoRequest {
+            prompt: format!("a cat{bad} on a skateboard"),
+            options: Vec::new(),
+        };
+        let UsageError(message) = validate(&request, &s).expect_err("refused");
+        assert!(
+            message.contains("invisible formatting character")
+                && message.contains(&format!("U+{:04X}", bad as u32)),
+            "{message}"
+        );
+    }
+    // Emoji built with a zero-width joiner are ordinary text.
+    assert_eq!(
+        valid("/video a 👩\u{200D}💻 typing", &s).prompt,
+        "a 👩\u{200D}💻 typing"
+    );
+}
+
+/// Fault 7: on main any user could ask for 1280×1280 for 10 s (about 20 GB
+/// in the frame conversion); the pixel × frame budget refuses it up front.
+#[test]
+fn a_clip_over_the_pixel_frame_budget_is_refused_clearly() {
+    let s = RenderSettings::default();
+    let request = video("/video a cat size:1280x1280 duration:10");
+    let UsageError(message) = validate(&request, &s).expect_err("over budget");
+    assert!(
+        message.contains("1280×1280 for 10 s") && message.contains("up to 2 s"),
+        "{message}"
+    );
+    // Each bound alone is fine: the default size at the longest duration,
+    // the largest size briefly.
+    valid("/video a cat duration:10", &s);
+    valid("/video a cat size:1280x1280 duration:2", &s);
+    let tight = RenderSettings {
+        max_pixel_frames: 768 * 512 * 24,
+        ..RenderSettings::default()
+    };
+    assert!(validate(&video("/video a cat duration:2"), &tight).is_err());
 }

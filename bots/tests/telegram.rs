@@ -12,8 +12,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use fake::{callback, text_update, user_message, BOT_USERNAME};
 use harness::Harness;
+use reel_bots::core::wording::{MEDIA_REFUSED, STALE_BUTTON};
+use reel_bots::core::ChatHandles;
 use reel_bots::core::{ChatSink, ClipFile};
-use reel_bots::telegram::{Receipt, ReplyHandle, TelegramSink, MEDIA_REFUSED, STALE_BUTTON};
+use reel_bots::telegram::{Receipt, ReplyHandle, TelegramSink};
 use reel_store::{JobState, RenderFailure};
 use serde_json::json;
 
@@ -50,7 +52,7 @@ async fn video_is_queued_shows_progress_and_is_posted_once() {
     );
     assert_eq!(queued.int("chat_id"), ANN);
     assert_eq!(queued.params["reply_parameters"]["message_id"], 1);
-    assert_eq!(queued.buttons(), ["cx:1"]);
+    assert_eq!(queued.buttons(), ["reel:cancel:1"]);
     let job = h.store.job(1).await.unwrap();
     assert_eq!(
         (job.platform.as_str(), job.user_id.as_str(), job.seed),
@@ -68,7 +70,7 @@ async fn video_is_queued_shows_progress_and_is_posted_once() {
         "{}",
         edit.str("text")
     );
-    assert_eq!(edit.buttons(), ["cx:1"]);
+    assert_eq!(edit.buttons(), ["reel:cancel:1"]);
 
     let mp4 = h.finish_render(1).await;
     assert!(h.poster().post_next().await.unwrap());
@@ -80,7 +82,7 @@ async fn video_is_queued_shows_progress_and_is_posted_once() {
         video.str("caption")
     );
     assert!(video.str("caption").contains("seed 7"));
-    assert_eq!(video.buttons(), ["rr:1", "cx:1", "del:1"]);
+    assert_eq!(video.buttons(), ["reel:reroll:1", "reel:delete:1"]);
     let (field, uploaded) = &video.files[0];
     assert_eq!(video.str("video"), format!("attach://{field}"));
     assert_eq!(uploaded.as_slice(), mp4.as_ref());
@@ -157,16 +159,35 @@ async fn buttons_reroll_cancel_and_delete() {
 
     // Someone else's presses change nothing.
     h.fake
-        .push(callback("q-bob", BOB, ANN, video_message, "del:1"));
+        .push(callback("q-bob", BOB, ANN, video_message, "reel:delete:1"));
     assert_eq!(answer_to(&h, "q-bob").await, "There is no job #1 of yours.");
     assert!(h.store.job(1).await.unwrap().clip_key.is_some());
+    // Fault 3: a refused Re-roll is told to the presser alone (the callback
+    // answer); main posted the refusal in the chat on every press.
+    let sent = h.fake.calls_to("sendMessage").len();
+    h.fake.push(callback(
+        "q-bob-rr",
+        BOB,
+        ANN,
+        video_message,
+        "reel:reroll:1",
+    ));
+    assert_eq!(
+        answer_to(&h, "q-bob-rr").await,
+        "There is no job #1 of yours."
+    );
+    assert_eq!(
+        h.fake.calls_to("sendMessage").len(),
+        sent,
+        "nothing posted in the chat"
+    );
 
     h.fake
-        .push(callback("q-rr", ANN, ANN, video_message, "rr:1"));
+        .push(callback("q-rr", ANN, ANN, video_message, "reel:reroll:1"));
     assert!(answer_to(&h, "q-rr").await.starts_with("#2 queued"));
     let queued = h.fake.wait_for("sendMessage", 2).await.remove(1);
     assert!(queued.str("text").starts_with("#2 queued"));
-    assert_eq!(queued.buttons(), ["cx:2"]);
+    assert_eq!(queued.buttons(), ["reel:cancel:2"]);
     let reroll = h.store.job(2).await.unwrap();
     assert_eq!(
         (reroll.prompt.as_str(), reroll.duration_s),
@@ -176,7 +197,8 @@ async fn buttons_reroll_cancel_and_delete() {
         .status_message_id
         .is_some());
 
-    h.fake.push(callback("q-cx", ANN, ANN, 1003, "cx:2"));
+    h.fake
+        .push(callback("q-cx", ANN, ANN, 1003, "reel:cancel:2"));
     assert_eq!(
         answer_to(&h, "q-cx").await,
         "#2 cancelled; it never started."
@@ -184,7 +206,7 @@ async fn buttons_reroll_cancel_and_delete() {
     assert_eq!(h.store.job(2).await.unwrap().state, JobState::Cancelled);
 
     h.fake
-        .push(callback("q-del", ANN, ANN, video_message, "del:1"));
+        .push(callback("q-del", ANN, ANN, video_message, "reel:delete:1"));
     assert!(answer_to(&h, "q-del").await.starts_with("#1 deleted"));
     let deleted = h.fake.wait_for("deleteMessage", 1).await.remove(0);
     assert_eq!(deleted.int("message_id"), video_message);
@@ -195,8 +217,13 @@ async fn buttons_reroll_cancel_and_delete() {
 
     // Stale and forged data: a clear answer, nothing changed.
     let before = h.jobs().await;
-    h.fake
-        .push(callback("q-stale", ANN, ANN, video_message, "rr:999"));
+    h.fake.push(callback(
+        "q-stale",
+        ANN,
+        ANN,
+        video_message,
+        "reel:reroll:999",
+    ));
     assert_eq!(
         answer_to(&h, "q-stale").await,
         "There is no job #999 of yours."
@@ -204,8 +231,13 @@ async fn buttons_reroll_cancel_and_delete() {
     h.fake
         .push(callback("q-junk", ANN, ANN, video_message, "zz:1"));
     assert_eq!(answer_to(&h, "q-junk").await, STALE_BUTTON);
-    h.fake
-        .push(callback("q-again", ANN, ANN, video_message, "del:1"));
+    h.fake.push(callback(
+        "q-again",
+        ANN,
+        ANN,
+        video_message,
+        "reel:delete:1",
+    ));
     assert!(answer_to(&h, "q-again").await.contains("no clip to delete"));
     assert_eq!(h.jobs().await, before);
     h.stop().await;
@@ -381,7 +413,8 @@ async fn a_restart_mid_job_posts_once_and_buttons_still_work() {
     assert_eq!(h.store.job(1).await.unwrap().state, JobState::Delivered);
 
     // Buttons made before the restart work after it.
-    h.fake.push(callback("q-rr", ANN, ANN, 1002, "rr:1"));
+    h.fake
+        .push(callback("q-rr", ANN, ANN, 1002, "reel:reroll:1"));
     assert!(answer_to(&h, "q-rr").await.starts_with("#2 queued"));
     assert_eq!(h.fake.calls_to("sendVideo").len(), 1);
     h.stop().await;
@@ -396,14 +429,18 @@ async fn a_clip_over_the_upload_limit_is_explained_not_dropped() {
     h.start_render(1, 1, 4).await;
     let mp4 = h.finish_render(1).await;
     let job = h.store.job(1).await.unwrap();
-    let small = reel_bots::telegram::TelegramSink::new(h.bot.clone(), h.store.clone(), 100);
+    let small = reel_bots::telegram::TelegramSink::new(
+        h.bot.clone(),
+        ChatHandles::new(h.store.clone()),
+        100,
+    );
     let receipt = small
         .post_clip(&job, &clip_file(&mp4), "caption")
         .await
         .unwrap();
     let said = h.fake.wait_for("sendMessage", 2).await.remove(1);
     assert!(
-        said.str("text").contains("over the 0 MB"),
+        said.str("text").contains("over the 0.0 MB"),
         "{}",
         said.str("text")
     );
@@ -421,8 +458,8 @@ async fn post_with_limits(h: &Harness, mp4: &Bytes, video: u64, document: u64) -
     h.start_render(1, 1, 4).await;
     h.finish_render(1).await;
     let job = h.store.job(1).await.unwrap();
-    let sink =
-        TelegramSink::new(h.bot.clone(), h.store.clone(), video).with_document_limit(document);
+    let sink = TelegramSink::new(h.bot.clone(), ChatHandles::new(h.store.clone()), video)
+        .with_document_limit(document);
     let receipt = sink
         .post_clip(&job, &clip_file(mp4), "#1 a waterfall")
         .await
@@ -469,7 +506,7 @@ async fn a_clip_over_the_video_limit_is_re_encoded_to_fit() {
         "{}",
         video.str("caption")
     );
-    assert_eq!(video.buttons(), ["rr:1", "cx:1", "del:1"]);
+    assert_eq!(video.buttons(), ["reel:reroll:1", "reel:delete:1"]);
     assert!(!receipt.as_document);
     assert!(receipt.file_id.unwrap().starts_with("video-file-"));
     assert!(h.fake.calls_to("sendDocument").is_empty());
@@ -492,7 +529,7 @@ async fn a_clip_no_video_upload_takes_is_sent_as_a_document() {
         "{}",
         document.str("caption")
     );
-    assert_eq!(document.buttons(), ["rr:1", "cx:1", "del:1"]);
+    assert_eq!(document.buttons(), ["reel:reroll:1", "reel:delete:1"]);
     let reply: serde_json::Value = serde_json::from_str(document.str("reply_parameters")).unwrap();
     assert_eq!(reply["message_id"], 1001);
     assert!(h.fake.calls_to("sendVideo").is_empty());
@@ -538,7 +575,7 @@ async fn a_re_post_sends_the_file_id_and_uploads_nothing() {
     assert_eq!(second.str("video"), file_id);
     assert!(second.files.is_empty(), "no multipart upload");
     assert_eq!(second.int("chat_id"), ANN);
-    assert_eq!(second.buttons(), ["rr:1", "cx:1", "del:1"]);
+    assert_eq!(second.buttons(), ["reel:reroll:1", "reel:delete:1"]);
     assert_eq!(again.file_id.as_deref(), Some(file_id.as_str()));
     assert_ne!(again.message_id, stored.message_id);
 
@@ -610,7 +647,7 @@ async fn a_redelivered_update_queues_nothing_new() {
         second.str("text")
     );
     // The same press of Re-roll, delivered twice: one new job.
-    let press = callback("press-1", ANN, ANN, 1, "rr:1");
+    let press = callback("press-1", ANN, ANN, 1, "reel:reroll:1");
     h.fake.push(press.clone());
     h.fake.wait_for("answerCallbackQuery", 1).await;
     h.fake.push(press);
@@ -667,5 +704,45 @@ async fn a_re_post_of_a_document_sends_its_file_id_as_a_document() {
     let refused = h.sink().resend(&fresh, "#2").await.unwrap_err();
     assert!(refused.0.contains("no posted clip"), "{refused}");
     assert_eq!(h.fake.calls_to("sendDocument").len(), 2);
+    h.stop().await;
+}
+
+/// Fault 1: on main Telegram's `from` was the identity, so every anonymous
+/// admin (and every channel post) was one shared account: one person could
+/// see, cancel and re-post another's jobs. A channel now acts as itself;
+/// a shared account is refused, saying why.
+#[tokio::test]
+async fn shared_accounts_are_refused_and_channels_act_as_themselves() {
+    let h = Harness::start().await;
+    let addressed = format!("/video@{BOT_USERNAME} a cat");
+    let mut anonymous = text_update(30, ANN, GROUP, &addressed);
+    anonymous["message"]["from"] = json!({
+        "id": 1087968824, "is_bot": true, "first_name": "Group", "username": "GroupAnonymousBot"
+    });
+    anonymous["message"]["sender_chat"] = fake::chat(GROUP);
+    h.fake.push(anonymous);
+    let refusal = h.fake.wait_for("sendMessage", 1).await.remove(0);
+    assert_eq!(
+        refusal.str("text"),
+        reel_bots::core::wording::SHARED_ACCOUNT
+    );
+    assert!(h.jobs().await.is_empty(), "nothing was queued");
+
+    let channel = -1_001_234_567_i64;
+    let mut as_channel = text_update(31, ANN, GROUP, &addressed);
+    as_channel["message"]["from"] = json!({
+        "id": 136817688, "is_bot": true, "first_name": "Channel", "username": "Channel_Bot"
+    });
+    as_channel["message"]["sender_chat"] =
+        json!({ "id": channel, "type": "channel", "title": "News" });
+    h.fake.push(as_channel);
+    let queued = h.fake.wait_for("sendMessage", 2).await.remove(1);
+    assert!(
+        queued.str("text").starts_with("#1 queued"),
+        "{}",
+        queued.str("text")
+    );
+    let job = h.store.job(1).await.unwrap();
+    assert_eq!(job.user_id, channel.to_string());
     h.stop().await;
 }

@@ -138,15 +138,29 @@ async fn core_alone(h: &Harness, backend: &str) {
     // 201..=400 with bursts grouped into one transaction (what runs).
     burst_into_core(
         h.store.without_batching(),
+        h.clips.clone(),
         backend,
         "one transaction each",
         1,
     )
     .await;
-    burst_into_core(h.store.clone(), backend, "grouped", USERS + 1).await;
+    burst_into_core(
+        h.store.clone(),
+        h.clips.clone(),
+        backend,
+        "grouped",
+        USERS + 1,
+    )
+    .await;
 }
 
-async fn burst_into_core(store: reel_store::Store, backend: &str, how: &str, first: i64) {
+async fn burst_into_core(
+    store: reel_store::Store,
+    clips: reel_store::ClipStore,
+    backend: &str,
+    how: &str,
+    first: i64,
+) {
     let limits = Limits {
         max_active_per_user: 100,
         max_per_user_per_hour: 100,
@@ -155,6 +169,7 @@ async fn burst_into_core(store: reel_store::Store, backend: &str, how: &str, fir
     };
     let core = CommandCore::new(
         store.with_limits(limits),
+        clips,
         Arc::new(NoCameoRegistry),
         RenderSettings::default(),
     );
@@ -167,10 +182,11 @@ async fn burst_into_core(store: reel_store::Store, backend: &str, how: &str, fir
                 chat_id: user.to_string(),
                 reply_handle: "{}".into(),
                 request_key: None,
+                shared_chat: false,
             };
             let started = Instant::now();
             let reply = core.handle(&from, "/video a crowd duration:1", false).await;
-            assert_eq!(reply.kind, ReplyKind::Queued, "{}", reply.text);
+            assert_eq!(reply.kind(), ReplyKind::Queued, "{}", reply.text());
             started.elapsed()
         })
     });

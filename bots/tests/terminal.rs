@@ -64,13 +64,13 @@ async fn help_and_bad_commands_are_printed_and_quit_stops() {
 
     let out = screen.text();
     assert!(out.starts_with(GREETING), "{out}");
-    assert!(out.contains(wording::HELP), "{out}");
+    assert!(out.contains(&wording::help()), "{out}");
     assert!(
         out.contains("I don't know the command /bogus. Try /help."),
         "{out}"
     );
     assert!(out.contains("duration:99 is out of range"), "{out}");
-    let help_at = out.find(wording::HELP).unwrap();
+    let help_at = out.find(&wording::help()).unwrap();
     let bogus_at = out.find("/bogus").unwrap();
     assert!(help_at < bogus_at, "replies come in input order: {out}");
     assert!(!out.contains("must never"), "{out}");

@@ -6,8 +6,15 @@
 //! consent lands in a later change; until then [`NoCameoRegistry`] is the
 //! gate, and since nobody can have registered a cameo it refuses every
 //! cameo reference (and lets cameo-free prompts through).
+//!
+//! Checkpoints do not read a gate's answer themselves: [`decide`] turns it
+//! into a [`Verdict`] by one documented policy (see `policy.rs`).
 
 use async_trait::async_trait;
+
+mod policy;
+
+pub use policy::{decide, Verdict};
 
 /// At most this many cameos may appear in one clip.
 pub const MAX_CAMEOS_PER_CLIP: usize = 2;

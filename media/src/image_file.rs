@@ -18,6 +18,8 @@ pub enum ImageError {
     Unreadable { path: String, reason: String },
     #[error("{path} holds no picture")]
     NoPicture { path: String },
+    #[error("{path} is not an image file (FFmpeg reads it as {format}); use a PNG, JPEG, WebP or similar picture")]
+    NotAnImage { path: String, format: String },
     #[error("{path} is {width}×{height}; images up to {max}×{max} are accepted")]
     TooLarge {
         path: String,
@@ -36,6 +38,15 @@ pub fn read_image(path: &Path) -> Result<RgbImage, ImageError> {
     };
     ffmpeg_setup::init().map_err(unreadable)?;
     let mut input = format::input(path).map_err(unreadable)?;
+    // Only still-image demuxers: a video container (MP4, MKV, ...) would
+    // give its first frame, and may declare a size its frames do not have.
+    let demuxer = input.format().name().to_string();
+    if !is_image_demuxer(&demuxer) {
+        return Err(ImageError::NotAnImage {
+            path: name,
+            format: demuxer,
+        });
+    }
     let stream = input
         .streams()
         .best(media::Type::Video)
@@ -44,15 +55,9 @@ pub fn read_image(path: &Path) -> Result<RgbImage, ImageError> {
     let mut decoder = ffmpeg_next::codec::context::Context::from_parameters(stream.parameters())
         .and_then(|c| c.decoder().video())
         .map_err(unreadable)?;
-    let (width, height) = (decoder.width(), decoder.height());
-    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
-        return Err(ImageError::TooLarge {
-            path: name,
-            width,
-            height,
-            max: MAX_IMAGE_SIDE,
-        });
-    }
+    // The header's size refuses a large picture before decoding it; the
+    // decoded frame is checked again below (a header can say anything).
+    too_large(&name, decoder.width(), decoder.height())?;
     let mut decoded = frame::Video::empty();
     let mut got = false;
     for (stream, packet) in input.packets() {
@@ -73,15 +78,27 @@ pub fn read_image(path: &Path) -> Result<RgbImage, ImageError> {
         return Err(ImageError::NoPicture { path: name });
     }
     // The header is no promise: check the picture actually decoded too.
-    if decoded.width() > MAX_IMAGE_SIDE || decoded.height() > MAX_IMAGE_SIDE {
+    too_large(&name, decoded.width(), decoded.height())?;
+    to_rgb(&decoded).map_err(unreadable)
+}
+
+fn too_large(path: &str, width: u32, height: u32) -> Result<(), ImageError> {
+    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
         return Err(ImageError::TooLarge {
-            path: name,
-            width: decoded.width(),
-            height: decoded.height(),
+            path: path.to_string(),
+            width,
+            height,
             max: MAX_IMAGE_SIDE,
         });
     }
-    to_rgb(&decoded).map_err(unreadable)
+    Ok(())
+}
+
+/// FFmpeg's still-image demuxers: `image2` (by file name) and the
+/// `*_pipe` probes (`png_pipe`, `jpeg_pipe`, `webp_pipe`, `ppm_pipe`, ...).
+fn is_image_demuxer(name: &str) -> bool {
+    name.split(',')
+        .any(|n| n == "image2" || n == "image2pipe" || n.ends_with("_pipe"))
 }
 
 fn to_rgb(decoded: &frame::Video) -> Result<RgbImage, ffmpeg_next::Error> {

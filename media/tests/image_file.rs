@@ -1,5 +1,7 @@
 //! Reference images read through FFmpeg: exact pixels, clear errors.
 
+mod common;
+
 use reel_media::{read_image, ImageError};
 
 fn ppm(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
@@ -49,4 +51,18 @@ fn what_is_not_a_usable_picture_is_a_clear_error() {
         matches!(err, ImageError::TooLarge { width: 5000, .. }),
         "{err}"
     );
+}
+
+/// Fault 19: on main any container FFmpeg opens was taken as an image (an
+/// MP4 gave its first frame, at the size its header declared). Only still
+/// image formats are read now.
+#[test]
+fn a_video_file_is_not_an_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    let rendered = common::pattern_clip(64, 64, 4, 8, 1);
+    reel_media::encode_mp4(&rendered, &clip, &reel_media::EncodeOptions::default()).unwrap();
+    let err = read_image(&clip).unwrap_err();
+    assert!(matches!(err, ImageError::NotAnImage { .. }), "{err}");
+    assert!(err.to_string().contains("not an image file"), "{err}");
 }

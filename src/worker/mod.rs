@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reel_consent::{Checkpoint, ConsentDecision, ConsentGate, ConsentRequest};
+use reel_consent::{decide, Checkpoint, ConsentGate, ConsentRequest, Verdict};
 use reel_engine::{CancelToken, Progress, RenderError, RenderRequest, Renderer};
 use reel_media::{encode_mp4, EncodeOptions};
 use reel_store::{ClipRecord, ClipStore, Heartbeat, Job, RenderFailure, RenderQueue, StoreError};
@@ -116,10 +116,15 @@ impl Worker {
         let worker = self.settings.id.clone();
         let span = tracing::info_span!("render", job = job.id, worker = %worker);
         let _enter = span.enter();
-        if let Some(reason) = self.consent_refusal(&job).await {
-            self.queue
-                .end(job.id, &worker, &RenderFailure::Blocked(reason))
-                .await?;
+        // The consent policy (reel_consent::decide): refused blocks the job
+        // for good; unconfirmed sends it back to the queue with back-off.
+        let refusal = match self.consent(&job).await {
+            Verdict::Allow => None,
+            Verdict::Refuse(reason) => Some(RenderFailure::Blocked(reason)),
+            Verdict::RetryLater(reason) => Some(RenderFailure::Retry(reason)),
+        };
+        if let Some(failure) = refusal {
+            self.queue.end(job.id, &worker, &failure).await?;
             return Ok(());
         }
         let started = Instant::now();
@@ -267,10 +272,7 @@ impl Worker {
         }
     }
 
-    async fn consent_refusal(&self, job: &Job) -> Option<String> {
-        if job.cameo_ids.is_empty() {
-            return None;
-        }
+    async fn consent(&self, job: &Job) -> Verdict {
         let request = ConsentRequest {
             platform: &job.platform,
             user_id: &job.user_id,
@@ -278,10 +280,6 @@ impl Worker {
             prompt: &job.prompt,
             checkpoint: Checkpoint::RenderStart,
         };
-        match self.gate.check(&request).await {
-            Ok(ConsentDecision::Allowed) => None,
-            Ok(ConsentDecision::Refused(reason)) => Some(reason),
-            Err(error) => Some(format!("consent could not be confirmed ({error})")),
-        }
+        decide(self.gate.as_ref(), &request).await
     }
 }

@@ -65,6 +65,10 @@ pub struct RenderSettings {
     pub height: u32,
     pub max_width: u32,
     pub max_height: u32,
+    /// The most width × height × frames one clip may ask for: what a render
+    /// host's memory allows. A size and a duration each within bounds can
+    /// together be far over it (1280×1280 for 10 s is four times 768×512).
+    pub max_pixel_frames: u64,
 }
 
 impl Default for RenderSettings {
@@ -78,6 +82,8 @@ impl Default for RenderSettings {
             height: 512,
             max_width: 1280,
             max_height: 1280,
+            // The default size at the longest duration.
+            max_pixel_frames: 768 * 512 * 24 * 10,
         }
     }
 }
@@ -113,7 +119,7 @@ pub fn parse(text: &str, plain_text_is_prompt: bool) -> Result<Command, UsageErr
     }
     let Some(rest) = text.strip_prefix('/') else {
         if plain_text_is_prompt {
-            return Ok(Command::Video(split_options(text)));
+            return Ok(Command::Video(split_options(text)?));
         }
         return Err(usage("Commands start with /. Try /help."));
     };
@@ -122,7 +128,7 @@ pub fn parse(text: &str, plain_text_is_prompt: bool) -> Result<Command, UsageErr
     let name = word.split('@').next().unwrap_or(word).to_lowercase();
     let args = args.trim();
     match name.as_str() {
-        "video" => Ok(Command::Video(split_options(args))),
+        "video" => Ok(Command::Video(split_options(args)?)),
         "status" => Ok(Command::Status(optional_job_id(args)?)),
         "cancel" => Ok(Command::Cancel(optional_job_id(args)?)),
         "history" => Ok(Command::History),
@@ -140,22 +146,37 @@ pub fn parse(text: &str, plain_text_is_prompt: bool) -> Result<Command, UsageErr
     }
 }
 
-/// Splits trailing `key:value` words off the prompt.
-fn split_options(args: &str) -> VideoRequest {
+/// Splits trailing `key:value` words off the prompt. An option of ours
+/// before the end would silently become part of the prompt: refused.
+fn split_options(args: &str) -> Result<VideoRequest, UsageError> {
     let words: Vec<&str> = args.split_whitespace().collect();
     let mut first_option = words.len();
     while first_option > 0 && looks_like_option(words[first_option - 1]) {
         first_option -= 1;
+    }
+    if let Some(misplaced) = words[..first_option].iter().find(|w| is_known_option(w)) {
+        return Err(usage(format!(
+            "Options go at the end: put {} after what to film, e.g. /video a cat on a skateboard {}.",
+            printable(misplaced, 32),
+            printable(misplaced, 32)
+        )));
     }
     let options = words[first_option..]
         .iter()
         .filter_map(|w| w.split_once(':'))
         .map(|(k, v)| (k.to_lowercase(), v.to_string()))
         .collect();
-    VideoRequest {
+    Ok(VideoRequest {
         prompt: words[..first_option].join(" "),
         options,
-    }
+    })
+}
+
+fn is_known_option(word: &str) -> bool {
+    looks_like_option(word)
+        && word
+            .split_once(':')
+            .is_some_and(|(key, _)| OPTION_KEYS.contains(&key.to_lowercase().as_str()))
 }
 
 fn looks_like_option(word: &str) -> bool {
@@ -227,7 +248,29 @@ pub fn validate(req: &VideoRequest, settings: &RenderSettings) -> Result<ValidVi
             _ => video.cameo_ids.push(cameo(value)?),
         }
     }
+    let frames = u64::from(video.duration_s) * u64::from(video.fps);
+    let pixel_frames = u64::from(video.width) * u64::from(video.height) * frames;
+    if pixel_frames > settings.max_pixel_frames {
+        return Err(usage(format!(
+            "{}×{} for {} s is more than this server can render in one clip. \
+             Ask for a shorter clip or a smaller size (at {}×{}, up to {} s).",
+            video.width,
+            video.height,
+            video.duration_s,
+            video.width,
+            video.height,
+            longest_within(settings, video.width, video.height)
+        )));
+    }
     Ok(video)
+}
+
+/// The longest duration (seconds, at least the shortest allowed) whose
+/// frames at `width`×`height` fit the budget.
+fn longest_within(settings: &RenderSettings, width: u32, height: u32) -> u32 {
+    let per_second = u64::from(width) * u64::from(height) * u64::from(settings.fps.max(1));
+    let secs = settings.max_pixel_frames / per_second.max(1);
+    (secs.min(u64::from(*settings.durations.end())) as u32).max(*settings.durations.start())
 }
 
 fn clean_prompt(raw: &str, max_chars: usize) -> Result<String, UsageError> {
@@ -237,6 +280,13 @@ fn clean_prompt(raw: &str, max_chars: usize) -> Result<String, UsageError> {
     {
         return Err(usage(format!(
             "The prompt contains an invisible control character (U+{:04X}); please type it again without it.",
+            bad as u32
+        )));
+    }
+    if let Some(bad) = invisible_format_char(raw) {
+        return Err(usage(format!(
+            "The prompt contains an invisible formatting character (U+{:04X}), which can hide \
+             text from readers; please type it again without it.",
             bad as u32
         )));
     }
@@ -258,6 +308,40 @@ fn clean_prompt(raw: &str, max_chars: usize) -> Result<String, UsageError> {
 /// Characters that reorder text invisibly (used to disguise what a prompt says).
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// The first Unicode format (Cf) character in `text`: zero-width spaces
+/// and joiners, the byte-order mark, invisible operators, tag characters.
+/// A zero-width joiner between two emoji (👩‍💻) is allowed: that is how
+/// emoji are composed.
+fn invisible_format_char(text: &str) -> Option<char> {
+    let chars: Vec<char> = text.chars().collect();
+    chars.iter().enumerate().find_map(|(i, &c)| {
+        if !is_format_char(c) {
+            return None;
+        }
+        let emoji_joiner = c == '\u{200D}'
+            && i > 0
+            && chars.get(i + 1).is_some_and(|next| is_pictographic(*next))
+            && (is_pictographic(chars[i - 1]) || chars[i - 1] == '\u{FE0F}');
+        (!emoji_joiner).then_some(c)
+    })
+}
+
+/// Unicode's General_Category=Cf (Unicode 15.1).
+fn is_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}'
+        | '\u{0890}'..='\u{0891}' | '\u{08E2}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
+}
+
+/// Roughly Extended_Pictographic: the emoji blocks a joiner may link.
+fn is_pictographic(c: char) -> bool {
+    matches!(c, '\u{2600}'..='\u{27BF}' | '\u{1F000}'..='\u{1FAFF}')
 }
 
 fn duration(value: &str, allowed: &RangeInclusive<u32>) -> Result<u32, UsageError> {
@@ -347,7 +431,7 @@ pub(crate) fn printable(text: &str, max_chars: usize) -> String {
     let mut out: String = text
         .chars()
         .map(|c| {
-            if c.is_control() || is_bidi_control(c) {
+            if c.is_control() || is_bidi_control(c) || is_format_char(c) {
                 '?'
             } else {
                 c

@@ -1,15 +1,26 @@
-//! The command core shared by every chat adapter. Wording, parsing, limits
-//! and the delivery rules live here once and are tested once.
+//! The command core shared by every chat adapter. Wording, parsing, limits,
+//! buttons, the command table and the delivery rules live here once and are
+//! tested once; adapters only translate between a platform and this.
 
+pub mod actions;
 mod command;
 mod delete;
 pub mod fit;
+mod handles;
+pub mod menu;
 mod outcomes;
+mod poster;
+mod reply;
+mod reposts;
 mod service;
 pub mod wording;
 
 pub use command::{
     parse, validate, Aspect, Command, RenderSettings, UsageError, ValidVideo, VideoRequest,
 };
-pub use outcomes::{ChatSink, ClipFile, OutcomePoster, ProgressWatcher, SinkError};
-pub use service::{CommandCore, Reply, ReplyKind, Requester};
+pub use handles::{redact_handle, ChatHandle, ChatHandles, JobLocks};
+pub use outcomes::{ChatSink, ClipFile, ProgressWatcher, SinkError};
+pub use poster::{OutcomePoster, POSTS_PER_PLATFORM};
+pub use reply::{Reply, ReplyKind};
+pub use reposts::{fit_with, Fits, Upload, MAX_CONCURRENT_FITS, REPOSTS_PER_USER};
+pub use service::{CommandCore, Requester};

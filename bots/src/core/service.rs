@@ -1,10 +1,13 @@
 use std::sync::Arc;
 
 use rand::Rng;
-use reel_consent::{Checkpoint, ConsentDecision, ConsentGate, ConsentRequest};
-use reel_store::{CancelOutcome, Job, JobState, Limits, NewJob, Store, StoreError};
+use reel_consent::{decide, Checkpoint, ConsentGate, ConsentRequest, Verdict};
+use reel_store::{CancelOutcome, ClipStore, Job, JobState, Limits, NewJob, Store, StoreError};
 
 use super::command::{self, Command, RenderSettings, UsageError, ValidVideo, VideoRequest};
+use super::handles::ChatHandles;
+use super::reply::Reply;
+use super::reposts::{Fits, Reposts};
 use super::wording;
 
 /// Who sent a command, and where answers go.
@@ -20,72 +23,63 @@ pub struct Requester {
     /// (Telegram update id, Discord interaction id). A replayed event with
     /// the same key gets the job it already queued instead of a second one.
     pub request_key: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplyKind {
-    /// A job was queued; `job_id` is set.
-    Queued,
-    /// An answer (status, help, a cancellation).
-    Info,
-    /// Bad input or a limit: nothing was changed. Discord shows these only
-    /// to the sender.
-    Refused,
-    /// Post job `job_id`'s finished clip again, here, with `text` as its
-    /// caption (`/clip 12`). The adapter re-sends what it posted before.
-    Clip,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub kind: ReplyKind,
-    pub text: String,
-    pub job_id: Option<i64>,
-}
-
-impl Reply {
-    fn info(text: impl Into<String>) -> Self {
-        Self {
-            kind: ReplyKind::Info,
-            text: text.into(),
-            job_id: None,
-        }
-    }
-
-    fn refused(text: impl Into<String>) -> Self {
-        Self {
-            kind: ReplyKind::Refused,
-            text: text.into(),
-            job_id: None,
-        }
-    }
+    /// The answer is seen by everyone in the chat (a group), not by the
+    /// sender alone: answers there never show the sender's prompts.
+    pub shared_chat: bool,
 }
 
 /// The platform-neutral command core: every adapter hands it what the user
-/// sent and shows the [`Reply`] it returns.
+/// sent and shows the [`Reply`] it returns. It owns the job store, the clip
+/// store and the render settings; adapters reach them only through it.
 #[derive(Clone)]
 pub struct CommandCore {
     store: Store,
+    clips: ClipStore,
     gate: Arc<dyn ConsentGate>,
     settings: RenderSettings,
+    handles: ChatHandles,
+    pub(super) reposts: Reposts,
+    pub(super) fits: Fits,
 }
 
 impl CommandCore {
-    pub fn new(store: Store, gate: Arc<dyn ConsentGate>, settings: RenderSettings) -> Self {
+    pub fn new(
+        store: Store,
+        clips: ClipStore,
+        gate: Arc<dyn ConsentGate>,
+        settings: RenderSettings,
+    ) -> Self {
         Self {
+            handles: ChatHandles::new(store.clone()),
+            reposts: Reposts::default(),
+            fits: Fits::default(),
             store,
+            clips,
             gate,
             settings,
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    pub fn settings(&self) -> &RenderSettings {
+        &self.settings
     }
 
     /// The limits the store enforces.
     pub fn limits(&self) -> &Limits {
         self.store.limits()
+    }
+
+    /// The one writer of jobs' chat handles (status message ids, receipts).
+    pub fn handles(&self) -> &ChatHandles {
+        &self.handles
+    }
+
+    pub(super) fn clips(&self) -> &ClipStore {
+        &self.clips
+    }
+
+    pub(super) fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Handles one chat message. `plain_text_is_prompt`: treat text without a
@@ -99,46 +93,43 @@ impl CommandCore {
 
     pub async fn run(&self, from: &Requester, command: Command) -> Reply {
         let result = match command {
-            Command::Video(request) => self.video(from, &request).await,
+            Command::Video(request) => return self.video(from, &request).await,
             Command::Status(job) => self.status(from, job).await,
             Command::Cancel(job) => self.cancel(from, job).await,
             Command::History => self.history(from).await,
             Command::Clip(job) => self.clip(from, job).await,
-            Command::Help => Ok(Reply::info(wording::HELP)),
+            Command::Help => Ok(Reply::info(wording::help())),
         };
-        result.unwrap_or_else(|error| {
-            tracing::error!(%error, platform = %from.platform, "command failed");
-            Reply::refused(wording::INTERNAL_ERROR)
-        })
+        answered(from, result)
     }
 
-    pub async fn video(
-        &self,
-        from: &Requester,
-        request: &VideoRequest,
-    ) -> Result<Reply, StoreError> {
-        match command::validate(request, &self.settings) {
+    pub async fn video(&self, from: &Requester, request: &VideoRequest) -> Reply {
+        let result = match command::validate(request, &self.settings) {
             Ok(video) => self.enqueue(from, video).await,
             Err(UsageError(message)) => Ok(Reply::refused(message)),
-        }
+        };
+        answered(from, result)
     }
 
     /// Same prompt and options as `job_id`, new seed (the Re-roll button).
-    pub async fn reroll(&self, from: &Requester, job_id: i64) -> Result<Reply, StoreError> {
-        let Some(job) = self.own_job(from, job_id).await? else {
-            return Ok(Reply::refused(wording::not_yours(job_id)));
+    pub async fn reroll(&self, from: &Requester, job_id: i64) -> Reply {
+        let result = async {
+            let Some(job) = self.own_job(from, job_id).await? else {
+                return Ok(Reply::refused(wording::not_yours(job_id)));
+            };
+            let video = ValidVideo {
+                prompt: job.prompt,
+                duration_s: job.duration_s,
+                width: job.width,
+                height: job.height,
+                fps: job.fps,
+                seed: rand::thread_rng().gen_range(0..=u64::from(u32::MAX)),
+                cameo_ids: job.cameo_ids,
+                notes: Vec::new(),
+            };
+            self.enqueue(from, video).await
         };
-        let video = ValidVideo {
-            prompt: job.prompt,
-            duration_s: job.duration_s,
-            width: job.width,
-            height: job.height,
-            fps: job.fps,
-            seed: rand::thread_rng().gen_range(0..=u64::from(u32::MAX)),
-            cameo_ids: job.cameo_ids,
-            notes: Vec::new(),
-        };
-        self.enqueue(from, video).await
+        answered(from, result.await)
     }
 
     async fn enqueue(&self, from: &Requester, video: ValidVideo) -> Result<Reply, StoreError> {
@@ -149,15 +140,12 @@ impl CommandCore {
             prompt: &video.prompt,
             checkpoint: Checkpoint::Enqueue,
         };
-        match self.gate.check(&consent).await {
-            Ok(ConsentDecision::Allowed) => {}
-            Ok(ConsentDecision::Refused(reason)) => {
-                return Ok(Reply::refused(format!("{reason}. Nothing was queued.")))
+        match decide(self.gate.as_ref(), &consent).await {
+            Verdict::Allow => {}
+            Verdict::Refuse(reason) => {
+                return Ok(Reply::refused(wording::consent_refused(&reason)))
             }
-            Err(error) => {
-                tracing::error!(%error, "consent check failed");
-                return Ok(Reply::refused(wording::INTERNAL_ERROR));
-            }
+            Verdict::RetryLater(_) => return Ok(Reply::refused(wording::CONSENT_UNCONFIRMED)),
         }
         let new = NewJob {
             platform: from.platform.clone(),
@@ -182,10 +170,9 @@ impl CommandCore {
             Err(other) => return Err(other),
         };
         tracing::info!(job = job.id, platform = %job.platform, "queued");
-        Ok(Reply {
-            kind: ReplyKind::Queued,
+        Ok(Reply::Queued {
+            job_id: job.id,
             text: wording::queued(&job, &place, &video.notes),
-            job_id: Some(job.id),
         })
     }
 
@@ -206,12 +193,12 @@ impl CommandCore {
                 true => Some(self.store.queue_place(job).await?),
                 false => None,
             };
-            lines.push(wording::progress(job, place.as_ref()));
+            lines.push(match from.shared_chat {
+                true => wording::progress_without_prompt(job, place.as_ref()),
+                false => wording::progress(job, place.as_ref()),
+            });
         }
-        Ok(Reply {
-            job_id,
-            ..Reply::info(lines.join("\n"))
-        })
+        Ok(Reply::info(lines.join("\n")))
     }
 
     async fn cancel(&self, from: &Requester, job_id: Option<i64>) -> Result<Reply, StoreError> {
@@ -226,20 +213,18 @@ impl CommandCore {
             },
         };
         let actor = format!("{}:{}", from.platform, from.user_id);
-        let text = match self.store.request_cancel(id, &actor).await? {
-            CancelOutcome::Cancelled => format!("#{id} cancelled; it never started."),
-            CancelOutcome::Requested => {
-                format!("#{id} is stopping; it will end after the current step.")
-            }
+        let (text, ended) = match self.store.request_cancel(id, &actor).await? {
+            CancelOutcome::Cancelled => (wording::cancelled_before_start(id), true),
+            CancelOutcome::Requested => (wording::stopping(id), false),
             CancelOutcome::AlreadyFinished(state) => {
-                return Ok(Reply::refused(format!(
-                    "#{id} is already {state}; there is nothing to cancel."
-                )))
+                return Ok(Reply::refused(wording::nothing_to_cancel(id, state)))
             }
         };
-        Ok(Reply {
-            job_id: Some(id),
-            ..Reply::info(text)
+        let job = self.store.job(id).await?;
+        Ok(Reply::Cancelled {
+            job: Box::new(job),
+            text,
+            ended,
         })
     }
 
@@ -251,7 +236,13 @@ impl CommandCore {
         if jobs.is_empty() {
             return Ok(Reply::info(wording::NO_HISTORY));
         }
-        let lines: Vec<String> = jobs.iter().map(wording::status_line).collect();
+        let lines: Vec<String> = jobs
+            .iter()
+            .map(|job| match from.shared_chat {
+                true => wording::status_line_without_prompt(job),
+                false => wording::status_line(job),
+            })
+            .collect();
         Ok(Reply::info(lines.join("\n")))
     }
 
@@ -263,11 +254,18 @@ impl CommandCore {
         if job.state != JobState::Delivered || job.clip_key.is_none() {
             return Ok(Reply::refused(wording::no_clip(&job)));
         }
-        Ok(Reply {
-            kind: ReplyKind::Clip,
-            text: wording::clip_caption(&job),
-            job_id: Some(job.id),
+        if let Err(wait) = self.reposts.admit(&from.platform, &from.user_id) {
+            return Ok(Reply::refused(wording::too_many_reposts(wait)));
+        }
+        Ok(Reply::Repost {
+            caption: wording::clip_caption(&job),
+            job: Box::new(job),
         })
+    }
+
+    /// Whether job `job_id`'s final message (clip or reason) was posted.
+    pub async fn outcome_posted(&self, job_id: i64) -> Result<bool, StoreError> {
+        Ok(self.store.job(job_id).await?.outcome_posted)
     }
 
     /// The requester's jobs still queued or rendering, newest first.
@@ -281,7 +279,11 @@ impl CommandCore {
 
     /// The job if it exists and belongs to the requester. Someone else's job
     /// reads exactly like a missing one.
-    async fn own_job(&self, from: &Requester, id: i64) -> Result<Option<Job>, StoreError> {
+    pub(super) async fn own_job(
+        &self,
+        from: &Requester,
+        id: i64,
+    ) -> Result<Option<Job>, StoreError> {
         match self.store.job(id).await {
             Ok(job) if job.platform == from.platform && job.user_id == from.user_id => {
                 Ok(Some(job))
@@ -290,4 +292,13 @@ impl CommandCore {
             Err(other) => Err(other),
         }
     }
+}
+
+/// A command's answer; a failure the user cannot fix is logged and told
+/// as "nothing was changed".
+pub(super) fn answered(from: &Requester, result: Result<Reply, StoreError>) -> Reply {
+    result.unwrap_or_else(|error| {
+        tracing::error!(%error, platform = %from.platform, "command failed");
+        Reply::refused(wording::INTERNAL_ERROR)
+    })
 }

@@ -4,21 +4,13 @@ use std::time::Duration;
 
 use reel_store::{Job, JobState, QueuePlace, Refusal};
 
+use super::actions::Action;
 use super::command::printable;
 
-pub const HELP: &str = "\
-reel turns a sentence into a short video clip with sound.
-
-/video <what to film> [options]  render a clip, e.g. /video a boy throws a ball in a park duration:5
-    duration:N   length in seconds
-    seed:N       same seed + same prompt = same clip
-    aspect:X     landscape, portrait or square
-    size:WxH     exact size, e.g. size:640x384
-/status [job]   where your clips are
-/cancel [job]   stop a clip (your latest if no number is given)
-/history        your recent clips
-/clip <job>     post one of your clips here again
-/help           this text";
+/// The `/help` text, from the command table.
+pub fn help() -> String {
+    super::menu::help()
+}
 
 /// "about 40 s", "about 2 min"
 pub fn about(d: Duration) -> String {
@@ -94,10 +86,16 @@ pub fn renderer_label(renderer: Option<&str>) -> String {
 }
 
 pub fn clip_caption(job: &Job) -> String {
+    clip_caption_with(job, str::to_string)
+}
+
+/// The caption with the prompt passed through `quote` (a platform's
+/// escaping of its markup).
+pub fn clip_caption_with(job: &Job, quote: impl Fn(&str) -> String) -> String {
     format!(
         "#{} “{}” · seed {} · {} s · {}×{} · {}",
         job.id,
-        printable(&job.prompt, 200),
+        quote(&printable(&job.prompt, 200)),
         job.seed,
         job.duration_s,
         job.width,
@@ -237,4 +235,94 @@ pub fn cannot_attach(id: i64) -> String {
         "#{id} is ready, but I am not allowed to attach files here. Ask a server admin to give me \
          the Attach Files permission in this channel, or send me /video in a direct message."
     )
+}
+
+/// A job's line in a `/status` answer that a whole group reads: where the
+/// job is, never its prompt (a prompt is its requester's business).
+pub fn progress_without_prompt(job: &Job, place: Option<&QueuePlace>) -> String {
+    match job.state {
+        JobState::Queued | JobState::Rendering => progress(job, place),
+        _ => status_line_without_prompt(job),
+    }
+}
+
+/// A job's line in a `/history` answer that a whole group reads.
+pub fn status_line_without_prompt(job: &Job) -> String {
+    format!("#{} {}", job.id, job.state)
+}
+
+pub fn consent_refused(reason: &str) -> String {
+    format!("{reason}. Nothing was queued.")
+}
+
+pub const CONSENT_UNCONFIRMED: &str = "I can't confirm the cameos' consent right now, so \
+    nothing was queued. Please try again in a few minutes.";
+
+pub fn cancelled_before_start(id: i64) -> String {
+    format!("#{id} cancelled; it never started.")
+}
+
+pub fn stopping(id: i64) -> String {
+    format!("#{id} is stopping; it will end after the current step.")
+}
+
+pub fn nothing_to_cancel(id: i64, state: JobState) -> String {
+    format!("#{id} is already {state}; there is nothing to cancel.")
+}
+
+pub fn too_many_reposts(wait: Duration) -> String {
+    format!(
+        "You've posted {} clips again in the last hour, the limit. Try again in {}.",
+        super::reposts::REPOSTS_PER_USER,
+        about(wait)
+    )
+}
+
+/// A button this version did not make, or one for a job that is gone.
+pub const STALE_BUTTON: &str = "This button no longer works. Send /video to start a new clip.";
+
+pub const MEDIA_REFUSED: &str = "I can only read text for now: send /video followed by what you \
+    want to see (photos, videos, voice notes and files are not used yet). Nothing was queued.";
+
+/// A command value of the wrong type (a stale Discord command registration).
+pub const WRONG_OPTION_KIND: &str =
+    "An option has a value of the wrong kind; please pick it again from the menu.";
+
+pub const NOT_A_JOB_NUMBER: &str = "That is not a job number; job numbers look like 12.";
+
+pub fn cannot_post_again(id: i64) -> String {
+    format!("#{id} could not be posted again; try later.")
+}
+
+/// A clip over every upload limit a Telegram bot has.
+pub fn too_large_for_telegram(id: i64, bytes: u64, limit_bytes: u64) -> String {
+    format!(
+        "#{id} is ready but {}, over the {} Telegram lets bots upload; it was not posted.",
+        megabytes(bytes),
+        megabytes(limit_bytes)
+    )
+}
+
+/// A message from a shared account (Telegram's anonymous admins, channel
+/// posts relayed by Telegram): who sent it cannot be told apart.
+pub const SHARED_ACCOUNT: &str = "I can't tell who sent this: it comes from an account many \
+    people share (an anonymous group admin, or a post relayed into the group). Send it as \
+    yourself (turn off \"Remain anonymous\"), or message me privately. Nothing was queued.";
+
+/// A button's label.
+pub fn button_label(action: Action) -> &'static str {
+    match action {
+        Action::Reroll => "Re-roll",
+        Action::Cancel => "Cancel",
+        Action::Delete => "Delete",
+    }
+}
+
+/// A button's emoji.
+pub fn button_emoji(action: Action) -> &'static str {
+    match action {
+        Action::Reroll => "🎲",
+        Action::Cancel => "✖",
+        Action::Delete => "🗑",
+    }
 }

@@ -83,6 +83,16 @@ impl ReplyHandle {
     }
 }
 
+impl crate::core::ChatHandle for ReplyHandle {
+    fn read(json: &str) -> Option<Self> {
+        Self::parse(json)
+    }
+
+    fn write(&self) -> String {
+        self.to_json()
+    }
+}
+
 impl Receipt {
     pub fn parse(json: &str) -> Option<Self> {
         serde_json::from_str(json).ok()

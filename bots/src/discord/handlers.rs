@@ -3,7 +3,7 @@
 //! No product logic here. Input the core refuses without touching the
 //! database is answered at once, ephemerally, instead of deferred.
 
-use reel_store::{JobState, StoreError};
+use reel_store::JobState;
 use serenity::all::{
     ApplicationId, ChannelId, CommandInteraction, ComponentInteraction, Context,
     CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage,
@@ -11,15 +11,12 @@ use serenity::all::{
 };
 use serenity::http::HttpError;
 
-use super::buttons::{self, Action, Press};
+use super::buttons;
 use super::handle::{now_ms, ReplyHandle, DEFAULT_ATTACHMENT_LIMIT};
-use super::upload::{attachment, fit_clip};
-use super::{commands, Deps, DiscordError, DiscordSink, PLATFORM};
-use crate::core::{
-    validate, wording, ChatSink, ClipFile, Command, Reply, ReplyKind, Requester, UsageError,
-};
-
-pub const STALE_BUTTON: &str = "This button no longer works. Use /video to start a new clip.";
+use super::upload::attachment;
+use super::{commands, markdown, Deps, DiscordError, DiscordSink, PLATFORM};
+use crate::core::actions::{self, Action, Press};
+use crate::core::{validate, wording, ChatSink, Command, Reply, Requester, Upload, UsageError};
 
 /// Discord's limit on a message's text.
 const MAX_CONTENT_CHARS: usize = 2000;
@@ -71,6 +68,8 @@ impl Origin {
             reply_handle: self.handle.to_json(),
             // A replayed interaction gets the job it already queued.
             request_key: Some(format!("interaction:{}", self.interaction_id)),
+            // Answers other than a queued job are ephemeral: the sender's alone.
+            shared_chat: false,
         }
     }
 }
@@ -94,28 +93,21 @@ pub async fn on_command(ctx: &Context, deps: &Deps, cmd: &CommandInteraction) ->
         Command::Video(request) => {
             // Checked before deferring (no database involved), so bad input
             // gets an answer only its sender sees.
-            if let Err(UsageError(text)) = validate(&request, &deps.settings) {
+            if let Err(UsageError(text)) = validate(&request, deps.core.settings()) {
                 return refuse_at_once_command(ctx, cmd, &text).await;
             }
             let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
             deferred(cmd.create_response(&ctx.http, defer)).await?;
-            let answer = deps
-                .core
-                .video(&origin.requester(), &request)
-                .await
-                .unwrap_or_else(internal_error);
-            show_video_answer(ctx, deps, cmd, origin.handle, answer).await
+            let answer = deps.core.video(&origin.requester(), &request).await;
+            show_video_answer(ctx, deps, cmd, answer).await
         }
         Command::Clip(job) => {
             // Posted here, for everyone in the channel to see.
             let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
             deferred(cmd.create_response(&ctx.http, defer)).await?;
-            let answer = deps.core.run(&origin.requester(), Command::Clip(job)).await;
-            match (answer.kind, answer.job_id) {
-                (ReplyKind::Clip, Some(job)) => {
-                    post_again(ctx, deps, cmd, &origin.handle, job, &answer.text).await
-                }
-                _ => refuse_after_defer(ctx, cmd, &answer.text).await,
+            match deps.core.run(&origin.requester(), Command::Clip(job)).await {
+                Reply::Repost { job, .. } => post_again(ctx, deps, cmd, &origin.handle, &job).await,
+                answer => refuse_after_defer(ctx, cmd, answer.text()).await,
             }
         }
         other => {
@@ -124,14 +116,16 @@ pub async fn on_command(ctx: &Context, deps: &Deps, cmd: &CommandInteraction) ->
                 CreateInteractionResponseMessage::new().ephemeral(true),
             );
             deferred(cmd.create_response(&ctx.http, defer)).await?;
-            let cancel = matches!(other, Command::Cancel(_));
             let answer = deps.core.run(&origin.requester(), other).await;
-            let edit = EditInteractionResponse::new().content(clip_text(&answer.text));
+            let edit = EditInteractionResponse::new().content(clip_text(answer.text()));
             cmd.edit_response(&ctx.http, edit).await?;
-            match (cancel, answer.kind, answer.job_id) {
-                (true, ReplyKind::Info, Some(job)) => settle_cancelled(ctx, deps, job).await,
-                _ => Ok(()),
+            if let Reply::Cancelled {
+                job, ended: true, ..
+            } = &answer
+            {
+                settle_cancelled(ctx, deps, job).await;
             }
+            Ok(())
         }
     }
 }
@@ -139,16 +133,14 @@ pub async fn on_command(ctx: &Context, deps: &Deps, cmd: &CommandInteraction) ->
 /// A job cancelled before it started gets no outcome post: its public
 /// "queued" message (and Cancel button) is updated here instead. One that
 /// was rendering is left to the outcome poster, which says when it stopped.
-async fn settle_cancelled(ctx: &Context, deps: &Deps, job_id: i64) -> Handled {
-    let job = deps.core.store().job(job_id).await?;
+async fn settle_cancelled(ctx: &Context, deps: &Deps, job: &reel_store::Job) {
     if job.state != JobState::Cancelled || !job.outcome_posted {
-        return Ok(());
+        return;
     }
-    let sink = DiscordSink::new(ctx.http.clone(), deps.core.store().clone());
-    if let Err(error) = sink.post_outcome(&job, &wording::outcome(&job)).await {
-        tracing::warn!(job = job_id, %error, "could not update the cancelled job's message");
+    let sink = DiscordSink::new(ctx.http.clone(), deps.core.handles().clone());
+    if let Err(error) = sink.post_outcome(job, &wording::outcome(job)).await {
+        tracing::warn!(job = job.id, %error, "could not update the cancelled job's message");
     }
-    Ok(())
 }
 
 /// The answer to `/video` after the public defer: the queued message (with
@@ -157,19 +149,17 @@ async fn show_video_answer(
     ctx: &Context,
     deps: &Deps,
     cmd: &CommandInteraction,
-    mut handle: ReplyHandle,
     answer: Reply,
 ) -> Handled {
-    match (answer.kind, answer.job_id) {
-        (ReplyKind::Queued, Some(job)) => {
+    match answer {
+        Reply::Queued { job_id, text } => {
             let edit = EditInteractionResponse::new()
-                .content(clip_text(&answer.text))
-                .components(buttons::in_progress(job));
+                .content(clip_text(&text))
+                .components(buttons::in_progress(job_id));
             let message = cmd.edit_response(&ctx.http, edit).await?;
-            handle.message_id = Some(message.id.get());
-            remember(deps, job, &handle).await
+            remember(deps, job_id, message.id.get()).await
         }
-        _ => refuse_after_defer(ctx, cmd, &answer.text).await,
+        answer => refuse_after_defer(ctx, cmd, answer.text()).await,
     }
 }
 
@@ -186,32 +176,30 @@ async fn refuse_after_defer(ctx: &Context, cmd: &CommandInteraction, text: &str)
     Ok(())
 }
 
-/// `/clip N`: the stored clip of job `job_id` uploaded again as the
-/// answer (Discord has no handle to re-send an earlier upload by), under
-/// this interaction's upload limit.
+/// `/clip N`: the stored clip of `job` uploaded again as the answer
+/// (Discord has no handle to re-send an earlier upload by), under this
+/// interaction's upload limit.
 async fn post_again(
     ctx: &Context,
     deps: &Deps,
     cmd: &CommandInteraction,
     handle: &ReplyHandle,
-    job_id: i64,
-    caption: &str,
+    job: &reel_store::Job,
 ) -> Handled {
-    let job = deps.core.store().job(job_id).await?;
-    let Some(key) = job.clip_key.clone() else {
-        return refuse_after_defer(ctx, cmd, &wording::no_clip(&job)).await;
+    let caption = wording::clip_caption_with(job, markdown::escape);
+    let Some(clip) = deps.core.clip_file(job).await? else {
+        return refuse_after_defer(ctx, cmd, &wording::no_clip(job)).await;
     };
-    let clip = ClipFile {
-        data: deps.clips.get(&key).await?,
-        local_path: deps.clips.local_path(&key),
-        key,
-    };
-    let edit = match fit_clip(job.id, &clip, caption, handle.attachment_limit).await {
-        Ok((data, caption)) => EditInteractionResponse::new()
+    let upload = deps
+        .core
+        .fit_for_upload(job.id, &clip, &caption, handle.attachment_limit)
+        .await;
+    let edit = match upload {
+        Upload::Clip { data, caption } => EditInteractionResponse::new()
             .content(clip_text(&caption))
             .components(buttons::clip(job.id))
             .new_attachment(attachment(job.id, &data)),
-        Err(too_large) => EditInteractionResponse::new().content(clip_text(&too_large)),
+        Upload::TooLarge(text) => EditInteractionResponse::new().content(clip_text(&text)),
     };
     cmd.edit_response(&ctx.http, edit).await?;
     Ok(())
@@ -219,10 +207,10 @@ async fn post_again(
 
 /// A button press.
 pub async fn on_button(ctx: &Context, deps: &Deps, press: &ComponentInteraction) -> Handled {
-    let Some(Press { action, job_id }) = buttons::decode(&press.data.custom_id) else {
+    let Some(Press { action, job_id }) = actions::decode(&press.data.custom_id) else {
         let refuse = CreateInteractionResponse::Message(
             CreateInteractionResponseMessage::new()
-                .content(STALE_BUTTON)
+                .content(wording::STALE_BUTTON)
                 .ephemeral(true),
         );
         press.create_response(&ctx.http, refuse).await?;
@@ -240,49 +228,33 @@ pub async fn on_button(ctx: &Context, deps: &Deps, press: &ComponentInteraction)
         press.attachment_size_limit,
     );
     let from = origin.requester();
-    match action {
-        Action::Reroll => {
-            let answer = deps
-                .core
-                .reroll(&from, job_id)
-                .await
-                .unwrap_or_else(internal_error);
-            if let (ReplyKind::Queued, Some(job)) = (answer.kind, answer.job_id) {
-                let queued = CreateInteractionResponseFollowup::new()
-                    .content(clip_text(&answer.text))
-                    .components(buttons::in_progress(job));
-                let message: Message = press.create_followup(&ctx.http, queued).await?;
-                let mut handle = origin.handle;
-                handle.message_id = Some(message.id.get());
-                return remember(deps, job, &handle).await;
-            }
-            tell_sender(ctx, press, &answer.text).await
+    let answer = match action {
+        Action::Reroll => deps.core.reroll(&from, job_id).await,
+        Action::Cancel => deps.core.run(&from, Command::Cancel(Some(job_id))).await,
+        Action::Delete => deps.core.delete_clip(&from, job_id).await,
+    };
+    match &answer {
+        Reply::Queued { job_id, text } => {
+            let queued = CreateInteractionResponseFollowup::new()
+                .content(clip_text(text))
+                .components(buttons::in_progress(*job_id));
+            let message: Message = press.create_followup(&ctx.http, queued).await?;
+            return remember(deps, *job_id, message.id.get()).await;
         }
-        Action::Cancel => {
-            let answer = deps.core.run(&from, Command::Cancel(Some(job_id))).await;
-            if answer.kind != ReplyKind::Refused {
-                // The button is on the job's status message: say so there
-                // and take the button away.
-                let edit = EditInteractionResponse::new()
-                    .content(clip_text(&answer.text))
-                    .components(Vec::new());
-                press.edit_response(&ctx.http, edit).await?;
-            }
-            tell_sender(ctx, press, &answer.text).await
+        // The button is on the job's status message: say so there and
+        // take the button away.
+        Reply::Cancelled { text, .. } => {
+            let edit = EditInteractionResponse::new()
+                .content(clip_text(text))
+                .components(Vec::new());
+            press.edit_response(&ctx.http, edit).await?;
         }
-        Action::Delete => {
-            let answer = deps
-                .core
-                .delete_clip(&from, &deps.clips, job_id)
-                .await
-                .unwrap_or_else(internal_error);
-            if answer.kind != ReplyKind::Refused {
-                // The clip's message is the one the button is on.
-                press.delete_response(&ctx.http).await?;
-            }
-            tell_sender(ctx, press, &answer.text).await
-        }
+        // The clip's message is the one the button is on.
+        Reply::Deleted { .. } => press.delete_response(&ctx.http).await?,
+        _ => {}
     }
+    // Refusals (someone else's clip, a limit) reach the presser alone.
+    tell_sender(ctx, press, answer.text()).await
 }
 
 /// Discord's code for a second response to one interaction.
@@ -323,26 +295,16 @@ async fn refuse_at_once_command(ctx: &Context, cmd: &CommandInteraction, text: &
     Ok(())
 }
 
-/// Progress edits the queued message: keep its id with the job.
-async fn remember(deps: &Deps, job: i64, handle: &ReplyHandle) -> Handled {
-    match deps
-        .core
-        .store()
-        .set_reply_handle(job, &handle.to_json())
-        .await
-    {
-        Ok(()) | Err(StoreError::UnknownJob(_)) => Ok(()),
-        Err(error) => Err(error.into()),
-    }
-}
-
-fn internal_error(error: StoreError) -> Reply {
-    tracing::error!(%error, platform = PLATFORM, "command failed");
-    Reply {
-        kind: ReplyKind::Refused,
-        text: wording::INTERNAL_ERROR.into(),
-        job_id: None,
-    }
+/// Progress edits the queued message: keep its id with the job (unless
+/// a newer writer already recorded one).
+async fn remember(deps: &Deps, job_id: i64, message_id: u64) -> Handled {
+    deps.core
+        .handles()
+        .update(job_id, |handle: &mut ReplyHandle| {
+            handle.message_id.get_or_insert(message_id);
+        })
+        .await?;
+    Ok(())
 }
 
 /// Cut to what Discord accepts in one message.

@@ -8,6 +8,7 @@ mod buttons;
 mod commands;
 mod handle;
 mod handlers;
+mod markdown;
 mod sink;
 mod upload;
 
@@ -15,7 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reel_store::ClipStore;
 use serenity::all::{
     Command as SlashCommand, Context, CreateAllowedMentions, EventHandler, GatewayIntents, GuildId,
     Interaction, Ready,
@@ -25,12 +25,12 @@ use serenity::http::{Http, HttpBuilder, HttpError};
 use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::{CommandCore, RenderSettings};
+use crate::core::CommandCore;
+use crate::retry::{with_backoff, Backoff};
 
-pub use buttons::{decode as decode_button, encode as encode_button, Action, Press};
 pub use commands::definitions as command_definitions;
 pub use handle::{Receipt, ReplyHandle, Via, DEFAULT_ATTACHMENT_LIMIT, TOKEN_LIFETIME};
-pub use handlers::STALE_BUTTON;
+pub use markdown::escape as escape_markdown;
 pub use sink::DiscordSink;
 
 pub const PLATFORM: &str = "discord";
@@ -49,6 +49,8 @@ pub enum DiscordError {
     Serenity(#[from] serenity::Error),
     #[error(transparent)]
     Store(#[from] reel_store::StoreError),
+    #[error("discord: registering the commands failed: {0}")]
+    Register(String),
 }
 
 /// How to reach Discord.
@@ -61,6 +63,9 @@ pub struct Options {
     /// Register the commands in this guild only (instant; for development)
     /// instead of globally.
     pub dev_guild: Option<u64>,
+    /// How often and how long a failing registration is tried again
+    /// before the adapter gives up (and the process exits non-zero).
+    pub start_retry: Backoff,
 }
 
 /// A REST client for `token`. Talking to Discord itself, serenity's rate
@@ -103,14 +108,16 @@ pub(crate) fn describe(error: &serenity::Error) -> String {
 #[derive(Clone)]
 pub(crate) struct Deps {
     pub core: CommandCore,
-    pub clips: ClipStore,
-    pub settings: RenderSettings,
 }
 
 struct Handler {
     deps: Deps,
     dev_guild: Option<u64>,
+    start_retry: Backoff,
     registered: AtomicBool,
+    /// Cancelled with the reason when registration gave up.
+    failed: CancellationToken,
+    failure: Arc<std::sync::Mutex<Option<String>>>,
     /// Held (read) by every interaction being answered; taken (write) at
     /// shutdown to let them finish their current call.
     in_flight: Arc<RwLock<()>>,
@@ -124,21 +131,33 @@ impl EventHandler for Handler {
         if self.registered.swap(true, Ordering::SeqCst) {
             return;
         }
-        let definitions = commands::definitions(&self.deps.settings);
-        let registered = match self.dev_guild {
-            Some(guild) => GuildId::new(guild)
-                .set_commands(&ctx.http, definitions)
-                .await
-                .map(|_| ()),
-            None => SlashCommand::set_global_commands(&ctx.http, definitions)
-                .await
-                .map(|_| ()),
+        let (http, settings, dev_guild) = (&ctx.http, self.deps.core.settings(), self.dev_guild);
+        let register = || async move {
+            let definitions = commands::definitions(settings);
+            match dev_guild {
+                Some(guild) => GuildId::new(guild)
+                    .set_commands(http, definitions)
+                    .await
+                    .map(|_| ()),
+                None => SlashCommand::set_global_commands(http, definitions)
+                    .await
+                    .map(|_| ()),
+            }
+            .map_err(|error| describe(&error))
         };
-        match registered {
+        let never = CancellationToken::new();
+        match with_backoff(
+            &self.start_retry,
+            "registering the discord commands",
+            &never,
+            register,
+        )
+        .await
+        {
             Ok(()) => tracing::info!(guild = ?self.dev_guild, "discord commands registered"),
             Err(error) => {
-                self.registered.store(false, Ordering::SeqCst);
-                tracing::error!(error = %describe(&error), "registering the discord commands failed");
+                *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+                self.failed.cancel();
             }
         }
     }
@@ -163,20 +182,19 @@ impl EventHandler for Handler {
 pub async fn run(
     token: &str,
     core: CommandCore,
-    clips: ClipStore,
-    settings: RenderSettings,
     options: &Options,
     shutdown: CancellationToken,
 ) -> Result<(), DiscordError> {
     let in_flight = Arc::new(RwLock::new(()));
+    let failed = CancellationToken::new();
+    let failure = Arc::new(std::sync::Mutex::new(None));
     let handler = Handler {
-        deps: Deps {
-            core,
-            clips,
-            settings,
-        },
+        deps: Deps { core },
         dev_guild: options.dev_guild,
+        start_retry: options.start_retry,
         registered: AtomicBool::new(false),
+        failed: failed.clone(),
+        failure: failure.clone(),
         in_flight: in_flight.clone(),
     };
     // Interactions need no privileged (or any) intents.
@@ -185,8 +203,12 @@ pub async fn run(
         .await?;
     let shards = client.shard_manager.clone();
     let ended = tokio::select! {
-        started = client.start() => started,
+        started = client.start() => started.map_err(DiscordError::from),
         () = shutdown.cancelled() => Ok(()),
+        () = failed.cancelled() => {
+            let why = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+            Err(DiscordError::Register(why.unwrap_or_default()))
+        }
     };
     shards.shutdown_all().await;
     if tokio::time::timeout(DRAIN, in_flight.write())
@@ -198,5 +220,5 @@ pub async fn run(
         );
     }
     tracing::info!("discord adapter stopped");
-    Ok(ended?)
+    ended
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use reel_store::{Job, Store};
+use reel_store::Job;
 use serenity::all::{
     ApplicationId, ChannelId, CreateActionRow, CreateAllowedMentions, CreateAttachment,
     CreateInteractionResponseFollowup, CreateMessage, EditInteractionResponse, EditMessage,
@@ -20,13 +20,16 @@ use serenity::http::{Http, HttpError};
 use super::buttons;
 use super::handle::{now_ms, Receipt, ReplyHandle, Via};
 use super::handlers::clip_text;
-use super::upload::{attachment, fit_clip};
-use super::{describe, PLATFORM};
-use crate::core::{wording, ChatSink, ClipFile, SinkError};
+use super::upload::attachment;
+use super::{describe, markdown, PLATFORM};
+use crate::core::{wording, ChatHandles, ChatSink, ClipFile, JobLocks, SinkError, Upload};
 
 pub struct DiscordSink {
     http: Arc<Http>,
-    store: Store,
+    handles: ChatHandles,
+    locks: JobLocks,
+    /// Bounds and caches re-encodes to fit an upload limit.
+    fits: crate::core::Fits,
 }
 
 /// What one post says and carries.
@@ -37,8 +40,13 @@ struct Post {
 }
 
 impl DiscordSink {
-    pub fn new(http: Arc<Http>, store: Store) -> Self {
-        Self { http, store }
+    pub fn new(http: Arc<Http>, handles: ChatHandles) -> Self {
+        Self {
+            http,
+            handles,
+            locks: JobLocks::default(),
+            fits: crate::core::Fits::default(),
+        }
     }
 
     /// Shows `post` in the job's status message: through the interaction
@@ -49,6 +57,11 @@ impl DiscordSink {
         handle: &mut ReplyHandle,
         post: Post,
     ) -> Result<(Message, Via), serenity::Error> {
+        if !handle.token.is_empty() && !handle.token_fresh(now_ms()) {
+            // Expired: of no use, and not to be kept.
+            handle.token.clear();
+            self.record(job, handle).await;
+        }
         if handle.token_fresh(now_ms()) {
             match self.edit_via_webhook(handle, &post).await {
                 Ok(message) => return Ok((message, Via::Webhook)),
@@ -150,12 +163,37 @@ impl DiscordSink {
         Ok(message)
     }
 
-    /// Keeps the handle with the job, so a retry (or another process)
-    /// finds the messages already made.
+    /// Keeps what this sink learned with the job, so a retry (or another
+    /// process) finds the messages already made: merged into the stored
+    /// handle (whose status message id the command handler may have set
+    /// meanwhile), never overwriting it.
     async fn record(&self, job: &Job, handle: &ReplyHandle) {
-        if let Err(error) = self.store.set_reply_handle(job.id, &handle.to_json()).await {
+        let token_gone = handle.token.is_empty();
+        let (fallback, clip) = (handle.fallback_message_id, handle.clip.clone());
+        let merged = self
+            .handles
+            .update(job.id, |stored: &mut ReplyHandle| {
+                if token_gone {
+                    stored.token.clear();
+                }
+                if fallback.is_some() {
+                    stored.fallback_message_id = fallback;
+                }
+                if clip.is_some() {
+                    stored.clip.clone_from(&clip);
+                }
+            })
+            .await;
+        if let Err(error) = merged {
             tracing::warn!(job = job.id, %error, "could not record the discord message");
         }
+    }
+
+    /// After the job's last post: the interaction token is not needed any
+    /// more and is not kept.
+    async fn forget_token(&self, job: &Job, handle: &mut ReplyHandle) {
+        handle.token.clear();
+        self.record(job, handle).await;
     }
 
     /// Posts `text` instead of the clip (too large, no permission to attach).
@@ -182,7 +220,7 @@ impl DiscordSink {
             not_attached: Some(text),
         };
         handle.clip = Some(receipt.clone());
-        self.record(job, handle).await;
+        self.forget_token(job, handle).await;
         Ok(receipt.to_json())
     }
 }
@@ -193,21 +231,29 @@ impl ChatSink for DiscordSink {
         PLATFORM
     }
 
-    async fn show_progress(&self, job: &Job, text: &str) -> Result<(), SinkError> {
+    fn locks(&self) -> &JobLocks {
+        &self.locks
+    }
+
+    fn quote(&self, user_text: &str) -> String {
+        markdown::escape(user_text)
+    }
+
+    async fn show_progress(&self, job: &Job, text: &str) -> Result<bool, SinkError> {
         let mut handle = handle_of(job)?;
         let before = handle.clone();
         let post = Post {
             text: text.into(),
-            components: buttons::in_progress(job.id),
+            components: buttons::for_job(job.id, job.state, false),
             file: None,
         };
         self.show(job, &mut handle, post)
             .await
             .map_err(|e| sink_error(&e))?;
-        if handle != before && handle.fallback_message_id == before.fallback_message_id {
+        if handle != before {
             self.record(job, &handle).await;
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn post_clip(
@@ -221,9 +267,11 @@ impl ChatSink for DiscordSink {
             tracing::info!(job = job.id, "clip was posted before; not posting again");
             return Ok(receipt.to_json());
         }
-        let (data, caption) = match fit_clip(job.id, clip, caption, handle.attachment_limit).await {
-            Ok(fitted) => fitted,
-            Err(too_large) => return self.explain(job, &mut handle, too_large).await,
+        let upload =
+            crate::core::fit_with(&self.fits, job.id, clip, caption, handle.attachment_limit).await;
+        let (data, caption) = match upload {
+            Upload::Clip { data, caption } => (data, caption),
+            Upload::TooLarge(text) => return self.explain(job, &mut handle, text).await,
         };
         let bytes = data.len() as u64;
         let post = Post {
@@ -250,7 +298,7 @@ impl ChatSink for DiscordSink {
         };
         handle.clip = Some(receipt.clone());
         // Recorded at once, so a retry after a crash finds the post.
-        self.record(job, &handle).await;
+        self.forget_token(job, &mut handle).await;
         Ok(receipt.to_json())
     }
 
@@ -264,8 +312,9 @@ impl ChatSink for DiscordSink {
         };
         self.show(job, &mut handle, post)
             .await
-            .map(|_| ())
-            .map_err(|e| sink_error(&e))
+            .map_err(|e| sink_error(&e))?;
+        self.forget_token(job, &mut handle).await;
+        Ok(())
     }
 }
 

@@ -32,13 +32,23 @@ pub struct Receipt {
 
 impl ReplyHandle {
     /// A handle this version cannot read counts as empty: at worst progress
-    /// goes to a new message.
+    /// is not shown and the clip is posted without replying.
     pub fn parse(json: &str) -> Self {
         serde_json::from_str(json).unwrap_or_default()
     }
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+impl crate::core::ChatHandle for ReplyHandle {
+    fn read(json: &str) -> Option<Self> {
+        Some(Self::parse(json))
+    }
+
+    fn write(&self) -> String {
+        self.to_json()
     }
 }
 

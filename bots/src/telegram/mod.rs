@@ -5,6 +5,7 @@
 
 mod handle;
 mod handlers;
+mod identity;
 mod keyboard;
 mod route;
 mod sink;
@@ -13,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reel_store::{ClipStore, StoreError};
+use reel_store::StoreError;
 use teloxide::adaptors::throttle::{Limits, Throttle};
 use teloxide::dispatching::{Dispatcher, UpdateFilterExt};
 use teloxide::prelude::*;
@@ -22,12 +23,12 @@ use teloxide::update_listeners::{webhooks, Polling, UpdateListener};
 use teloxide::RequestError;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::CommandCore;
+use crate::core::{menu, CommandCore};
+use crate::retry::{with_backoff, Backoff};
 
 pub use handle::{Receipt, ReplyHandle};
-pub use handlers::{HANDOFF_TARGET, MEDIA_REFUSED, STALE_BUTTON};
-pub use keyboard::{decode as decode_button, encode as encode_button, Action, Press};
-pub use route::COMMANDS;
+pub use handlers::HANDOFF_TARGET;
+pub use identity::Sender;
 pub use sink::TelegramSink;
 pub use teloxide::adaptors::throttle::Limits as ThrottleLimits;
 
@@ -72,6 +73,9 @@ pub struct Options {
     /// Long-poll timeout of getUpdates.
     pub poll_timeout: Duration,
     pub mode: Mode,
+    /// How often and how long a failing start (registering the commands)
+    /// is tried again before the adapter gives up.
+    pub start_retry: Backoff,
 }
 
 /// A throttled client for `token` at `options.api_url`. Needs a running
@@ -84,18 +88,29 @@ pub fn connect(token: &str, options: &Options) -> Result<TgBot, TelegramError> {
     Ok(Bot::new(token).set_api_url(url).throttle(options.limits))
 }
 
-/// Registers the command menu, then answers updates until `shutdown`.
+/// Registers the command menu (retrying a failure with back-off: a
+/// network blip at start must not end the adapter), then answers updates
+/// until `shutdown`. An error ends the adapter for good; the caller exits.
 pub async fn run(
     bot: TgBot,
     core: CommandCore,
-    clips: ClipStore,
     options: &Options,
     shutdown: CancellationToken,
 ) -> Result<(), TelegramError> {
-    let commands = COMMANDS
-        .iter()
-        .map(|(name, about)| BotCommand::new(*name, *about));
-    bot.set_my_commands(commands).await?;
+    let client = &bot;
+    let register = || async move {
+        let commands = menu::COMMANDS
+            .iter()
+            .map(|c| BotCommand::new(c.name, c.summary));
+        client.set_my_commands(commands).await.map(|_| ())
+    };
+    with_backoff(
+        &options.start_retry,
+        "registering the Telegram commands",
+        &shutdown,
+        register,
+    )
+    .await?;
     match &options.mode {
         Mode::Polling => {
             let listener = Polling::builder(bot.clone())
@@ -103,7 +118,7 @@ pub async fn run(
                 .delete_webhook()
                 .await
                 .build();
-            dispatch(bot, core, clips, listener, shutdown).await?;
+            dispatch(bot, core, listener, shutdown).await?;
         }
         Mode::Webhook { url, listen } => {
             // Bound before the webhook is registered: a taken port is an
@@ -125,7 +140,7 @@ pub async fn run(
                     tracing::warn!(%error, "telegram webhook server failed");
                 }
             });
-            dispatch(bot, core, clips, listener, shutdown).await?;
+            dispatch(bot, core, listener, shutdown).await?;
             // The listener stopped: the server deletes the webhook and ends.
             if tokio::time::timeout(Duration::from_secs(5), server)
                 .await
@@ -143,7 +158,6 @@ pub async fn run(
 async fn dispatch<L>(
     bot: TgBot,
     core: CommandCore,
-    clips: ClipStore,
     listener: L,
     shutdown: CancellationToken,
 ) -> Result<(), TelegramError>
@@ -155,7 +169,7 @@ where
         .branch(Update::filter_message().endpoint(handlers::on_message))
         .branch(Update::filter_callback_query().endpoint(handlers::on_callback));
     let mut dispatcher = Dispatcher::builder(bot, handler)
-        .dependencies(dptree::deps![core, clips])
+        .dependencies(dptree::deps![core])
         .default_handler(|_| async {})
         .error_handler(Arc::new(|error: TelegramError| async move {
             tracing::warn!(%error, "telegram update failed");

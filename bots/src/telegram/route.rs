@@ -4,19 +4,6 @@
 
 use teloxide::types::Message;
 
-/// The commands the bot answers, with their menu descriptions.
-pub const COMMANDS: [(&str, &str); 6] = [
-    (
-        "video",
-        "Make a clip: /video <what to film> [duration:N] [seed:N] [aspect:X]",
-    ),
-    ("status", "Where your clips are"),
-    ("cancel", "Stop a clip (your latest if no number is given)"),
-    ("history", "Your recent clips"),
-    ("clip", "Post one of your clips here again: /clip <number>"),
-    ("help", "How to use reel"),
-];
-
 /// What to do with a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {
@@ -51,12 +38,7 @@ fn in_group(text: &str, bot_username: &str) -> Incoming {
         let word = command.split(char::is_whitespace).next().unwrap_or("");
         let ours = match word.split_once('@') {
             Some((_, addressee)) => addressee.eq_ignore_ascii_case(bot_username),
-            None => {
-                COMMANDS
-                    .iter()
-                    .any(|(name, _)| word.eq_ignore_ascii_case(name))
-                    || word == "start"
-            }
+            None => crate::core::menu::find(word).is_some() || word == "start",
         };
         return match ours {
             true => Incoming::Text {

@@ -5,21 +5,22 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use reel_store::{Job, Store};
+use reel_store::Job;
 use teloxide::prelude::*;
 use teloxide::types::{ChatAction, InputFile, MessageId, ReplyParameters};
 use teloxide::{ApiError, RequestError};
 
 use super::handle::{Receipt, ReplyHandle};
 use super::{keyboard, TgBot, PLATFORM};
-use crate::core::{fit, wording, ChatSink, ClipFile, SinkError};
+use crate::core::{fit, wording, ChatHandles, ChatSink, ClipFile, JobLocks, SinkError};
 
 /// Telegram keeps a chat action up for about 5 s; repeat it sooner.
 const CHAT_ACTION_EVERY: Duration = Duration::from_secs(4);
 
 pub struct TelegramSink {
     bot: TgBot,
-    store: Store,
+    handles: ChatHandles,
+    locks: JobLocks,
     max_upload_bytes: u64,
     max_document_bytes: u64,
 }
@@ -57,10 +58,11 @@ impl TelegramSink {
     /// `max_upload_bytes`: the largest clip sendVideo (and, unless
     /// [`with_document_limit`](Self::with_document_limit) says otherwise,
     /// sendDocument) may upload.
-    pub fn new(bot: TgBot, store: Store, max_upload_bytes: u64) -> Self {
+    pub fn new(bot: TgBot, handles: ChatHandles, max_upload_bytes: u64) -> Self {
         Self {
             bot,
-            store,
+            handles,
+            locks: JobLocks::default(),
             max_upload_bytes,
             max_document_bytes: max_upload_bytes,
         }
@@ -126,11 +128,10 @@ impl TelegramSink {
         chat: ChatId,
         clip: &ClipFile,
     ) -> Result<String, SinkError> {
-        let text = format!(
-            "#{} is ready but {:.1} MB, over the {:.0} MB Telegram lets bots upload; it was not posted.",
+        let text = wording::too_large_for_telegram(
             job.id,
-            clip.data.len() as f64 / 1e6,
-            self.max_upload_bytes.max(self.max_document_bytes) as f64 / 1e6
+            clip.data.len() as u64,
+            self.max_upload_bytes.max(self.max_document_bytes),
         );
         let sent = self
             .bot
@@ -153,34 +154,26 @@ impl ChatSink for TelegramSink {
         PLATFORM
     }
 
-    async fn show_progress(&self, job: &Job, text: &str) -> Result<(), SinkError> {
+    fn locks(&self) -> &JobLocks {
+        &self.locks
+    }
+
+    /// Edits the status message the command handler posted. Only the
+    /// handler makes that message: before it has recorded its id there is
+    /// nothing to edit (and posting another would leave two).
+    async fn show_progress(&self, job: &Job, text: &str) -> Result<bool, SinkError> {
         let chat = chat_of(job)?;
-        let mut handle = ReplyHandle::parse(&job.reply_handle);
-        match handle.status_message_id {
-            Some(id) => {
-                let edit = self
-                    .bot
-                    .edit_message_text(chat, MessageId(id), text)
-                    .reply_markup(keyboard::in_progress(job.id))
-                    .await;
-                match edit {
-                    Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
-                    Err(error) => Err(sink_error(error)),
-                }
-            }
-            None => {
-                let sent = self
-                    .bot
-                    .send_message(chat, text)
-                    .reply_markup(keyboard::in_progress(job.id))
-                    .await
-                    .map_err(sink_error)?;
-                handle.status_message_id = Some(sent.id.0);
-                self.store
-                    .set_reply_handle(job.id, &handle.to_json())
-                    .await
-                    .map_err(store_error)
-            }
+        let Some(id) = ReplyHandle::parse(&job.reply_handle).status_message_id else {
+            return Ok(false);
+        };
+        let edit = self
+            .bot
+            .edit_message_text(chat, MessageId(id), text)
+            .reply_markup(keyboard::for_job(job.id, job.state, false))
+            .await;
+        match edit {
+            Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(true),
+            Err(error) => Err(sink_error(error)),
         }
     }
 
@@ -190,7 +183,7 @@ impl ChatSink for TelegramSink {
         clip: &ClipFile,
         caption: &str,
     ) -> Result<String, SinkError> {
-        let mut handle = ReplyHandle::parse(&job.reply_handle);
+        let handle = ReplyHandle::parse(&job.reply_handle);
         if let Some(receipt) = &handle.clip {
             tracing::info!(job = job.id, "clip was posted before; not posting again");
             return Ok(receipt.to_json());
@@ -216,9 +209,14 @@ impl ChatSink for TelegramSink {
             file_id,
             as_document,
         };
-        handle.clip = Some(receipt.clone());
         // Recorded at once, so a retry after a crash finds the post.
-        if let Err(error) = self.store.set_reply_handle(job.id, &handle.to_json()).await {
+        let recorded = self
+            .handles
+            .update(job.id, |handle: &mut ReplyHandle| {
+                handle.clip = Some(receipt.clone());
+            })
+            .await;
+        if let Err(error) = recorded {
             tracing::warn!(job = job.id, %error, "could not record the posted clip");
         }
         Ok(receipt.to_json())
@@ -348,8 +346,4 @@ fn chat_of(job: &Job) -> Result<ChatId, SinkError> {
 /// teloxide hides the token in network errors, so these can be logged.
 fn sink_error(error: RequestError) -> SinkError {
     SinkError(format!("telegram: {error}"))
-}
-
-fn store_error(error: reel_store::StoreError) -> SinkError {
-    SinkError(format!("recording the Telegram message: {error}"))
 }

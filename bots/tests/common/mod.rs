@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use reel_bots::core::{ChatSink, ClipFile, CommandCore, RenderSettings, Requester, SinkError};
+use reel_bots::core::{
+    ChatSink, ClipFile, CommandCore, JobLocks, RenderSettings, Requester, SinkError,
+};
 use reel_consent::NoCameoRegistry;
 use reel_store::testing::{fresh_postgres_database, open_with_clock, sqlite_url_in, ManualClock};
 use reel_store::{
@@ -95,6 +97,7 @@ pub fn requester(platform: &str, user: &str) -> Requester {
         chat_id: format!("{platform}-chat-{user}"),
         reply_handle: format!(r#"{{"user":"{user}"}}"#),
         request_key: None,
+        shared_chat: false,
     }
 }
 
@@ -118,6 +121,7 @@ fn options(max_connections: u32) -> StoreOptions {
 pub fn core(db: &Db, limits: Limits) -> CommandCore {
     CommandCore::new(
         db.store.with_limits(limits),
+        db.clips(),
         Arc::new(NoCameoRegistry),
         RenderSettings::default(),
     )
@@ -179,6 +183,25 @@ pub async fn encoded_job(db: &Db, clips: &ClipStore, new: &NewJob, renderer: &st
     (job, data)
 }
 
+/// Posts encoded job `job_id` as a poster would: claimed, marked delivered.
+pub async fn deliver(db: &Db, job_id: i64) {
+    let platform = db.store.job(job_id).await.unwrap().platform;
+    let claimed = db
+        .store
+        .delivery()
+        .claim(&[platform.as_str()], "poster-1", LEASE)
+        .await
+        .unwrap()
+        .expect("an outcome to post");
+    assert_eq!(claimed.id, job_id);
+    assert!(db
+        .store
+        .delivery()
+        .mark_delivered(job_id, "poster-1", "receipt")
+        .await
+        .unwrap());
+}
+
 /// One thing a [`FakeSink`] was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
@@ -205,6 +228,7 @@ pub struct FakeSink {
     platform: String,
     pub calls: Mutex<Vec<Call>>,
     fail: AtomicUsize,
+    locks: JobLocks,
 }
 
 impl FakeSink {
@@ -214,6 +238,7 @@ impl FakeSink {
 
     pub fn failing(platform: &str, times: usize) -> Arc<Self> {
         Arc::new(Self {
+            locks: JobLocks::default(),
             platform: platform.into(),
             calls: Mutex::new(Vec::new()),
             fail: AtomicUsize::new(times),
@@ -282,7 +307,11 @@ impl ChatSink for FakeSink {
         &self.platform
     }
 
-    async fn show_progress(&self, job: &Job, text: &str) -> Result<(), SinkError> {
+    fn locks(&self) -> &JobLocks {
+        &self.locks
+    }
+
+    async fn show_progress(&self, job: &Job, text: &str) -> Result<bool, SinkError> {
         if self.should_fail() {
             return Err(SinkError("progress: chat API unavailable".into()));
         }
@@ -290,7 +319,7 @@ impl ChatSink for FakeSink {
             job: job.id,
             text: text.into(),
         });
-        Ok(())
+        Ok(true)
     }
 
     async fn post_clip(

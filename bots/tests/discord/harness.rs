@@ -72,6 +72,11 @@ impl Harness {
         let options = Options {
             api_base: Some(fake.api.clone()),
             dev_guild,
+            start_retry: reel_bots::retry::Backoff {
+                tries: 4,
+                first: Duration::from_millis(20),
+                max: Duration::from_millis(80),
+            },
         };
         let (shutdown, adapter) = spawn_adapter(&store, &clips, &options);
         let h = Self {
@@ -106,7 +111,10 @@ impl Harness {
 
     pub fn sink(&self) -> Arc<DiscordSink> {
         let http = Arc::new(discord::http(TOKEN, &self.options));
-        Arc::new(DiscordSink::new(http, self.store.clone()))
+        Arc::new(DiscordSink::new(
+            http,
+            reel_bots::core::ChatHandles::new(self.store.clone()),
+        ))
     }
 
     pub fn poster(&self) -> OutcomePoster {
@@ -214,24 +222,14 @@ fn spawn_adapter(
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let core = CommandCore::new(
         store.clone(),
+        clips.clone(),
         Arc::new(NoCameoRegistry),
         RenderSettings::default(),
     );
     let shutdown = CancellationToken::new();
     let adapter = tokio::spawn({
-        let (clips, options, shutdown) = (clips.clone(), options.clone(), shutdown.clone());
-        async move {
-            discord::run(
-                TOKEN,
-                core,
-                clips,
-                RenderSettings::default(),
-                &options,
-                shutdown,
-            )
-            .await
-            .unwrap()
-        }
+        let (options, shutdown) = (options.clone(), shutdown.clone());
+        async move { discord::run(TOKEN, core, &options, shutdown).await.unwrap() }
     });
     (shutdown, adapter)
 }

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reel_bots::core::{ChatSink, CommandCore, OutcomePoster, ProgressWatcher, RenderSettings};
+use reel_bots::core::{
+    ChatHandles, ChatSink, CommandCore, OutcomePoster, ProgressWatcher, RenderSettings,
+};
+use reel_bots::retry::Backoff;
 use reel_bots::telegram::{self, Mode, Options, ReplyHandle, TelegramSink, TgBot, ThrottleLimits};
 use reel_consent::NoCameoRegistry;
 use reel_store::{ClipStore, ClipStoreConfig, Job, JobState, Limits, Store, StoreOptions};
@@ -123,7 +126,7 @@ impl Harness {
     pub fn sink(&self) -> Arc<TelegramSink> {
         Arc::new(TelegramSink::new(
             self.bot.clone(),
-            self.store.clone(),
+            ChatHandles::new(self.store.clone()),
             50_000_000,
         ))
     }
@@ -206,7 +209,7 @@ impl Harness {
     }
 }
 
-async fn open_store(url: &str) -> Store {
+pub async fn open_store(url: &str) -> Store {
     // As many connections as `reel serve` opens by default.
     let options = StoreOptions {
         max_connections: 8,
@@ -220,6 +223,33 @@ async fn open_store(url: &str) -> Store {
     Store::open(url, options).await.unwrap()
 }
 
+/// The command core the adapter under test uses.
+pub fn core_for(store: &Store, clips: &ClipStore) -> CommandCore {
+    let limits = Limits {
+        max_active_per_user: 100,
+        max_per_user_per_hour: 100,
+        max_queue_length: 10_000,
+        ..Limits::default()
+    };
+    CommandCore::new(
+        store.with_limits(limits),
+        clips.clone(),
+        Arc::new(NoCameoRegistry),
+        RenderSettings::default(),
+    )
+}
+
+/// Options that reach `fake`.
+pub fn options_for(fake: &FakeTelegram, mode: Mode, throttle: ThrottleLimits) -> Options {
+    Options {
+        api_url: fake.url.clone(),
+        limits: throttle,
+        poll_timeout: Duration::from_secs(1),
+        mode,
+        start_retry: fast_retry(),
+    }
+}
+
 fn spawn_adapter(
     fake: &FakeTelegram,
     store: &Store,
@@ -227,26 +257,22 @@ fn spawn_adapter(
     mode: Mode,
     throttle: ThrottleLimits,
 ) -> (TgBot, CancellationToken, tokio::task::JoinHandle<()>) {
-    let core = CommandCore::new(
-        store.clone(),
-        Arc::new(NoCameoRegistry),
-        RenderSettings::default(),
-    );
-    let options = Options {
-        api_url: fake.url.clone(),
-        limits: throttle,
-        poll_timeout: Duration::from_secs(1),
-        mode,
-    };
+    let core = core_for(store, clips);
+    let options = options_for(fake, mode, throttle);
     let bot = telegram::connect("123456:TEST-TOKEN", &options).unwrap();
     let shutdown = CancellationToken::new();
     let adapter = tokio::spawn({
-        let (bot, clips, shutdown) = (bot.clone(), clips.clone(), shutdown.clone());
-        async move {
-            telegram::run(bot, core, clips, &options, shutdown)
-                .await
-                .unwrap()
-        }
+        let (bot, shutdown) = (bot.clone(), shutdown.clone());
+        async move { telegram::run(bot, core, &options, shutdown).await.unwrap() }
     });
     (bot, shutdown, adapter)
+}
+
+/// Start retries that fit in a test: 4 tries, 20-80 ms apart.
+pub fn fast_retry() -> Backoff {
+    Backoff {
+        tries: 4,
+        first: Duration::from_millis(20),
+        max: Duration::from_millis(80),
+    }
 }

@@ -373,15 +373,15 @@ fn downscale(image: &RgbImage, scale: f64) -> RgbImage {
             for y in y0..y1 {
                 for x in x0..x1 {
                     let i = (y * w + x) * 3;
-                    for c in 0..3 {
-                        sum[c] += u64::from(image.data[i + c]);
+                    for (total, &value) in sum.iter_mut().zip(&image.data[i..i + 3]) {
+                        *total += u64::from(value);
                     }
                 }
             }
             let n = ((y1 - y0) * (x1 - x0)) as u64;
             let o = (oy * ow + ox) * 3;
-            for c in 0..3 {
-                out.data[o + c] = ((sum[c] + n / 2) / n) as u8;
+            for (pixel, total) in out.data[o..o + 3].iter_mut().zip(sum) {
+                *pixel = ((total + n / 2) / n) as u8;
             }
         }
     }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{roomy_limits, tiny_job, wait_until, KillOnDrop, Sandbox};
+use common::{tiny_job, wait_until, KillOnDrop, Sandbox};
 use reel_bots::core::{ChatSink, ClipFile, JobLocks, OutcomePoster, SinkError};
 use reel_consent::NoCameoRegistry;
 use reel_store::{ClipStore, ClipStoreConfig, Job, JobState, Store};

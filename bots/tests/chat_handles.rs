@@ -12,7 +12,7 @@ use reel_bots::core::{ChatHandles, ChatSink, ClipFile, JobLocks, ProgressWatcher
 use reel_bots::telegram::{Receipt, ReplyHandle};
 use reel_store::{ClipRecord, Job, Store};
 
-use common::{claim, new_job, roomy, Db, LEASE};
+use common::{claim, new_job, Db, LEASE};
 
 on_both_backends!(
     concurrent_writers_never_undo_each_other,

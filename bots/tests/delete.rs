@@ -3,9 +3,11 @@
 #[macro_use]
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use reel_bots::core::{wording, ReplyKind};
+use reel_bots::core::{wording, CommandCore, RenderSettings, ReplyKind};
+use reel_consent::NoCameoRegistry;
 use reel_store::testing::StorageOutage;
 use reel_store::JobState;
 
@@ -101,7 +103,6 @@ async fn only_the_requester_deletes_a_delivered_clip_once(db: Db) {
 /// (fault 4: the record was cleared first and the data left orphaned).
 async fn a_storage_outage_changes_nothing(db: Db) {
     let clips = db.clips();
-    let core = core(&db, roomy());
     let alice = requester("telegram", "alice");
     let (job, _) = encoded_job(
         &db,
@@ -117,13 +118,22 @@ async fn a_storage_outage_changes_nothing(db: Db) {
     poster.mark_delivered(job.id, "poster", "{}").await.unwrap();
     let outage = StorageOutage::default();
     let flaky = clips.with_outage(&outage);
+    // The core owns its clip store: this one's storage fails on demand.
+    let core = CommandCore::new(
+        db.store.clone(),
+        flaky,
+        Arc::new(NoCameoRegistry),
+        RenderSettings::default(),
+    );
     outage.start();
-    assert!(core.delete_clip(&alice, &flaky, job.id).await.is_err());
+    let refused = core.delete_clip(&alice, job.id).await;
+    assert_eq!(refused.kind(), ReplyKind::Refused);
+    assert_eq!(refused.text(), wording::INTERNAL_ERROR);
     let kept = db.store.job(job.id).await.unwrap();
     assert_eq!(kept.clip_key.as_deref(), Some(key.as_str()));
     assert!(clips.get(&key).await.is_ok());
     outage.end();
-    let done = core.delete_clip(&alice, &flaky, job.id).await.unwrap();
-    assert_eq!(done.kind, ReplyKind::Info);
+    let done = core.delete_clip(&alice, job.id).await;
+    assert_eq!(done.kind(), ReplyKind::Deleted, "{done:?}");
     assert!(clips.get(&key).await.is_err());
 }

@@ -17,7 +17,7 @@ use reel_consent::NoCameoRegistry;
 use reel_store::{Job, RenderFailure, Store};
 use tokio_util::sync::CancellationToken;
 
-use common::{claim, new_job, roomy, Db, FakeSink};
+use common::{claim, new_job, Db, FakeSink};
 
 on_both_backends!(
     a_stuck_platform_does_not_hold_up_another,

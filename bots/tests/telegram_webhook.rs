@@ -78,7 +78,7 @@ async fn an_update_posted_to_the_webhook_is_answered_through_the_bot_api() {
         queued.str("text")
     );
     assert_eq!(queued.int("chat_id"), 77);
-    assert_eq!(queued.buttons(), ["cx:1"]);
+    assert_eq!(queued.buttons(), ["reel:cancel:1"]);
     assert_eq!(h.jobs().await.len(), 1);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(h.fake.calls_to("sendMessage").len(), 1, "one reply");

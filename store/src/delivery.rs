@@ -150,7 +150,6 @@ impl Delivery {
     }
 
     /// Posting failed: try again later with backoff, or after too many
-
     /// attempts give up (the job then ends failed, with the reason).
     pub async fn postpone(&self, id: i64, owner: &str, error: &str) -> Result<(), StoreError> {
         let now = self.store.now().await?;

@@ -23,10 +23,15 @@ pub const MAX_CONCURRENT_FITS: usize = 2;
 /// Shrunk copies kept (each at most an upload limit's size).
 const CACHED_FITS: usize = 16;
 
+/// (platform, user id): who re-posted.
+type Reposter = (String, String);
+/// (clip key, byte limit): which shrunk copy.
+type FitKey = (String, u64);
+
 /// Re-posts per user; shared by clones of the core.
 #[derive(Clone, Default)]
 pub(crate) struct Reposts {
-    recent: Arc<Mutex<HashMap<(String, String), VecDeque<Instant>>>>,
+    recent: Arc<Mutex<HashMap<Reposter, VecDeque<Instant>>>>,
 }
 
 /// Re-encodes to fit upload limits: how many run at once, and the shrunk
@@ -34,7 +39,7 @@ pub(crate) struct Reposts {
 #[derive(Clone)]
 pub struct Fits {
     running: Arc<Semaphore>,
-    cache: Arc<Mutex<VecDeque<((String, u64), Shrunk)>>>,
+    cache: Arc<Mutex<VecDeque<(FitKey, Shrunk)>>>,
 }
 
 impl Default for Fits {

@@ -153,7 +153,7 @@ pub fn make_renderer(
         .parse::<VaeTiling>()
         .context("engine.vae_tiling")?;
     options.decode_budget = (engine.vae_memory_budget_gib > 0.0)
-        .then(|| (engine.vae_memory_budget_gib * (1u64 << 30) as f64) as u64);
+        .then_some((engine.vae_memory_budget_gib * (1u64 << 30) as f64) as u64);
     if let Some(path) = overrides.latents {
         let (latents, decode_noise) = reel_engine::ltx::pipeline::read_noise_file(&path)
             .with_context(|| format!("reading --latents {}", path.display()))?;

@@ -6,7 +6,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -123,7 +123,7 @@ impl Pull {
         }
     }
 
-    fn run(&self, index: &FakeIndex, to: &PathBuf) -> std::process::Output {
+    fn run(&self, index: &FakeIndex, to: &Path) -> std::process::Output {
         let mut cmd = self
             .sandbox
             .reel(&["pull", "face-models", "--to", to.to_str().unwrap()]);

@@ -251,7 +251,7 @@ async fn bad_input_changes_nothing(db: Db) {
             );
         }
         assert!(
-            !has_invisible(&reply.text()),
+            !has_invisible(reply.text()),
             "{input:?}: reply echoes an invisible character: {:?}",
             reply.text()
         );

@@ -144,7 +144,10 @@ fn detections_landmarks_chips_and_embeddings_match_dlib() {
                 "{name} face {i}: chip mean diff {mean}, max {max}"
             );
             // The network alone, on dlib's chip.
-            let alone = models.embed_chips(std::slice::from_ref(dlib_chip)).unwrap().remove(0);
+            let alone = models
+                .embed_chips(std::slice::from_ref(dlib_chip))
+                .unwrap()
+                .remove(0);
             let alone_diff = max_abs_diff(&alone, &want.embedding);
             assert!(
                 alone_diff <= 1e-4,

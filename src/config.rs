@@ -83,6 +83,7 @@ pub struct RenderConfig {
     pub max_pixel_frames: u64,
     pub max_prompt_chars: usize,
     pub crf: u8,
+    pub x264_preset: String,
 }
 
 /// The video model workers and `reel render` use.
@@ -277,11 +278,26 @@ pub struct Config {
     pub discord: DiscordConfig,
     pub log: LogConfig,
     pub perception: PerceptionConfig,
+    pub provenance: crate::provenance::ProvenanceConfig,
     pub secrets: SecretFiles,
 }
 
 /// Discord's REST API base, serenity's default.
 const DISCORD_API: &str = "https://discord.com";
+
+/// x264's presets, fastest first.
+const X264_PRESETS: [&str; 10] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+];
 
 /// Video models this build has.
 pub const MODELS: [&str; 2] = ["testsrc", "ltx-video"];
@@ -358,6 +374,14 @@ impl Config {
             4096..=u64::MAX,
         )?;
         check("render.crf", r.crf, 0..=51)?;
+        if !X264_PRESETS.contains(&r.x264_preset.as_str()) {
+            return Err(invalid(
+                "render.x264_preset",
+                &r.x264_preset,
+                format!("use one of {}", X264_PRESETS.join(", ")),
+            ));
+        }
+        self.provenance.validate()?;
         check(
             "limits.max_active_per_user",
             l.max_active_per_user,

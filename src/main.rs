@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 mod faces_cmd;
+mod provenance_cmd;
 mod pull;
 mod render_cmd;
 mod transcribe_cmd;
@@ -78,6 +79,11 @@ enum Command {
     /// What Whisper hears in an audio or video file, as JSON: text, detected
     /// language, average log-probability.
     Transcribe(transcribe_cmd::TranscribeArgs),
+    /// Make a local CA, a C2PA signing certificate and its key (files named
+    /// in [secrets], else in ./reel-keys/); never overwrites.
+    Keygen(provenance_cmd::KeygenArgs),
+    /// Print a clip's content credentials (C2PA) and whether they validate.
+    Verify(provenance_cmd::VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -133,7 +139,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     let quiet = matches!(
         cli.command,
-        Command::Chat { .. } | Command::Render(_) | Command::Faces(_) | Command::Transcribe(_)
+        Command::Chat { .. }
+            | Command::Render(_)
+            | Command::Faces(_)
+            | Command::Transcribe(_)
+            | Command::Keygen(_)
+            | Command::Verify(_)
     );
     init_logging(&config, quiet);
     match cli.command {
@@ -170,6 +181,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || transcribe_cmd::run(&config, args))
                 .await
                 .context("the transcription stopped unexpectedly")?
+        }
+        Command::Keygen(args) => provenance_cmd::keygen(&config, args),
+        Command::Verify(args) => {
+            tokio::task::spawn_blocking(move || provenance_cmd::verify(&config, args))
+                .await
+                .context("the check stopped unexpectedly")?
         }
         Command::Jobs { command } => jobs(App::open(config).await?, command).await,
         Command::Worker { count } => {
@@ -215,6 +232,7 @@ fn init_logging(config: &Config, quiet: bool) {
 
 async fn serve(app: App, no_workers: bool) -> anyhow::Result<()> {
     let secrets = Secrets::load(&app.config.secrets)?;
+    reel::provenance::install_reencode_signing(&app.config)?;
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     if !no_workers {
@@ -265,6 +283,7 @@ type AdapterFailed = Arc<std::sync::OnceLock<String>>;
 
 async fn chat(app: App, user: Option<String>, no_workers: bool) -> anyhow::Result<()> {
     let user = user.unwrap_or_else(|| app.config.chat.terminal_user.clone());
+    reel::provenance::install_reencode_signing(&app.config)?;
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     if !no_workers {

@@ -9,7 +9,8 @@ use reel::config::Config;
 use reel::wiring::{make_renderer, RenderOverrides};
 use reel_bots::core::{validate, wording, VideoRequest};
 use reel_engine::{CancelToken, RenderRequest, RgbImage};
-use reel_media::{encode_mp4, read_image, EncodeOptions};
+use reel::provenance::{ClipFinisher, ClipJob};
+use reel_media::read_image;
 
 #[derive(clap::Args)]
 pub struct RenderArgs {
@@ -72,6 +73,18 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
         latents: args.latents,
     };
     let renderer = tokio::task::block_in_place(|| make_renderer(config, overrides))?;
+    // Before rendering: a missing or bad signing key fails at once.
+    let finisher = tokio::task::block_in_place(|| ClipFinisher::from_config(config, renderer.name()))?;
+    let clip_job = ClipJob {
+        title: args
+            .output
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "clip.mp4".into()),
+        budget: None,
+        requester: None,
+        cameo_ids: Vec::new(),
+    };
     let renderer_label = wording::renderer_label(Some(renderer.name()));
     let request = RenderRequest {
         prompt: video.prompt.clone(),
@@ -92,11 +105,10 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
     bar.set_message(format!("rendering with {renderer_label}"));
     let output = args.output.clone();
     let frames_out = args.frames_out.clone();
-    let crf = config.render.crf;
     let started = Instant::now();
     let task_bar = bar.clone();
-    let (encoded, width, height) = tokio::task::spawn_blocking(move || {
-        let rendered = renderer.render(
+    let (finished, width, height) = tokio::task::spawn_blocking(move || {
+        let mut rendered = renderer.render(
             &request,
             &mut |p| {
                 task_bar.set_length(u64::from(p.total));
@@ -110,29 +122,24 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
         if let Some(dir) = &frames_out {
             write_frames(&rendered.frames, dir)?;
         }
-        task_bar.set_message("encoding");
-        let options = EncodeOptions {
-            crf,
-            comment: (renderer.name() == "testsrc")
-                .then(|| "reel testsrc: test pattern, not a model".into()),
-            ..EncodeOptions::default()
-        };
-        let encoded = encode_mp4(&rendered, &output, &options)?;
-        anyhow::Ok((encoded, rendered.width, rendered.height))
+        task_bar.set_message("encoding and signing");
+        let finished = finisher.finish(&mut rendered, &clip_job, &output)?;
+        anyhow::Ok((finished, rendered.width, rendered.height))
     })
     .await
     .context("the render task crashed")?
     .with_context(|| format!("rendering to {}", args.output.display()))?;
     bar.finish_and_clear();
     println!(
-        "wrote {} ({} bytes, {} frames, {:.1} s of video, {}×{}, seed {}) in {:.1} s — rendered by {}",
+        "wrote {} ({} bytes, {} frames, {:.1} s of video, {}×{}, seed {}{}) in {:.1} s — rendered by {}",
         args.output.display(),
-        encoded.bytes,
-        encoded.frames,
-        encoded.duration_ms as f64 / 1000.0,
+        finished.bytes,
+        finished.encoded.frames,
+        finished.encoded.duration_ms as f64 / 1000.0,
         width,
         height,
         video.seed,
+        if finished.signed { ", signed" } else { ", NOT signed" },
         started.elapsed().as_secs_f64(),
         renderer_label
     );

@@ -37,6 +37,12 @@ pub struct SecretFiles {
     pub telegram_token_file: PathBuf,
     pub master_key_file: PathBuf,
     pub signing_key_file: PathBuf,
+    /// The C2PA signing certificate (PEM; public, named here beside its key).
+    #[serde(default)]
+    pub signing_cert_file: PathBuf,
+    /// The CA that issued it (`reel keygen`): the trust anchor `reel verify` uses.
+    #[serde(default)]
+    pub signing_ca_file: PathBuf,
 }
 
 /// Where a loaded secret came from (shown by `reel config`).

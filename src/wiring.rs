@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::provenance::ClipFinisher;
 use crate::worker::{Worker, WorkerSettings};
 
 pub struct App {
@@ -65,6 +66,7 @@ impl App {
             return Ok(());
         }
         let renderer = self.renderer()?;
+        let finisher = Arc::new(ClipFinisher::from_config(&self.config, renderer.name())?);
         let w = &self.config.workers;
         for _ in 0..count {
             let worker = Worker {
@@ -72,12 +74,12 @@ impl App {
                 clips: self.clips.clone(),
                 renderer: renderer.clone(),
                 gate: self.gate.clone(),
+                finisher: finisher.clone(),
                 settings: WorkerSettings {
                     id: process_unique_id("worker"),
                     lease: Duration::from_secs(w.lease_secs),
                     heartbeat: Duration::from_secs(w.heartbeat_secs),
                     poll: Duration::from_millis(w.poll_ms),
-                    crf: self.config.render.crf,
                 },
             };
             let shutdown = shutdown.clone();

@@ -1,8 +1,10 @@
 //! reel's media handling with FFmpeg, apart from the models: the clip as
 //! frames and samples, MP4 encoding, re-encoding to fit a size, probing,
-//! reading still images, and decoding what chat users send (speech at
-//! 16 kHz, sampled video frames) within limits. The chat side links this crate, not candle.
+//! reading still images, decoding what chat users send (speech at 16 kHz,
+//! sampled video frames) within limits, the visible watermark and encoding
+//! within a size budget. The chat side links this crate, not candle.
 
+mod budget;
 mod decode;
 mod encode;
 mod ffmpeg_setup;
@@ -10,7 +12,9 @@ mod frames;
 mod image_file;
 mod probe;
 mod reencode;
+mod watermark;
 
+pub use budget::{encode_within, video_bitrate_for, Fitted, AUDIO_BUDGET_BPS, MIN_VIDEO_BPS, SIGNING_ROOM};
 pub use decode::{
     decode_speech, sample_frames, DecodeError, DecodeLimits, SampledFrame, Speech,
     SPEECH_SAMPLE_RATE,
@@ -20,3 +24,4 @@ pub use frames::{Audio, Rendered, RgbImage};
 pub use image_file::{read_image, ImageError, MAX_IMAGE_SIDE};
 pub use probe::{probe, ClipInfo, ProbeError};
 pub use reencode::{reencode_mp4, ReencodeError, ReencodeOptions};
+pub use watermark::{label_box, watermark_clip, LabelBox};

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use reel_consent::{decide, Checkpoint, ConsentGate, ConsentRequest, Verdict};
 use reel_engine::{CancelToken, Progress, RenderError, RenderRequest, Renderer};
-use reel_media::{encode_mp4, EncodeOptions};
 use reel_store::{ClipRecord, ClipStore, Heartbeat, Job, RenderFailure, RenderQueue, StoreError};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use crate::provenance::{ClipFinisher, ClipJob};
 
 mod backoff;
 mod keep;
@@ -28,7 +29,6 @@ pub struct WorkerSettings {
     pub lease: Duration,
     pub heartbeat: Duration,
     pub poll: Duration,
-    pub crf: u8,
 }
 
 pub struct Worker {
@@ -36,6 +36,8 @@ pub struct Worker {
     pub clips: ClipStore,
     pub renderer: Arc<dyn Renderer>,
     pub gate: Arc<dyn ConsentGate>,
+    /// Labels, encodes within the platform's size and signs each clip.
+    pub finisher: Arc<ClipFinisher>,
     pub settings: WorkerSettings,
 }
 
@@ -142,7 +144,6 @@ impl Worker {
         };
         let renderer = self.renderer.clone();
         let render_cancel = cancel.clone();
-        let crf = self.settings.crf;
         let scratch = tempfile::Builder::new()
             .prefix("reel-clip-")
             .suffix(".mp4")
@@ -150,32 +151,45 @@ impl Worker {
             .map_err(|e| StoreError::ClipConfig(format!("cannot create a scratch file: {e}")))?;
         let out_path = scratch.path().to_path_buf();
         let renderer_name = renderer.name().to_string();
+        let finisher = self.finisher.clone();
+        let clip_job = ClipJob {
+            title: format!("reel-{}.mp4", job.id),
+            budget: finisher.budget_for(&job.platform, &job.reply_handle),
+            requester: Some(job.user_id.clone()),
+            cameo_ids: job.cameo_ids.clone(),
+        };
         let render = tokio::task::spawn_blocking(move || {
-            let rendered = renderer.render(
+            let mut rendered = renderer.render(
                 &request,
                 &mut |p| {
                     let _ = progress_tx.send(p);
                 },
                 &render_cancel,
             )?;
-            let options = EncodeOptions {
-                crf,
-                comment: (renderer.name() == "testsrc")
-                    .then(|| "reel testsrc: test pattern, not a model".to_string()),
-                ..EncodeOptions::default()
-            };
-            encode_mp4(&rendered, &out_path, &options)
-                .map_err(|e| RenderError::Failed(e.to_string()))
+            finisher
+                .finish(&mut rendered, &clip_job, &out_path)
+                .map_err(|e| RenderError::Failed(format!("{e:#}")))
         });
 
         let (stop, outcome) = self
             .watch_render(&job, render, progress_rx, &cancel, shutdown)
             .await?;
         match (stop, outcome) {
-            (None, Ok(encoded)) => {
+            (None, Ok(finished)) => {
+                if finished.encodes > 1 {
+                    // Counted per job: how often the first-try size missed.
+                    let detail = format!(
+                        "{} encodes to fit the upload size; {} bytes",
+                        finished.encodes, finished.bytes
+                    );
+                    self.queue
+                        .store()
+                        .record_event(job.id, "second_encode", &worker, &detail)
+                        .await?;
+                }
                 let clip = ClipRecord {
                     key: ClipStore::new_key(job.id),
-                    bytes: encoded.bytes,
+                    bytes: finished.bytes,
                     render_ms: started.elapsed().as_millis() as u64,
                     renderer: renderer_name,
                 };

@@ -324,6 +324,19 @@ impl Store {
             .collect()
     }
 
+    /// Adds a line to a job's event log outside any state change (e.g. a
+    /// worker's "second_encode": the first encode missed the size budget).
+    pub async fn record_event(
+        &self,
+        job_id: i64,
+        kind: &str,
+        actor: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.writes.acquire().await?;
+        insert_event(&mut conn, job_id, self.now_ms(), kind, actor, detail).await
+    }
+
     /// Counts events of one kind per job, for audits and tests.
     pub async fn event_counts(&self, kind: &str) -> Result<Vec<(i64, i64)>, StoreError> {
         let rows = sqlx::query(

@@ -16,18 +16,26 @@ pub struct Sandbox {
 impl Sandbox {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        write_signing_keys(dir.path());
         let db_url = reel_store::testing::sqlite_url_in(dir.path());
         Self { dir, db_url }
     }
 
     pub async fn postgres() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        write_signing_keys(dir.path());
         let db_url = reel_store::testing::fresh_postgres_database().await;
         Self { dir, db_url }
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The sandbox's own C2PA CA, signing certificate and key (clips are
+    /// signed by default, and reel does not start without them).
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.path().join("keys")
     }
 
     pub fn clips_dir(&self) -> PathBuf {
@@ -43,6 +51,10 @@ impl Sandbox {
             .env("REEL_CLIPS__LOCAL_DIR", self.clips_dir())
             .env("REEL_WORKERS__POLL_MS", "20")
             .env("REEL_CHAT__PROGRESS_INTERVAL_MS", "100")
+            .env("REEL_SECRETS__SIGNING_KEY_FILE", self.keys_dir().join("signing-key.pem"))
+            .env("REEL_SECRETS__SIGNING_CERT_FILE", self.keys_dir().join("signing-cert.pem"))
+            .env("REEL_SECRETS__SIGNING_CA_FILE", self.keys_dir().join("ca.pem"))
+            .env_remove("REEL_SIGNING_KEY")
             .env_remove("REEL_CONFIG")
             .env_remove("RUST_LOG");
         cmd
@@ -63,6 +75,17 @@ impl Sandbox {
             .await
             .expect("open the sandbox database")
     }
+}
+
+fn write_signing_keys(sandbox: &Path) {
+    let keys = reel_provenance::generate_keys("reel tests").expect("generate signing keys");
+    let dir = sandbox.join("keys");
+    let files = reel_provenance::KeyFiles {
+        ca_cert: dir.join("ca.pem"),
+        signing_cert: dir.join("signing-cert.pem"),
+        signing_key: dir.join("signing-key.pem"),
+    };
+    reel_provenance::write_key_files(&keys, &files).expect("write signing keys");
 }
 
 /// Runs a command to completion, killing it if it runs past `limit`.

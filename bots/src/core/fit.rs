@@ -4,21 +4,32 @@
 //! (another upload method, or saying so); they do not pick bitrates.
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use reel_media::{reencode_mp4, EncodeOptions, ReencodeError, ReencodeOptions};
+use reel_media::{reencode_mp4, video_bitrate_for, EncodeOptions, ReencodeError, ReencodeOptions};
 
 use super::ClipFile;
 
-/// Bits the AAC track may take per second (stereo at 64 kbit/s a channel,
-/// as `reel_engine` encodes it), plus headroom.
-const AUDIO_BPS: u64 = 140_000;
 /// A video bitrate below this makes mush; tries still go ahead, smaller.
-const MIN_VIDEO_BPS: u64 = 16_000;
-/// Share of the limit the tries aim for: the container and x264's rate
-/// control overshooting a little.
-const AIM: f64 = 0.85;
+const MIN_VIDEO_BPS: u64 = reel_media::MIN_VIDEO_BPS;
+
+/// Signs a re-encode with the clip it came from as its ingredient (C2PA).
+pub trait ReencodeSigner: Send + Sync {
+    fn sign_reencoded(&self, original: &Path, reencoded: &Path, output: &Path)
+        -> Result<(), String>;
+}
+
+static REENCODE_SIGNER: OnceLock<Arc<dyn ReencodeSigner>> = OnceLock::new();
+
+/// Installed once at start when clips are signed: from then on every
+/// re-encode is signed before it can be posted.
+pub fn sign_reencodes_with(signer: Arc<dyn ReencodeSigner>) {
+    if REENCODE_SIGNER.set(signer).is_err() {
+        tracing::debug!("a re-encode signer was already installed");
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum FitError {
@@ -30,6 +41,8 @@ pub enum FitError {
     Io(#[from] std::io::Error),
     #[error("the re-encode task stopped: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("cannot sign the re-encoded clip: {0}")]
+    Sign(String),
 }
 
 /// The result of fitting a clip.
@@ -71,7 +84,7 @@ fn shrink_blocking(
     let info = reel_media::probe(&input)?;
     let seconds = Duration::from_millis(info.duration_ms.max(100)).as_secs_f64();
     let longest = info.width.max(info.height);
-    let rate = video_bitrate(limit_bytes, seconds);
+    let rate = video_bitrate_for(limit_bytes, seconds);
     let tries = [
         (rate, None, 26),
         (rate / 2, Some(longest / 2), 30),
@@ -89,7 +102,18 @@ fn shrink_blocking(
             },
             max_side: max_side.filter(|side| *side >= 32),
         };
-        let made = reencode_mp4(&input, &output, &options)?;
+        let mut made = reencode_mp4(&input, &output, &options)?;
+        let output = match REENCODE_SIGNER.get() {
+            Some(signer) => {
+                let signed = dir.path().join(format!("fit-{n}-signed.mp4"));
+                signer
+                    .sign_reencoded(&input, &output, &signed)
+                    .map_err(FitError::Sign)?;
+                made.bytes = std::fs::metadata(&signed)?.len();
+                signed
+            }
+            None => output,
+        };
         tracing::info!(
             try_ = n + 1,
             bytes = made.bytes,
@@ -118,33 +142,4 @@ fn shrink_blocking(
         width: size.0,
         height: size.1,
     })
-}
-
-/// The video bitrate cap (bits/s) that should keep a clip of `seconds`
-/// within `limit_bytes`. x264's VBV buffer is twice the cap, which a short
-/// clip can spend on top of the cap: it counts as two more seconds.
-fn video_bitrate(limit_bytes: u64, seconds: f64) -> u64 {
-    let budget = limit_bytes as f64 * 8.0 * AIM - AUDIO_BPS as f64 * seconds;
-    let rate = budget / (seconds + 2.0);
-    if rate.is_finite() && rate > MIN_VIDEO_BPS as f64 {
-        rate as u64
-    } else {
-        MIN_VIDEO_BPS
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_bitrate_leaves_room_for_audio_and_the_buffer() {
-        // 50 MB over 10 s: about 27 Mbit/s for the video.
-        let rate = video_bitrate(50_000_000, 10.0);
-        assert!((27_000_000..29_000_000).contains(&rate), "{rate}");
-        assert!(rate * 12 + AUDIO_BPS * 10 <= 50_000_000 * 8);
-        // Nothing left after the audio: the floor.
-        assert_eq!(video_bitrate(1_000, 5.0), MIN_VIDEO_BPS);
-        assert_eq!(video_bitrate(0, 0.0), MIN_VIDEO_BPS);
-    }
 }

@@ -284,7 +284,9 @@ fn checkpoint_name(config: &Config, model: &str) -> String {
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
     if let Some(at) = parts.iter().position(|p| p.starts_with("models--")) {
-        let repo = parts[at].trim_start_matches("models--").replacen("--", "/", 1);
+        let repo = parts[at]
+            .trim_start_matches("models--")
+            .replacen("--", "/", 1);
         return match (parts.get(at + 1), parts.get(at + 2)) {
             (Some(snapshots), Some(revision)) if snapshots == "snapshots" => {
                 format!("{repo}@{revision}")

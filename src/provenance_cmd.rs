@@ -49,8 +49,14 @@ pub fn keygen(config: &Config, args: KeygenArgs) -> anyhow::Result<()> {
     let material = generate_keys(&args.org)?;
     write_key_files(&material, &files)?;
     println!("wrote a local CA and a C2PA signing certificate and key:");
-    println!("  CA certificate (trust anchor): {}", files.ca_cert.display());
-    println!("  signing certificate:           {}", files.signing_cert.display());
+    println!(
+        "  CA certificate (trust anchor): {}",
+        files.ca_cert.display()
+    );
+    println!(
+        "  signing certificate:           {}",
+        files.signing_cert.display()
+    );
     println!(
         "  signing key (keep private):    {}",
         files.signing_key.display()
@@ -119,7 +125,10 @@ pub fn verify(config: &Config, args: VerifyArgs) -> anyhow::Result<()> {
     }
     match report.validity {
         Validity::Trusted | Validity::Valid => Ok(()),
-        Validity::Invalid => bail!("the content credentials of {} do not validate", args.clip.display()),
+        Validity::Invalid => bail!(
+            "the content credentials of {} do not validate",
+            args.clip.display()
+        ),
         Validity::Unsigned => bail!("{} has no content credentials", args.clip.display()),
     }
 }

@@ -6,10 +6,10 @@ use std::time::Instant;
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use reel::config::Config;
+use reel::provenance::{ClipFinisher, ClipJob};
 use reel::wiring::{make_renderer, RenderOverrides};
 use reel_bots::core::{validate, wording, VideoRequest};
 use reel_engine::{CancelToken, RenderRequest, RgbImage};
-use reel::provenance::{ClipFinisher, ClipJob};
 use reel_media::read_image;
 
 #[derive(clap::Args)]
@@ -74,7 +74,8 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
     };
     let renderer = tokio::task::block_in_place(|| make_renderer(config, overrides))?;
     // Before rendering: a missing or bad signing key fails at once.
-    let finisher = tokio::task::block_in_place(|| ClipFinisher::from_config(config, renderer.name()))?;
+    let finisher =
+        tokio::task::block_in_place(|| ClipFinisher::from_config(config, renderer.name()))?;
     let clip_job = ClipJob {
         title: args
             .output

@@ -86,7 +86,12 @@ pub fn encode_within(
         let fits = encoded.bytes.saturating_add(SIGNING_ROOM) <= limit;
         if fits || encodes >= MAX_ENCODES || rate <= MIN_VIDEO_BPS {
             if !fits {
-                tracing::warn!(bytes = encoded.bytes, limit, encodes, "clip still over its size budget");
+                tracing::warn!(
+                    bytes = encoded.bytes,
+                    limit,
+                    encodes,
+                    "clip still over its size budget"
+                );
             }
             return Ok(Fitted {
                 clip: encoded,

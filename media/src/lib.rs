@@ -14,7 +14,9 @@ mod probe;
 mod reencode;
 mod watermark;
 
-pub use budget::{encode_within, video_bitrate_for, Fitted, AUDIO_BUDGET_BPS, MIN_VIDEO_BPS, SIGNING_ROOM};
+pub use budget::{
+    encode_within, video_bitrate_for, Fitted, AUDIO_BUDGET_BPS, MIN_VIDEO_BPS, SIGNING_ROOM,
+};
 pub use decode::{
     decode_speech, sample_frames, DecodeError, DecodeLimits, SampledFrame, Speech,
     SPEECH_SAMPLE_RATE,

@@ -176,7 +176,10 @@ mod tests {
     fn the_text_is_sixteen_pixels_at_480p_and_shrinks_or_is_cut_when_wide() {
         assert_eq!(fit(854, 480, "AI · reel"), Some((2, 9)));
         assert_eq!(fit(1216, 704, "AI · reel"), Some((2, 9)));
-        assert_eq!(fit(100, 100, "AI · reel · a long requester name"), Some((1, 11)));
+        assert_eq!(
+            fit(100, 100, "AI · reel · a long requester name"),
+            Some((1, 11))
+        );
         assert_eq!(fit(100, 100, ""), None);
         assert_eq!(label_box(6, 6, "AI", 0, 1, 24), None);
     }

@@ -44,7 +44,10 @@ fn the_label_is_at_start_middle_and_end_and_not_in_one_place() {
         let expected = label_box(854, 480, "AI · reel", index, 120, 24).expect("fits");
         assert_eq!(found, expected, "frame {index}");
         // A darkened box with text in it, not a few stray pixels.
-        assert!(changed * 2 > (expected.width * expected.height) as usize, "frame {index}");
+        assert!(
+            changed * 2 > (expected.width * expected.height) as usize,
+            "frame {index}"
+        );
         // 16 px text plus padding: legible at 480p.
         assert!(expected.height >= 24, "{expected:?}");
         places.push((found.x, found.y));

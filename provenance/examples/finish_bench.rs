@@ -67,7 +67,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reps: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(3);
 
     let keys = generate_keys("bench")?;
-    let signer = ClipSigner::from_pem(keys.signing_cert_pem.as_bytes(), keys.signing_key_pem.as_bytes())?;
+    let signer = ClipSigner::from_pem(
+        keys.signing_cert_pem.as_bytes(),
+        keys.signing_key_pem.as_bytes(),
+    )?;
     let facts = ClipFacts {
         title: "bench.mp4".into(),
         model: "ltx-video".into(),
@@ -75,7 +78,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cameo_ids: vec!["cameo-1".into()],
     };
     let dir = tempfile::tempdir()?;
-    let (unsigned, signed) = (dir.path().join("unsigned.mp4"), dir.path().join("signed.mp4"));
+    let (unsigned, signed) = (
+        dir.path().join("unsigned.mp4"),
+        dir.path().join("signed.mp4"),
+    );
     let source = pattern(width, height, seconds * FPS);
     let (mut label, mut encode, mut sign) = (Vec::new(), Vec::new(), Vec::new());
     let mut bytes = 0;

@@ -31,7 +31,9 @@ pub struct ClipSigner {
 
 impl std::fmt::Debug for ClipSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClipSigner").field("alg", &self.alg).finish()
+        f.debug_struct("ClipSigner")
+            .field("alg", &self.alg)
+            .finish()
     }
 }
 
@@ -64,7 +66,9 @@ impl ClipSigner {
             }
         }
         Err(ProvenanceError::Key(match last_error {
-            Some(error) => format!("no supported algorithm (ES256/384/512, Ed25519, PS256) reads it: {error}"),
+            Some(error) => {
+                format!("no supported algorithm (ES256/384/512, Ed25519, PS256) reads it: {error}")
+            }
             None => "no supported algorithm reads it".into(),
         }))
     }
@@ -91,15 +95,19 @@ impl ClipSigner {
     /// certificate, or a certificate C2PA refuses (self-signed, expired,
     /// wrong key usage), shows up here, at start, not on the first clip.
     fn self_test(&self) -> Result<(), ProvenanceError> {
-        let mut builder = Builder::from_context(
-            manifest::context(None).map_err(ProvenanceError::Settings)?,
-        )
-        .with_definition(serde_json::json!({"title": "self-test.svg"}).to_string())
-        .map_err(|e| ProvenanceError::SelfTest(e.to_string()))?;
+        let mut builder =
+            Builder::from_context(manifest::context(None).map_err(ProvenanceError::Settings)?)
+                .with_definition(serde_json::json!({"title": "self-test.svg"}).to_string())
+                .map_err(|e| ProvenanceError::SelfTest(e.to_string()))?;
         let mut source = Cursor::new(SELF_TEST_SVG);
         let mut signed = Cursor::new(Vec::new());
         builder
-            .sign(self.signer.as_ref(), "image/svg+xml", &mut source, &mut signed)
+            .sign(
+                self.signer.as_ref(),
+                "image/svg+xml",
+                &mut source,
+                &mut signed,
+            )
             .map_err(|e| ProvenanceError::SelfTest(e.to_string()))?;
         signed.set_position(0);
         let check = verify_stream("image/svg+xml", &mut signed, None)

@@ -87,7 +87,7 @@ pub(crate) fn verify_stream(
         Err(c2pa::Error::JumbfNotFound) | Err(c2pa::Error::ProvenanceMissing) => {
             return Ok(unsigned());
         }
-        Err(c2pa::Error::Io(error)) => return Err(c2pa::Error::Io(error)),
+        Err(c2pa::Error::IoError(error)) => return Err(c2pa::Error::IoError(error)),
         // A manifest is there but does not even parse: as bad as a
         // failed hash, for whoever relies on it.
         Err(error) => {
@@ -109,9 +109,7 @@ pub(crate) fn verify_stream(
         .collect();
     let validity = match reader.validation_state() {
         ValidationState::Trusted => Validity::Trusted,
-        ValidationState::Valid | ValidationState::WellFormed if failures.is_empty() => {
-            Validity::Valid
-        }
+        ValidationState::Valid if failures.is_empty() => Validity::Valid,
         _ => Validity::Invalid,
     };
     let manifest_json = reader.json();
@@ -167,12 +165,7 @@ fn summarise(manifest: &Value) -> Verification {
         })
         .filter_map(|a| a.get("data")?.get("actions")?.as_array())
         .flatten()
-        .filter_map(|action| {
-            Some((
-                text(action, "action")?,
-                text(action, "digitalSourceType"),
-            ))
-        })
+        .filter_map(|action| Some((text(action, "action")?, text(action, "digitalSourceType"))))
         .collect();
     let model = data_of(MODEL_LABEL);
     let cameo_ids = data_of(CAMEOS_LABEL)

@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use reel_media::{encode_mp4, reencode_mp4, Audio, EncodeOptions, ReencodeOptions, Rendered, RgbImage};
+use reel_media::{
+    encode_mp4, reencode_mp4, Audio, EncodeOptions, ReencodeOptions, Rendered, RgbImage,
+};
 use reel_provenance::{
     generate_keys, verify_file, write_key_files, ClipFacts, ClipSigner, KeyFiles, KeyMaterial,
     ProvenanceError, Validity, TRAINED_ALGORITHMIC_MEDIA,
@@ -58,12 +60,17 @@ struct Signed {
 fn signed_clip() -> Signed {
     let dir = tempfile::tempdir().expect("temp dir");
     let keys = generate_keys("Test Org").expect("keygen");
-    let signer = ClipSigner::from_pem(keys.signing_cert_pem.as_bytes(), keys.signing_key_pem.as_bytes())
-        .expect("the generated key signs");
+    let signer = ClipSigner::from_pem(
+        keys.signing_cert_pem.as_bytes(),
+        keys.signing_key_pem.as_bytes(),
+    )
+    .expect("the generated key signs");
     let unsigned = dir.path().join("encoded.mp4");
     encode_mp4(&clip(), &unsigned, &EncodeOptions::default()).expect("encode");
     let signed = dir.path().join("reel-7.mp4");
-    signer.sign_created(&unsigned, &signed, &facts()).expect("sign");
+    signer
+        .sign_created(&unsigned, &signed, &facts())
+        .expect("sign");
     Signed {
         _dir: dir,
         keys,
@@ -77,11 +84,19 @@ fn signed_clip() -> Signed {
 fn a_signed_clip_validates_and_names_the_action_source_type_model_and_cameos() {
     let clip = signed_clip();
     let trusted = verify_file(&clip.signed, Some(&clip.keys.ca_cert_pem)).expect("verify");
-    assert_eq!(trusted.validity, Validity::Trusted, "{:?}", trusted.failures);
+    assert_eq!(
+        trusted.validity,
+        Validity::Trusted,
+        "{:?}",
+        trusted.failures
+    );
     assert!(trusted.failures.is_empty(), "{:?}", trusted.failures);
     assert_eq!(
         trusted.actions,
-        vec![("c2pa.created".to_string(), Some(TRAINED_ALGORITHMIC_MEDIA.to_string()))]
+        vec![(
+            "c2pa.created".to_string(),
+            Some(TRAINED_ALGORITHMIC_MEDIA.to_string())
+        )]
     );
     assert_eq!(trusted.model.as_deref(), Some("ltx-video"));
     assert_eq!(
@@ -95,7 +110,12 @@ fn a_signed_clip_validates_and_names_the_action_source_type_model_and_cameos() {
 
     // Without the CA as a trust anchor the signature still holds.
     let untrusted = verify_file(&clip.signed, None).expect("verify");
-    assert_eq!(untrusted.validity, Validity::Valid, "{:?}", untrusted.failures);
+    assert_eq!(
+        untrusted.validity,
+        Validity::Valid,
+        "{:?}",
+        untrusted.failures
+    );
     // Another CA is no anchor for it.
     let other = generate_keys("Someone Else").expect("keygen");
     let foreign = verify_file(&clip.signed, Some(&other.ca_cert_pem)).expect("verify");
@@ -160,13 +180,26 @@ fn a_reencoded_clip_validates_and_lists_its_original_as_ingredient() {
     };
     reencode_mp4(&clip.signed, &smaller, &options).expect("re-encode");
     // FFmpeg does not carry the manifest over: the re-encode starts bare.
-    assert_eq!(verify_file(&smaller, None).expect("verify").validity, Validity::Unsigned);
+    assert_eq!(
+        verify_file(&smaller, None).expect("verify").validity,
+        Validity::Unsigned
+    );
     let signed = clip.signed.with_file_name("reel-7-fit.mp4");
     clip.signer
-        .sign_reencoded(&clip.signed, &smaller, &signed, "re-encoded to fit an upload limit")
+        .sign_reencoded(
+            &clip.signed,
+            &smaller,
+            &signed,
+            "re-encoded to fit an upload limit",
+        )
         .expect("sign the re-encode");
     let checked = verify_file(&signed, Some(&clip.keys.ca_cert_pem)).expect("verify");
-    assert_eq!(checked.validity, Validity::Trusted, "{:?}", checked.failures);
+    assert_eq!(
+        checked.validity,
+        Validity::Trusted,
+        "{:?}",
+        checked.failures
+    );
     assert_eq!(checked.ingredients, vec!["reel-7.mp4"]);
     let actions: Vec<&str> = checked.actions.iter().map(|(a, _)| a.as_str()).collect();
     assert_eq!(actions, vec!["c2pa.opened", "c2pa.transcoded"]);
@@ -199,11 +232,13 @@ fn malformed_or_missing_key_and_certificate_files_say_what_is_wrong() {
     let error = ClipSigner::from_pem(b"not a certificate", keys.signing_key_pem.as_bytes())
         .expect_err("bad certificate");
     assert!(error.to_string().contains("certificate"), "{error}");
-    let error = ClipSigner::from_pem(keys.signing_cert_pem.as_bytes(), b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
-        .expect_err("bad key");
+    let error = ClipSigner::from_pem(
+        keys.signing_cert_pem.as_bytes(),
+        b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .expect_err("bad key");
     assert!(matches!(error, ProvenanceError::Key(_)), "{error}");
-    let error = ClipSigner::from_pem(keys.signing_cert_pem.as_bytes(), b"")
-        .expect_err("empty key");
+    let error = ClipSigner::from_pem(keys.signing_cert_pem.as_bytes(), b"").expect_err("empty key");
     assert!(matches!(error, ProvenanceError::Key(_)), "{error}");
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -226,7 +261,10 @@ fn keygen_writes_three_files_that_sign_and_never_overwrites_them() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&files.signing_key).expect("key").permissions().mode();
+        let mode = std::fs::metadata(&files.signing_key)
+            .expect("key")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "the key is private: {mode:o}");
     }
     let before = std::fs::read(&files.signing_key).expect("key");
@@ -235,4 +273,3 @@ fn keygen_writes_three_files_that_sign_and_never_overwrites_them() {
     assert!(matches!(error, ProvenanceError::Exists { .. }), "{error}");
     assert_eq!(std::fs::read(&files.signing_key).expect("key"), before);
 }
-

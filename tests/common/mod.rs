@@ -51,9 +51,18 @@ impl Sandbox {
             .env("REEL_CLIPS__LOCAL_DIR", self.clips_dir())
             .env("REEL_WORKERS__POLL_MS", "20")
             .env("REEL_CHAT__PROGRESS_INTERVAL_MS", "100")
-            .env("REEL_SECRETS__SIGNING_KEY_FILE", self.keys_dir().join("signing-key.pem"))
-            .env("REEL_SECRETS__SIGNING_CERT_FILE", self.keys_dir().join("signing-cert.pem"))
-            .env("REEL_SECRETS__SIGNING_CA_FILE", self.keys_dir().join("ca.pem"))
+            .env(
+                "REEL_SECRETS__SIGNING_KEY_FILE",
+                self.keys_dir().join("signing-key.pem"),
+            )
+            .env(
+                "REEL_SECRETS__SIGNING_CERT_FILE",
+                self.keys_dir().join("signing-cert.pem"),
+            )
+            .env(
+                "REEL_SECRETS__SIGNING_CA_FILE",
+                self.keys_dir().join("ca.pem"),
+            )
             .env_remove("REEL_SIGNING_KEY")
             .env_remove("REEL_CONFIG")
             .env_remove("RUST_LOG");

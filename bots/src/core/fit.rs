@@ -17,8 +17,12 @@ const MIN_VIDEO_BPS: u64 = reel_media::MIN_VIDEO_BPS;
 
 /// Signs a re-encode with the clip it came from as its ingredient (C2PA).
 pub trait ReencodeSigner: Send + Sync {
-    fn sign_reencoded(&self, original: &Path, reencoded: &Path, output: &Path)
-        -> Result<(), String>;
+    fn sign_reencoded(
+        &self,
+        original: &Path,
+        reencoded: &Path,
+        output: &Path,
+    ) -> Result<(), String>;
 }
 
 static REENCODE_SIGNER: OnceLock<Arc<dyn ReencodeSigner>> = OnceLock::new();

@@ -97,7 +97,17 @@ impl ClipSigner {
     fn self_test(&self) -> Result<(), ProvenanceError> {
         let mut builder =
             Builder::from_context(manifest::context(None).map_err(ProvenanceError::Settings)?)
-                .with_definition(serde_json::json!({"title": "self-test.svg"}).to_string())
+                .with_definition(
+                    serde_json::json!({
+                        "title": "self-test.svg",
+                        // v2 claims must start with a created or opened action.
+                        "assertions": [{"label": "c2pa.actions", "data": {"actions": [{
+                            "action": "c2pa.created",
+                            "digitalSourceType": manifest::TRAINED_ALGORITHMIC_MEDIA,
+                        }]}}],
+                    })
+                    .to_string(),
+                )
                 .map_err(|e| ProvenanceError::SelfTest(e.to_string()))?;
         let mut source = Cursor::new(SELF_TEST_SVG);
         let mut signed = Cursor::new(Vec::new());

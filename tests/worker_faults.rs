@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{tiny_job, wait_until, Sandbox};
+use reel::provenance::ClipFinisher;
 use reel::worker::{Worker, WorkerSettings};
 use reel_consent::NoCameoRegistry;
 use reel_engine::ltx::pipeline::PipelineError;
@@ -74,14 +75,22 @@ fn worker(store: &Store, clips: ClipStore, renderer: Arc<dyn Renderer>) -> Worke
         clips,
         renderer,
         gate: Arc::new(NoCameoRegistry),
+        finisher: unsigned_finisher(),
         settings: WorkerSettings {
             id: "test-worker".into(),
             lease: Duration::from_secs(10),
             heartbeat: Duration::from_millis(100),
             poll: Duration::from_millis(20),
-            crf: 30,
         },
     }
+}
+
+/// Labels and encodes like production but does not sign: these tests are
+/// about the queue and storage faults, signing has its own tests.
+fn unsigned_finisher() -> Arc<ClipFinisher> {
+    let mut config = reel::config::Config::load(None).expect("the default config loads");
+    config.provenance.sign = false;
+    Arc::new(ClipFinisher::from_config(&config, "testsrc").expect("an unsigned finisher"))
 }
 
 fn clips(sb: &Sandbox) -> ClipStore {

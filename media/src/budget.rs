@@ -124,9 +124,11 @@ mod tests {
         let rate = video_bitrate_for(50_000_000, 10.0);
         assert!((27_000_000..29_000_000).contains(&rate), "{rate}");
         assert!(rate * 12 + AUDIO_BUDGET_BPS * 10 <= 50_000_000 * 8);
-        // 10 MiB over 5 s: about 8.4 Mbit/s.
+        // 10 MiB over 5 s: (0.85 × 83.9 Mbit − 5 s of audio) / 7 s, about
+        // 10.1 Mbit/s.
         let rate = video_bitrate_for(10 * 1024 * 1024, 5.0);
-        assert!((8_000_000..8_600_000).contains(&rate), "{rate}");
+        assert!((9_900_000..10_300_000).contains(&rate), "{rate}");
+        assert!(rate * 7 + AUDIO_BUDGET_BPS * 5 <= 10 * 1024 * 1024 * 8);
         // Nothing left after the audio: the floor.
         assert_eq!(video_bitrate_for(1_000, 5.0), MIN_VIDEO_BPS);
         assert_eq!(video_bitrate_for(0, 0.0), MIN_VIDEO_BPS);

@@ -15,9 +15,10 @@ use harness::Harness;
 use reel_bots::core::wording::{MEDIA_REFUSED, STALE_BUTTON};
 use reel_bots::core::ChatHandles;
 use reel_bots::core::{ChatSink, ClipFile};
-use reel_bots::telegram::{Receipt, ReplyHandle, TelegramSink};
+use reel_bots::telegram::{Mode, Receipt, ReplyHandle, TelegramSink};
 use reel_store::{JobState, RenderFailure};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 const ANN: i64 = 77;
 const BOB: i64 = 88;
@@ -745,4 +746,58 @@ async fn shared_accounts_are_refused_and_channels_act_as_themselves() {
     let job = h.store.job(1).await.unwrap();
     assert_eq!(job.user_id, channel.to_string());
     h.stop().await;
+}
+
+/// Fault 9: on main a failure while registering the commands ended the
+/// adapter silently. It is retried with back-off, and a lasting failure
+/// ends `run` with an error (the binary then exits non-zero: see
+/// tests/telegram_serve.rs). The fake breaks the connection: a 5xx would
+/// make teloxide sleep 10 s before reading the answer.
+#[tokio::test]
+async fn a_failing_start_is_retried_then_given_up_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = harness::open_store(&reel_store::testing::sqlite_url_in(dir.path())).await;
+    let clips = reel_store::ClipStore::open(&reel_store::ClipStoreConfig::Local {
+        root: dir.path().join("clips"),
+    })
+    .unwrap();
+
+    // Two blips, then Telegram answers: the adapter starts.
+    let fake = fake::FakeTelegram::start().await;
+    for _ in 0..2 {
+        fake.cut_next("setMyCommands");
+    }
+    let options = harness::options_for(&fake, Mode::Polling, harness::fast_limits());
+    let bot = reel_bots::telegram::connect("123456:TEST-TOKEN", &options).unwrap();
+    let shutdown = CancellationToken::new();
+    let core = harness::core_for(&store, &clips);
+    let running = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { reel_bots::telegram::run(bot, core, &options, shutdown).await }
+    });
+    fake.wait_for("getUpdates", 1).await;
+    assert_eq!(fake.calls_to("setMyCommands").len(), 3);
+    shutdown.cancel();
+    running.await.unwrap().expect("a clean stop");
+
+    // It never answers: after the configured tries, an error.
+    let fake = fake::FakeTelegram::start().await;
+    for _ in 0..10 {
+        fake.cut_next("setMyCommands");
+    }
+    let options = harness::options_for(&fake, Mode::Polling, harness::fast_limits());
+    let bot = reel_bots::telegram::connect("123456:TEST-TOKEN", &options).unwrap();
+    let core = harness::core_for(&store, &clips);
+    let ended = tokio::time::timeout(
+        Duration::from_secs(10),
+        reel_bots::telegram::run(bot, core, &options, CancellationToken::new()),
+    )
+    .await
+    .expect("gives up within the retry budget");
+    assert!(ended.is_err(), "a start that never succeeds is an error");
+    assert_eq!(
+        fake.calls_to("setMyCommands").len(),
+        harness::fast_retry().tries as usize
+    );
+    assert!(fake.calls_to("getUpdates").is_empty());
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use fake::{callback, text_update, user_message, BOT_USERNAME};
 use harness::Harness;
-use reel_bots::core::wording::{MEDIA_REFUSED, STALE_BUTTON};
+use reel_bots::core::wording::{self, MEDIA_REFUSED, STALE_BUTTON};
 use reel_bots::core::ChatHandles;
 use reel_bots::core::{ChatSink, ClipFile};
 use reel_bots::telegram::{Mode, Receipt, ReplyHandle, TelegramSink};
@@ -161,7 +161,7 @@ async fn buttons_reroll_cancel_and_delete() {
     // Someone else's presses change nothing.
     h.fake
         .push(callback("q-bob", BOB, ANN, video_message, "reel:delete:1"));
-    assert_eq!(answer_to(&h, "q-bob").await, "There is no job #1 of yours.");
+    assert_eq!(answer_to(&h, "q-bob").await, wording::not_yours(1));
     assert!(h.store.job(1).await.unwrap().clip_key.is_some());
     // Fault 3: a refused Re-roll is told to the presser alone (the callback
     // answer); main posted the refusal in the chat on every press.
@@ -173,10 +173,7 @@ async fn buttons_reroll_cancel_and_delete() {
         video_message,
         "reel:reroll:1",
     ));
-    assert_eq!(
-        answer_to(&h, "q-bob-rr").await,
-        "There is no job #1 of yours."
-    );
+    assert_eq!(answer_to(&h, "q-bob-rr").await, wording::not_yours(1));
     assert_eq!(
         h.fake.calls_to("sendMessage").len(),
         sent,
@@ -202,7 +199,7 @@ async fn buttons_reroll_cancel_and_delete() {
         .push(callback("q-cx", ANN, ANN, 1003, "reel:cancel:2"));
     assert_eq!(
         answer_to(&h, "q-cx").await,
-        "#2 cancelled; it never started."
+        wording::cancelled_before_start(2)
     );
     assert_eq!(h.store.job(2).await.unwrap().state, JobState::Cancelled);
 
@@ -225,10 +222,7 @@ async fn buttons_reroll_cancel_and_delete() {
         video_message,
         "reel:reroll:999",
     ));
-    assert_eq!(
-        answer_to(&h, "q-stale").await,
-        "There is no job #999 of yours."
-    );
+    assert_eq!(answer_to(&h, "q-stale").await, wording::not_yours(999));
     h.fake
         .push(callback("q-junk", ANN, ANN, video_message, "zz:1"));
     assert_eq!(answer_to(&h, "q-junk").await, STALE_BUTTON);

@@ -132,22 +132,17 @@ pub fn status_line(job: &Job) -> String {
         ),
         JobState::Encoded => format!("#{} done, being posted — “{what}”", job.id),
         JobState::Delivered => format!("#{} delivered — “{what}”", job.id),
-        JobState::Failed => format!(
-            "#{} failed ({}) — “{what}”",
-            job.id,
-            job.failure_reason
-                .as_deref()
-                .unwrap_or("no reason recorded")
-        ),
+        JobState::Failed => format!("#{} failed ({}) — “{what}”", job.id, reason_of(job)),
         JobState::Cancelled => format!("#{} cancelled — “{what}”", job.id),
-        JobState::Blocked => format!(
-            "#{} blocked ({}) — “{what}”",
-            job.id,
-            job.failure_reason
-                .as_deref()
-                .unwrap_or("no reason recorded")
-        ),
+        JobState::Blocked => format!("#{} blocked ({}) — “{what}”", job.id, reason_of(job)),
     }
+}
+
+/// Why a job failed or was blocked, for a status line.
+fn reason_of(job: &Job) -> &str {
+    job.failure_reason
+        .as_deref()
+        .unwrap_or("no reason recorded")
 }
 
 pub fn refusal(refusal: &Refusal) -> String {

@@ -141,6 +141,22 @@ pub struct RetentionConfig {
 pub struct ChatConfig {
     pub terminal_user: String,
     pub progress_interval_ms: u64,
+    /// Tries at registering an adapter's commands before `reel serve` exits.
+    pub adapter_start_tries: u32,
+    /// The first wait between those tries, doubled up to the max.
+    pub adapter_start_retry_ms: u64,
+    pub adapter_start_retry_max_ms: u64,
+}
+
+impl ChatConfig {
+    /// How a failing adapter start is retried (Telegram and Discord alike).
+    pub fn start_retry(&self) -> reel_bots::retry::Backoff {
+        reel_bots::retry::Backoff {
+            tries: self.adapter_start_tries,
+            first: Duration::from_millis(self.adapter_start_retry_ms),
+            max: Duration::from_millis(self.adapter_start_retry_max_ms),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -420,6 +436,18 @@ impl Config {
             self.chat.progress_interval_ms,
             100..=60_000,
         )?;
+        let c = &self.chat;
+        check("chat.adapter_start_tries", c.adapter_start_tries, 1..=100)?;
+        check(
+            "chat.adapter_start_retry_ms",
+            c.adapter_start_retry_ms,
+            1..=600_000,
+        )?;
+        check(
+            "chat.adapter_start_retry_max_ms",
+            c.adapter_start_retry_max_ms,
+            c.adapter_start_retry_ms..=600_000,
+        )?;
         self.validate_telegram()?;
         self.validate_discord()?;
         self.validate_perception()?;
@@ -601,7 +629,7 @@ impl Config {
             // serenity's own base unless another is configured.
             api_base: (api != DISCORD_API).then(|| api.to_string()),
             dev_guild: (self.discord.dev_guild != 0).then_some(self.discord.dev_guild),
-            start_retry: reel_bots::retry::Backoff::default(),
+            start_retry: self.chat.start_retry(),
         }
     }
 
@@ -640,7 +668,7 @@ impl Config {
                 }
                 _ => reel_bots::telegram::Mode::Polling,
             },
-            start_retry: reel_bots::retry::Backoff::default(),
+            start_retry: self.chat.start_retry(),
         }
     }
 

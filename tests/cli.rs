@@ -79,6 +79,16 @@ fn bad_config_values_fail_naming_the_key() {
             &["engine.vae_memory_budget_gib"],
         ),
         (
+            "REEL_CHAT__ADAPTER_START_TRIES",
+            "0",
+            &["chat.adapter_start_tries", "1 to 100"],
+        ),
+        (
+            "REEL_CHAT__ADAPTER_START_RETRY_MAX_MS",
+            "10",
+            &["chat.adapter_start_retry_max_ms", "1000 to 600000"],
+        ),
+        (
             "REEL_RENDER__WIDTH",
             "700",
             &["render.width", "multiple of 32"],

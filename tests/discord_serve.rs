@@ -1,7 +1,9 @@
 //! `reel serve` with the Discord adapter enabled, against the fake Discord
 //! (REST + gateway) on 127.0.0.1: `/video` is deferred and queued, rendered
 //! by the real worker, shown with progress and posted as an MP4; a SIGTERM
-//! stops it; the token is never logged. Bad settings are refused.
+//! stops it; the token is never logged. Bad settings are refused. A
+//! command registration that keeps failing ends `reel serve` non-zero,
+//! naming the adapter.
 
 mod common;
 #[path = "../bots/tests/common/fake_discord.rs"]
@@ -103,6 +105,52 @@ async fn serve_answers_discord_and_posts_the_rendered_clip() {
         .filter(|c| !c.files.is_empty())
         .count();
     assert_eq!(uploads, 1, "posted once");
+}
+
+/// Fault 9 on Discord: registering the slash commands is retried, and
+/// when it keeps failing `reel serve` exits non-zero naming the adapter
+/// (before, the adapter ended and the process ran on without it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registration_that_keeps_failing_ends_serve_loudly() {
+    let fake = FakeDiscord::start().await;
+    let commands = format!("/applications/{APP_ID}/guilds/3000000/commands");
+    let bad_gateway = json!({ "message": "Bad Gateway", "code": 0 });
+    for _ in 0..10 {
+        fake.fail_next("PUT", &commands, 502, bad_gateway.clone());
+    }
+    let sb = Sandbox::sqlite();
+    let log = sb.path().join("serve.log");
+    let mut cmd = sb.reel(&["serve", "--no-workers"]);
+    cmd.env("REEL_DISCORD__ENABLED", "true")
+        .env("REEL_DISCORD__API_URL", &fake.api)
+        .env("REEL_DISCORD__DEV_GUILD", "3000000")
+        .env("REEL_DISCORD_TOKEN", TOKEN)
+        .env("REEL_CHAT__ADAPTER_START_TRIES", "3")
+        .env("REEL_CHAT__ADAPTER_START_RETRY_MS", "20")
+        .env("REEL_CHAT__ADAPTER_START_RETRY_MAX_MS", "80")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut serve = KillOnDrop(cmd.spawn().expect("spawn reel serve"));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = serve.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "reel serve still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(!status.success(), "exit {status:?}; log:\n{logged}");
+    assert_eq!(fake.calls_to("PUT", &commands).len(), 3, "{logged}");
+    assert!(
+        logged.contains("error: the Discord adapter stopped"),
+        "the exit names the adapter: {logged}"
+    );
+    assert!(!logged.contains(TOKEN), "the token was logged");
 }
 
 #[test]

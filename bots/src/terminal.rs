@@ -9,7 +9,9 @@ use reel_store::{Job, StoreError};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex;
 
-use crate::core::{ChatSink, ClipFile, CommandCore, JobLocks, Reply, Requester, SinkError};
+use crate::core::{
+    wording, ChatSink, ClipFile, CommandCore, JobLocks, Reply, Requester, SinkError,
+};
 
 pub const PLATFORM: &str = "terminal";
 
@@ -61,11 +63,12 @@ impl ChatSink for TerminalSink {
     ) -> Result<String, SinkError> {
         let place = match &clip.local_path {
             Some(path) => path.display().to_string(),
-            None => format!("clip storage as {}", clip.key),
+            None => wording::in_clip_storage(&clip.key),
         };
-        self.say(&format!(
-            "✔ {caption}\n  clip written to {place} ({} bytes)",
-            clip.data.len()
+        self.say(&wording::terminal_clip_written(
+            caption,
+            &place,
+            clip.data.len(),
         ))
         .await?;
         Ok(place)
@@ -95,9 +98,7 @@ where
         request_key: None,
         shared_chat: false,
     };
-    let _ = sink
-        .say("reel chat — type /video <what to film>, or /help. End with /quit or Ctrl-D.")
-        .await;
+    let _ = sink.say(wording::TERMINAL_GREETING).await;
     let mut lines = input.lines();
     let mut mine = Vec::new();
     loop {
@@ -105,7 +106,7 @@ where
             Ok(Some(line)) => line,
             Ok(None) => break,
             Err(error) => {
-                let _ = sink.say(&format!("cannot read input: {error}")).await;
+                let _ = sink.say(&wording::cannot_read_input(&error)).await;
                 break;
             }
         };
@@ -121,8 +122,11 @@ where
             Reply::Queued { job_id, .. } => mine.push(*job_id),
             // Here "posting again" is saying where the clip was written.
             Reply::Repost { job, caption } => {
-                let place = job.delivery_receipt.as_deref().unwrap_or("clip storage");
-                let _ = sink.say(&format!("✔ {caption}\n  clip at {place}")).await;
+                let place = job
+                    .delivery_receipt
+                    .as_deref()
+                    .unwrap_or(wording::CLIP_STORAGE);
+                let _ = sink.say(&wording::terminal_clip_at(caption, place)).await;
                 continue;
             }
             _ => {}
@@ -144,7 +148,7 @@ async fn wait_for_outcomes(
                 break;
             }
             if !announced {
-                let _ = sink.say("Waiting for your clips to finish…").await;
+                let _ = sink.say(wording::WAITING_FOR_CLIPS).await;
                 announced = true;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use fake_discord::{button, slash, token_of, video, Call, Place, APP_ID};
 use harness::{Harness, GUILD};
-use reel_bots::core::wording::STALE_BUTTON;
+use reel_bots::core::wording::{self, STALE_BUTTON};
 use reel_bots::core::{ChatSink, ClipFile};
 use reel_bots::discord::{Receipt, ReplyHandle, Via};
 use reel_store::JobState;
@@ -216,7 +216,7 @@ async fn buttons_reroll_cancel_and_delete() {
         6,
         "a deferred update"
     );
-    assert_eq!(told(&h, 2001).await, "There is no job #1 of yours.");
+    assert_eq!(told(&h, 2001).await, wording::not_yours(1));
     assert!(h.store.job(1).await.unwrap().clip_key.is_some());
 
     h.fake
@@ -243,12 +243,12 @@ async fn buttons_reroll_cancel_and_delete() {
 
     h.fake
         .interaction(button(2003, &ann(), "reel:cancel:2", reroll_message));
-    assert_eq!(told(&h, 2003).await, "#2 cancelled; it never started.");
+    assert_eq!(told(&h, 2003).await, wording::cancelled_before_start(2));
     assert_eq!(h.store.job(2).await.unwrap().state, JobState::Cancelled);
     // The queued message (the one pressed) says so and loses its button.
     let edited = h.fake.wait_for("PATCH", &webhook(2003), 1).await.remove(0);
     assert_eq!(edited.path, format!("{}/messages/@original", webhook(2003)));
-    assert_eq!(edited.content(), "#2 cancelled; it never started.");
+    assert_eq!(edited.content(), wording::cancelled_before_start(2));
     assert_eq!(edited.body["components"], json!([]));
     assert!(
         !h.poster().post_next().await.unwrap(),
@@ -274,7 +274,7 @@ async fn buttons_reroll_cancel_and_delete() {
     let before = h.jobs().await;
     h.fake
         .interaction(button(2005, &ann(), "reel:reroll:999", clip_message));
-    assert_eq!(told(&h, 2005).await, "There is no job #999 of yours.");
+    assert_eq!(told(&h, 2005).await, wording::not_yours(999));
     h.fake
         .interaction(button(2006, &ann(), "zz:1", clip_message));
     let junk = callback(&h, 2006).await;
@@ -312,24 +312,27 @@ async fn bad_input_is_refused_ephemerally_and_changes_nothing() {
     let cases = [
         (
             slash(1, &ann(), "frobnicate", json!([])),
-            "I don't know the command /frobnicate",
+            wording::unknown_command("frobnicate"),
         ),
-        (slash(2, &ann(), "video", json!([])), "Tell me what to film"),
+        (
+            slash(2, &ann(), "video", json!([])),
+            wording::EMPTY_PROMPT.into(),
+        ),
         (
             video(3, &ann(), &long_prompt, &[]),
-            "The prompt is 501 characters long; the limit is 500",
+            wording::prompt_too_long(501, 500),
         ),
         (
             video(4, &ann(), "a cat", &[("duration", json!(99))]),
-            "duration:99 is out of range",
+            wording::duration_out_of_range("99", &(1..=10)),
         ),
         (
             video(5, &ann(), "a cat", &[("aspect", json!("diagonal"))]),
-            "aspect:diagonal is not an aspect",
+            wording::not_an_aspect("diagonal"),
         ),
         (
             video(6, &ann(), "a cat", &[("duration", json!("long"))]),
-            "value of the wrong kind",
+            wording::WRONG_OPTION_KIND.into(),
         ),
         (
             slash(
@@ -338,18 +341,18 @@ async fn bad_input_is_refused_ephemerally_and_changes_nothing() {
                 "cancel",
                 json!([{ "name": "job", "type": 4, "value": -3 }]),
             ),
-            "not a job number",
+            wording::NOT_A_JOB_NUMBER.into(),
         ),
         (
             video(8, &ann(), "a cat\u{202E}tac", &[]),
-            "invisible control character",
+            wording::control_character('\u{202E}'),
         ),
     ];
     for (interaction, expected) in cases {
         let id: u64 = interaction["id"].as_str().unwrap().parse().unwrap();
         h.fake.interaction(interaction);
         let said = refused_at_once(&h, id).await;
-        assert!(said.contains(expected), "{expected:?} in {said:?}");
+        assert_eq!(said, expected);
     }
     assert!(h.jobs().await.is_empty());
     assert!(
@@ -426,10 +429,10 @@ async fn info_commands_are_ephemeral_and_dms_work() {
         json!([{ "name": "job", "type": 4, "value": 1 }]),
     ));
     let answer = h.fake.wait_for("PATCH", &webhook(7), 1).await.remove(0);
-    assert_eq!(answer.content(), "There is no job #1 of yours.");
+    assert_eq!(answer.content(), wording::not_yours(1));
     h.fake.interaction(slash(8, &dm, "cancel", json!([])));
     let answer = h.fake.wait_for("PATCH", &webhook(8), 1).await.remove(0);
-    assert_eq!(answer.content(), "#1 cancelled; it never started.");
+    assert_eq!(answer.content(), wording::cancelled_before_start(1));
     assert_eq!(h.store.job(1).await.unwrap().state, JobState::Cancelled);
     // The job's public message says so too, without its Cancel button.
     let queued_message = ReplyHandle::parse(&job.reply_handle)
@@ -662,7 +665,7 @@ async fn clip_posts_a_delivered_clip_again() {
     let said = h.fake.wait_for("POST", &webhook(11), 1).await.remove(0);
     assert_eq!(
         (said.flags(), said.content()),
-        (EPHEMERAL, "There is no job #1 of yours.")
+        (EPHEMERAL, wording::not_yours(1).as_str())
     );
     h.fake.interaction(slash(12, &ann(), "clip", job(2)));
     let said = h.fake.wait_for("POST", &webhook(12), 1).await.remove(0);
@@ -672,7 +675,7 @@ async fn clip_posts_a_delivered_clip_again() {
         said.content()
     );
     h.fake.interaction(slash(13, &ann(), "clip", json!([])));
-    assert!(refused_at_once(&h, 13).await.starts_with("Which clip?"));
+    assert_eq!(refused_at_once(&h, 13).await, wording::WHICH_CLIP);
     assert_eq!(h.jobs().await, before);
     assert_eq!(
         h.fake

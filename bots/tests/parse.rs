@@ -1,7 +1,7 @@
 //! The command language on its own: `parse` and `validate`, no database.
 
 use reel_bots::core::{
-    parse, validate, Command, RenderSettings, UsageError, ValidVideo, VideoRequest,
+    parse, validate, wording, Command, RenderSettings, UsageError, ValidVideo, VideoRequest,
 };
 
 fn video(text: &str) -> VideoRequest {
@@ -105,7 +105,7 @@ fn plain_text_is_a_prompt_only_when_allowed() {
         other => panic!("plain text should be a prompt, got {other:?}"),
     }
     let err = parse("a cat on a wall", false).unwrap_err();
-    assert!(err.0.contains("Commands start with /"), "{err}");
+    assert_eq!(err.0, wording::NOT_A_COMMAND);
     // Commands still work where plain text is a prompt.
     assert_eq!(parse("/history", true), Ok(Command::History));
 }
@@ -128,7 +128,7 @@ fn prompt_length_limit_is_inclusive_and_counts_characters() {
     let exactly = "é".repeat(20);
     assert_eq!(valid(&format!("/video {exactly}"), &s).prompt, exactly);
     let err = validate(&video(&format!("/video {exactly}x")), &s).unwrap_err();
-    assert!(err.0.contains("21") && err.0.contains("20"), "{err}");
+    assert_eq!(err.0, wording::prompt_too_long(21, 20));
 }
 
 #[test]
@@ -136,8 +136,7 @@ fn sizes_are_rounded_to_the_model_grid_with_a_note() {
     let s = RenderSettings::default();
     let v = valid("/video a cat size:650x390", &s);
     assert_eq!((v.width, v.height), (640, 384));
-    assert_eq!(v.notes.len(), 1, "{:?}", v.notes);
-    assert!(v.notes[0].contains("640×384"), "{:?}", v.notes);
+    assert_eq!(v.notes, vec![wording::size_rounded(640, 384, 32)]);
 
     let exact = valid("/video a cat size:640x384", &s);
     assert_eq!((exact.width, exact.height), (640, 384));
@@ -213,7 +212,7 @@ fn durations_default_and_accept_seconds() {
         ..RenderSettings::default()
     };
     let err = validate(&video("/video a cat duration:5"), &narrow).unwrap_err();
-    assert!(err.0.contains("2 to 4 seconds"), "{err}");
+    assert_eq!(err.0, wording::duration_out_of_range("5", &(2..=4)));
 }
 
 #[test]
@@ -266,23 +265,20 @@ fn structured_requests_validate_like_typed_ones() {
         options: options(&[("loop", "yes")]),
     };
     let UsageError(message) = validate(&bad, &RenderSettings::default()).unwrap_err();
-    assert!(message.contains("Unknown option `loop:`"), "{message}");
+    assert_eq!(message, wording::unknown_option("loop"));
 }
 
 /// Fault 21: on main `/video duration:99 a cat` rendered "duration:99 a
 /// cat" as the prompt.
 #[test]
 fn an_option_before_the_prompt_is_refused_not_filmed() {
-    for text in [
-        "/video duration:99 a cat",
-        "/video a cat seed:4 on a skateboard",
-        "a SIZE:640x384 cat",
+    for (text, misplaced) in [
+        ("/video duration:99 a cat", "duration:99"),
+        ("/video a cat seed:4 on a skateboard", "seed:4"),
+        ("a SIZE:640x384 cat", "SIZE:640x384"),
     ] {
         let error = parse(text, true).expect_err(text);
-        assert!(
-            error.0.starts_with("Options go at the end"),
-            "{text}: {error}"
-        );
+        assert_eq!(error.0, wording::options_go_at_the_end(misplaced), "{text}");
     }
     // Words with colons that are not our options stay where they are.
     let s = RenderSettings::default();
@@ -303,11 +299,7 @@ fn invisible_format_characters_are_refused_with_the_reason() {
             options: Vec::new(),
         };
         let UsageError(message) = validate(&request, &s).expect_err("refused");
-        assert!(
-            message.contains("invisible formatting character")
-                && message.contains(&format!("U+{:04X}", bad as u32)),
-            "{message}"
-        );
+        assert_eq!(message, wording::format_character(bad));
     }
     // Emoji built with a zero-width joiner are ordinary text.
     assert_eq!(
@@ -323,10 +315,7 @@ fn a_clip_over_the_pixel_frame_budget_is_refused_clearly() {
     let s = RenderSettings::default();
     let request = video("/video a cat size:1280x1280 duration:10");
     let UsageError(message) = validate(&request, &s).expect_err("over budget");
-    assert!(
-        message.contains("1280×1280 for 10 s") && message.contains("up to 2 s"),
-        "{message}"
-    );
+    assert_eq!(message, wording::over_render_budget(1280, 1280, 10, 2));
     // Each bound alone is fine: the default size at the longest duration,
     // the largest size briefly.
     valid("/video a cat duration:10", &s);

@@ -12,12 +12,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use fake::{callback, text_update, user_message, BOT_USERNAME};
 use harness::Harness;
-use reel_bots::core::wording::{MEDIA_REFUSED, STALE_BUTTON};
+use reel_bots::core::wording::{self, MEDIA_REFUSED, STALE_BUTTON};
 use reel_bots::core::ChatHandles;
 use reel_bots::core::{ChatSink, ClipFile};
-use reel_bots::telegram::{Receipt, ReplyHandle, TelegramSink};
+use reel_bots::telegram::{Mode, Receipt, ReplyHandle, TelegramSink};
 use reel_store::{JobState, RenderFailure};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 const ANN: i64 = 77;
 const BOB: i64 = 88;
@@ -160,7 +161,7 @@ async fn buttons_reroll_cancel_and_delete() {
     // Someone else's presses change nothing.
     h.fake
         .push(callback("q-bob", BOB, ANN, video_message, "reel:delete:1"));
-    assert_eq!(answer_to(&h, "q-bob").await, "There is no job #1 of yours.");
+    assert_eq!(answer_to(&h, "q-bob").await, wording::not_yours(1));
     assert!(h.store.job(1).await.unwrap().clip_key.is_some());
     // Fault 3: a refused Re-roll is told to the presser alone (the callback
     // answer); main posted the refusal in the chat on every press.
@@ -172,10 +173,7 @@ async fn buttons_reroll_cancel_and_delete() {
         video_message,
         "reel:reroll:1",
     ));
-    assert_eq!(
-        answer_to(&h, "q-bob-rr").await,
-        "There is no job #1 of yours."
-    );
+    assert_eq!(answer_to(&h, "q-bob-rr").await, wording::not_yours(1));
     assert_eq!(
         h.fake.calls_to("sendMessage").len(),
         sent,
@@ -201,7 +199,7 @@ async fn buttons_reroll_cancel_and_delete() {
         .push(callback("q-cx", ANN, ANN, 1003, "reel:cancel:2"));
     assert_eq!(
         answer_to(&h, "q-cx").await,
-        "#2 cancelled; it never started."
+        wording::cancelled_before_start(2)
     );
     assert_eq!(h.store.job(2).await.unwrap().state, JobState::Cancelled);
 
@@ -224,10 +222,7 @@ async fn buttons_reroll_cancel_and_delete() {
         video_message,
         "reel:reroll:999",
     ));
-    assert_eq!(
-        answer_to(&h, "q-stale").await,
-        "There is no job #999 of yours."
-    );
+    assert_eq!(answer_to(&h, "q-stale").await, wording::not_yours(999));
     h.fake
         .push(callback("q-junk", ANN, ANN, video_message, "zz:1"));
     assert_eq!(answer_to(&h, "q-junk").await, STALE_BUTTON);
@@ -745,4 +740,58 @@ async fn shared_accounts_are_refused_and_channels_act_as_themselves() {
     let job = h.store.job(1).await.unwrap();
     assert_eq!(job.user_id, channel.to_string());
     h.stop().await;
+}
+
+/// Fault 9: on main a failure while registering the commands ended the
+/// adapter silently. It is retried with back-off, and a lasting failure
+/// ends `run` with an error (the binary then exits non-zero: see
+/// tests/telegram_serve.rs). The fake breaks the connection: a 5xx would
+/// make teloxide sleep 10 s before reading the answer.
+#[tokio::test]
+async fn a_failing_start_is_retried_then_given_up_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = harness::open_store(&reel_store::testing::sqlite_url_in(dir.path())).await;
+    let clips = reel_store::ClipStore::open(&reel_store::ClipStoreConfig::Local {
+        root: dir.path().join("clips"),
+    })
+    .unwrap();
+
+    // Two blips, then Telegram answers: the adapter starts.
+    let fake = fake::FakeTelegram::start().await;
+    for _ in 0..2 {
+        fake.cut_next("setMyCommands");
+    }
+    let options = harness::options_for(&fake, Mode::Polling, harness::fast_limits());
+    let bot = reel_bots::telegram::connect("123456:TEST-TOKEN", &options).unwrap();
+    let shutdown = CancellationToken::new();
+    let core = harness::core_for(&store, &clips);
+    let running = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { reel_bots::telegram::run(bot, core, &options, shutdown).await }
+    });
+    fake.wait_for("getUpdates", 1).await;
+    assert_eq!(fake.calls_to("setMyCommands").len(), 3);
+    shutdown.cancel();
+    running.await.unwrap().expect("a clean stop");
+
+    // It never answers: after the configured tries, an error.
+    let fake = fake::FakeTelegram::start().await;
+    for _ in 0..10 {
+        fake.cut_next("setMyCommands");
+    }
+    let options = harness::options_for(&fake, Mode::Polling, harness::fast_limits());
+    let bot = reel_bots::telegram::connect("123456:TEST-TOKEN", &options).unwrap();
+    let core = harness::core_for(&store, &clips);
+    let ended = tokio::time::timeout(
+        Duration::from_secs(10),
+        reel_bots::telegram::run(bot, core, &options, CancellationToken::new()),
+    )
+    .await
+    .expect("gives up within the retry budget");
+    assert!(ended.is_err(), "a start that never succeeds is an error");
+    assert_eq!(
+        fake.calls_to("setMyCommands").len(),
+        harness::fast_retry().tries as usize
+    );
+    assert!(fake.calls_to("getUpdates").is_empty());
 }

@@ -18,8 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 use common::{core, roomy, sqlite, LEASE};
 
-const GREETING: &str = "reel chat — type /video";
-
 /// Terminal output captured in memory, readable while the session runs.
 #[derive(Clone, Default)]
 struct Screen(Arc<Mutex<Vec<u8>>>);
@@ -63,13 +61,13 @@ async fn help_and_bad_commands_are_printed_and_quit_stops() {
         .unwrap();
 
     let out = screen.text();
-    assert!(out.starts_with(GREETING), "{out}");
+    assert!(out.starts_with(wording::TERMINAL_GREETING), "{out}");
     assert!(out.contains(&wording::help()), "{out}");
+    assert!(out.contains(&wording::unknown_command("bogus")), "{out}");
     assert!(
-        out.contains("I don't know the command /bogus. Try /help."),
+        out.contains(&wording::duration_out_of_range("99", &(1..=10))),
         "{out}"
     );
-    assert!(out.contains("duration:99 is out of range"), "{out}");
     let help_at = out.find(&wording::help()).unwrap();
     let bogus_at = out.find("/bogus").unwrap();
     assert!(help_at < bogus_at, "replies come in input order: {out}");
@@ -90,7 +88,7 @@ async fn end_of_input_ends_the_session_and_exit_works_too() {
             .unwrap();
         let out = screen.text();
         assert!(out.contains(wording::NO_HISTORY), "{out}");
-        assert!(!out.contains("Waiting"), "{out}");
+        assert!(!out.contains(wording::WAITING_FOR_CLIPS), "{out}");
     }
     assert!(db.jobs().await.is_empty());
 }
@@ -143,7 +141,7 @@ async fn plain_text_queues_and_cancel_needs_no_wait() {
         out.contains(&format!("#{} cancelled; it never started.", job.id)),
         "{out}"
     );
-    assert!(!out.contains("Waiting for your clips"), "{out}");
+    assert!(!out.contains(wording::WAITING_FOR_CLIPS), "{out}");
 }
 
 /// The whole flow as `reel chat` runs it: the session queues a clip, a
@@ -173,7 +171,7 @@ async fn a_session_waits_for_its_clip_to_be_posted() {
     let worker = {
         let (store, clips, screen) = (db.store.clone(), clips.clone(), screen.clone());
         tokio::spawn(async move {
-            while !screen.text().contains("Waiting for your clips to finish") {
+            while !screen.text().contains(wording::WAITING_FOR_CLIPS) {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             let job = store
@@ -238,7 +236,7 @@ async fn a_session_waits_for_its_clip_to_be_posted() {
     );
     assert_eq!(job.delivery_receipt, Some(path.display().to_string()));
     let queued_at = out.find(&format!("#{id} queued")).unwrap();
-    let waiting_at = out.find("Waiting for your clips").unwrap();
+    let waiting_at = out.find(wording::WAITING_FOR_CLIPS).unwrap();
     let posted_at = out.find('✔').unwrap();
     assert!(queued_at < waiting_at && waiting_at < posted_at, "{out}");
 }

@@ -545,6 +545,44 @@ fn a_weight_of_the_wrong_shape_is_named() {
     );
 }
 
+/// One loading path: a component fails with the same error whether it is
+/// loaded alone or as part of the model directory (before, the directory
+/// wrapped each component's own error type in a string).
+#[test]
+fn a_component_fails_alike_alone_and_in_the_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_tiny(tmp.path(), "m");
+    let path = dir.join("transformer/diffusion_pytorch_model.safetensors");
+    edit_weights(&path, |t| {
+        let w = t["proj_out.weight"].narrow(0, 0, 4).unwrap();
+        t.insert("proj_out.weight".into(), w);
+    });
+    let transformer = dir.join("transformer");
+    let alone = match reel_engine::ltx::transformer::Transformer::load(
+        &transformer,
+        DType::F32,
+        &Device::Cpu,
+    ) {
+        Ok(_) => panic!("a wrong shape loaded"),
+        Err(err) => err,
+    };
+    let whole = assert_load_error(&dir, &["proj_out.weight"]);
+    assert!(matches!(whole, LoadError::Weights { .. }), "{whole:?}");
+    assert_eq!(whole.to_string(), alone.to_string());
+
+    let dir = copy_tiny(tmp.path(), "n");
+    edit_json(&dir.join("text_encoder/config.json"), |v| {
+        v["vocab_size"] = 8.into();
+    });
+    let alone =
+        match reel_engine::ltx::text_encoder::TextEncoder::load(&dir, &Device::Cpu, DType::F32) {
+            Ok(_) => panic!("a tokenizer larger than the embedding table loaded"),
+            Err(err) => err,
+        };
+    let whole = assert_load_error(&dir, &["text_encoder/config.json", "vocab_size = 8"]);
+    assert_eq!(whole.to_string(), alone.to_string());
+}
+
 #[test]
 fn a_missing_weight_is_named() {
     let tmp = tempfile::tempdir().unwrap();

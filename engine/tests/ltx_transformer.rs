@@ -167,12 +167,12 @@ fn missing_weights_are_a_load_error_naming_the_folder() {
     )
     .unwrap();
     match Transformer::load(dir.path(), DType::F32, &Device::Cpu) {
-        Err(error @ LoadError::MissingWeights { .. }) => {
+        Err(error @ LoadError::MissingFile { .. }) => {
             assert!(error
                 .to_string()
                 .contains(&dir.path().display().to_string()))
         }
-        other => panic!("expected MissingWeights, got {other:?}"),
+        other => panic!("expected MissingFile, got {other:?}"),
     }
 }
 
@@ -220,9 +220,10 @@ fn an_integer_weight_is_a_load_error() {
     )
     .unwrap();
     let error = Transformer::load(dir.path(), DType::F32, &Device::Cpu).unwrap_err();
+    assert!(matches!(error, LoadError::Weights { .. }), "{error:?}");
     assert!(
-        matches!(error, LoadError::WeightDtype { ref name, .. } if name == "proj_out.bias"),
-        "{error:?}"
+        error.to_string().contains("proj_out.bias") && error.to_string().contains("I64"),
+        "{error}"
     );
 }
 

@@ -6,6 +6,8 @@ use std::ops::RangeInclusive;
 
 use rand::Rng;
 
+use super::wording;
+
 /// A message the user must fix; shown to them as it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -113,15 +115,13 @@ const MIN_SIDE: u32 = 64;
 pub fn parse(text: &str, plain_text_is_prompt: bool) -> Result<Command, UsageError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err(usage(
-            "Send /video followed by what you want to see, or /help.",
-        ));
+        return Err(usage(wording::EMPTY_MESSAGE));
     }
     let Some(rest) = text.strip_prefix('/') else {
         if plain_text_is_prompt {
             return Ok(Command::Video(split_options(text)?));
         }
-        return Err(usage("Commands start with /. Try /help."));
+        return Err(usage(wording::NOT_A_COMMAND));
     };
     let (word, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
     // Telegram addresses commands as /video@botname in groups.
@@ -134,15 +134,10 @@ pub fn parse(text: &str, plain_text_is_prompt: bool) -> Result<Command, UsageErr
         "history" => Ok(Command::History),
         "clip" => match optional_job_id(args)? {
             Some(id) => Ok(Command::Clip(id)),
-            None => Err(usage(
-                "Which clip? Send /clip with its number, e.g. /clip 12 (/history lists them).",
-            )),
+            None => Err(usage(wording::WHICH_CLIP)),
         },
         "help" | "start" => Ok(Command::Help),
-        _ => Err(usage(format!(
-            "I don't know the command /{}. Try /help.",
-            printable(&name, 32)
-        ))),
+        _ => Err(usage(wording::unknown_command(&name))),
     }
 }
 
@@ -155,11 +150,7 @@ fn split_options(args: &str) -> Result<VideoRequest, UsageError> {
         first_option -= 1;
     }
     if let Some(misplaced) = words[..first_option].iter().find(|w| is_known_option(w)) {
-        return Err(usage(format!(
-            "Options go at the end: put {} after what to film, e.g. /video a cat on a skateboard {}.",
-            printable(misplaced, 32),
-            printable(misplaced, 32)
-        )));
+        return Err(usage(wording::options_go_at_the_end(misplaced)));
     }
     let options = words[first_option..]
         .iter()
@@ -195,10 +186,7 @@ fn optional_job_id(args: &str) -> Result<Option<i64>, UsageError> {
     }
     match arg.parse::<i64>() {
         Ok(id) if id > 0 => Ok(Some(id)),
-        _ => Err(usage(format!(
-            "`{}` is not a job number; job numbers look like 12.",
-            printable(args, 32)
-        ))),
+        _ => Err(usage(wording::not_a_job_number(args))),
     }
 }
 
@@ -219,25 +207,18 @@ pub fn validate(req: &VideoRequest, settings: &RenderSettings) -> Result<ValidVi
     for (key, value) in &req.options {
         let key = key.as_str();
         if !OPTION_KEYS.contains(&key) {
-            return Err(usage(format!(
-                "Unknown option `{}:`. Options are duration:, seed:, aspect:, size: and cameo:.",
-                printable(key, 24)
-            )));
+            return Err(usage(wording::unknown_option(key)));
         }
         if key != "cameo" && seen.contains(&key) {
-            return Err(usage(format!("The option {key}: is given twice.")));
+            return Err(usage(wording::option_twice(key)));
         }
         seen.push(key);
         match key {
             "duration" => video.duration_s = duration(value, &settings.durations)?,
             "seed" => video.seed = seed(value)?,
             "aspect" => {
-                let aspect = Aspect::parse(&value.to_lowercase()).ok_or_else(|| {
-                    usage(format!(
-                        "aspect:{} is not an aspect; use landscape, portrait or square.",
-                        printable(value, 16)
-                    ))
-                })?;
+                let aspect = Aspect::parse(&value.to_lowercase())
+                    .ok_or_else(|| usage(wording::not_an_aspect(value)))?;
                 (video.width, video.height) = aspect_size(aspect, settings);
             }
             "size" => {
@@ -251,15 +232,12 @@ pub fn validate(req: &VideoRequest, settings: &RenderSettings) -> Result<ValidVi
     let frames = u64::from(video.duration_s) * u64::from(video.fps);
     let pixel_frames = u64::from(video.width) * u64::from(video.height) * frames;
     if pixel_frames > settings.max_pixel_frames {
-        return Err(usage(format!(
-            "{}×{} for {} s is more than this server can render in one clip. \
-             Ask for a shorter clip or a smaller size (at {}×{}, up to {} s).",
+        let longest = longest_within(settings, video.width, video.height);
+        return Err(usage(wording::over_render_budget(
             video.width,
             video.height,
             video.duration_s,
-            video.width,
-            video.height,
-            longest_within(settings, video.width, video.height)
+            longest,
         )));
     }
     Ok(video)
@@ -278,29 +256,18 @@ fn clean_prompt(raw: &str, max_chars: usize) -> Result<String, UsageError> {
         .chars()
         .find(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || is_bidi_control(*c))
     {
-        return Err(usage(format!(
-            "The prompt contains an invisible control character (U+{:04X}); please type it again without it.",
-            bad as u32
-        )));
+        return Err(usage(wording::control_character(bad)));
     }
     if let Some(bad) = invisible_format_char(raw) {
-        return Err(usage(format!(
-            "The prompt contains an invisible formatting character (U+{:04X}), which can hide \
-             text from readers; please type it again without it.",
-            bad as u32
-        )));
+        return Err(usage(wording::format_character(bad)));
     }
     let prompt = raw.split_whitespace().collect::<Vec<_>>().join(" ");
     if prompt.is_empty() {
-        return Err(usage(
-            "Tell me what to film, e.g. /video a boy throws a ball in a park",
-        ));
+        return Err(usage(wording::EMPTY_PROMPT));
     }
     let chars = prompt.chars().count();
     if chars > max_chars {
-        return Err(usage(format!(
-            "The prompt is {chars} characters long; the limit is {max_chars}. Please shorten it."
-        )));
+        return Err(usage(wording::prompt_too_long(chars, max_chars)));
     }
     Ok(prompt)
 }
@@ -346,27 +313,17 @@ fn is_pictographic(c: char) -> bool {
 
 fn duration(value: &str, allowed: &RangeInclusive<u32>) -> Result<u32, UsageError> {
     let digits = value.strip_suffix('s').unwrap_or(value);
-    let range = format!("{} to {} seconds", allowed.start(), allowed.end());
     match digits.parse::<u32>() {
         Ok(secs) if allowed.contains(&secs) => Ok(secs),
-        Ok(_) => Err(usage(format!(
-            "duration:{} is out of range; clips are {range}.",
-            printable(value, 16)
-        ))),
-        Err(_) => Err(usage(format!(
-            "duration:{} is not a number of seconds; use {range}, e.g. duration:5.",
-            printable(value, 16)
-        ))),
+        Ok(_) => Err(usage(wording::duration_out_of_range(value, allowed))),
+        Err(_) => Err(usage(wording::duration_not_a_number(value, allowed))),
     }
 }
 
 fn seed(value: &str) -> Result<u64, UsageError> {
     match value.parse::<u64>() {
         Ok(seed) if seed <= MAX_SEED => Ok(seed),
-        _ => Err(usage(format!(
-            "seed:{} is not a seed; use a whole number from 0 to {MAX_SEED}.",
-            printable(value, 24)
-        ))),
+        _ => Err(usage(wording::not_a_seed(value, MAX_SEED))),
     }
 }
 
@@ -383,11 +340,11 @@ fn aspect_size(aspect: Aspect, s: &RenderSettings) -> (u32, u32) {
 
 fn size(value: &str, s: &RenderSettings) -> Result<(u32, u32, Option<String>), UsageError> {
     let bad = || {
-        usage(format!(
-            "size:{} is not a size; use WIDTHxHEIGHT from {MIN_SIDE}x{MIN_SIDE} to {}x{}, e.g. size:640x384.",
-            printable(value, 24),
+        usage(wording::not_a_size(
+            value,
+            MIN_SIDE,
             s.max_width,
-            s.max_height
+            s.max_height,
         ))
     };
     let (w, h) = value
@@ -404,8 +361,7 @@ fn size(value: &str, s: &RenderSettings) -> Result<(u32, u32, Option<String>), U
         return Err(bad());
     }
     let (rw, rh) = (w / SIZE_STEP * SIZE_STEP, h / SIZE_STEP * SIZE_STEP);
-    let note = (rw != w || rh != h)
-        .then(|| format!("Size rounded down to {rw}×{rh} (sides are multiples of {SIZE_STEP})."));
+    let note = (rw != w || rh != h).then(|| wording::size_rounded(rw, rh, SIZE_STEP));
     Ok((rw, rh, note))
 }
 
@@ -419,10 +375,7 @@ fn cameo(value: &str) -> Result<String, UsageError> {
     if valid {
         Ok(name.to_lowercase())
     } else {
-        Err(usage(format!(
-            "cameo:{} is not a cameo name; names use letters, digits, _ and -.",
-            printable(value, 32)
-        )))
+        Err(usage(wording::not_a_cameo_name(value)))
     }
 }
 

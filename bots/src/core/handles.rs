@@ -85,6 +85,12 @@ impl JobLocks {
     }
 }
 
+/// An adapter's handle or receipt as stored JSON. Serialising these plain
+/// structs cannot fail; `{}` (an empty handle) is the safe answer if it did.
+pub(crate) fn handle_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".into())
+}
+
 /// `reply_handle` as an operator may see it: every `token` replaced.
 pub fn redact_handle(json: &str) -> String {
     match serde_json::from_str::<serde_json::Value>(json) {

@@ -18,6 +18,7 @@ pub mod wording;
 pub use command::{
     parse, validate, Aspect, Command, RenderSettings, UsageError, ValidVideo, VideoRequest,
 };
+pub(crate) use handles::handle_json;
 pub use handles::{redact_handle, ChatHandle, ChatHandles, JobLocks};
 pub use outcomes::{ChatSink, ClipFile, ProgressWatcher, SinkError};
 pub use poster::{OutcomePoster, POSTS_PER_PLATFORM};

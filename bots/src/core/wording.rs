@@ -1,5 +1,6 @@
 //! Every sentence the bots say, in one place.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use reel_store::{Job, JobState, QueuePlace, Refusal};
@@ -131,22 +132,17 @@ pub fn status_line(job: &Job) -> String {
         ),
         JobState::Encoded => format!("#{} done, being posted — “{what}”", job.id),
         JobState::Delivered => format!("#{} delivered — “{what}”", job.id),
-        JobState::Failed => format!(
-            "#{} failed ({}) — “{what}”",
-            job.id,
-            job.failure_reason
-                .as_deref()
-                .unwrap_or("no reason recorded")
-        ),
+        JobState::Failed => format!("#{} failed ({}) — “{what}”", job.id, reason_of(job)),
         JobState::Cancelled => format!("#{} cancelled — “{what}”", job.id),
-        JobState::Blocked => format!(
-            "#{} blocked ({}) — “{what}”",
-            job.id,
-            job.failure_reason
-                .as_deref()
-                .unwrap_or("no reason recorded")
-        ),
+        JobState::Blocked => format!("#{} blocked ({}) — “{what}”", job.id, reason_of(job)),
     }
+}
+
+/// Why a job failed or was blocked, for a status line.
+fn reason_of(job: &Job) -> &str {
+    job.failure_reason
+        .as_deref()
+        .unwrap_or("no reason recorded")
 }
 
 pub fn refusal(refusal: &Refusal) -> String {
@@ -290,6 +286,138 @@ pub const WRONG_OPTION_KIND: &str =
 
 pub const NOT_A_JOB_NUMBER: &str = "That is not a job number; job numbers look like 12.";
 
+// What the command parser refuses. User words are echoed through
+// `printable` (control characters replaced, cut short).
+
+/// An empty message.
+pub const EMPTY_MESSAGE: &str = "Send /video followed by what you want to see, or /help.";
+
+/// Plain text where only commands are read (groups).
+pub const NOT_A_COMMAND: &str = "Commands start with /. Try /help.";
+
+/// `/clip` without a number.
+pub const WHICH_CLIP: &str =
+    "Which clip? Send /clip with its number, e.g. /clip 12 (/history lists them).";
+
+/// `/video` without a prompt.
+pub const EMPTY_PROMPT: &str = "Tell me what to film, e.g. /video a boy throws a ball in a park";
+
+pub fn unknown_command(name: &str) -> String {
+    format!(
+        "I don't know the command /{}. Try /help.",
+        printable(name, 32)
+    )
+}
+
+/// A `key:value` option of ours before the end of the prompt.
+pub fn options_go_at_the_end(option: &str) -> String {
+    let option = printable(option, 32);
+    format!(
+        "Options go at the end: put {option} after what to film, e.g. /video a cat on a skateboard {option}."
+    )
+}
+
+/// A typed job number that is not one.
+pub fn not_a_job_number(typed: &str) -> String {
+    format!(
+        "`{}` is not a job number; job numbers look like 12.",
+        printable(typed, 32)
+    )
+}
+
+pub fn unknown_option(key: &str) -> String {
+    format!(
+        "Unknown option `{}:`. Options are duration:, seed:, aspect:, size: and cameo:.",
+        printable(key, 24)
+    )
+}
+
+pub fn option_twice(key: &str) -> String {
+    format!("The option {key}: is given twice.")
+}
+
+pub fn not_an_aspect(value: &str) -> String {
+    format!(
+        "aspect:{} is not an aspect; use landscape, portrait or square.",
+        printable(value, 16)
+    )
+}
+
+/// A size × duration over `render.max_pixel_frames`; `longest`: the
+/// longest clip allowed at that size.
+pub fn over_render_budget(width: u32, height: u32, seconds: u32, longest: u32) -> String {
+    format!(
+        "{width}×{height} for {seconds} s is more than this server can render in one clip. \
+         Ask for a shorter clip or a smaller size (at {width}×{height}, up to {longest} s)."
+    )
+}
+
+pub fn control_character(c: char) -> String {
+    format!(
+        "The prompt contains an invisible control character (U+{:04X}); please type it again without it.",
+        c as u32
+    )
+}
+
+pub fn format_character(c: char) -> String {
+    format!(
+        "The prompt contains an invisible formatting character (U+{:04X}), which can hide \
+         text from readers; please type it again without it.",
+        c as u32
+    )
+}
+
+pub fn prompt_too_long(chars: usize, max_chars: usize) -> String {
+    format!("The prompt is {chars} characters long; the limit is {max_chars}. Please shorten it.")
+}
+
+/// "2 to 4 seconds"
+fn seconds_range(allowed: &RangeInclusive<u32>) -> String {
+    format!("{} to {} seconds", allowed.start(), allowed.end())
+}
+
+pub fn duration_out_of_range(value: &str, allowed: &RangeInclusive<u32>) -> String {
+    format!(
+        "duration:{} is out of range; clips are {}.",
+        printable(value, 16),
+        seconds_range(allowed)
+    )
+}
+
+pub fn duration_not_a_number(value: &str, allowed: &RangeInclusive<u32>) -> String {
+    format!(
+        "duration:{} is not a number of seconds; use {}, e.g. duration:5.",
+        printable(value, 16),
+        seconds_range(allowed)
+    )
+}
+
+pub fn not_a_seed(value: &str, max: u64) -> String {
+    format!(
+        "seed:{} is not a seed; use a whole number from 0 to {max}.",
+        printable(value, 24)
+    )
+}
+
+pub fn not_a_size(value: &str, min_side: u32, max_width: u32, max_height: u32) -> String {
+    format!(
+        "size:{} is not a size; use WIDTHxHEIGHT from {min_side}x{min_side} to {max_width}x{max_height}, e.g. size:640x384.",
+        printable(value, 24)
+    )
+}
+
+/// The note on a size that was rounded to the model's grid.
+pub fn size_rounded(width: u32, height: u32, step: u32) -> String {
+    format!("Size rounded down to {width}×{height} (sides are multiples of {step}).")
+}
+
+pub fn not_a_cameo_name(value: &str) -> String {
+    format!(
+        "cameo:{} is not a cameo name; names use letters, digits, _ and -.",
+        printable(value, 32)
+    )
+}
+
 pub fn cannot_post_again(id: i64) -> String {
     format!("#{id} could not be posted again; try later.")
 }
@@ -325,4 +453,51 @@ pub fn button_emoji(action: Action) -> &'static str {
         Action::Cancel => "✖",
         Action::Delete => "🗑",
     }
+}
+
+/// The file name a clip is uploaded under.
+pub fn clip_file_name(job_id: i64) -> String {
+    format!("reel-{job_id}.mp4")
+}
+
+// Discord's descriptions of `/video`'s typed options.
+
+pub const PROMPT_OPTION_ABOUT: &str = "What to film";
+pub const ASPECT_OPTION_ABOUT: &str = "Landscape (default), portrait or square";
+pub const SEED_OPTION_ABOUT: &str = "Same seed + same prompt = same clip";
+
+pub fn duration_option_about(allowed: &RangeInclusive<u32>, default: u32) -> String {
+    format!(
+        "Length in seconds ({} to {}, default {default})",
+        allowed.start(),
+        allowed.end()
+    )
+}
+
+// The terminal chat (`reel chat`).
+
+pub const TERMINAL_GREETING: &str =
+    "reel chat — type /video <what to film>, or /help. End with /quit or Ctrl-D.";
+
+/// Said once when the input ends while clips are still on the way.
+pub const WAITING_FOR_CLIPS: &str = "Waiting for your clips to finish…";
+
+/// Where a clip is when it has no local path.
+pub const CLIP_STORAGE: &str = "clip storage";
+
+pub fn in_clip_storage(key: &str) -> String {
+    format!("{CLIP_STORAGE} as {key}")
+}
+
+pub fn terminal_clip_written(caption: &str, place: &str, bytes: usize) -> String {
+    format!("✔ {caption}\n  clip written to {place} ({bytes} bytes)")
+}
+
+/// `/clip` in the terminal: where the clip was written.
+pub fn terminal_clip_at(caption: &str, place: &str) -> String {
+    format!("✔ {caption}\n  clip at {place}")
+}
+
+pub fn cannot_read_input(error: &std::io::Error) -> String {
+    format!("cannot read input: {error}")
 }

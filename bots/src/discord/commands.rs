@@ -47,25 +47,24 @@ fn video_options(settings: &RenderSettings) -> Vec<CreateCommandOption> {
     let mut aspect = CreateCommandOption::new(
         CommandOptionType::String,
         "aspect",
-        "Landscape (default), portrait or square",
+        wording::ASPECT_OPTION_ABOUT,
     );
     for name in ASPECTS {
         aspect = aspect.add_string_choice(name, name);
     }
     vec![
-        CreateCommandOption::new(CommandOptionType::String, "prompt", "What to film")
-            .required(true)
-            .min_length(1)
-            .max_length(u16::try_from(max_prompt).unwrap_or(u16::MAX)),
+        CreateCommandOption::new(
+            CommandOptionType::String,
+            "prompt",
+            wording::PROMPT_OPTION_ABOUT,
+        )
+        .required(true)
+        .min_length(1)
+        .max_length(u16::try_from(max_prompt).unwrap_or(u16::MAX)),
         CreateCommandOption::new(
             CommandOptionType::Integer,
             "duration",
-            format!(
-                "Length in seconds ({} to {}, default {})",
-                settings.durations.start(),
-                settings.durations.end(),
-                settings.default_duration
-            ),
+            wording::duration_option_about(&settings.durations, settings.default_duration),
         )
         .min_int_value(u64::from(*settings.durations.start()))
         .max_int_value(u64::from(*settings.durations.end())),
@@ -73,7 +72,7 @@ fn video_options(settings: &RenderSettings) -> Vec<CreateCommandOption> {
         CreateCommandOption::new(
             CommandOptionType::Integer,
             "seed",
-            "Same seed + same prompt = same clip",
+            wording::SEED_OPTION_ABOUT,
         )
         .min_int_value(0)
         .max_int_value(u64::from(u32::MAX)),

@@ -73,7 +73,7 @@ impl ReplyHandle {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+        crate::core::handle_json(self)
     }
 
     /// Whether the interaction token may still be used at `now_ms`.
@@ -99,7 +99,7 @@ impl Receipt {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+        crate::core::handle_json(self)
     }
 }
 

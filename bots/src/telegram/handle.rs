@@ -38,7 +38,7 @@ impl ReplyHandle {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+        crate::core::handle_json(self)
     }
 }
 
@@ -59,6 +59,6 @@ impl Receipt {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+        crate::core::handle_json(self)
     }
 }

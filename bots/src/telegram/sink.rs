@@ -83,7 +83,7 @@ impl TelegramSink {
         caption: &str,
     ) -> Option<(Media, String)> {
         let file = |data: &Bytes| {
-            InputFile::memory(data.clone()).file_name(format!("reel-{}.mp4", job.id))
+            InputFile::memory(data.clone()).file_name(wording::clip_file_name(job.id))
         };
         let size = clip.data.len() as u64;
         if size <= self.max_upload_bytes {

@@ -1,7 +1,8 @@
 //! A fake Telegram Bot API on 127.0.0.1 (an ephemeral port): serves
 //! scripted getUpdates, answers every other method with a plausible result,
 //! records each call (JSON or multipart, uploads included), and can fail the
-//! next calls of a method with a scripted error (e.g. a 429).
+//! next calls of a method with a scripted error (e.g. a 429) or cut the
+//! connection mid-answer (a network blip).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -67,7 +68,17 @@ struct Inner {
     next_update_id: i64,
     next_message_id: i64,
     calls: Vec<Call>,
-    failures: HashMap<String, VecDeque<(u16, Value)>>,
+    failures: HashMap<String, VecDeque<Failure>>,
+}
+
+/// How a scripted call fails.
+enum Failure {
+    /// This HTTP status and JSON body.
+    Answer(u16, Value),
+    /// The status line goes out, then the connection breaks mid-body: the
+    /// client sees a network error. (Not a 5xx: teloxide sleeps 10 s on
+    /// every server error before reading it.)
+    Cut,
 }
 
 #[derive(Default)]
@@ -126,7 +137,17 @@ impl FakeTelegram {
             .failures
             .entry(method.into())
             .or_default()
-            .push_back((status, body));
+            .push_back(Failure::Answer(status, body));
+    }
+
+    /// The next call of `method` gets a broken connection (a network blip).
+    pub fn cut_next(&self, method: &str) {
+        let mut inner = self.shared.inner.lock().unwrap();
+        inner
+            .failures
+            .entry(method.into())
+            .or_default()
+            .push_back(Failure::Cut);
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -189,12 +210,21 @@ async fn handle(
             .get_mut(&method)
             .and_then(VecDeque::pop_front)
     };
-    if let Some((status, body)) = failure {
-        return (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            Json(body),
-        )
-            .into_response();
+    match failure {
+        Some(Failure::Answer(status, body)) => {
+            return (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                Json(body),
+            )
+                .into_response();
+        }
+        Some(Failure::Cut) => {
+            let broken = futures::stream::once(async {
+                Err::<axum::body::Bytes, _>(std::io::Error::other("connection cut"))
+            });
+            return axum::body::Body::from_stream(broken).into_response();
+        }
+        None => {}
     }
     let result = match method.as_str() {
         "getUpdates" => get_updates(&shared, &params).await,

@@ -4,9 +4,11 @@
 //!
 //! Each component loads from the matching folder of a diffusers-layout model
 //! directory (`text_encoder/`, `tokenizer/`, `transformer/`, `vae/`,
-//! `scheduler/`), and is proven against diffusers on tiny random-weight
+//! `scheduler/`), all through [`load`] with one error type, [`LoadError`];
+//! each is proven against diffusers on tiny random-weight
 //! models made by `scripts/golden/` (fixtures in `engine/tests/fixtures/ltx/`).
 
+pub mod load;
 pub mod noise;
 pub mod pipeline;
 pub mod scheduler;
@@ -15,3 +17,5 @@ pub mod text_encoder;
 pub mod transformer;
 pub mod vae;
 pub mod weights;
+
+pub use load::LoadError;

@@ -19,7 +19,7 @@ pub use renderer::{read_noise_file, round_request, LtxOptions, LtxVideo, Rounded
 
 use super::scheduler::FlowMatchEulerScheduler;
 use super::text_encoder::TextEncoder;
-use super::transformer::{self, Transformer};
+use super::transformer::Transformer;
 use super::vae::{self, AutoencoderKl, VaeTiling};
 use crate::renderer::{CancelToken, Progress, RenderError, RgbImage};
 
@@ -122,29 +122,16 @@ impl LtxPipeline {
         dtype: DType,
         checkpoint: Option<CheckpointKind>,
     ) -> Result<Self, LoadError> {
+        // The directory as a whole first (every file, configs consistent,
+        // weight headers), then each component through its own loader: the
+        // same code, and the same errors, as loading that component alone.
         let dir = ModelDir::open_as(root, checkpoint)?;
-        let component = |component: &'static str| {
-            let dir = dir.component_dir(component);
-            move |e: &dyn std::fmt::Display| LoadError::Component {
-                component,
-                dir: dir.clone(),
-                reason: e.to_string(),
-            }
-        };
-        let text_encoder =
-            TextEncoder::load(root, device, dtype).map_err(|e| component("text_encoder")(&e))?;
-        let transformer_cfg: transformer::Config = dir.config("transformer")?;
-        let transformer = Transformer::new(
-            &transformer_cfg,
-            dir.var_builder("transformer", dtype, device)?,
-        )
-        .map_err(|e| component("transformer")(&e))?;
-        let vae_cfg = vae::Config::from_file(&dir.component_dir("vae").join("config.json"))
-            .map_err(|e| component("vae")(&e))?;
-        let vae = AutoencoderKl::new(&vae_cfg, dir.var_builder("vae", dtype, device)?)
-            .map_err(|e| component("vae")(&e))?;
-        let scheduler = FlowMatchEulerScheduler::load(&root.join("scheduler"))
-            .map_err(|e| component("scheduler")(&e))?;
+        let text_encoder = TextEncoder::load(root, device, dtype)?;
+        let transformer = Transformer::load(&dir.component_dir("transformer"), dtype, device)?;
+        let vae = AutoencoderKl::load(&dir.component_dir("vae"), dtype, device)?;
+        let scheduler_dir = root.join("scheduler");
+        let scheduler = FlowMatchEulerScheduler::load(&scheduler_dir)
+            .map_err(|e| LoadError::scheduler(&scheduler_dir.join("scheduler_config.json"), e))?;
         Ok(LtxPipeline {
             dir,
             text_encoder,

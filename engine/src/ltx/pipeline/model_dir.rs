@@ -7,17 +7,16 @@
 //! expected: a render never starts on a directory that cannot finish it.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Shape, Tensor};
-use candle_nn::var_builder::SimpleBackend;
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
+pub use crate::ltx::load::LoadError;
+use crate::ltx::load::{self, check_header, read_json};
 use crate::ltx::scheduler::DISTILLED_SIGMAS;
-use crate::ltx::weights::{self, WeightFilesError};
+use crate::ltx::weights;
 
 /// Pipelines whose directories hold an LTX-Video 0.9.x checkpoint.
 pub const PIPELINE_CLASSES: [&str; 3] = [
@@ -25,55 +24,6 @@ pub const PIPELINE_CLASSES: [&str; 3] = [
     "LTXImageToVideoPipeline",
     "LTXConditionPipeline",
 ];
-
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("model directory {0} does not exist (download one with `reel pull ltx-video-0.9.6-distilled`)")]
-    MissingDir(PathBuf),
-    #[error("{path}: missing; expected {expected}")]
-    MissingFile { path: PathBuf, expected: String },
-    #[error("{path}: {reason}")]
-    Invalid { path: PathBuf, reason: String },
-    #[error("{path}: unknown checkpoint ({found}); expected {expected}")]
-    UnknownCheckpoint {
-        path: PathBuf,
-        found: String,
-        expected: String,
-    },
-    #[error("{path}: {reason}")]
-    Weights { path: PathBuf, reason: String },
-    #[error("{component} in {dir}: {reason}")]
-    Component {
-        component: &'static str,
-        dir: PathBuf,
-        reason: String,
-    },
-}
-
-impl From<WeightFilesError> for LoadError {
-    fn from(e: WeightFilesError) -> Self {
-        match e {
-            WeightFilesError::NoWeights { single, index } => LoadError::MissingFile {
-                path: single,
-                expected: format!("the weights (or {} listing shards)", index.display()),
-            },
-            WeightFilesError::MissingShard { path, index } => LoadError::MissingFile {
-                path,
-                expected: format!("a shard listed in {}", index.display()),
-            },
-            WeightFilesError::BadIndex { path, reason } => LoadError::Invalid { path, reason },
-        }
-    }
-}
-
-impl LoadError {
-    fn invalid(path: &Path, reason: impl Into<String>) -> Self {
-        LoadError::Invalid {
-            path: path.to_path_buf(),
-            reason: reason.into(),
-        }
-    }
-}
 
 /// Which LTX-Video release a directory holds; picks the sampling defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -398,13 +348,7 @@ impl ModelDir {
         dtype: DType,
         device: &Device,
     ) -> Result<VarBuilder<'static>, LoadError> {
-        let files = self.weight_files(component).to_vec();
-        let backend = CheckedWeights::open(component, &files)?;
-        Ok(VarBuilder::from_backend(
-            Box::new(backend),
-            dtype,
-            device.clone(),
-        ))
+        load::var_builder(component, self.weight_files(component), dtype, device)
     }
 
     /// Reads a component's config.json into `T`.
@@ -502,155 +446,4 @@ fn checkpoint_kind(
         (false, false, true) => CheckpointKind::V0_9_1,
         (false, false, false) => CheckpointKind::V0_9_0,
     })
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => LoadError::MissingFile {
-            path: path.to_path_buf(),
-            expected: what.to_string(),
-        },
-        _ => LoadError::invalid(path, format!("cannot read: {e}")),
-    })?;
-    serde_json::from_str(&text).map_err(|e| LoadError::invalid(path, format!("not {what}: {e}")))
-}
-
-/// One tensor's entry in a safetensors header.
-#[derive(Deserialize)]
-struct HeaderEntry {
-    dtype: String,
-    shape: Vec<usize>,
-    data_offsets: (u64, u64),
-}
-
-const FLOAT_DTYPES: [&str; 3] = ["F32", "F16", "BF16"];
-
-/// Reads a safetensors header (not the data) and checks that every tensor is
-/// a float and lies inside the file; returns name → shape.
-fn check_header(path: &Path) -> Result<HashMap<String, Vec<usize>>, LoadError> {
-    let bad = |reason: String| LoadError::Weights {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let mut file = File::open(path).map_err(|e| bad(format!("cannot open: {e}")))?;
-    let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut len = [0u8; 8];
-    file.read_exact(&mut len)
-        .map_err(|_| bad("not a safetensors file (shorter than its header)".into()))?;
-    let header_len = u64::from_le_bytes(len);
-    if header_len > 100_000_000 || 8 + header_len > file_len {
-        return Err(bad("not a safetensors file (bad header length)".into()));
-    }
-    let mut header = vec![0u8; header_len as usize];
-    file.read_exact(&mut header)
-        .map_err(|e| bad(format!("truncated header: {e}")))?;
-    let entries: HashMap<String, serde_json::Value> = serde_json::from_slice(&header)
-        .map_err(|e| bad(format!("not a safetensors header: {e}")))?;
-    let data_len = file_len - 8 - header_len;
-    let mut shapes = HashMap::new();
-    for (name, value) in entries {
-        if name == "__metadata__" {
-            continue;
-        }
-        let entry: HeaderEntry = serde_json::from_value(value)
-            .map_err(|e| bad(format!("tensor {name}: bad header entry: {e}")))?;
-        if !FLOAT_DTYPES.contains(&entry.dtype.as_str()) {
-            return Err(bad(format!(
-                "tensor {name} has dtype {}; expected one of {}",
-                entry.dtype,
-                FLOAT_DTYPES.join(", ")
-            )));
-        }
-        if entry.data_offsets.1 > data_len || entry.data_offsets.0 > entry.data_offsets.1 {
-            return Err(bad(format!(
-                "tensor {name} lies past the end of the file (truncated download?)"
-            )));
-        }
-        shapes.insert(name, entry.shape);
-    }
-    Ok(shapes)
-}
-
-/// Memory-mapped weights whose lookups fail naming the file and the shape
-/// expected, so a wrong checkpoint is reported at load time.
-struct CheckedWeights {
-    component: &'static str,
-    files: Vec<PathBuf>,
-    /// name → (index into `files`, shape).
-    shapes: HashMap<String, (usize, Vec<usize>)>,
-    inner: candle_core::safetensors::MmapedSafetensors,
-}
-
-impl CheckedWeights {
-    fn open(component: &'static str, files: &[PathBuf]) -> Result<Self, LoadError> {
-        let mut shapes = HashMap::new();
-        for (i, file) in files.iter().enumerate() {
-            for (name, shape) in check_header(file)? {
-                shapes.insert(name, (i, shape));
-            }
-        }
-        // Safety: the files are only read; a file changed underneath a
-        // running process is outside what any mmap reader can guard against.
-        let inner =
-            unsafe { candle_core::safetensors::MmapedSafetensors::multi(files) }.map_err(|e| {
-                LoadError::Weights {
-                    path: files.first().cloned().unwrap_or_default(),
-                    reason: e.to_string(),
-                }
-            })?;
-        Ok(CheckedWeights {
-            component,
-            files: files.to_vec(),
-            shapes,
-            inner,
-        })
-    }
-
-    fn files_label(&self) -> String {
-        let names: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
-        names.join(", ")
-    }
-}
-
-impl SimpleBackend for CheckedWeights {
-    fn get(
-        &self,
-        s: Shape,
-        name: &str,
-        _: candle_nn::Init,
-        dtype: DType,
-        dev: &Device,
-    ) -> candle_core::Result<Tensor> {
-        match self.shapes.get(name) {
-            None => Err(candle_core::Error::Msg(format!(
-                "{}: no tensor {name} (expected shape {:?}) for the {}",
-                self.files_label(),
-                s.dims(),
-                self.component
-            ))),
-            Some((file, shape)) if shape.as_slice() != s.dims() => {
-                Err(candle_core::Error::Msg(format!(
-                    "{}: tensor {name} has shape {shape:?}; expected {:?}",
-                    self.files[*file].display(),
-                    s.dims()
-                )))
-            }
-            Some(_) => self.inner.load(name, dev)?.to_dtype(dtype),
-        }
-    }
-
-    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        if !self.shapes.contains_key(name) {
-            return Err(candle_core::Error::Msg(format!(
-                "{}: no tensor {name} for the {}",
-                self.files_label(),
-                self.component
-            )));
-        }
-        self.inner.load(name, dev)?.to_dtype(dtype)
-    }
-
-    fn contains_tensor(&self, name: &str) -> bool {
-        self.shapes.contains_key(name)
-    }
 }

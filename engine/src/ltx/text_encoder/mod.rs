@@ -14,40 +14,19 @@ mod spiece;
 pub mod t5;
 mod tokenizer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 
-use crate::ltx::weights::{weight_files, WeightFilesError};
+pub use crate::ltx::load::LoadError;
+use crate::ltx::load::{self, read_json};
+use crate::ltx::weights::weight_files;
 
 pub use spiece::ProtoError;
 pub use tokenizer::{T5Tokenizer, TokenBatch, TokenizerError};
 
 /// The pipelines' default `max_sequence_length`.
 pub const DEFAULT_MAX_LEN: usize = 128;
-
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error(transparent)]
-    Tokenizer(#[from] TokenizerError),
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not a valid T5 config: {reason}")]
-    Config { path: PathBuf, reason: String },
-    #[error(transparent)]
-    WeightFiles(#[from] WeightFilesError),
-    #[error("text encoder weights in {dir}: {source}")]
-    Weights {
-        dir: PathBuf,
-        source: candle_core::Error,
-    },
-    #[error("tokenizer ({tokenizer} tokens) and text encoder (vocab_size {encoder}) do not match")]
-    VocabMismatch { tokenizer: usize, encoder: usize },
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
@@ -116,35 +95,24 @@ impl TextEncoder {
         dtype: DType,
     ) -> Result<Self, LoadError> {
         let config_path = encoder_dir.join("config.json");
-        let text = std::fs::read_to_string(&config_path).map_err(|source| LoadError::Read {
-            path: config_path.clone(),
-            source,
-        })?;
-        let config: t5::Config = serde_json::from_str(&text).map_err(|e| LoadError::Config {
-            path: config_path.clone(),
-            reason: e.to_string(),
-        })?;
-        config.feed_forward().map_err(|reason| LoadError::Config {
-            path: config_path.clone(),
-            reason,
-        })?;
+        let config: t5::Config = read_json(&config_path, "a T5 encoder config")?;
+        config
+            .feed_forward()
+            .map_err(|reason| LoadError::invalid(&config_path, reason))?;
         // Ids past the embedding table would fail mid-render, not here.
         if tokenizer.vocab_size() > config.vocab_size {
-            return Err(LoadError::VocabMismatch {
-                tokenizer: tokenizer.vocab_size(),
-                encoder: config.vocab_size,
-            });
+            return Err(LoadError::invalid(
+                &config_path,
+                format!(
+                    "vocab_size = {} but the tokenizer has {} tokens; expected at least as many",
+                    config.vocab_size,
+                    tokenizer.vocab_size()
+                ),
+            ));
         }
         let files = weight_files(encoder_dir, "model")?;
-        let weights_err = |source| LoadError::Weights {
-            dir: encoder_dir.to_path_buf(),
-            source,
-        };
-        // SAFETY: the files are memory-mapped read-only; like every candle
-        // loader we assume nobody truncates them while the model is alive.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, device) }
-            .map_err(weights_err)?;
-        let encoder = t5::T5Encoder::new(&config, vb).map_err(weights_err)?;
+        let vb = load::var_builder("text_encoder", &files, dtype, device)?;
+        let encoder = t5::T5Encoder::new(&config, vb).map_err(|e| LoadError::weights(&files, e))?;
         Ok(Self {
             tokenizer,
             encoder,

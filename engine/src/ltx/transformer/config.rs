@@ -1,9 +1,11 @@
 //! `transformer/config.json`: diffusers' `LTXVideoTransformer3DModel` config,
 //! with diffusers' defaults for absent keys.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
+
+use crate::ltx::load::{read_json, LoadError};
 
 /// The transformer's hyper-parameters, as diffusers writes them.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -85,53 +87,24 @@ impl Default for Config {
     }
 }
 
-/// Why a transformer config or checkpoint could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not a valid LTX-Video transformer config: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-    #[error("{path}: unsupported setting: {what}")]
-    Unsupported { path: PathBuf, what: String },
-}
-
 impl Config {
     /// Reads and checks a diffusers `config.json`.
-    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let config: Config = serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
-        if let Some(class) = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| {
-                v.get("_class_name")
-                    .and_then(|c| c.as_str())
-                    .map(String::from)
-            })
-        {
+    pub fn from_file(path: &Path) -> Result<Self, LoadError> {
+        let what = "an LTX-Video transformer config";
+        let value: serde_json::Value = read_json(path, what)?;
+        let config: Config = serde_json::from_value(value.clone())
+            .map_err(|e| LoadError::invalid(path, format!("not {what}: {e}")))?;
+        if let Some(class) = value.get("_class_name").and_then(|c| c.as_str()) {
             if class != "LTXVideoTransformer3DModel" {
-                return Err(ConfigError::Unsupported {
-                    path: path.to_owned(),
-                    what: format!("_class_name {class:?}, expected \"LTXVideoTransformer3DModel\""),
-                });
+                return Err(LoadError::invalid(
+                    path,
+                    format!("unsupported setting: _class_name {class:?}, expected \"LTXVideoTransformer3DModel\""),
+                ));
             }
         }
-        config.check().map_err(|what| ConfigError::Unsupported {
-            path: path.to_owned(),
-            what,
-        })?;
+        config
+            .check()
+            .map_err(|what| LoadError::invalid(path, format!("unsupported setting: {what}")))?;
         Ok(config)
     }
 

@@ -19,9 +19,9 @@ mod rope;
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
 
+pub use crate::ltx::load::LoadError;
 pub use attention::attention;
-pub use config::{Config, ConfigError};
-pub use load::LoadError;
+pub use config::Config;
 pub use packing::{denormalize_latents, normalize_latents, pack_latents, unpack_latents};
 pub use rope::{rotary_tables, LatentGrid, RotaryTables, VideoPositions};
 

@@ -1,30 +1,10 @@
 //! `vae/config.json` of a diffusers `AutoencoderKLLTXVideo`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
-/// Why a VAE could not be loaded; each names the file and what was expected.
-#[derive(Debug, thiserror::Error)]
-pub enum VaeLoadError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not a valid AutoencoderKLLTXVideo config: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-    #[error("loading the VAE weights from {path}: {source}")]
-    Weights {
-        path: PathBuf,
-        source: candle_core::Error,
-    },
-}
+use crate::ltx::load::{read_json, LoadError};
 
 /// Which down block the encoder uses (diffusers' `down_block_types`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -123,19 +103,11 @@ impl Default for Config {
 
 impl Config {
     /// Reads and checks `vae/config.json`.
-    pub fn from_file(path: &Path) -> Result<Self, VaeLoadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| VaeLoadError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let config: Self = serde_json::from_str(&text).map_err(|source| VaeLoadError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        config.validate().map_err(|message| VaeLoadError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        })?;
+    pub fn from_file(path: &Path) -> Result<Self, LoadError> {
+        let config: Self = read_json(path, "the VAE's config (AutoencoderKLLTXVideo)")?;
+        config
+            .validate()
+            .map_err(|message| LoadError::invalid(path, message))?;
         Ok(config)
     }
 

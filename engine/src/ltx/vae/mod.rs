@@ -25,7 +25,10 @@ use std::path::Path;
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
-pub use config::{Config, DownBlockType, DownsampleType, VaeLoadError};
+use crate::ltx::load;
+pub use crate::ltx::load::LoadError;
+use crate::ltx::weights::weight_files;
+pub use config::{Config, DownBlockType, DownsampleType};
 pub use conv3d::CausalConv3d;
 pub use layers::{DecoderNoise, NoiseSequence, ZeroNoise};
 pub use plan::{cpu_memory_budget, UnknownTiling, VaeTiling};
@@ -36,6 +39,8 @@ use encoder::Encoder;
 
 /// The weights file `save_pretrained` writes in `vae/`.
 pub const WEIGHTS_FILE: &str = "diffusion_pytorch_model.safetensors";
+/// Its name without `.safetensors` (shards add an `.index.json` to it).
+const WEIGHTS_BASE: &str = "diffusion_pytorch_model";
 
 /// The encoder's output: a diagonal Gaussian per latent element.
 #[derive(Debug, Clone)]
@@ -101,30 +106,13 @@ impl AutoencoderKl {
         })
     }
 
-    /// Loads `dir/config.json` and `dir/diffusion_pytorch_model.safetensors` (a diffusers `vae/`).
-    pub fn load(
-        dir: &Path,
-        dtype: DType,
-        device: &Device,
-    ) -> std::result::Result<Self, VaeLoadError> {
+    /// Loads `dir/config.json` and `dir/diffusion_pytorch_model.safetensors`
+    /// (or its shards) of a diffusers `vae/`.
+    pub fn load(dir: &Path, dtype: DType, device: &Device) -> std::result::Result<Self, LoadError> {
         let config = Config::from_file(&dir.join("config.json"))?;
-        let weights = dir.join(WEIGHTS_FILE);
-        if !weights.is_file() {
-            return Err(VaeLoadError::Read {
-                path: weights,
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-            });
-        }
-        let load = || {
-            // SAFETY: the file is memory-mapped read-only; as with any mmap, it must not be
-            // truncated while loading, which is the model directory's contract.
-            let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], dtype, device)? };
-            Self::new(&config, vb)
-        };
-        load().map_err(|source| VaeLoadError::Weights {
-            path: weights.clone(),
-            source,
-        })
+        let files = weight_files(dir, WEIGHTS_BASE)?;
+        let vb = load::var_builder("vae", &files, dtype, device)?;
+        Self::new(&config, vb).map_err(|e| LoadError::weights(&files, e))
     }
 
     pub fn config(&self) -> &Config {

@@ -142,7 +142,10 @@ impl ChainWalk {
         if event.seq != self.next_seq {
             return broken(
                 self.next_seq,
-                format!("event {} is missing (the next stored is {})", self.next_seq, event.seq),
+                format!(
+                    "event {} is missing (the next stored is {})",
+                    self.next_seq, event.seq
+                ),
             );
         }
         if event.prev_hash != self.prev_hash {

@@ -51,14 +51,16 @@ impl MasterKey {
     /// A new random key (`reel` prints one for the operator to keep).
     pub fn generate() -> Self {
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-        OsRng.fill_bytes(bytes.as_mut());
+        OsRng.fill_bytes(&mut bytes[..]);
         Self(bytes)
     }
 
     /// Reads a key written as 64 hex digits or as base64 (standard or
     /// URL-safe alphabet, padded or not); surrounding whitespace is ignored.
     pub fn parse(text: &str) -> Result<Self, CryptoError> {
-        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
         use base64::Engine;
         let text = text.trim();
         if text.is_empty() {
@@ -85,13 +87,13 @@ impl MasterKey {
     pub fn id(&self) -> String {
         let digest = Sha256::new()
             .chain_update(b"reel/master-key-id/v1\0")
-            .chain_update(self.0.as_ref())
+            .chain_update(&self.0[..])
             .finalize();
         hex(&digest[..8])
     }
 
     pub(crate) fn wrap(&self, cameo_id: i64, key: &CameoKey) -> Result<Vec<u8>, CryptoError> {
-        seal(&self.0, &key_context(cameo_id), key.0.as_ref())
+        seal(&self.0, &key_context(cameo_id), &key.0[..])
     }
 
     pub(crate) fn unwrap(&self, cameo_id: i64, wrapped: &[u8]) -> Result<CameoKey, CryptoError> {
@@ -113,7 +115,7 @@ pub(crate) struct CameoKey(Zeroizing<[u8; KEY_LEN]>);
 impl CameoKey {
     pub(crate) fn generate() -> Self {
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-        OsRng.fill_bytes(bytes.as_mut());
+        OsRng.fill_bytes(&mut bytes[..]);
         Self(bytes)
     }
 
@@ -161,7 +163,13 @@ fn seal(key: &[u8; KEY_LEN], ad: &[u8], plain: &[u8]) -> Result<Vec<u8>, CryptoE
     let mut nonce = [0u8; NONCE_LEN];
     OsRng.fill_bytes(&mut nonce);
     let sealed = cipher
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: ad })
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plain,
+                aad: ad,
+            },
+        )
         .map_err(|_| CryptoError::Seal)?;
     let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
     out.extend_from_slice(&nonce);

@@ -121,7 +121,13 @@ mod tests {
 
     #[test]
     fn the_owners_list_is_normalised_and_bounded() {
-        let list = normalise(&[" Politics ".into(), "politics".into(), "  ".into(), "Don't SING".into()]).unwrap();
+        let list = normalise(&[
+            " Politics ".into(),
+            "politics".into(),
+            "  ".into(),
+            "Don't SING".into(),
+        ])
+        .unwrap();
         assert_eq!(list, ["politics", "dont sing"]);
         assert!(normalise(&vec!["x".to_string(); 51]).is_err());
         assert!(normalise(&["a b c d e f g h i".into()]).is_err());

@@ -58,14 +58,22 @@ async fn erasure_leaves_nothing_decryptable_and_no_bytes_behind(db: Db) {
         let files = sqlite_files(&db);
         assert!(!contains(&files, FACE_MARKER), "plaintext media on disk");
         for piece in &pieces {
-            assert!(contains(&files, piece), "the search must find stored ciphertext");
+            assert!(
+                contains(&files, piece),
+                "the search must find stored ciphertext"
+            );
         }
     }
 
     db.registry.erase(&ana(), "ana").await.unwrap();
 
     for table in ["cameo_media", "cameo_keys", "cameo_grants"] {
-        let left = db.count(&format!("SELECT COUNT(*) FROM {table} WHERE cameo_id = {}", info.id.0)).await;
+        let left = db
+            .count(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE cameo_id = {}",
+                info.id.0
+            ))
+            .await;
         assert_eq!(left, 0, "{table} keeps rows of an erased cameo");
     }
     assert!(matches!(
@@ -80,12 +88,18 @@ async fn erasure_leaves_nothing_decryptable_and_no_bytes_behind(db: Db) {
     assert_eq!(status, Status::Erased.as_str());
     let events = db.registry.events_of(info.id.0).await.unwrap();
     assert_eq!(events.last().map(|e| e.kind.as_str()), Some("erased"));
-    assert!(matches!(db.registry.verify_chain().await.unwrap(), ChainReport::Intact { events: 3, .. }));
+    assert!(matches!(
+        db.registry.verify_chain().await.unwrap(),
+        ChainReport::Intact { events: 3, .. }
+    ));
     if db.backend() == Backend::Sqlite {
         let files = sqlite_files(&db);
         assert!(!contains(&files, FACE_MARKER), "plaintext media on disk");
         for piece in &pieces {
-            assert!(!contains(&files, piece), "erased ciphertext or key still on disk");
+            assert!(
+                !contains(&files, piece),
+                "erased ciphertext or key still on disk"
+            );
         }
     }
     // PostgreSQL keeps dead row versions until VACUUM, out of our reach:
@@ -99,7 +113,11 @@ async fn a_wrong_master_key_cannot_decrypt(db: Db) {
     let other_key = MasterKey::generate();
     let other = CameoRegistry::new(db.store.clone(), other_key.clone());
     match other.reference_media("ana").await {
-        Err(RegistryError::WrongMasterKey { cameo_id, stored, given }) => {
+        Err(RegistryError::WrongMasterKey {
+            cameo_id,
+            stored,
+            given,
+        }) => {
             assert_eq!((cameo_id, stored), (id, db.master.id()));
             assert_ne!(given, db.master.id());
         }
@@ -107,16 +125,21 @@ async fn a_wrong_master_key_cannot_decrypt(db: Db) {
     }
     // A key record claiming the other master key still does not open.
     let other_id = other_key.id();
-    db.raw(&format!("UPDATE cameo_keys SET master_id = '{other_id}' WHERE cameo_id = {id}"))
-        .await
-        .unwrap();
+    db.raw(&format!(
+        "UPDATE cameo_keys SET master_id = '{other_id}' WHERE cameo_id = {id}"
+    ))
+    .await
+    .unwrap();
     assert!(matches!(
         other.reference_media("ana").await,
         Err(RegistryError::Undecryptable { what: "key", .. })
     ));
-    db.raw(&format!("UPDATE cameo_keys SET master_id = '{}' WHERE cameo_id = {id}", db.master.id()))
-        .await
-        .unwrap();
+    db.raw(&format!(
+        "UPDATE cameo_keys SET master_id = '{}' WHERE cameo_id = {id}",
+        db.master.id()
+    ))
+    .await
+    .unwrap();
     // Media swapped between rows do not open either (bound to their kind).
     let swap = "UPDATE cameo_media SET ciphertext = (SELECT ciphertext FROM cameo_media m \
                 WHERE m.cameo_id = cameo_media.cameo_id AND m.kind = 'embedding') \
@@ -124,6 +147,9 @@ async fn a_wrong_master_key_cannot_decrypt(db: Db) {
     db.raw(swap).await.unwrap();
     assert!(matches!(
         db.registry.reference_media("ana").await,
-        Err(RegistryError::Undecryptable { what: "voice_clip", .. })
+        Err(RegistryError::Undecryptable {
+            what: "voice_clip",
+            ..
+        })
     ));
 }

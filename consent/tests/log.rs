@@ -21,16 +21,23 @@ on_both_backends!(
 async fn busy_log(db: &Db) {
     db.register(&ana(), "ana").await; // events 1, 2
     let r = &db.registry;
-    r.set_audience(&ana(), "ana", Audience::Approved).await.unwrap(); // 3
+    r.set_audience(&ana(), "ana", Audience::Approved)
+        .await
+        .unwrap(); // 3
     r.allow(&ana(), "ana", &bob()).await.unwrap(); // 4
-    r.set_restrictions(&ana(), "ana", &["politics".into()]).await.unwrap(); // 5
+    r.set_restrictions(&ana(), "ana", &["politics".into()])
+        .await
+        .unwrap(); // 5
 }
 
 fn refused_by_database(result: Result<u64, sqlx::Error>, what: &str) {
     match result {
         Err(error) => {
             let message = error.to_string();
-            assert!(message.contains("append-only") || message.contains("immutable"), "{what}: {message}");
+            assert!(
+                message.contains("append-only") || message.contains("immutable"),
+                "{what}: {message}"
+            );
         }
         Ok(rows) => panic!("{what} went through ({rows} rows)"),
     }
@@ -39,11 +46,25 @@ fn refused_by_database(result: Result<u64, sqlx::Error>, what: &str) {
 async fn the_database_refuses_to_change_the_log(db: Db) {
     busy_log(&db).await;
     let before = db.registry.verify_chain().await.unwrap();
-    refused_by_database(db.raw("UPDATE consent_events SET payload = '{}' WHERE seq = 3").await, "update");
-    refused_by_database(db.raw("UPDATE consent_events SET actor = 'x'").await, "update all");
-    refused_by_database(db.raw("DELETE FROM consent_events WHERE seq = 5").await, "delete");
+    refused_by_database(
+        db.raw("UPDATE consent_events SET payload = '{}' WHERE seq = 3")
+            .await,
+        "update",
+    );
+    refused_by_database(
+        db.raw("UPDATE consent_events SET actor = 'x'").await,
+        "update all",
+    );
+    refused_by_database(
+        db.raw("DELETE FROM consent_events WHERE seq = 5").await,
+        "delete",
+    );
     refused_by_database(db.raw("DELETE FROM consent_events").await, "delete all");
-    refused_by_database(db.raw("UPDATE consent_texts SET body = 'I agree to anything.'").await, "text update");
+    refused_by_database(
+        db.raw("UPDATE consent_texts SET body = 'I agree to anything.'")
+            .await,
+        "text update",
+    );
     refused_by_database(db.raw("DELETE FROM consent_texts").await, "text delete");
     if db.backend() == Backend::Postgres {
         refused_by_database(db.raw("TRUNCATE consent_events").await, "truncate");
@@ -67,7 +88,10 @@ async fn the_database_refuses_to_change_the_log(db: Db) {
             .unwrap_or_else(|| panic!("no entry for {me} in {acl}"));
         let rights = owner.split('/').next().unwrap();
         assert!(rights.contains('a') && rights.contains('r'), "{acl}");
-        assert!(!rights.contains('w') && !rights.contains('d') && !rights.contains('D'), "{acl}");
+        assert!(
+            !rights.contains('w') && !rights.contains('d') && !rights.contains('D'),
+            "{acl}"
+        );
     }
     assert_eq!(db.count("SELECT COUNT(*) FROM consent_events").await, 5);
     assert_eq!(db.registry.verify_chain().await.unwrap(), before);
@@ -91,9 +115,11 @@ async fn tampering_is_found_and_named(db: Db) {
         .fetch_one(db.store.read_pool())
         .await
         .unwrap();
-    db.raw(r#"UPDATE consent_events SET payload = '{"from":"only_me","to":"everyone"}' WHERE seq = 3"#)
-        .await
-        .unwrap();
+    db.raw(
+        r#"UPDATE consent_events SET payload = '{"from":"only_me","to":"everyone"}' WHERE seq = 3"#,
+    )
+    .await
+    .unwrap();
     match db.registry.verify_chain().await.unwrap() {
         ChainReport::Broken { seq: 3, reason } => assert!(reason.contains("altered"), "{reason}"),
         other => panic!("an edited payload went unnoticed: {other:?}"),
@@ -101,18 +127,30 @@ async fn tampering_is_found_and_named(db: Db) {
     // Rehashing the edited row does not help: the next link breaks.
     let row = db.registry.events_of(1).await.unwrap().remove(2);
     let rehashed = row.expected_hash();
-    db.raw(&format!("UPDATE consent_events SET hash = '{rehashed}' WHERE seq = 3")).await.unwrap();
+    db.raw(&format!(
+        "UPDATE consent_events SET hash = '{rehashed}' WHERE seq = 3"
+    ))
+    .await
+    .unwrap();
     match db.registry.verify_chain().await.unwrap() {
         ChainReport::Broken { seq: 4, reason } => assert!(reason.contains("prev_hash"), "{reason}"),
         other => panic!("a rehashed row went unnoticed: {other:?}"),
     }
     // Put back as it was: whole again. Then a deleted row is named.
     let original = original.replace('\'', "''");
-    db.raw(&format!("UPDATE consent_events SET payload = '{original}', hash = '{}' WHERE seq = 3", row.hash))
+    db.raw(&format!(
+        "UPDATE consent_events SET payload = '{original}', hash = '{}' WHERE seq = 3",
+        row.hash
+    ))
+    .await
+    .unwrap();
+    assert!(matches!(
+        db.registry.verify_chain().await.unwrap(),
+        ChainReport::Intact { events: 5, .. }
+    ));
+    db.raw("DELETE FROM consent_events WHERE seq = 2")
         .await
         .unwrap();
-    assert!(matches!(db.registry.verify_chain().await.unwrap(), ChainReport::Intact { events: 5, .. }));
-    db.raw("DELETE FROM consent_events WHERE seq = 2").await.unwrap();
     match db.registry.verify_chain().await.unwrap() {
         ChainReport::Broken { seq: 2, reason } => assert!(reason.contains("missing"), "{reason}"),
         other => panic!("a deleted row went unnoticed: {other:?}"),
@@ -130,8 +168,14 @@ async fn an_unreachable_registry_is_retried_not_refused(db: Db) {
         prompt: "ana waves",
         checkpoint: Checkpoint::RenderStart,
     };
-    assert!(matches!(db.registry.check(&request).await, Err(ConsentError::Unavailable(_))));
-    assert!(matches!(decide(&db.registry, &request).await, Verdict::RetryLater(_)));
+    assert!(matches!(
+        db.registry.check(&request).await,
+        Err(ConsentError::Unavailable(_))
+    ));
+    assert!(matches!(
+        decide(&db.registry, &request).await,
+        Verdict::RetryLater(_)
+    ));
 }
 
 async fn an_export_holds_everything_about_a_person_and_no_media(db: Db) {
@@ -145,16 +189,30 @@ async fn an_export_holds_everything_about_a_person_and_no_media(db: Db) {
     assert_eq!(cameo.cameo.approved_users, [bob()]);
     assert_eq!(cameo.media.len(), 3);
     assert!(cameo.media.iter().all(|m| m.encrypted_bytes > 24));
-    assert_eq!(cameo.key_wrapped_by.as_deref(), Some(db.master.id().as_str()));
+    assert_eq!(
+        cameo.key_wrapped_by.as_deref(),
+        Some(db.master.id().as_str())
+    );
     assert_eq!(cameo.events.len(), 5);
     assert_eq!(cameo.clips.len(), 1);
-    assert!(cameo.consent_text.as_ref().is_some_and(|t| t.body.contains("I agree")));
+    assert!(cameo
+        .consent_text
+        .as_ref()
+        .is_some_and(|t| t.body.contains("I agree")));
     let json = serde_json::to_string(&export).unwrap();
-    for expected in ["\"granted\"", "purple tiger 47 sings", "\"face_image\"", "\"politics\""] {
+    for expected in [
+        "\"granted\"",
+        "purple tiger 47 sings",
+        "\"face_image\"",
+        "\"politics\"",
+    ] {
         assert!(json.contains(expected), "{expected} missing from {json}");
     }
     let marker = String::from_utf8_lossy(FACE_MARKER);
-    assert!(!json.contains(marker.as_ref()), "media content in an export");
+    assert!(
+        !json.contains(marker.as_ref()),
+        "media content in an export"
+    );
 
     let bobs = r.export(&bob()).await.unwrap();
     assert!(bobs.cameos.is_empty());
@@ -168,6 +226,9 @@ async fn an_export_holds_everything_about_a_person_and_no_media(db: Db) {
     let cameo = &after.cameos[0];
     assert!(cameo.media.is_empty() && cameo.key_wrapped_by.is_none());
     let tombstone = cameo.events.last().unwrap();
-    assert_eq!((tombstone.kind.as_str(), tombstone.actor.as_str()), ("erased", "operator:dpo"));
+    assert_eq!(
+        (tombstone.kind.as_str(), tombstone.actor.as_str()),
+        ("erased", "operator:dpo")
+    );
     assert!(r.export(&bob()).await.unwrap().approved_for.is_empty());
 }

@@ -31,14 +31,23 @@ async fn lifecycle(db: Db) {
     assert_eq!(info.approval, ApprovalMode::Auto);
     assert_eq!(kinds(&db, info.id.0).await, ["granted", "verified"]);
     assert_eq!(db.registry.reference_media("ana").await.unwrap(), media());
-    assert_eq!(db.ask(&ana(), &["ana"], "ana waves").await, ConsentDecision::Allowed);
+    assert_eq!(
+        db.ask(&ana(), &["ana"], "ana waves").await,
+        ConsentDecision::Allowed
+    );
 
     let r = &db.registry;
-    r.set_audience(&ana(), "ana", Audience::Approved).await.unwrap();
+    r.set_audience(&ana(), "ana", Audience::Approved)
+        .await
+        .unwrap();
     r.allow(&ana(), "ana", &bob()).await.unwrap();
     r.allow(&ana(), "ana", &bob()).await.unwrap(); // a repeat records nothing
-    r.set_restrictions(&ana(), "ana", &["Politics".into()]).await.unwrap();
-    r.set_approval(&ana(), "ana", ApprovalMode::Ask).await.unwrap();
+    r.set_restrictions(&ana(), "ana", &["Politics".into()])
+        .await
+        .unwrap();
+    r.set_approval(&ana(), "ana", ApprovalMode::Ask)
+        .await
+        .unwrap();
     let now = r.cameo(&ana(), "ana").await.unwrap();
     assert_eq!(now.audience, Audience::Approved);
     assert_eq!(now.approved_users, [bob()]);
@@ -48,14 +57,20 @@ async fn lifecycle(db: Db) {
 
     r.withdraw(&ana(), "ana").await.unwrap();
     r.withdraw(&ana(), "ana").await.unwrap(); // nothing more to withdraw
-    assert_eq!(r.cameo(&ana(), "ana").await.unwrap().status, Status::Withdrawn);
+    assert_eq!(
+        r.cameo(&ana(), "ana").await.unwrap().status,
+        Status::Withdrawn
+    );
     let owner_told = refusal(db.ask(&ana(), &["ana"], "ana waves").await);
     assert!(owner_told.contains("withdrew"), "{owner_told}");
     let bob_told = refusal(db.ask(&bob(), &["ana"], "ana waves").await);
     assert!(bob_told.contains("unavailable"), "{bob_told}");
     assert!(matches!(
         r.reference_media("ana").await,
-        Err(RegistryError::NotActive { status: Status::Withdrawn, .. })
+        Err(RegistryError::NotActive {
+            status: Status::Withdrawn,
+            ..
+        })
     ));
     assert!(matches!(
         r.set_audience(&ana(), "ana", Audience::Everyone).await,
@@ -77,7 +92,10 @@ async fn lifecycle(db: Db) {
         ]
     );
     assert!(r.cameos_of(&ana()).await.unwrap().is_empty());
-    assert!(matches!(r.cameo(&ana(), "ana").await, Err(RegistryError::UnknownCameo(_))));
+    assert!(matches!(
+        r.cameo(&ana(), "ana").await,
+        Err(RegistryError::UnknownCameo(_))
+    ));
     // The name is free again; the new cameo is a new record.
     let again = db.register(&carol(), "ana").await;
     assert_ne!(again.id, info.id);
@@ -85,27 +103,61 @@ async fn lifecycle(db: Db) {
         r.verify_chain().await.unwrap(),
         ChainReport::Intact {
             events: 10,
-            head: r.events_of(again.id.0).await.unwrap().last().map(|e| e.hash.clone()),
+            head: r
+                .events_of(again.id.0)
+                .await
+                .unwrap()
+                .last()
+                .map(|e| e.hash.clone()),
         }
     );
 }
 
 async fn names_and_texts_are_checked_and_failures_store_nothing(db: Db) {
-    let text = db.registry.publish_consent_text("en", "I agree.").await.unwrap();
-    let same = db.registry.publish_consent_text("en", "I agree.").await.unwrap();
+    let text = db
+        .registry
+        .publish_consent_text("en", "I agree.")
+        .await
+        .unwrap();
+    let same = db
+        .registry
+        .publish_consent_text("en", "I agree.")
+        .await
+        .unwrap();
     assert_eq!(text, same, "a text is stored once");
-    assert_eq!(text.sha256, "826ff0dab649a97ffdd7779a332accafb35cc161012253a19383db19289d6e02");
-    let other = db.registry.publish_consent_text("de", "I agree.").await.unwrap();
-    assert_ne!(other.version, text.version, "a text is versioned per language");
+    assert_eq!(
+        text.sha256,
+        "826ff0dab649a97ffdd7779a332accafb35cc161012253a19383db19289d6e02"
+    );
+    let other = db
+        .registry
+        .publish_consent_text("de", "I agree.")
+        .await
+        .unwrap();
+    assert_ne!(
+        other.version, text.version,
+        "a text is versioned per language"
+    );
     let attempt = |name: &str, version: i64| NewCameo {
         owner: ana(),
         name: name.into(),
         evidence: evidence(version),
         media: media(),
     };
-    for bad in ["a", "1ana", "ana-b", "ana b", "abcdefghijklmnopqrstu", "", "änä"] {
+    for bad in [
+        "a",
+        "1ana",
+        "ana-b",
+        "ana b",
+        "abcdefghijklmnopqrstu",
+        "",
+        "änä",
+    ] {
         assert!(
-            matches!(db.registry.register(attempt(bad, text.version)).await, Err(RegistryError::InvalidName(_))),
+            matches!(
+                db.registry.register(attempt(bad, text.version)).await,
+                Err(RegistryError::InvalidName(_))
+            ),
             "{bad:?} was accepted"
         );
     }
@@ -113,10 +165,15 @@ async fn names_and_texts_are_checked_and_failures_store_nothing(db: Db) {
         db.registry.register(attempt("ana", 999)).await,
         Err(RegistryError::UnknownConsentText(999))
     ));
-    db.registry.register(attempt("ana", text.version)).await.unwrap();
+    db.registry
+        .register(attempt("ana", text.version))
+        .await
+        .unwrap();
     let mut taken = attempt("ana", text.version);
     taken.owner = bob();
-    assert!(matches!(db.registry.register(taken).await, Err(RegistryError::NameTaken(n)) if n == "ana"));
+    assert!(
+        matches!(db.registry.register(taken).await, Err(RegistryError::NameTaken(n)) if n == "ana")
+    );
     // Only the one registration left rows behind.
     assert_eq!(db.count("SELECT COUNT(*) FROM cameos").await, 1);
     assert_eq!(db.count("SELECT COUNT(*) FROM cameo_keys").await, 1);
@@ -132,20 +189,32 @@ async fn others_need_the_audience_to_include_them(db: Db) {
     // the cameo exists.
     let nobody = refusal(db.ask(&bob(), &["zed"], prompt).await);
     let unavailable = |told: String| {
-        assert_eq!(told, nobody.replace("zed", "ana"), "a refusal leaks more than 'unavailable'");
+        assert_eq!(
+            told,
+            nobody.replace("zed", "ana"),
+            "a refusal leaks more than 'unavailable'"
+        );
     };
 
     // only me
-    assert_eq!(db.ask(&ana(), &["ana"], prompt).await, ConsentDecision::Allowed);
+    assert_eq!(
+        db.ask(&ana(), &["ana"], prompt).await,
+        ConsentDecision::Allowed
+    );
     unavailable(refusal(db.ask(&bob(), &["ana"], prompt).await));
     assert_eq!(r.usable_by(&ana(), "").await.unwrap(), ["ana"]);
     assert!(r.usable_by(&bob(), "a").await.unwrap().is_empty());
 
     // approved: bob once allowed, never carol; denied again
-    r.set_audience(&ana(), "ana", Audience::Approved).await.unwrap();
+    r.set_audience(&ana(), "ana", Audience::Approved)
+        .await
+        .unwrap();
     unavailable(refusal(db.ask(&bob(), &["ana"], prompt).await));
     r.allow(&ana(), "ana", &bob()).await.unwrap();
-    assert_eq!(db.ask(&bob(), &["ana"], prompt).await, ConsentDecision::Allowed);
+    assert_eq!(
+        db.ask(&bob(), &["ana"], prompt).await,
+        ConsentDecision::Allowed
+    );
     assert_eq!(r.usable_by(&bob(), "an").await.unwrap(), ["ana"]);
     // The same user id on another platform is another person.
     let bob_on_discord = reel_consent::Person::new("discord", "200");
@@ -155,8 +224,13 @@ async fn others_need_the_audience_to_include_them(db: Db) {
     unavailable(refusal(db.ask(&bob(), &["ana"], prompt).await));
 
     // everyone
-    r.set_audience(&ana(), "ana", Audience::Everyone).await.unwrap();
-    assert_eq!(db.ask(&carol(), &["ana"], prompt).await, ConsentDecision::Allowed);
+    r.set_audience(&ana(), "ana", Audience::Everyone)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.ask(&carol(), &["ana"], prompt).await,
+        ConsentDecision::Allowed
+    );
     assert_eq!(r.usable_by(&carol(), "").await.unwrap(), ["ana"]);
     assert!(r.usable_by(&carol(), "b").await.unwrap().is_empty());
     // `_` in a prefix is a letter, not a wildcard.
@@ -164,7 +238,9 @@ async fn others_need_the_audience_to_include_them(db: Db) {
 
     // withdrawn: unavailable to others, like a cameo that never existed
     db.register(&carol(), "carol_c").await;
-    r.set_audience(&carol(), "carol_c", Audience::Everyone).await.unwrap();
+    r.set_audience(&carol(), "carol_c", Audience::Everyone)
+        .await
+        .unwrap();
     assert_eq!(r.usable_by(&bob(), "carol_").await.unwrap(), ["carol_c"]);
     r.withdraw(&carol(), "carol_c").await.unwrap();
     let told = refusal(db.ask(&bob(), &["carol_c"], prompt).await);
@@ -182,7 +258,10 @@ async fn restrictions_and_the_built_in_list_refuse_with_a_reason(db: Db) {
     // Built in, with no restrictions of the owner's, for the owner too.
     let told = refusal(db.ask(&ana(), &["ana"], "Ana must KILL the dragon").await);
     assert!(told.contains("violent") && told.contains("kill"), "{told}");
-    assert_eq!(db.ask(&ana(), &["ana"], "ana shows her skill").await, ConsentDecision::Allowed);
+    assert_eq!(
+        db.ask(&ana(), &["ana"], "ana shows her skill").await,
+        ConsentDecision::Allowed
+    );
 
     let stored = r
         .set_restrictions(&ana(), "ana", &["Politics".into(), " red  HAT ".into()])
@@ -191,23 +270,41 @@ async fn restrictions_and_the_built_in_list_refuse_with_a_reason(db: Db) {
     assert_eq!(stored, ["politics", "red hat"]);
     // Before bob may use the cameo, he learns nothing of its restrictions.
     let hidden = refusal(db.ask(&bob(), &["ana"], "ana talks politics").await);
-    assert!(hidden.contains("unavailable") && !hidden.contains("politics"), "{hidden}");
+    assert!(
+        hidden.contains("unavailable") && !hidden.contains("politics"),
+        "{hidden}"
+    );
 
-    r.set_audience(&ana(), "ana", Audience::Everyone).await.unwrap();
+    r.set_audience(&ana(), "ana", Audience::Everyone)
+        .await
+        .unwrap();
     let told = refusal(db.ask(&bob(), &["ana"], "Ana talks POLITICS!").await);
-    assert!(told.contains("doesn't allow") && told.contains("politics"), "{told}");
+    assert!(
+        told.contains("doesn't allow") && told.contains("politics"),
+        "{told}"
+    );
     let told = refusal(db.ask(&bob(), &["ana"], "ana in a red hat").await);
     assert!(told.contains("red hat"), "{told}");
-    assert_eq!(db.ask(&bob(), &["ana"], "ana in a hat, red").await, ConsentDecision::Allowed);
-    assert_eq!(db.ask(&bob(), &["ana"], "ana in a red cap").await, ConsentDecision::Allowed);
+    assert_eq!(
+        db.ask(&bob(), &["ana"], "ana in a hat, red").await,
+        ConsentDecision::Allowed
+    );
+    assert_eq!(
+        db.ask(&bob(), &["ana"], "ana in a red cap").await,
+        ConsentDecision::Allowed
+    );
     let own = refusal(db.ask(&ana(), &["ana"], "ana talks politics").await);
     assert!(own.contains("your restrictions"), "{own}");
 
     // Cleared: only the built-in list is left.
     r.set_restrictions(&ana(), "ana", &[]).await.unwrap();
-    assert_eq!(db.ask(&bob(), &["ana"], "ana talks politics").await, ConsentDecision::Allowed);
+    assert_eq!(
+        db.ask(&bob(), &["ana"], "ana talks politics").await,
+        ConsentDecision::Allowed
+    );
     assert!(matches!(
-        r.set_restrictions(&ana(), "ana", &vec!["x".to_string(); 51]).await,
+        r.set_restrictions(&ana(), "ana", &vec!["x".to_string(); 51])
+            .await,
         Err(RegistryError::InvalidRestrictions(_))
     ));
 }
@@ -220,11 +317,20 @@ async fn only_the_owner_may_change_a_cameo(db: Db) {
         Err(RegistryError::NotOwner(name)) => assert_eq!(name, "ana"),
         other => panic!("{what} by someone else: {other:?}"),
     };
-    not_owner(r.set_audience(&bob(), "ana", Audience::Everyone).await, "audience");
+    not_owner(
+        r.set_audience(&bob(), "ana", Audience::Everyone).await,
+        "audience",
+    );
     not_owner(r.allow(&bob(), "ana", &bob()).await, "allow");
     not_owner(r.deny(&bob(), "ana", &ana()).await, "deny");
-    not_owner(r.set_restrictions(&bob(), "ana", &[]).await.map(drop), "restrict");
-    not_owner(r.set_approval(&bob(), "ana", ApprovalMode::Ask).await, "approval");
+    not_owner(
+        r.set_restrictions(&bob(), "ana", &[]).await.map(drop),
+        "restrict",
+    );
+    not_owner(
+        r.set_approval(&bob(), "ana", ApprovalMode::Ask).await,
+        "approval",
+    );
     not_owner(r.withdraw(&bob(), "ana").await, "withdraw");
     not_owner(r.erase(&bob(), "ana").await, "erase");
     not_owner(r.cameo(&bob(), "ana").await.map(drop), "status");
@@ -232,9 +338,15 @@ async fn only_the_owner_may_change_a_cameo(db: Db) {
     // Same user id, other platform: not the owner either.
     let other = reel_consent::Person::new("discord", "100");
     not_owner(r.withdraw(&other, "ana").await, "withdraw");
-    assert_eq!(db.count("SELECT COUNT(*) FROM consent_events").await, before);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM consent_events").await,
+        before
+    );
     let after = r.cameo(&ana(), "ana").await.unwrap();
-    assert_eq!((after.status, after.audience), (Status::Active, Audience::OnlyMe));
+    assert_eq!(
+        (after.status, after.audience),
+        (Status::Active, Audience::OnlyMe)
+    );
     assert_eq!(after.id, info.id);
 }
 
@@ -242,7 +354,9 @@ async fn clips_are_recorded_and_listed_for_the_owner(db: Db) {
     db.register(&ana(), "ana").await;
     db.register(&bob(), "bob").await;
     let r = &db.registry;
-    r.record_clip(7, &bob(), &["ana".into(), "bob".into()]).await.unwrap();
+    r.record_clip(7, &bob(), &["ana".into(), "bob".into()])
+        .await
+        .unwrap();
     r.record_clip(7, &bob(), &["ana".into()]).await.unwrap(); // once per job
     r.record_clip(8, &ana(), &["ana".into()]).await.unwrap();
     assert!(matches!(
@@ -250,7 +364,10 @@ async fn clips_are_recorded_and_listed_for_the_owner(db: Db) {
         Err(RegistryError::UnknownCameo(_))
     ));
     let clips = r.clips_of(&ana(), "ana").await.unwrap();
-    let seen: Vec<(i64, String)> = clips.iter().map(|c| (c.job_id, c.requester.user_id.clone())).collect();
+    let seen: Vec<(i64, String)> = clips
+        .iter()
+        .map(|c| (c.job_id, c.requester.user_id.clone()))
+        .collect();
     assert_eq!(seen, [(8, "100".to_string()), (7, "200".to_string())]);
     assert_eq!(r.clips_of(&bob(), "bob").await.unwrap().len(), 1);
 }

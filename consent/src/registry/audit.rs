@@ -2,7 +2,7 @@
 //! a person (an access request).
 
 use serde::{Serialize, Serializer};
-use sqlx::any::AnyConnection;
+use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::lifecycle::{find_consent_text, TextKey};
@@ -88,12 +88,13 @@ impl CameoRegistry {
             own_ids.push(id.0);
             let text_version = row.consent_text_version;
             let grants = grants_of(&mut conn, id).await?;
-            let key_wrapped_by = sqlx::query("SELECT master_id FROM cameo_keys WHERE cameo_id = $1")
-                .bind(id.0)
-                .fetch_optional(&mut *conn)
-                .await?
-                .map(|r| r.try_get::<String, _>("master_id"))
-                .transpose()?;
+            let key_wrapped_by =
+                sqlx::query("SELECT master_id FROM cameo_keys WHERE cameo_id = $1")
+                    .bind(id.0)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .map(|r| r.try_get::<String, _>("master_id"))
+                    .transpose()?;
             cameos.push(CameoExport {
                 cameo: row.info(grants),
                 media: media_of(&mut conn, id.0).await?,
@@ -143,18 +144,24 @@ async fn events_where(
 ) -> Result<Vec<ConsentEvent>, RegistryError> {
     let rows = match which {
         EventsOf::Cameo(id) => {
-            let sql = format!("SELECT {EVENT_COLUMNS} FROM consent_events WHERE cameo_id = $1 ORDER BY seq");
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM consent_events WHERE cameo_id = $1 ORDER BY seq"
+            );
             sqlx::query(&sql).bind(id).fetch_all(&mut *conn).await?
         }
         EventsOf::Actor(actor) => {
-            let sql = format!("SELECT {EVENT_COLUMNS} FROM consent_events WHERE actor = $1 ORDER BY seq");
+            let sql =
+                format!("SELECT {EVENT_COLUMNS} FROM consent_events WHERE actor = $1 ORDER BY seq");
             sqlx::query(&sql).bind(actor).fetch_all(&mut *conn).await?
         }
     };
     rows.iter().map(event_from).collect()
 }
 
-async fn media_of(conn: &mut AnyConnection, cameo_id: i64) -> Result<Vec<MediaInfo>, RegistryError> {
+async fn media_of(
+    conn: &mut AnyConnection,
+    cameo_id: i64,
+) -> Result<Vec<MediaInfo>, RegistryError> {
     let rows = sqlx::query(
         "SELECT kind, ciphertext, created_at FROM cameo_media WHERE cameo_id = $1 ORDER BY kind",
     )

@@ -4,16 +4,15 @@
 use reel_store::Backend;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sqlx::any::AnyConnection;
-use sqlx::{Executor, Row};
+use sqlx::AnyConnection;
+use sqlx::Row;
 
 use super::{append, find_by_owner, grants_of, CameoRegistry, CameoRow};
 use crate::chain::EventKind;
 use crate::crypto::{hex, CameoKey};
 use crate::error::RegistryError;
 use crate::model::{
-    CameoId, CameoInfo, CameoName, ConsentText, MediaKind, NewCameo, Person, ReferenceMedia,
-    Status,
+    CameoId, CameoInfo, CameoName, ConsentText, MediaKind, NewCameo, Person, ReferenceMedia, Status,
 };
 
 impl CameoRegistry {
@@ -130,6 +129,7 @@ impl CameoRegistry {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        drop(conn);
         tracing::info!(cameo_id = id.0, name = name.as_str(), "cameo registered");
         self.info_of_id(id).await
     }
@@ -186,11 +186,12 @@ impl CameoRegistry {
             });
         }
         let id = cameo.id.0;
-        let key_row = sqlx::query("SELECT master_id, wrapped_key FROM cameo_keys WHERE cameo_id = $1")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or_else(|| RegistryError::Corrupt(format!("cameo #{id} has no key")))?;
+        let key_row =
+            sqlx::query("SELECT master_id, wrapped_key FROM cameo_keys WHERE cameo_id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or_else(|| RegistryError::Corrupt(format!("cameo #{id} has no key")))?;
         let stored: String = key_row.try_get("master_id")?;
         if stored != self.master.id() {
             return Err(RegistryError::WrongMasterKey {
@@ -200,10 +201,14 @@ impl CameoRegistry {
             });
         }
         let wrapped: Vec<u8> = key_row.try_get("wrapped_key")?;
-        let key = self
-            .master
-            .unwrap(id, &wrapped)
-            .map_err(|source| RegistryError::Undecryptable { cameo_id: id, what: "key", source })?;
+        let key =
+            self.master
+                .unwrap(id, &wrapped)
+                .map_err(|source| RegistryError::Undecryptable {
+                    cameo_id: id,
+                    what: "key",
+                    source,
+                })?;
         let mut media = ReferenceMedia {
             face_image: Vec::new(),
             voice_clip: Vec::new(),
@@ -216,9 +221,13 @@ impl CameoRegistry {
         for row in rows {
             let kind: MediaKind = row.try_get::<String, _>("kind")?.parse()?;
             let sealed: Vec<u8> = row.try_get("ciphertext")?;
-            let plain = key
-                .open(id, kind, &sealed)
-                .map_err(|source| RegistryError::Undecryptable { cameo_id: id, what: kind.as_str(), source })?;
+            let plain =
+                key.open(id, kind, &sealed)
+                    .map_err(|source| RegistryError::Undecryptable {
+                        cameo_id: id,
+                        what: kind.as_str(),
+                        source,
+                    })?;
             match kind {
                 MediaKind::FaceImage => media.face_image = plain,
                 MediaKind::VoiceClip => media.voice_clip = plain,
@@ -235,14 +244,27 @@ impl CameoRegistry {
         let mut conn = self.writer().await?;
         let mut tx = self.begin(&mut conn).await?;
         let cameo = self
-            .owned(&mut tx, actor, name, &[Status::Active, Status::Pending, Status::Withdrawn])
+            .owned(
+                &mut tx,
+                actor,
+                name,
+                &[Status::Active, Status::Pending, Status::Withdrawn],
+            )
             .await?;
         if cameo.status == Status::Withdrawn {
             return Ok(());
         }
         let at = self.now();
         set_status(&mut tx, cameo.id, Status::Withdrawn, at).await?;
-        append(&mut tx, cameo.id, EventKind::Withdrawn, &actor.actor(), json!({}), at).await?;
+        append(
+            &mut tx,
+            cameo.id,
+            EventKind::Withdrawn,
+            &actor.actor(),
+            json!({}),
+            at,
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(cameo_id = cameo.id.0, "cameo withdrawn");
         Ok(())
@@ -252,8 +274,13 @@ impl CameoRegistry {
     pub async fn erase(&self, actor: &Person, name: &str) -> Result<(), RegistryError> {
         let cameo = {
             let mut conn = self.store.read_pool().acquire().await?;
-            self.owned(&mut conn, actor, name, &[Status::Active, Status::Pending, Status::Withdrawn])
-                .await?
+            self.owned(
+                &mut conn,
+                actor,
+                name,
+                &[Status::Active, Status::Pending, Status::Withdrawn],
+            )
+            .await?
         };
         self.erase_ids(&[cameo.id], &actor.actor(), "owner").await
     }
@@ -261,7 +288,11 @@ impl CameoRegistry {
     /// An operator's erasure of everything `person` registered (an erasure
     /// request); `operator` names who did it, for the log. Returns how
     /// many cameos were erased.
-    pub async fn erase_person(&self, person: &Person, operator: &str) -> Result<usize, RegistryError> {
+    pub async fn erase_person(
+        &self,
+        person: &Person,
+        operator: &str,
+    ) -> Result<usize, RegistryError> {
         let ids: Vec<CameoId> = {
             let mut conn = self.store.read_pool().acquire().await?;
             find_by_owner(&mut conn, person)
@@ -271,7 +302,8 @@ impl CameoRegistry {
                 .map(|c| c.id)
                 .collect()
         };
-        self.erase_ids(&ids, &format!("operator:{operator}"), "operator").await?;
+        self.erase_ids(&ids, &format!("operator:{operator}"), "operator")
+            .await?;
         Ok(ids.len())
     }
 
@@ -292,15 +324,22 @@ impl CameoRegistry {
         let mut conn = self.writer().await?;
         let sqlite = self.store.backend() == Backend::Sqlite;
         let secure_before: i64 = if sqlite {
-            let before = sqlx::query("PRAGMA secure_delete").fetch_one(&mut *conn).await?.try_get(0)?;
-            conn.execute("PRAGMA secure_delete = ON").await?;
+            let before = sqlx::query("PRAGMA secure_delete")
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get(0)?;
+            sqlx::query("PRAGMA secure_delete = ON")
+                .execute(&mut *conn)
+                .await?;
             before
         } else {
             0
         };
         let result = self.erase_in_transaction(&mut conn, ids, actor, by).await;
         if sqlite {
-            conn.execute(format!("PRAGMA secure_delete = {secure_before}").as_str()).await?;
+            sqlx::query(&format!("PRAGMA secure_delete = {secure_before}"))
+                .execute(&mut *conn)
+                .await?;
             if result.is_ok() {
                 let busy: i64 = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                     .fetch_one(&mut *conn)

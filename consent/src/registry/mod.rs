@@ -13,8 +13,9 @@
 use std::sync::Arc;
 
 use reel_store::{Backend, Store};
-use sqlx::any::{AnyConnection, AnyRow};
+use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
+use sqlx::AnyConnection;
 use sqlx::{Any, Connection, Row, Transaction};
 
 use crate::chain::{event_hash, EventKind, GENESIS};
@@ -131,12 +132,23 @@ async fn append(
         .fetch_optional(&mut *conn)
         .await?;
     let (last_seq, prev_hash) = match head {
-        Some(row) => (row.try_get::<i64, _>("seq")?, row.try_get::<String, _>("hash")?),
+        Some(row) => (
+            row.try_get::<i64, _>("seq")?,
+            row.try_get::<String, _>("hash")?,
+        ),
         None => (0, GENESIS.to_string()),
     };
     let seq = last_seq + 1;
     let payload = payload.to_string();
-    let hash = event_hash(&prev_hash, seq, cameo_id.0, kind.as_str(), actor, &payload, at);
+    let hash = event_hash(
+        &prev_hash,
+        seq,
+        cameo_id.0,
+        kind.as_str(),
+        actor,
+        &payload,
+        at,
+    );
     sqlx::query(
         "INSERT INTO consent_events (seq, cameo_id, kind, actor, payload, at, prev_hash, hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -151,7 +163,12 @@ async fn append(
     .bind(&hash)
     .execute(&mut *conn)
     .await?;
-    tracing::debug!(seq, cameo_id = cameo_id.0, kind = kind.as_str(), "consent event");
+    tracing::debug!(
+        seq,
+        cameo_id = cameo_id.0,
+        kind = kind.as_str(),
+        "consent event"
+    );
     Ok(seq)
 }
 

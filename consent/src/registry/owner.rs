@@ -52,20 +52,38 @@ impl CameoRegistry {
             .execute(&mut *tx)
             .await?;
         let payload = json!({ "from": cameo.audience, "to": audience });
-        append(&mut tx, cameo.id, EventKind::AudienceChanged, &actor.actor(), payload, at).await?;
+        append(
+            &mut tx,
+            cameo.id,
+            EventKind::AudienceChanged,
+            &actor.actor(),
+            payload,
+            at,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Approves `user` (used when the audience is `approved`). Approving
     /// someone already approved changes nothing.
-    pub async fn allow(&self, actor: &Person, name: &str, user: &Person) -> Result<(), RegistryError> {
+    pub async fn allow(
+        &self,
+        actor: &Person,
+        name: &str,
+        user: &Person,
+    ) -> Result<(), RegistryError> {
         self.change_grant(actor, name, user, true).await
     }
 
     /// Takes `user`'s approval back. Denying someone not approved changes
     /// nothing.
-    pub async fn deny(&self, actor: &Person, name: &str, user: &Person) -> Result<(), RegistryError> {
+    pub async fn deny(
+        &self,
+        actor: &Person,
+        name: &str,
+        user: &Person,
+    ) -> Result<(), RegistryError> {
         self.change_grant(actor, name, user, false).await
     }
 
@@ -142,8 +160,15 @@ impl CameoRegistry {
             .execute(&mut *tx)
             .await?;
         let payload = json!({ "restrictions": phrases });
-        append(&mut tx, cameo.id, EventKind::RestrictionsChanged, &actor.actor(), payload, at)
-            .await?;
+        append(
+            &mut tx,
+            cameo.id,
+            EventKind::RestrictionsChanged,
+            &actor.actor(),
+            payload,
+            at,
+        )
+        .await?;
         tx.commit().await?;
         Ok(phrases)
     }
@@ -168,8 +193,15 @@ impl CameoRegistry {
             .execute(&mut *tx)
             .await?;
         let payload = json!({ "from": cameo.approval, "to": mode });
-        append(&mut tx, cameo.id, EventKind::ApprovalModeChanged, &actor.actor(), payload, at)
-            .await?;
+        append(
+            &mut tx,
+            cameo.id,
+            EventKind::ApprovalModeChanged,
+            &actor.actor(),
+            payload,
+            at,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

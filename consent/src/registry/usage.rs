@@ -1,6 +1,6 @@
 //! Who may use which cameo, and which clips used them.
 
-use sqlx::any::AnyConnection;
+use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::CameoRegistry;
@@ -21,9 +21,16 @@ const PERMITTED: &str = "((c.owner_platform = $1 AND c.owner_user = $2) \
 impl CameoRegistry {
     /// The active cameos `person` may use whose names start with `prefix`
     /// (autocomplete), in name order, at most [`MAX_SUGGESTIONS`].
-    pub async fn usable_by(&self, person: &Person, prefix: &str) -> Result<Vec<String>, RegistryError> {
+    pub async fn usable_by(
+        &self,
+        person: &Person,
+        prefix: &str,
+    ) -> Result<Vec<String>, RegistryError> {
         let prefix = prefix.trim().trim_start_matches('@').to_ascii_lowercase();
-        if !prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        if !prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
             return Ok(Vec::new());
         }
         // `_` is a LIKE wildcard: escaped, as is the escape itself.
@@ -96,7 +103,11 @@ impl CameoRegistry {
 
     /// Every clip that used the owner's cameo `name`, whoever asked for
     /// it, newest first: `/cameo clips`.
-    pub async fn clips_of(&self, actor: &Person, name: &str) -> Result<Vec<ClipUse>, RegistryError> {
+    pub async fn clips_of(
+        &self,
+        actor: &Person,
+        name: &str,
+    ) -> Result<Vec<ClipUse>, RegistryError> {
         let mut conn = self.store.read_pool().acquire().await?;
         let all = [Status::Pending, Status::Active, Status::Withdrawn];
         let cameo = self.owned(&mut conn, actor, name, &all).await?;

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use reel_consent::Checkpoint;
 use reel_consent::{
     CameoInfo, CameoRegistry, ConsentDecision, ConsentGate, ConsentRequest, Evidence, MasterKey,
     NewCameo, Person, ReferenceMedia,
 };
-use reel_consent::Checkpoint;
 use reel_store::testing::{fresh_postgres_database, sqlite_url_in};
 use reel_store::{Backend, Store, StoreOptions};
 use sqlx::Row;
@@ -51,7 +51,10 @@ impl Db {
     pub async fn register(&self, owner: &Person, name: &str) -> CameoInfo {
         let text = self
             .registry
-            .publish_consent_text("en", "I agree that reel may use my face and voice in clips.")
+            .publish_consent_text(
+                "en",
+                "I agree that reel may use my face and voice in clips.",
+            )
             .await
             .unwrap();
         self.registry

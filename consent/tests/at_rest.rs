@@ -5,8 +5,8 @@
 #[macro_use]
 mod common;
 
-use common::{ana, Db, FACE_MARKER};
-use reel_consent::{CameoRegistry, ChainReport, MasterKey, RegistryError, Status};
+use common::{ana, bob, carol, Db, FACE_MARKER};
+use reel_consent::{CameoInfo, CameoRegistry, ChainReport, MasterKey, RegistryError, Status};
 use reel_store::Backend;
 use sqlx::Row;
 
@@ -42,22 +42,60 @@ async fn blobs(db: &Db, sql: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-async fn erasure_leaves_nothing_decryptable_and_no_bytes_behind(db: Db) {
-    let info = db.register(&ana(), "ana").await;
-    let sealed = blobs(&db, "SELECT ciphertext FROM cameo_media ORDER BY kind").await;
-    let wrapped = blobs(&db, "SELECT wrapped_key FROM cameo_keys").await;
-    assert_eq!((sealed.len(), wrapped.len()), (3, 1));
-    // 32 bytes from the middle of each blob: past the nonce, inside the
-    // ciphertext proper.
-    let pieces: Vec<Vec<u8>> = sealed
+/// 32 bytes from the middle of each of a cameo's stored blobs (media and
+/// wrapped key): random-looking, so found only where that blob is.
+async fn pieces_of(db: &Db, cameo_id: i64) -> Vec<Vec<u8>> {
+    let mut stored = blobs(
+        db,
+        &format!("SELECT ciphertext FROM cameo_media WHERE cameo_id = {cameo_id}"),
+    )
+    .await;
+    stored.extend(
+        blobs(
+            db,
+            &format!("SELECT wrapped_key FROM cameo_keys WHERE cameo_id = {cameo_id}"),
+        )
+        .await,
+    );
+    assert_eq!(stored.len(), 4, "three media and a key");
+    stored
         .iter()
-        .chain(&wrapped)
         .map(|blob| blob[blob.len() / 2 - 16..blob.len() / 2 + 16].to_vec())
-        .collect();
+        .collect()
+}
+
+async fn erasure_leaves_nothing_decryptable_and_no_bytes_behind(db: Db) {
+    // Alone in its tables (where, before registration zeroed what it
+    // freed, a page split had left a copy behind) ...
+    let alone = db.register(&ana(), "ana").await;
+    erase_and_check(&db, &alone, &[]).await;
+    // ... and between neighbours sharing its pages, which must remain.
+    let before = db.register(&bob(), "bob").await;
+    let middle = db.register(&ana(), "ana").await;
+    let after = db.register(&carol(), "carol").await;
+    erase_and_check(&db, &middle, &[&before, &after]).await;
+    assert_eq!(
+        db.registry.reference_media("bob").await.unwrap(),
+        common::media()
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM cameo_keys").await, 2);
+    assert!(matches!(
+        db.registry.verify_chain().await.unwrap(),
+        ChainReport::Intact { events: 10, .. }
+    ));
+}
+
+async fn erase_and_check(db: &Db, cameo: &CameoInfo, neighbours: &[&CameoInfo]) {
+    let id = cameo.id.0;
+    let pieces = pieces_of(db, id).await;
+    let mut kept = Vec::new();
+    for other in neighbours {
+        kept.extend(pieces_of(db, other.id.0).await);
+    }
     if db.backend() == Backend::Sqlite {
-        let files = sqlite_files(&db);
+        let files = sqlite_files(db);
         assert!(!contains(&files, FACE_MARKER), "plaintext media on disk");
-        for piece in &pieces {
+        for piece in pieces.iter().chain(&kept) {
             assert!(
                 contains(&files, piece),
                 "the search must find stored ciphertext"
@@ -65,41 +103,39 @@ async fn erasure_leaves_nothing_decryptable_and_no_bytes_behind(db: Db) {
         }
     }
 
-    db.registry.erase(&ana(), "ana").await.unwrap();
+    db.registry.erase(&cameo.owner, &cameo.name).await.unwrap();
 
     for table in ["cameo_media", "cameo_keys", "cameo_grants"] {
-        let left = db
-            .count(&format!(
-                "SELECT COUNT(*) FROM {table} WHERE cameo_id = {}",
-                info.id.0
-            ))
-            .await;
-        assert_eq!(left, 0, "{table} keeps rows of an erased cameo");
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE cameo_id = {id}");
+        assert_eq!(
+            db.count(&sql).await,
+            0,
+            "{table} keeps rows of an erased cameo"
+        );
     }
     assert!(matches!(
-        db.registry.reference_media("ana").await,
+        db.registry.reference_media(&cameo.name).await,
         Err(RegistryError::UnknownCameo(_))
     ));
     let status: String = sqlx::query_scalar("SELECT status FROM cameos WHERE id = $1")
-        .bind(info.id.0)
+        .bind(id)
         .fetch_one(db.store.read_pool())
         .await
         .unwrap();
     assert_eq!(status, Status::Erased.as_str());
-    let events = db.registry.events_of(info.id.0).await.unwrap();
+    let events = db.registry.events_of(id).await.unwrap();
     assert_eq!(events.last().map(|e| e.kind.as_str()), Some("erased"));
-    assert!(matches!(
-        db.registry.verify_chain().await.unwrap(),
-        ChainReport::Intact { events: 3, .. }
-    ));
     if db.backend() == Backend::Sqlite {
-        let files = sqlite_files(&db);
+        let files = sqlite_files(db);
         assert!(!contains(&files, FACE_MARKER), "plaintext media on disk");
         for piece in &pieces {
             assert!(
                 !contains(&files, piece),
                 "erased ciphertext or key still on disk"
             );
+        }
+        for piece in &kept {
+            assert!(contains(&files, piece), "the neighbours' media must remain");
         }
     }
     // PostgreSQL keeps dead row versions until VACUUM, out of our reach:

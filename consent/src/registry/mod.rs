@@ -26,6 +26,7 @@ use crate::model::{ApprovalMode, Audience, CameoId, CameoInfo, CameoName, Person
 mod audit;
 mod gate;
 mod lifecycle;
+mod media;
 mod owner;
 mod usage;
 

@@ -7,15 +7,17 @@ mod common;
 
 use common::{ana, bob, Db, FACE_MARKER};
 use reel_consent::{
-    decide, Audience, ChainReport, Checkpoint, ConsentError, ConsentGate, ConsentRequest, Verdict,
+    decide, Audience, CameoRegistry, ChainReport, Checkpoint, ConsentError, ConsentGate,
+    ConsentRequest, Verdict,
 };
-use reel_store::Backend;
+use reel_store::{Backend, Store, StoreOptions};
 
 on_both_backends!(
     the_database_refuses_to_change_the_log,
     tampering_is_found_and_named,
     an_unreachable_registry_is_retried_not_refused,
     an_export_holds_everything_about_a_person_and_no_media,
+    concurrent_changes_from_two_processes_keep_one_chain,
 );
 
 async fn busy_log(db: &Db) {
@@ -231,4 +233,37 @@ async fn an_export_holds_everything_about_a_person_and_no_media(db: Db) {
         ("erased", "operator:dpo")
     );
     assert!(r.export(&bob()).await.unwrap().approved_for.is_empty());
+}
+
+async fn concurrent_changes_from_two_processes_keep_one_chain(db: Db) {
+    // A second process on the same database: pools of its own.
+    let other_store = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+    let other = CameoRegistry::new(other_store, db.master.clone());
+    db.register(&ana(), "ana").await;
+    db.register(&bob(), "bob").await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let registry = if i % 2 == 0 {
+            db.registry.clone()
+        } else {
+            other.clone()
+        };
+        let (owner, name) = if i % 3 == 0 {
+            (ana(), "ana")
+        } else {
+            (bob(), "bob")
+        };
+        tasks.spawn(async move {
+            registry
+                .set_restrictions(&owner, name, &[format!("word{i}")])
+                .await
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap().unwrap();
+    }
+    match db.registry.verify_chain().await.unwrap() {
+        ChainReport::Intact { events, .. } => assert_eq!(events, 4 + 12),
+        broken => panic!("concurrent appends broke the chain: {broken:?}"),
+    }
 }

@@ -48,6 +48,12 @@ async fn lifecycle(db: Db) {
     r.set_approval(&ana(), "ana", ApprovalMode::Ask)
         .await
         .unwrap();
+    r.record_approval(&ana(), "ana", 31, true).await.unwrap();
+    r.record_approval(&ana(), "ana", 32, false).await.unwrap();
+    assert!(matches!(
+        r.record_approval(&bob(), "ana", 33, true).await,
+        Err(RegistryError::NotOwner(_))
+    ));
     let now = r.cameo(&ana(), "ana").await.unwrap();
     assert_eq!(now.audience, Audience::Approved);
     assert_eq!(now.approved_users, [bob()]);
@@ -87,6 +93,8 @@ async fn lifecycle(db: Db) {
             "grant_added",
             "restrictions_changed",
             "approval_mode_changed",
+            "approval_given",
+            "approval_refused",
             "withdrawn",
             "erased"
         ]
@@ -102,7 +110,7 @@ async fn lifecycle(db: Db) {
     assert_eq!(
         r.verify_chain().await.unwrap(),
         ChainReport::Intact {
-            events: 10,
+            events: 12,
             head: r
                 .events_of(again.id.0)
                 .await

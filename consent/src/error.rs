@@ -3,7 +3,7 @@
 //! permission must learn no more than "unavailable").
 
 use crate::crypto::CryptoError;
-use crate::model::Status;
+use crate::model::{MediaKind, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -19,6 +19,8 @@ pub enum RegistryError {
     NotOwner(String),
     #[error("cameo `{name}` is {status}")]
     NotActive { name: String, status: Status },
+    #[error("a cameo needs its {0}")]
+    MissingMedia(MediaKind),
     #[error("there is no consent text version {0}")]
     UnknownConsentText(i64),
     #[error("{0}")]

@@ -6,7 +6,8 @@ mod common;
 
 use common::{ana, bob, carol, evidence, media, refusal, Db};
 use reel_consent::{
-    ApprovalMode, Audience, ChainReport, ConsentDecision, NewCameo, RegistryError, Status,
+    ApprovalMode, Audience, ChainReport, ConsentDecision, MediaKind, NewCameo, RegistryError,
+    Status,
 };
 
 on_both_backends!(
@@ -172,6 +173,12 @@ async fn names_and_texts_are_checked_and_failures_store_nothing(db: Db) {
     assert!(matches!(
         db.registry.register(attempt("ana", 999)).await,
         Err(RegistryError::UnknownConsentText(999))
+    ));
+    let mut faceless = attempt("ana", text.version);
+    faceless.media.face_image.clear();
+    assert!(matches!(
+        db.registry.register(faceless).await,
+        Err(RegistryError::MissingMedia(MediaKind::FaceImage))
     ));
     db.registry
         .register(attempt("ana", text.version))

@@ -10,7 +10,9 @@ use super::{append, grants_of, CameoRegistry, CameoRow};
 use crate::chain::EventKind;
 use crate::crypto::hex;
 use crate::error::RegistryError;
-use crate::model::{CameoId, CameoInfo, CameoName, ConsentText, NewCameo, Person, Status};
+use crate::model::{
+    CameoId, CameoInfo, CameoName, ConsentText, MediaKind, NewCameo, Person, Status,
+};
 
 impl CameoRegistry {
     /// Stores a consent text and returns it with its version; the same
@@ -31,7 +33,7 @@ impl CameoRegistry {
         if let Some(text) = find_consent_text(&mut conn, key).await? {
             return Ok(text);
         }
-        let version: i64 = sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO consent_texts (language, body, sha256, created_at) \
              VALUES ($1, $2, $3, $4) RETURNING version",
         )
@@ -40,9 +42,21 @@ impl CameoRegistry {
         .bind(&sha256)
         .bind(self.now())
         .fetch_one(&mut *conn)
-        .await?
-        .try_get("version")?;
-        self.consent_text(version).await
+        .await;
+        match inserted {
+            Ok(row) => self.consent_text(row.try_get("version")?).await,
+            // Another process published the same text meanwhile.
+            Err(e) if RegistryError::is_unique_violation(&e) => {
+                let key = TextKey::Content {
+                    language,
+                    sha256: &sha256,
+                };
+                find_consent_text(&mut conn, key)
+                    .await?
+                    .ok_or(RegistryError::Db(e))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn consent_text(&self, version: i64) -> Result<ConsentText, RegistryError> {
@@ -59,7 +73,7 @@ impl CameoRegistry {
     pub async fn register(&self, new: NewCameo) -> Result<CameoInfo, RegistryError> {
         let name = CameoName::parse(&new.name)?;
         if new.media.face_image.is_empty() {
-            return Err(RegistryError::Corrupt("a cameo needs a face image".into()));
+            return Err(RegistryError::MissingMedia(MediaKind::FaceImage));
         }
         let mut conn = self.writer().await?;
         let saved = self.secure_delete_on(&mut conn).await?;

@@ -247,6 +247,13 @@ async fn others_need_the_audience_to_include_them(db: Db) {
         ConsentDecision::Allowed
     );
     assert_eq!(r.usable_by(&carol(), "").await.unwrap(), ["ana"]);
+    // Names are read as the owner's are: `@Ana` is `ana`.
+    assert_eq!(
+        db.ask(&carol(), &["@Ana"], prompt).await,
+        ConsentDecision::Allowed
+    );
+    let odd = refusal(db.ask(&carol(), &["an a"], prompt).await);
+    assert_eq!(odd, nobody.replace("zed", "an a"));
     assert!(r.usable_by(&carol(), "b").await.unwrap().is_empty());
     // `_` in a prefix is a letter, not a wildcard.
     assert!(r.usable_by(&carol(), "_").await.unwrap().is_empty());

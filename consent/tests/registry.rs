@@ -6,8 +6,8 @@ mod common;
 
 use common::{ana, bob, carol, evidence, media, refusal, Db};
 use reel_consent::{
-    ApprovalMode, Audience, ChainReport, ConsentDecision, MediaKind, NewCameo, RegistryError,
-    Status,
+    decide, ApprovalMode, Audience, ChainReport, Checkpoint, ConsentDecision, ConsentRequest,
+    MediaKind, NewCameo, RegistryError, Status, Verdict,
 };
 
 on_both_backends!(
@@ -17,6 +17,7 @@ on_both_backends!(
     restrictions_and_the_built_in_list_refuse_with_a_reason,
     only_the_owner_may_change_a_cameo,
     clips_are_recorded_and_listed_for_the_owner,
+    a_withdrawal_stops_a_job_between_its_checks,
 );
 
 async fn kinds(db: &Db, cameo_id: i64) -> Vec<String> {
@@ -392,4 +393,54 @@ async fn clips_are_recorded_and_listed_for_the_owner(db: Db) {
         .collect();
     assert_eq!(seen, [(8, "100".to_string()), (7, "200".to_string())]);
     assert_eq!(r.clips_of(&bob(), "bob").await.unwrap().len(), 1);
+}
+
+/// What `decide` says to bob at `checkpoint` about a clip with `ana`.
+async fn verdict(db: &Db, checkpoint: Checkpoint) -> Verdict {
+    let cameos = ["ana".to_string()];
+    let request = ConsentRequest {
+        platform: &bob().platform,
+        user_id: &bob().user_id,
+        cameo_ids: &cameos,
+        prompt: "ana waves",
+        checkpoint,
+    };
+    decide(&db.registry, &request).await
+}
+
+async fn a_withdrawal_stops_a_job_between_its_checks(db: Db) {
+    db.register(&ana(), "ana").await;
+    let r = &db.registry;
+    r.set_audience(&ana(), "ana", Audience::Everyone)
+        .await
+        .unwrap();
+    assert_eq!(verdict(&db, Checkpoint::Enqueue).await, Verdict::Allow);
+    // Queued; the owner withdraws before the render starts.
+    r.withdraw(&ana(), "ana").await.unwrap();
+    for checkpoint in [Checkpoint::RenderStart, Checkpoint::Delivery] {
+        match verdict(&db, checkpoint).await {
+            Verdict::Refuse(reason) => assert!(reason.contains("unavailable"), "{reason}"),
+            other => panic!("a withdrawn cameo passed at {checkpoint:?}: {other:?}"),
+        }
+    }
+    // An audience narrowed mid-way stops it the same way.
+    db.register(&carol(), "cara").await;
+    r.set_audience(&carol(), "cara", Audience::Approved)
+        .await
+        .unwrap();
+    r.allow(&carol(), "cara", &bob()).await.unwrap();
+    let cameos = ["cara".to_string()];
+    let ask = |checkpoint| ConsentRequest {
+        platform: "telegram",
+        user_id: "200",
+        cameo_ids: &cameos,
+        prompt: "cara waves",
+        checkpoint,
+    };
+    assert_eq!(decide(r, &ask(Checkpoint::Enqueue)).await, Verdict::Allow);
+    r.deny(&carol(), "cara", &bob()).await.unwrap();
+    assert!(matches!(
+        decide(r, &ask(Checkpoint::RenderStart)).await,
+        Verdict::Refuse(_)
+    ));
 }

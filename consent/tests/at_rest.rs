@@ -6,13 +6,16 @@
 mod common;
 
 use common::{ana, bob, carol, Db, FACE_MARKER};
-use reel_consent::{CameoInfo, CameoRegistry, ChainReport, MasterKey, RegistryError, Status};
+use reel_consent::{
+    CameoInfo, CameoRegistry, ChainReport, MasterKey, NewCameo, RegistryError, Status,
+};
 use reel_store::Backend;
 use sqlx::Row;
 
 on_both_backends!(
     erasure_leaves_nothing_decryptable_and_no_bytes_behind,
     a_wrong_master_key_cannot_decrypt,
+    the_master_key_can_be_rotated,
 );
 
 /// The bytes of the SQLite database and its write-ahead log.
@@ -188,4 +191,67 @@ async fn a_wrong_master_key_cannot_decrypt(db: Db) {
             ..
         })
     ));
+}
+
+async fn the_master_key_can_be_rotated(db: Db) {
+    db.register(&ana(), "ana").await;
+    db.register(&bob(), "bob").await;
+    let new_key = MasterKey::generate();
+    let (rotated, count) = db
+        .registry
+        .rotate_master_key(new_key.clone())
+        .await
+        .unwrap();
+    assert_eq!(count, 2);
+    assert_eq!(
+        rotated.reference_media("ana").await.unwrap(),
+        common::media()
+    );
+    assert_eq!(
+        rotated.reference_media("bob").await.unwrap(),
+        common::media()
+    );
+    // The old master key opens nothing any more.
+    assert!(matches!(
+        db.registry.reference_media("ana").await,
+        Err(RegistryError::WrongMasterKey { .. })
+    ));
+    let wrapped_by: Vec<String> = sqlx::query_scalar("SELECT master_id FROM cameo_keys")
+        .fetch_all(db.store.read_pool())
+        .await
+        .unwrap();
+    assert_eq!(wrapped_by, [new_key.id(), new_key.id()]);
+    // Rotating from a key that wrapped none of them changes nothing.
+    assert!(matches!(
+        db.registry.rotate_master_key(MasterKey::generate()).await,
+        Err(RegistryError::WrongMasterKey { .. })
+    ));
+    assert_eq!(
+        rotated.reference_media("ana").await.unwrap(),
+        common::media()
+    );
+    // Erasure and registration go on under the new key.
+    rotated.erase(&bob(), "bob").await.unwrap();
+    let text = rotated
+        .publish_consent_text("en", "I agree.")
+        .await
+        .unwrap();
+    rotated
+        .register(NewCameo {
+            owner: carol(),
+            name: "carol".into(),
+            evidence: common::evidence(text.version),
+            media: common::media(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rotated.reference_media("carol").await.unwrap(),
+        common::media()
+    );
+    let (_, count) = rotated
+        .rotate_master_key(MasterKey::generate())
+        .await
+        .unwrap();
+    assert_eq!(count, 2, "ana and carol; bob's key is gone");
 }

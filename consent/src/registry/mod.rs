@@ -28,6 +28,7 @@ mod gate;
 mod lifecycle;
 mod media;
 mod owner;
+mod rotate;
 mod usage;
 
 pub use audit::{CameoExport, PersonExport};

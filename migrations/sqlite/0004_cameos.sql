@@ -19,7 +19,7 @@ CREATE TABLE cameos (
     id                   INTEGER PRIMARY KEY AUTOINCREMENT,
     owner_platform       TEXT    NOT NULL,
     owner_user           TEXT    NOT NULL,
-    name                 TEXT    NOT NULL CHECK (length(name) BETWEEN 2 AND 20),
+    name                 TEXT    NOT NULL CHECK (length(name) BETWEEN 2 AND 20 AND name GLOB '[a-z]*' AND name NOT GLOB '*[^a-z0-9_]*'),
     status               TEXT    NOT NULL CHECK (status IN ('pending', 'active', 'withdrawn', 'erased')),
     audience             TEXT    NOT NULL DEFAULT 'only_me' CHECK (audience IN ('only_me', 'approved', 'everyone')),
     approval             TEXT    NOT NULL DEFAULT 'auto' CHECK (approval IN ('auto', 'ask')),

@@ -2,19 +2,36 @@
 //!
 //! Every job that names cameos is checked three times: when it is queued,
 //! when a worker starts rendering it, and before its clip is posted, so a
-//! withdrawal stops clips already in flight. The registry that records
-//! consent lands in a later change; until then [`NoCameoRegistry`] is the
-//! gate, and since nobody can have registered a cameo it refuses every
-//! cameo reference (and lets cameo-free prompts through).
+//! withdrawal stops clips already in flight. [`CameoRegistry`] records
+//! consent (cameos, their encrypted media, who may use them, a
+//! hash-chained log the database refuses to change) and is the gate where
+//! a master key is configured; without one [`NoCameoRegistry`] is the gate,
+//! and since no cameo can be registered it refuses every cameo reference
+//! (and lets cameo-free prompts through).
 //!
 //! Checkpoints do not read a gate's answer themselves: [`decide`] turns it
 //! into a [`Verdict`] by one documented policy (see `policy.rs`).
 
 use async_trait::async_trait;
 
+mod chain;
+mod crypto;
+mod error;
+mod model;
 mod policy;
+mod registry;
+mod restrict;
 
+pub use chain::{ChainReport, ConsentEvent, EventKind, GENESIS};
+pub use crypto::{CryptoError, MasterKey};
+pub use error::RegistryError;
+pub use model::{
+    ApprovalMode, Audience, CameoId, CameoInfo, CameoName, ClipUse, ConsentText, Evidence,
+    MediaInfo, MediaKind, NewCameo, Person, ReferenceMedia, Status,
+};
 pub use policy::{decide, Verdict};
+pub use registry::{CameoExport, CameoRegistry, PersonExport, MAX_SUGGESTIONS};
+pub use restrict::BUILT_IN as BUILT_IN_RESTRICTIONS;
 
 /// At most this many cameos may appear in one clip.
 pub const MAX_CAMEOS_PER_CLIP: usize = 2;

@@ -161,6 +161,19 @@ impl Store {
         self.backend
     }
 
+    /// The pool for reads, for crates that keep their own tables in this
+    /// database (the cameo registry in `reel-consent`). Their tables come
+    /// from this crate's migrations, so [`Store::open`] creates them.
+    pub fn read_pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The pool for writes (one connection on SQLite; see [`Store`]), for
+    /// the same crates: their writes then queue with the store's own.
+    pub fn write_pool(&self) -> &AnyPool {
+        &self.writes
+    }
+
     /// The database's time (unix milliseconds) as of the last reading of
     /// its clock, carried forward locally.
     pub fn now_ms(&self) -> i64 {

@@ -1,0 +1,234 @@
+//! What an owner reads and changes. Only the owner may; every change is
+//! an event in the same transaction.
+
+use serde_json::json;
+
+use super::{append, find_by_owner, grants_of, CameoRegistry};
+use crate::chain::EventKind;
+use crate::error::RegistryError;
+use crate::model::{ApprovalMode, Audience, CameoInfo, Person, Status};
+use crate::restrict;
+
+impl CameoRegistry {
+    /// The owner's cameo `name` (not erased). Anyone else gets `NotOwner`.
+    pub async fn cameo(&self, actor: &Person, name: &str) -> Result<CameoInfo, RegistryError> {
+        let mut conn = self.store.read_pool().acquire().await?;
+        let all = [Status::Pending, Status::Active, Status::Withdrawn];
+        let cameo = self.owned(&mut conn, actor, name, &all).await?;
+        let grants = grants_of(&mut conn, cameo.id).await?;
+        Ok(cameo.info(grants))
+    }
+
+    /// Every cameo `owner` holds (not erased), oldest first: `/cameo status`.
+    pub async fn cameos_of(&self, owner: &Person) -> Result<Vec<CameoInfo>, RegistryError> {
+        let mut conn = self.store.read_pool().acquire().await?;
+        let mut out = Vec::new();
+        for cameo in find_by_owner(&mut conn, owner).await? {
+            if cameo.status != Status::Erased {
+                let grants = grants_of(&mut conn, cameo.id).await?;
+                out.push(cameo.info(grants));
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn set_audience(
+        &self,
+        actor: &Person,
+        name: &str,
+        audience: Audience,
+    ) -> Result<(), RegistryError> {
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin(&mut conn).await?;
+        let cameo = self.owned(&mut tx, actor, name, &[Status::Active]).await?;
+        if cameo.audience == audience {
+            return Ok(());
+        }
+        let at = self.now();
+        sqlx::query("UPDATE cameos SET audience = $2, updated_at = $3 WHERE id = $1")
+            .bind(cameo.id.0)
+            .bind(audience.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        let payload = json!({ "from": cameo.audience, "to": audience });
+        append(
+            &mut tx,
+            cameo.id,
+            EventKind::AudienceChanged,
+            &actor.actor(),
+            payload,
+            at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Approves `user` (used when the audience is `approved`). Approving
+    /// someone already approved changes nothing.
+    pub async fn allow(
+        &self,
+        actor: &Person,
+        name: &str,
+        user: &Person,
+    ) -> Result<(), RegistryError> {
+        self.change_grant(actor, name, user, true).await
+    }
+
+    /// Takes `user`'s approval back. Denying someone not approved changes
+    /// nothing.
+    pub async fn deny(
+        &self,
+        actor: &Person,
+        name: &str,
+        user: &Person,
+    ) -> Result<(), RegistryError> {
+        self.change_grant(actor, name, user, false).await
+    }
+
+    async fn change_grant(
+        &self,
+        actor: &Person,
+        name: &str,
+        user: &Person,
+        allow: bool,
+    ) -> Result<(), RegistryError> {
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin(&mut conn).await?;
+        let cameo = self.owned(&mut tx, actor, name, &[Status::Active]).await?;
+        let at = self.now();
+        let changed = if allow {
+            // Written so a repeat finds its row instead of failing.
+            sqlx::query(
+                "INSERT INTO cameo_grants (cameo_id, platform, user_id, granted_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (cameo_id, platform, user_id) DO NOTHING",
+            )
+            .bind(cameo.id.0)
+            .bind(&user.platform)
+            .bind(&user.user_id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+        } else {
+            sqlx::query(
+                "DELETE FROM cameo_grants WHERE cameo_id = $1 AND platform = $2 AND user_id = $3",
+            )
+            .bind(cameo.id.0)
+            .bind(&user.platform)
+            .bind(&user.user_id)
+            .execute(&mut *tx)
+            .await?
+        };
+        if changed.rows_affected() == 0 {
+            return Ok(());
+        }
+        let kind = if allow {
+            EventKind::GrantAdded
+        } else {
+            EventKind::GrantRemoved
+        };
+        let payload = json!({ "user": user });
+        append(&mut tx, cameo.id, kind, &actor.actor(), payload, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces the owner's restrictions (words and phrases no clip with
+    /// the cameo may ask for); an empty list clears them. The built-in
+    /// list applies whatever this holds. Returns the list as stored.
+    pub async fn set_restrictions(
+        &self,
+        actor: &Person,
+        name: &str,
+        phrases: &[String],
+    ) -> Result<Vec<String>, RegistryError> {
+        let phrases = restrict::normalise(phrases)?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin(&mut conn).await?;
+        let cameo = self.owned(&mut tx, actor, name, &[Status::Active]).await?;
+        if cameo.restrictions == phrases {
+            return Ok(phrases);
+        }
+        let at = self.now();
+        let stored = serde_json::to_string(&phrases)
+            .map_err(|e| RegistryError::Corrupt(format!("restrictions: {e}")))?;
+        sqlx::query("UPDATE cameos SET restrictions = $2, updated_at = $3 WHERE id = $1")
+            .bind(cameo.id.0)
+            .bind(&stored)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        let payload = json!({ "restrictions": phrases });
+        append(
+            &mut tx,
+            cameo.id,
+            EventKind::RestrictionsChanged,
+            &actor.actor(),
+            payload,
+            at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(phrases)
+    }
+
+    pub async fn set_approval(
+        &self,
+        actor: &Person,
+        name: &str,
+        mode: ApprovalMode,
+    ) -> Result<(), RegistryError> {
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin(&mut conn).await?;
+        let cameo = self.owned(&mut tx, actor, name, &[Status::Active]).await?;
+        if cameo.approval == mode {
+            return Ok(());
+        }
+        let at = self.now();
+        sqlx::query("UPDATE cameos SET approval = $2, updated_at = $3 WHERE id = $1")
+            .bind(cameo.id.0)
+            .bind(mode.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        let payload = json!({ "from": cameo.approval, "to": mode });
+        append(
+            &mut tx,
+            cameo.id,
+            EventKind::ApprovalModeChanged,
+            &actor.actor(),
+            payload,
+            at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl CameoRegistry {
+    /// Records the owner's answer about one clip (approval mode `ask`):
+    /// `approval_given` or `approval_refused`, naming the job. Holding the
+    /// clip and deleting a refused one are the caller's.
+    pub async fn record_approval(
+        &self,
+        actor: &Person,
+        name: &str,
+        job_id: i64,
+        approved: bool,
+    ) -> Result<(), RegistryError> {
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin(&mut conn).await?;
+        let cameo = self.owned(&mut tx, actor, name, &[Status::Active]).await?;
+        let kind = if approved {
+            EventKind::ApprovalGiven
+        } else {
+            EventKind::ApprovalRefused
+        };
+        let payload = json!({ "job_id": job_id });
+        append(&mut tx, cameo.id, kind, &actor.actor(), payload, self.now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -16,6 +16,8 @@ pub use verify::{verify_file, Validity, Verification};
 
 use std::path::PathBuf;
 
+/// c2pa's errors are large (144 bytes and more): boxed, so every `Result`
+/// of this crate stays small.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvenanceError {
     #[error("cannot read {what} {path}: {source}")]
@@ -40,9 +42,15 @@ pub enum ProvenanceError {
     #[error("cannot make keys: {0}")]
     Keygen(String),
     #[error("cannot sign {path}: {source}")]
-    Sign { path: PathBuf, source: c2pa::Error },
+    Sign {
+        path: PathBuf,
+        source: Box<c2pa::Error>,
+    },
     #[error("cannot read the content credentials of {path}: {source}")]
-    Verify { path: PathBuf, source: c2pa::Error },
+    Verify {
+        path: PathBuf,
+        source: Box<c2pa::Error>,
+    },
     #[error("C2PA settings: {0}")]
-    Settings(c2pa::Error),
+    Settings(Box<c2pa::Error>),
 }

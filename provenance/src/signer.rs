@@ -95,20 +95,21 @@ impl ClipSigner {
     /// certificate, or a certificate C2PA refuses (self-signed, expired,
     /// wrong key usage), shows up here, at start, not on the first clip.
     fn self_test(&self) -> Result<(), ProvenanceError> {
-        let mut builder =
-            Builder::from_context(manifest::context(None).map_err(ProvenanceError::Settings)?)
-                .with_definition(
-                    serde_json::json!({
-                        "title": "self-test.svg",
-                        // v2 claims must start with a created or opened action.
-                        "assertions": [{"label": "c2pa.actions", "data": {"actions": [{
-                            "action": "c2pa.created",
-                            "digitalSourceType": manifest::TRAINED_ALGORITHMIC_MEDIA,
-                        }]}}],
-                    })
-                    .to_string(),
-                )
-                .map_err(|e| ProvenanceError::SelfTest(e.to_string()))?;
+        let mut builder = Builder::from_context(
+            manifest::context(None).map_err(|e| ProvenanceError::Settings(Box::new(e)))?,
+        )
+        .with_definition(
+            serde_json::json!({
+                "title": "self-test.svg",
+                // v2 claims must start with a created or opened action.
+                "assertions": [{"label": "c2pa.actions", "data": {"actions": [{
+                    "action": "c2pa.created",
+                    "digitalSourceType": manifest::TRAINED_ALGORITHMIC_MEDIA,
+                }]}}],
+            })
+            .to_string(),
+        )
+        .map_err(|e| ProvenanceError::SelfTest(e.to_string()))?;
         let mut source = Cursor::new(SELF_TEST_SVG);
         let mut signed = Cursor::new(Vec::new());
         builder
@@ -163,9 +164,10 @@ impl ClipSigner {
     ) -> Result<(), ProvenanceError> {
         let sign_error = |source| ProvenanceError::Sign {
             path: input.to_path_buf(),
-            source,
+            source: Box::new(source),
         };
-        let context = manifest::context(None).map_err(ProvenanceError::Settings)?;
+        let context =
+            manifest::context(None).map_err(|e| ProvenanceError::Settings(Box::new(e)))?;
         let mut builder = Builder::from_context(context)
             .with_definition(definition.to_string())
             .map_err(sign_error)?;

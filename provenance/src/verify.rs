@@ -72,7 +72,7 @@ pub fn verify_file(
     })?;
     verify_stream(MP4, &mut file, trust_anchors).map_err(|source| ProvenanceError::Verify {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     })
 }
 

@@ -33,10 +33,16 @@ def main():
 
     def transcribe():
         features = fe(samples, sampling_rate=16000, return_tensors="pt").input_features
-        return model.generate(features, task="transcribe", max_new_tokens=max_new)
+        return model.generate(
+            features,
+            task="transcribe",
+            max_new_tokens=max_new,
+            return_dict_in_generate=True,
+            output_scores=True,
+        )
 
     with torch.inference_mode():
-        tokens = transcribe()  # warm-up
+        out = transcribe()  # warm-up
         enc, whole = [], []
         for _ in range(RUNS):
             start = time.perf_counter()
@@ -46,7 +52,9 @@ def main():
             transcribe()
             whole.append(time.perf_counter() - start)
     enc, whole = statistics.median(enc), statistics.median(whole)
-    generated = tokens.shape[-1] - 4  # the prompt: start, language, task, no timestamps
+    # One score per generated token (transformers 5 strips the prompt from
+    # the sequences, so their length says nothing about the prompt).
+    generated = len(out.scores)
     print(
         f"torch  {model_dir} audio_s={seconds:.2f} tokens={generated} mel+encoder_s={enc:.3f} "
         f"transcribe_s={whole:.3f} rtf={whole / seconds:.3f} (torch {torch.__version__}, "

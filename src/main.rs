@@ -197,7 +197,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let shutdown = CancellationToken::new();
             let mut tasks = JoinSet::new();
-            app.spawn_workers(count, &mut tasks, &shutdown)?;
+            let signer = reel::provenance::load_clip_signer(&app.config)?;
+            app.spawn_workers(count, signer, &mut tasks, &shutdown)?;
             wait_for_signal(&shutdown, &mut tasks).await
         }
         Command::Serve { no_workers } => serve(App::open(config).await?, no_workers).await,
@@ -232,11 +233,13 @@ fn init_logging(config: &Config, quiet: bool) {
 
 async fn serve(app: App, no_workers: bool) -> anyhow::Result<()> {
     let secrets = Secrets::load(&app.config.secrets)?;
-    reel::provenance::install_reencode_signing(&app.config)?;
+    // One signer for the workers' clips and the adapters' re-encodes.
+    let signer = reel::provenance::load_clip_signer(&app.config)?;
+    reel::provenance::install_reencode_signing(signer.clone());
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     if !no_workers {
-        app.spawn_workers(app.config.workers.count, &mut tasks, &shutdown)?;
+        app.spawn_workers(app.config.workers.count, signer, &mut tasks, &shutdown)?;
     }
     // Chat platforms with a sink get their outcomes posted here.
     let mut sinks: Vec<Arc<dyn ChatSink>> = Vec::new();
@@ -283,11 +286,13 @@ type AdapterFailed = Arc<std::sync::OnceLock<String>>;
 
 async fn chat(app: App, user: Option<String>, no_workers: bool) -> anyhow::Result<()> {
     let user = user.unwrap_or_else(|| app.config.chat.terminal_user.clone());
-    reel::provenance::install_reencode_signing(&app.config)?;
+    let signer = reel::provenance::load_clip_signer(&app.config)?;
+    reel::provenance::install_reencode_signing(signer.clone());
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     if !no_workers {
-        app.spawn_workers(app.config.workers.count.max(1), &mut tasks, &shutdown)?;
+        let count = app.config.workers.count.max(1);
+        app.spawn_workers(count, signer, &mut tasks, &shutdown)?;
     }
     let sink = TerminalSink::new(Box::new(tokio::io::stdout()));
     spawn_delivery(&app, vec![sink.clone()], &mut tasks, &shutdown);

@@ -94,19 +94,17 @@ impl ClipFinisher {
     /// signing is on, so a missing or bad one stops the start, not a clip.
     /// `model` is the loaded renderer's name.
     pub fn from_config(config: &Config, model: &str) -> anyhow::Result<Self> {
+        Ok(Self::new(config, model, load_clip_signer(config)?))
+    }
+
+    /// With a signer already loaded by [`load_clip_signer`] (`None`: signing
+    /// is off), so a process loads and tests its key once.
+    pub fn new(config: &Config, model: &str, signer: Option<Arc<ClipSigner>>) -> Self {
         let p = &config.provenance;
         if !p.watermark {
             tracing::warn!("provenance.watermark = false: clips carry no visible AI label");
         }
-        let signer = if p.sign {
-            Some(Arc::new(load_signer(config)?))
-        } else {
-            tracing::warn!(
-                "provenance.sign = false: clips go out WITHOUT content credentials (C2PA)"
-            );
-            None
-        };
-        Ok(ClipFinisher {
+        ClipFinisher {
             label: p.watermark.then(|| p.label.clone()),
             show_requester: p.show_requester,
             signer,
@@ -120,12 +118,7 @@ impl ClipFinisher {
             model: model.to_string(),
             checkpoint: checkpoint_name(config, model),
             telegram_limit: config.telegram.max_upload_mb.saturating_mul(1_000_000),
-        })
-    }
-
-    /// The signer, for signing re-encodes (None when signing is off).
-    pub fn signer(&self) -> Option<Arc<ClipSigner>> {
-        self.signer.clone()
+        }
     }
 
     /// The upload budget of a job's platform: Discord's is the interaction's
@@ -224,15 +217,23 @@ impl reel_bots::core::fit::ReencodeSigner for SignReencodes {
     }
 }
 
-/// Where chat adapters post clips: sign every re-encode they make. Loads
-/// (and tests) the key, so a bad one stops the start here too.
-pub fn install_reencode_signing(config: &Config) -> anyhow::Result<()> {
-    if !config.provenance.sign {
-        return Ok(());
+/// Where chat adapters post clips: sign every re-encode they make with
+/// `signer` (from [`load_clip_signer`]; `None`: signing is off).
+pub fn install_reencode_signing(signer: Option<Arc<ClipSigner>>) {
+    if let Some(signer) = signer {
+        reel_bots::core::fit::sign_reencodes_with(Arc::new(SignReencodes(signer)));
     }
-    let signer = Arc::new(load_signer(config)?);
-    reel_bots::core::fit::sign_reencodes_with(Arc::new(SignReencodes(signer)));
-    Ok(())
+}
+
+/// The process's signer, loaded and test-signed, when `provenance.sign` is
+/// on; `None` (with a warning) when the operator turned signing off.
+pub fn load_clip_signer(config: &Config) -> anyhow::Result<Option<Arc<ClipSigner>>> {
+    if config.provenance.sign {
+        Ok(Some(Arc::new(load_signer(config)?)))
+    } else {
+        tracing::warn!("provenance.sign = false: clips go out WITHOUT content credentials (C2PA)");
+        Ok(None)
+    }
 }
 
 fn unsigned_path(out: &Path) -> PathBuf {

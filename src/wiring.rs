@@ -17,6 +17,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use reel_provenance::ClipSigner;
+
 use crate::provenance::ClipFinisher;
 use crate::worker::{Worker, WorkerSettings};
 
@@ -55,10 +57,12 @@ impl App {
     }
 
     /// Starts `count` render workers sharing one renderer (loaded here: a
-    /// bad model directory fails the start).
+    /// bad model directory fails the start) and the process's clip signer
+    /// (`crate::provenance::load_clip_signer`).
     pub fn spawn_workers(
         &self,
         count: u32,
+        signer: Option<Arc<ClipSigner>>,
         tasks: &mut JoinSet<()>,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
@@ -66,7 +70,7 @@ impl App {
             return Ok(());
         }
         let renderer = self.renderer()?;
-        let finisher = Arc::new(ClipFinisher::from_config(&self.config, renderer.name())?);
+        let finisher = Arc::new(ClipFinisher::new(&self.config, renderer.name(), signer));
         let w = &self.config.workers;
         for _ in 0..count {
             let worker = Worker {

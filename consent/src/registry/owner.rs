@@ -2,11 +2,12 @@
 //! an event in the same transaction.
 
 use serde_json::json;
+use sqlx::{Any, Transaction};
 
 use super::{append, find_by_owner, grants_of, CameoRegistry};
 use crate::chain::EventKind;
 use crate::error::RegistryError;
-use crate::model::{ApprovalMode, Audience, CameoInfo, Person, Status};
+use crate::model::{ApprovalMode, Audience, CameoId, CameoInfo, Person, Status};
 use crate::restrict;
 
 impl CameoRegistry {
@@ -44,25 +45,10 @@ impl CameoRegistry {
         if cameo.audience == audience {
             return Ok(());
         }
-        let at = self.now();
-        sqlx::query("UPDATE cameos SET audience = $2, updated_at = $3 WHERE id = $1")
-            .bind(cameo.id.0)
-            .bind(audience.as_str())
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-        let payload = json!({ "from": cameo.audience, "to": audience });
-        append(
-            &mut tx,
-            cameo.id,
-            EventKind::AudienceChanged,
-            &actor.actor(),
-            payload,
-            at,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let event = json!({ "from": cameo.audience, "to": audience });
+        let event = (EventKind::AudienceChanged, event);
+        self.save_setting(tx, cameo.id, actor, "audience", audience.as_str(), event)
+            .await
     }
 
     /// Approves `user` (used when the audience is `approved`). Approving
@@ -150,26 +136,14 @@ impl CameoRegistry {
         if cameo.restrictions == phrases {
             return Ok(phrases);
         }
-        let at = self.now();
         let stored = serde_json::to_string(&phrases)
             .map_err(|e| RegistryError::Corrupt(format!("restrictions: {e}")))?;
-        sqlx::query("UPDATE cameos SET restrictions = $2, updated_at = $3 WHERE id = $1")
-            .bind(cameo.id.0)
-            .bind(&stored)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-        let payload = json!({ "restrictions": phrases });
-        append(
-            &mut tx,
-            cameo.id,
+        let event = (
             EventKind::RestrictionsChanged,
-            &actor.actor(),
-            payload,
-            at,
-        )
-        .await?;
-        tx.commit().await?;
+            json!({ "restrictions": phrases }),
+        );
+        self.save_setting(tx, cameo.id, actor, "restrictions", &stored, event)
+            .await?;
         Ok(phrases)
     }
 
@@ -185,23 +159,32 @@ impl CameoRegistry {
         if cameo.approval == mode {
             return Ok(());
         }
+        let event = json!({ "from": cameo.approval, "to": mode });
+        let event = (EventKind::ApprovalModeChanged, event);
+        self.save_setting(tx, cameo.id, actor, "approval", mode.as_str(), event)
+            .await
+    }
+
+    /// Stores one owner setting and its event, then commits. `column` is
+    /// one of ours, never user input.
+    async fn save_setting(
+        &self,
+        mut tx: Transaction<'_, Any>,
+        cameo_id: CameoId,
+        actor: &Person,
+        column: &'static str,
+        value: &str,
+        (kind, payload): (EventKind, serde_json::Value),
+    ) -> Result<(), RegistryError> {
         let at = self.now();
-        sqlx::query("UPDATE cameos SET approval = $2, updated_at = $3 WHERE id = $1")
-            .bind(cameo.id.0)
-            .bind(mode.as_str())
+        let update = format!("UPDATE cameos SET {column} = $2, updated_at = $3 WHERE id = $1");
+        sqlx::query(&update)
+            .bind(cameo_id.0)
+            .bind(value)
             .bind(at)
             .execute(&mut *tx)
             .await?;
-        let payload = json!({ "from": cameo.approval, "to": mode });
-        append(
-            &mut tx,
-            cameo.id,
-            EventKind::ApprovalModeChanged,
-            &actor.actor(),
-            payload,
-            at,
-        )
-        .await?;
+        append(&mut tx, cameo_id, kind, &actor.actor(), payload, at).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 
 mod chain;
 mod crypto;
+mod enroll;
 mod error;
 mod model;
 mod policy;
@@ -24,6 +25,10 @@ mod restrict;
 
 pub use chain::{ChainReport, ConsentEvent, EventKind, GENESIS};
 pub use crypto::{CryptoError, MasterKey};
+pub use enroll::{
+    Challenge, RecordingRefused, RecordingVerifier, Submission, VerifiedRecording,
+    CHALLENGE_TTL_MS,
+};
 pub use error::RegistryError;
 pub use model::{
     ApprovalMode, Audience, CameoId, CameoInfo, CameoName, ClipUse, ConsentText, Evidence,

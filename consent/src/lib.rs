@@ -26,8 +26,7 @@ mod restrict;
 pub use chain::{ChainReport, ConsentEvent, EventKind, GENESIS};
 pub use crypto::{CryptoError, MasterKey};
 pub use enroll::{
-    Challenge, RecordingRefused, RecordingVerifier, Submission, VerifiedRecording,
-    CHALLENGE_TTL_MS,
+    Challenge, RecordingRefused, RecordingVerifier, Submission, VerifiedRecording, CHALLENGE_TTL_MS,
 };
 pub use error::RegistryError;
 pub use model::{

@@ -96,6 +96,7 @@ impl App {
                 clips: self.clips.clone(),
                 renderer: renderer.clone(),
                 gate: self.gate.clone(),
+                cameos: self.cameos.clone(),
                 finisher: finisher.clone(),
                 settings: WorkerSettings {
                     id: process_unique_id("worker"),

@@ -39,6 +39,8 @@ pub enum RegistryError {
     },
     #[error("encryption failed: {0}")]
     Crypto(#[from] CryptoError),
+    #[error("cameo `{name}` has no clip #{job_id} waiting for its owner's approval")]
+    NoApprovalPending { name: String, job_id: i64 },
     #[error("corrupt registry data: {0}")]
     Corrupt(String),
 }

@@ -34,7 +34,9 @@ pub use model::{
     MediaInfo, MediaKind, NewCameo, Person, ReferenceMedia, Status,
 };
 pub use policy::{decide, Verdict};
-pub use registry::{CameoExport, CameoRegistry, PersonExport, MAX_SUGGESTIONS};
+pub use registry::{
+    ApprovalRequest, ApprovalState, CameoExport, CameoRegistry, PersonExport, MAX_SUGGESTIONS,
+};
 pub use restrict::BUILT_IN as BUILT_IN_RESTRICTIONS;
 
 /// At most this many cameos may appear in one clip.

@@ -23,6 +23,7 @@ use crate::crypto::MasterKey;
 use crate::error::RegistryError;
 use crate::model::{ApprovalMode, Audience, CameoId, CameoInfo, CameoName, Person, Status};
 
+mod approval;
 mod audit;
 mod gate;
 mod lifecycle;
@@ -31,6 +32,7 @@ mod owner;
 mod rotate;
 mod usage;
 
+pub use approval::{ApprovalRequest, ApprovalState};
 pub use audit::{CameoExport, PersonExport};
 pub use usage::MAX_SUGGESTIONS;
 

@@ -398,6 +398,10 @@ fn spawn_delivery(
         process_unique_id("poster"),
     )
     .with_idle_poll(Duration::from_millis(app.config.workers.poll_ms));
+    let poster = match &app.cameos {
+        Some(registry) => poster.with_approvals(registry.clone()),
+        None => poster,
+    };
     tasks.spawn(poster.run(shutdown.clone()));
 }
 

@@ -130,6 +130,7 @@ fn with_store(store: Store, url: String, dir: Option<tempfile::TempDir>) -> Db {
 
 /// Runs each named test function on SQLite and on PostgreSQL (a test that
 /// cannot reach PostgreSQL fails).
+#[allow(unused_macros)] // not every test file runs on both backends this way
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite { $( #[tokio::test] async fn $name() { super::$name(crate::common::sqlite().await).await } )* }

@@ -272,7 +272,7 @@ async fn bad_recordings_are_refused_with_what_to_fix_and_nothing_is_stored() {
 
     let table: [(&str, &Path, &str); 8] = [
         ("wrong container", &text_file, "can't read that file as a video"),
-        ("truncated", &truncated, "send the whole file again"),
+        ("truncated", &truncated, "damaged or cut off"),
         ("huge resolution", &huge, "resolution is too high (4096×2304)"),
         ("over-long", &long, "up to 120 are accepted"),
         ("no audio track", &mute, "has no sound"),

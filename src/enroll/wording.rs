@@ -43,7 +43,7 @@ pub fn decode(error: &DecodeError) -> RecordingRefused {
             "Your video's resolution is too high ({width}×{height}): record at 1080p or less"
         )),
         DecodeError::Corrupt { .. } => refused(
-            "Your recording is damaged and can't be played: record it again and send the new file",
+            "Your recording is damaged or cut off and can't be played: send the whole file again, or record a new one",
         ),
         DecodeError::Truncated { declared, decoded, .. } => refused(format!(
             "Your recording is cut off (it stops after {decoded:.1} of {declared:.1} seconds): send the whole file again"

@@ -154,26 +154,35 @@ fn photo(name: &str) -> String {
         .to_string()
 }
 
-/// Runs `ffmpeg` with `args` (quiet, overwriting), writing `out`.
-fn ffmpeg(args: &[&str], out: &Path) -> PathBuf {
+/// Runs `ffmpeg` with `args` (split at spaces, so no input path may hold
+/// one; quiet, overwriting), writing `out`.
+fn ffmpeg(args: &str, out: &Path) -> PathBuf {
     let status = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
+        .args(args.split_whitespace())
         .arg(out)
         .status()
         .expect("ffmpeg runs (installed by scripts/setup)");
-    assert!(status.success(), "ffmpeg {args:?} failed");
+    assert!(status.success(), "ffmpeg {args} failed");
     out.to_path_buf()
 }
 
-/// A tone as the recording's audio, `seconds` long.
+/// A 220 Hz tone as the recording's audio, `seconds` long.
 fn tone(seconds: f64) -> String {
-    format!("sine=frequency=220:sample_rate=16000:duration={seconds}")
+    format!("-f lavfi -i sine=frequency=220:sample_rate=16000:duration={seconds}")
 }
 
-const H264_AAC: [&str; 8] = [
-    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
-];
+/// H.264 and AAC, as a phone would send.
+const H264_AAC: &str = "-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac";
+
+/// A second of the test pattern (no face) with `audio` ("-an": none).
+fn pattern(dir: &Path, name: &str, audio: &str) -> PathBuf {
+    let video = "-f lavfi -i testsrc=size=320x240:rate=10:duration=1";
+    ffmpeg(
+        &format!("{video} {audio} {H264_AAC} -shortest"),
+        &dir.join(name),
+    )
+}
 
 /// Still images (`seconds` of each) through `filter` (from [0:v], [1:v],
 /// … to [v]) with a tone for the whole `total`: a face recording.
@@ -184,21 +193,16 @@ fn still_recording(
     filter: &str,
     (seconds, total): (f64, f64),
 ) -> PathBuf {
-    let mut args: Vec<String> = Vec::new();
+    let mut args = String::new();
     for input in inputs {
-        args.extend(["-loop", "1", "-framerate", "10", "-t"].map(String::from));
-        args.push(seconds.to_string());
-        args.extend(["-i".to_string(), input.to_string()]);
+        args += &format!("-loop 1 -framerate 10 -t {seconds} -i {input} ");
     }
-    args.extend(["-f", "lavfi", "-i"].map(String::from));
-    args.push(tone(total));
-    args.extend(["-filter_complex".to_string(), filter.to_string()]);
-    args.extend(["-map", "[v]", "-map"].map(String::from));
-    args.push(format!("{}:a", inputs.len()));
-    args.extend(H264_AAC.map(String::from));
-    args.extend(["-t".to_string(), total.to_string()]);
-    args.extend(["-movflags", "+faststart"].map(String::from));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let audio = inputs.len();
+    args += &format!(
+        "{} -filter_complex {filter} -map [v] -map {audio}:a {H264_AAC} -t {total} \
+         -movflags +faststart",
+        tone(total)
+    );
     ffmpeg(&args, &dir.join(name))
 }
 
@@ -211,11 +215,11 @@ async fn bad_recordings_are_refused_with_what_to_fix_and_nothing_is_stored() {
     std::fs::write(&text_file, "this is not a video, just text\n".repeat(40)).unwrap();
 
     let whole = ffmpeg(
-        &[
-            "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=3", "-f", "lavfi",
-            "-i", &tone(3.0), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-movflags", "+faststart",
-        ],
+        &format!(
+            "-f lavfi -i testsrc=size=320x240:rate=10:duration=3 {} {H264_AAC} \
+             -movflags +faststart",
+            tone(3.0)
+        ),
         &dir.join("whole.mp4"),
     );
     let bytes = std::fs::read(&whole).unwrap();
@@ -223,37 +227,25 @@ async fn bad_recordings_are_refused_with_what_to_fix_and_nothing_is_stored() {
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
 
     let huge = ffmpeg(
-        &[
-            "-f", "lavfi", "-i", "color=c=gray:size=4096x2304:rate=2:duration=0.5", "-f",
-            "lavfi", "-i", &tone(0.5), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
-            "yuv420p", "-c:a", "aac", "-shortest",
-        ],
+        &format!(
+            "-f lavfi -i color=c=gray:size=4096x2304:rate=2:duration=0.5 {} {H264_AAC} -shortest",
+            tone(0.5)
+        ),
         &dir.join("huge.mp4"),
     );
-    // Over the default limit of 120 s (refused from the header).
+    // Over the default limit of 120 s (refused from the header, before
+    // the missing audio track is noticed).
     let long = ffmpeg(
-        &[
-            "-f", "lavfi", "-i", "color=c=gray:size=64x64:rate=1:duration=125", "-f", "lavfi",
-            "-i", &tone(125.0), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
-            "yuv420p", "-c:a", "aac",
-        ],
+        "-f lavfi -i color=c=gray:size=64x64:rate=1:duration=125 -c:v libx264 -preset ultrafast",
         &dir.join("long.mp4"),
     );
-    let mute = ffmpeg(
-        &[
-            "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=1", "-an", "-c:v",
-            "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-        ],
-        &dir.join("mute.mp4"),
+    let mute = pattern(dir, "mute.mp4", "-an");
+    let silent = pattern(
+        dir,
+        "silent.mp4",
+        "-f lavfi -i anullsrc=sample_rate=16000:channel_layout=mono",
     );
-    let faceless = ffmpeg(
-        &[
-            "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=1", "-f", "lavfi",
-            "-i", &tone(1.0), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-shortest",
-        ],
-        &dir.join("faceless.mp4"),
-    );
+    let faceless = pattern(dir, "faceless.mp4", &tone(1.0));
     let (astronaut, hopper) = (photo("astronaut"), photo("grace_hopper"));
     let two_faces = still_recording(
         dir,
@@ -270,12 +262,21 @@ async fn bad_recordings_are_refused_with_what_to_fix_and_nothing_is_stored() {
         (1.0, 2.0),
     );
 
-    let table: [(&str, &Path, &str); 8] = [
-        ("wrong container", &text_file, "can't read that file as a video"),
+    let table: [(&str, &Path, &str); 9] = [
+        (
+            "wrong container",
+            &text_file,
+            "can't read that file as a video",
+        ),
         ("truncated", &truncated, "damaged or cut off"),
-        ("huge resolution", &huge, "resolution is too high (4096×2304)"),
+        (
+            "huge resolution",
+            &huge,
+            "resolution is too high (4096×2304)",
+        ),
         ("over-long", &long, "up to 120 are accepted"),
         ("no audio track", &mute, "has no sound"),
+        ("silence", &silent, "is silent"),
         ("no face", &faceless, "couldn't see a face"),
         ("two faces", &two_faces, "I saw 2 faces"),
         ("face changes midway", &changing, "The face changed"),
@@ -287,7 +288,10 @@ async fn bad_recordings_are_refused_with_what_to_fix_and_nothing_is_stored() {
         };
         eprintln!("{case}: {refusal}");
         assert!(refusal.contains(expected), "{case}: {refusal}");
-        assert!(refusal.contains(": "), "{case}: says what to fix: {refusal}");
+        assert!(
+            refusal.contains(": "),
+            "{case}: says what to fix: {refusal}"
+        );
         assert!(
             !refusal.contains(&dir.display().to_string()),
             "{case}: names no path: {refusal}"
@@ -337,4 +341,55 @@ async fn a_recording_of_a_real_photo_with_slight_motion_registers() {
         "stand-in speech model (hears the phrase)"
     );
     assert_eq!(verified["message_id"], "tg-7");
+}
+
+/// A stand-in face model that sees nobody: the phrase is checked first,
+/// so a wrong phrase never reaches it.
+struct SeesNobody;
+
+impl FaceAnalyzer for SeesNobody {
+    fn analyze(
+        &self,
+        _image: &reel_media::RgbImage,
+    ) -> Result<Vec<reel_engine::perception::faces::Face>, reel_engine::perception::faces::FaceError>
+    {
+        Ok(Vec::new())
+    }
+
+    fn model_version(&self) -> String {
+        "stand-in face model (sees nobody)".into()
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_phrase_is_refused_and_nothing_is_stored() {
+    let setup = setup().await;
+    let recording = pattern(setup.dir.path(), "speech.mp4", &tone(1.0));
+    let perception = config().perception;
+    for (heard, expected) in [
+        (
+            "purple monkey dishwasher",
+            "couldn't hear the phrase: say the 5 words",
+        ),
+        ("", "couldn't hear any words"),
+    ] {
+        let speech = Arc::new(HearsThePhrase(heard.to_string()));
+        let verifier = ModelVerifier::new(speech, Arc::new(SeesNobody), &perception);
+        let submission = Submission {
+            owner: ana(),
+            message_id: "tg-8".into(),
+            forwarded: false,
+            path: recording.clone(),
+        };
+        let refusal = match setup
+            .registry
+            .finish_registration(&submission, &verifier)
+            .await
+        {
+            Err(RegistryError::Recording(refused)) => refused.0,
+            other => panic!("{heard:?}: expected a refusal, got {other:?}"),
+        };
+        assert!(refusal.contains(expected), "{heard:?}: {refusal}");
+        setup.assert_nothing_stored(heard).await;
+    }
 }

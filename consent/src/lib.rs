@@ -28,8 +28,7 @@ pub use chain::{ChainReport, ConsentEvent, EventKind, GENESIS};
 pub use consent_text::{CONSENT_LANGUAGE_EN, CONSENT_TEXT_EN};
 pub use crypto::{CryptoError, MasterKey};
 pub use enroll::{
-    Challenge, RecordingRefused, RecordingVerifier, Submission, VerifiedRecording,
-    CHALLENGE_TTL_MS,
+    Challenge, RecordingRefused, RecordingVerifier, Submission, VerifiedRecording, CHALLENGE_TTL_MS,
 };
 pub use error::RegistryError;
 pub use model::{

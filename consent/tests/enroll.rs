@@ -128,7 +128,11 @@ async fn a_recording_answers_the_challenge_once_and_is_recorded_as_evidence(
     db: Db,
     _clock: ManualClock,
 ) {
-    let challenge: Challenge = db.registry.start_registration(&ana(), "@Ana").await.unwrap();
+    let challenge: Challenge = db
+        .registry
+        .start_registration(&ana(), "@Ana")
+        .await
+        .unwrap();
     assert_eq!(challenge.name, "ana");
     let words: Vec<&str> = challenge.phrase.split(' ').collect();
     assert_eq!(words.len(), PHRASE_WORDS, "{}", challenge.phrase);
@@ -140,7 +144,7 @@ async fn a_recording_answers_the_challenge_once_and_is_recorded_as_evidence(
 
     let verifier = StandIn::accepting();
     let info = finish(&db, ana(), &verifier).await.unwrap();
-    assert_eq!(verifier.asked(), [challenge.phrase.clone()]);
+    assert_eq!(verifier.asked(), std::slice::from_ref(&challenge.phrase));
     assert_eq!(info.name, "ana");
     assert_eq!(info.owner, ana());
     assert_eq!(info.status, Status::Active);
@@ -151,8 +155,14 @@ async fn a_recording_answers_the_challenge_once_and_is_recorded_as_evidence(
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["granted", "verified"]);
     let granted = payload(&events[0]);
-    assert_eq!(granted["consent_text_version"], challenge.consent_text.version);
-    assert_eq!(granted["consent_text_sha256"], challenge.consent_text.sha256);
+    assert_eq!(
+        granted["consent_text_version"],
+        challenge.consent_text.version
+    );
+    assert_eq!(
+        granted["consent_text_sha256"],
+        challenge.consent_text.sha256
+    );
     assert_eq!(granted["message_id"], "tg-msg-901");
     let verified = payload(&events[1]);
     let nonce: String = sqlx::query_scalar("SELECT nonce FROM cameo_challenges")
@@ -191,7 +201,10 @@ async fn an_expired_challenge_is_refused(db: Db, clock: ManualClock) {
         finish(&db, ana(), &verifier).await,
         Err(RegistryError::ChallengeExpired)
     ));
-    assert!(verifier.asked().is_empty(), "an expired challenge is not checked");
+    assert!(
+        verifier.asked().is_empty(),
+        "an expired challenge is not checked"
+    );
     assert_eq!(stored(&db).await, [0, 0, 0, 0]);
     // A new phrase works.
     let fresh = db.registry.start_registration(&ana(), "ana").await.unwrap();
@@ -223,7 +236,7 @@ async fn a_refused_recording_stores_nothing_and_the_challenge_stays_open(
         Err(RegistryError::Recording(refused)) => assert_eq!(refused.0, text),
         other => panic!("expected the verifier's refusal, got {other:?}"),
     }
-    assert_eq!(refusing.asked(), [challenge.phrase.clone()]);
+    assert_eq!(refusing.asked(), std::slice::from_ref(&challenge.phrase));
     assert_eq!(stored(&db).await, [0, 0, 0, 0]);
     assert_eq!(
         db.count("SELECT COUNT(*) FROM cameo_challenges WHERE status = 'open'")

@@ -12,7 +12,9 @@ use reel_media::RgbImage;
 pub fn png(image: &RgbImage) -> std::io::Result<Vec<u8>> {
     let row_bytes = image.width as usize * 3;
     if row_bytes == 0 || !image.has_consistent_size() {
-        return Err(std::io::Error::other("the frame's size and pixels disagree"));
+        return Err(std::io::Error::other(
+            "the frame's size and pixels disagree",
+        ));
     }
     let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
     for row in image.data.chunks_exact(row_bytes) {

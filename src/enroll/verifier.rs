@@ -88,10 +88,7 @@ impl ModelVerifier {
         let speech = decode_speech(recording, &self.limits).map_err(|e| wording::decode(&e))?;
 
         let transcript = self.speech.transcribe(&speech.samples).map_err(|e| {
-            if !matches!(
-                e,
-                SpeechError::EmptyAudio | SpeechError::TooLong { .. }
-            ) {
+            if !matches!(e, SpeechError::EmptyAudio | SpeechError::TooLong { .. }) {
                 tracing::error!(error = %e, "speech model failed on a registration recording");
             }
             wording::speech(&e)

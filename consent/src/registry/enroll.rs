@@ -155,9 +155,7 @@ impl CameoRegistry {
         .ok_or(RegistryError::NoChallenge)?;
         match challenge.status.as_str() {
             "used" => return Err(RegistryError::ChallengeUsed),
-            _ if challenge.expires_at <= self.now() => {
-                return Err(RegistryError::ChallengeExpired)
-            }
+            _ if challenge.expires_at <= self.now() => return Err(RegistryError::ChallengeExpired),
             _ => {}
         }
         if submission.forwarded {
@@ -215,12 +213,11 @@ impl CameoRegistry {
         .await?
         .rows_affected();
         if spent == 0 {
-            let status: String =
-                sqlx::query("SELECT status FROM cameo_challenges WHERE id = $1")
-                    .bind(challenge_id)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get("status")?;
+            let status: String = sqlx::query("SELECT status FROM cameo_challenges WHERE id = $1")
+                .bind(challenge_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("status")?;
             return Err(if status == "used" {
                 RegistryError::ChallengeUsed
             } else {

@@ -41,6 +41,7 @@ with_clock_on_both_backends!(
     a_refused_recording_stores_nothing_and_the_challenge_stays_open,
     a_challenge_holds_its_name_until_it_expires,
     nobody_answers_someone_elses_challenge,
+    an_erasure_request_removes_the_persons_challenges,
 );
 
 /// The stand-in checks: accepts (hearing exactly the phrase) or refuses
@@ -301,4 +302,24 @@ async fn nobody_answers_someone_elses_challenge(db: Db, _clock: ManualClock) {
     let info = finish(&db, ana(), &verifier).await.unwrap();
     assert_eq!(info.owner, ana());
     assert_eq!(verifier.asked(), [challenge.phrase]);
+}
+
+async fn an_erasure_request_removes_the_persons_challenges(db: Db, _clock: ManualClock) {
+    let verifier = StandIn::accepting();
+    db.registry.start_registration(&ana(), "ana").await.unwrap();
+    finish(&db, ana(), &verifier).await.unwrap();
+    db.registry
+        .start_registration(&ana(), "anna")
+        .await
+        .unwrap();
+    db.registry.start_registration(&bob(), "bob").await.unwrap();
+    assert_eq!(db.registry.erase_person(&ana(), "op").await.unwrap(), 1);
+    let left = "SELECT COUNT(*) FROM cameo_challenges WHERE owner_user = '100'";
+    assert_eq!(db.count(left).await, 0);
+    assert!(matches!(
+        finish(&db, ana(), &verifier).await,
+        Err(RegistryError::NoChallenge)
+    ));
+    // Others' challenges stay.
+    finish(&db, bob(), &verifier).await.unwrap();
 }

@@ -191,6 +191,17 @@ impl CameoRegistry {
         self.info_of_id(id).await
     }
 
+    /// Deletes every registration challenge of `person` (an erasure
+    /// request: they hold the person's id and the names they asked for).
+    pub(super) async fn forget_challenges(&self, person: &Person) -> Result<(), RegistryError> {
+        sqlx::query("DELETE FROM cameo_challenges WHERE owner_platform = $1 AND owner_user = $2")
+            .bind(&person.platform)
+            .bind(&person.user_id)
+            .execute(self.store.write_pool())
+            .await?;
+        Ok(())
+    }
+
     /// Spends the challenge and records the cameo, in one transaction.
     async fn answer_in(
         &self,

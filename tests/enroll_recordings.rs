@@ -393,3 +393,14 @@ async fn a_wrong_or_missing_phrase_is_refused_and_nothing_is_stored() {
         setup.assert_nothing_stored(heard).await;
     }
 }
+
+#[test]
+fn from_config_says_which_model_is_missing() {
+    let mut config = config();
+    let dir = tempfile::tempdir().unwrap();
+    config.perception.whisper_model_dir = dir.path().join("no-whisper");
+    config.perception.face_model_dir = face_model_dir();
+    let error = format!("{:#}", ModelVerifier::from_config(&config).unwrap_err());
+    assert!(error.contains("speech model"), "{error}");
+    assert!(error.contains("reel pull whisper-base"), "{error}");
+}

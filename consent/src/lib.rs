@@ -15,6 +15,7 @@
 use async_trait::async_trait;
 
 mod chain;
+mod consent_text;
 mod crypto;
 mod enroll;
 mod error;
@@ -24,6 +25,7 @@ mod registry;
 mod restrict;
 
 pub use chain::{ChainReport, ConsentEvent, EventKind, GENESIS};
+pub use consent_text::{CONSENT_LANGUAGE_EN, CONSENT_TEXT_EN};
 pub use crypto::{CryptoError, MasterKey};
 pub use enroll::{
     Challenge, RecordingRefused, RecordingVerifier, Submission, VerifiedRecording, CHALLENGE_TTL_MS,
@@ -35,7 +37,8 @@ pub use model::{
 };
 pub use policy::{decide, Verdict};
 pub use registry::{
-    ApprovalRequest, ApprovalState, CameoExport, CameoRegistry, PersonExport, MAX_SUGGESTIONS,
+    ApprovalRequest, ApprovalState, CameoExport, CameoRegistry, PersonExport, CHALLENGE_WORDS,
+    MAX_SUGGESTIONS, PHRASE_WORDS,
 };
 pub use restrict::BUILT_IN as BUILT_IN_RESTRICTIONS;
 

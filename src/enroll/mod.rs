@@ -3,7 +3,9 @@
 //! recording that answers a challenge.
 
 pub mod encode;
+mod lazy;
 mod verifier;
 pub mod wording;
 
+pub use lazy::LazyVerifier;
 pub use verifier::ModelVerifier;

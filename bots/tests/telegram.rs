@@ -36,7 +36,7 @@ async fn video_is_queued_shows_progress_and_is_posted_once() {
         .collect();
     assert_eq!(
         names,
-        ["video", "status", "cancel", "history", "clip", "help"]
+        ["video", "status", "cancel", "history", "clip", "cameo", "help"]
     );
 
     h.fake.push(text_update(

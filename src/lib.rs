@@ -2,6 +2,7 @@
 //! the wiring that joins the store, the engine and the chat adapters.
 
 pub mod config;
+pub mod enroll;
 pub mod provenance;
 pub mod secrets;
 pub mod supervise;

@@ -15,6 +15,7 @@ use reel_store::{JobState, Retention, Store, StoreOptions};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+mod consent_cmd;
 mod faces_cmd;
 mod provenance_cmd;
 mod pull;
@@ -84,6 +85,12 @@ enum Command {
     Keygen(provenance_cmd::KeygenArgs),
     /// Print a clip's content credentials (C2PA) and whether they validate.
     Verify(provenance_cmd::VerifyArgs),
+    /// Audit the cameo registry: verify the consent log, export or erase
+    /// what is held about a person, make a master key.
+    Consent {
+        #[command(subcommand)]
+        command: consent_cmd::ConsentCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -145,6 +152,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             | Command::Transcribe(_)
             | Command::Keygen(_)
             | Command::Verify(_)
+            | Command::Consent { .. }
     );
     init_logging(&config, quiet);
     match cli.command {
@@ -189,6 +197,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("the check stopped unexpectedly")?
         }
         Command::Jobs { command } => jobs(App::open(config).await?, command).await,
+        Command::Consent { command } => consent_cmd::run(config, command).await,
         Command::Worker { count } => {
             let app = App::open(config).await?;
             let count = count.unwrap_or(app.config.workers.count);
@@ -389,6 +398,10 @@ fn spawn_delivery(
         process_unique_id("poster"),
     )
     .with_idle_poll(Duration::from_millis(app.config.workers.poll_ms));
+    let poster = match &app.cameos {
+        Some(registry) => poster.with_approvals(registry.clone()),
+        None => poster,
+    };
     tasks.spawn(poster.run(shutdown.clone()));
 }
 

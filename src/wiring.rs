@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rand::Rng;
 use reel_bots::core::CommandCore;
-use reel_consent::{ConsentGate, NoCameoRegistry};
+use reel_consent::{CameoRegistry, ConsentGate, MasterKey, NoCameoRegistry};
 use reel_engine::ltx::pipeline::{CheckpointKind, LtxOptions, LtxVideo};
 use reel_engine::ltx::vae::VaeTiling;
 use reel_engine::{Renderer, TestPattern};
@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::secrets::Secrets;
 use reel_provenance::ClipSigner;
 
 use crate::provenance::ClipFinisher;
@@ -27,6 +28,9 @@ pub struct App {
     pub store: Store,
     pub clips: ClipStore,
     pub gate: Arc<dyn ConsentGate>,
+    /// The cameo registry, where a master key is configured; it is then
+    /// also the consent gate. Without one no cameo can be registered or used.
+    pub cameos: Option<CameoRegistry>,
 }
 
 impl App {
@@ -34,11 +38,25 @@ impl App {
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         let store = Store::open(&config.database.url, config.store_options()).await?;
         let clips = ClipStore::open(&config.clip_store()).context("opening clip storage")?;
+        let cameos = match Secrets::load(&config.secrets)?.master_key {
+            Some(secret) => {
+                let key = MasterKey::parse(secret.expose()).context(
+                    "the cameo master key (REEL_MASTER_KEY or secrets.master_key_file) is unusable",
+                )?;
+                Some(CameoRegistry::new(store.clone(), key))
+            }
+            None => None,
+        };
+        let gate: Arc<dyn ConsentGate> = match &cameos {
+            Some(registry) => Arc::new(registry.clone()),
+            None => Arc::new(NoCameoRegistry),
+        };
         Ok(Self {
             config,
             store,
             clips,
-            gate: Arc::new(NoCameoRegistry),
+            gate,
+            cameos,
         })
     }
 
@@ -78,6 +96,7 @@ impl App {
                 clips: self.clips.clone(),
                 renderer: renderer.clone(),
                 gate: self.gate.clone(),
+                cameos: self.cameos.clone(),
                 finisher: finisher.clone(),
                 settings: WorkerSettings {
                     id: process_unique_id("worker"),

@@ -75,6 +75,7 @@ fn worker(store: &Store, clips: ClipStore, renderer: Arc<dyn Renderer>) -> Worke
         clips,
         renderer,
         gate: Arc::new(NoCameoRegistry),
+        cameos: None,
         finisher: unsigned_finisher(),
         settings: WorkerSettings {
             id: "test-worker".into(),

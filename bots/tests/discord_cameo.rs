@@ -11,7 +11,7 @@ mod harness;
 use fake_discord::{cameo, cameo_autocomplete, token_of, Call, Place, APP_ID};
 use harness::{Harness, GUILD};
 use reel_bots::core::wording::cameo as words;
-use reel_consent::{Audience, Person};
+use reel_consent::{Audience, Person, Status};
 use serde_json::json;
 
 const ANN: u64 = 77;
@@ -44,7 +44,15 @@ async fn answer(h: &Harness, id: u64) -> String {
         .await
 }
 
-async fn subcommands_are_registered_and_typed_options_work(postgres: bool) {
+fn phrase_in(text: &str) -> String {
+    let after = text
+        .split("reading aloud:\n\n    ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no phrase in {text}"));
+    after.split("\n\n").next().unwrap().to_string()
+}
+
+async fn register_and_submit_an_attachment(postgres: bool) {
     let h = Harness::start_with_cameos(postgres).await;
     let registry = h.registry.clone().unwrap();
     let registered = h.fake.calls_to("PUT", "/applications/").remove(0);
@@ -72,7 +80,27 @@ async fn subcommands_are_registered_and_typed_options_work(postgres: bool) {
         (Some(11), Some(true))
     );
 
-    harness::cameos::registered(&registry, &person(ANN), "ana").await;
+    let options = json!([{ "name": "name", "type": 3, "value": "ana" }]);
+    h.fake
+        .interaction(cameo(10, &ann(), "register", options, &[]));
+    let challenge = answer(&h, 10).await;
+    assert!(challenge.contains("/cameo submit"), "{challenge}");
+    let phrase = phrase_in(&challenge);
+
+    let url = h.fake.serve_attachment("take.mp4", phrase.as_bytes());
+    let size = phrase.len() as u64;
+    let options = json!([{ "name": "recording", "type": 11, "value": "700" }]);
+    h.fake.interaction(cameo(
+        11,
+        &ann(),
+        "submit",
+        options,
+        &[(700, "take.mp4", size, &url)],
+    ));
+    let done = answer(&h, 11).await;
+    assert!(done.starts_with("Cameo ana is registered"), "{done}");
+    let ana = registry.cameo(&person(ANN), "ana").await.unwrap();
+    assert_eq!(ana.status, Status::Active);
 
     // A mention is a user; choices are typed.
     let options = json!([{ "name": "who", "type": 3, "value": "approved" }]);
@@ -140,7 +168,7 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
-    subcommands_are_registered_and_typed_options_work,
+    register_and_submit_an_attachment,
     oversized_attachments_are_refused_before_download,
     autocomplete_lists_only_usable_cameos,
 );

@@ -2,6 +2,7 @@
 //! Bot API on 127.0.0.1, with jobs walked through the store by hand.
 
 #[path = "telegram/fake.rs"]
+#[allow(dead_code)] // each test binary uses its own part
 mod fake;
 #[path = "telegram/harness.rs"]
 #[allow(dead_code)]

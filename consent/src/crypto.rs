@@ -81,6 +81,13 @@ impl MasterKey {
         Ok(Self::from_bytes(key))
     }
 
+    /// The key in standard base64, which [`Self::parse`] reads back (for
+    /// the operator to keep; never logged).
+    pub fn to_base64(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&self.0[..])
+    }
+
     /// A fingerprint naming this key (stored beside each wrapped key, so a
     /// wrong master key is told apart from damaged data). The first 8
     /// bytes of a domain-separated SHA-256: it says nothing of the key.

@@ -3,6 +3,7 @@
 //! permission must learn no more than "unavailable").
 
 use crate::crypto::CryptoError;
+use crate::enroll::RecordingRefused;
 use crate::model::{MediaKind, Status};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +40,24 @@ pub enum RegistryError {
     },
     #[error("encryption failed: {0}")]
     Crypto(#[from] CryptoError),
+    #[error("cameo `{name}` has no clip #{job_id} waiting for its owner's approval")]
+    NoApprovalPending { name: String, job_id: i64 },
     #[error("corrupt registry data: {0}")]
     Corrupt(String),
+    /// The person has no pending registration challenge (never asked for
+    /// one, or it was replaced by a newer one).
+    #[error("there is no registration challenge to answer: start with `/cameo register NAME`")]
+    NoChallenge,
+    #[error("the registration challenge expired: ask for a new phrase")]
+    ChallengeExpired,
+    /// The challenge was answered already (challenges are single use).
+    #[error("the registration challenge was already answered: ask for a new phrase")]
+    ChallengeUsed,
+    #[error("forwarded media can't register a cameo: record yourself and send that recording")]
+    Forwarded,
+    /// The recording failed the checks; the text says what to fix.
+    #[error("{0}")]
+    Recording(RecordingRefused),
 }
 
 impl RegistryError {

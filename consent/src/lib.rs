@@ -15,6 +15,7 @@
 use async_trait::async_trait;
 
 mod chain;
+mod consent_text;
 mod crypto;
 mod enroll;
 mod error;
@@ -24,10 +25,10 @@ mod registry;
 mod restrict;
 
 pub use chain::{ChainReport, ConsentEvent, EventKind, GENESIS};
+pub use consent_text::{CONSENT_LANGUAGE_EN, CONSENT_TEXT_EN};
 pub use crypto::{CryptoError, MasterKey};
 pub use enroll::{
-    Challenge, RecordingRefused, RecordingVerifier, Submission, VerifiedRecording,
-    CHALLENGE_TTL_MS,
+    Challenge, RecordingRefused, RecordingVerifier, Submission, VerifiedRecording, CHALLENGE_TTL_MS,
 };
 pub use error::RegistryError;
 pub use model::{
@@ -35,7 +36,10 @@ pub use model::{
     MediaInfo, MediaKind, NewCameo, Person, ReferenceMedia, Status,
 };
 pub use policy::{decide, Verdict};
-pub use registry::{CameoExport, CameoRegistry, PersonExport, MAX_SUGGESTIONS};
+pub use registry::{
+    ApprovalRequest, ApprovalState, CameoExport, CameoRegistry, PersonExport, CHALLENGE_WORDS,
+    MAX_SUGGESTIONS, PHRASE_WORDS,
+};
 pub use restrict::BUILT_IN as BUILT_IN_RESTRICTIONS;
 
 /// At most this many cameos may appear in one clip.

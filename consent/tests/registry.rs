@@ -50,6 +50,10 @@ async fn lifecycle(db: Db) {
     r.set_approval(&ana(), "ana", ApprovalMode::Ask)
         .await
         .unwrap();
+    for job in [31, 32] {
+        r.record_clip(job, &bob(), &["ana".into()]).await.unwrap();
+        assert!(r.mark_asked(job, "ana").await.unwrap());
+    }
     r.record_approval(&ana(), "ana", 31, true).await.unwrap();
     r.record_approval(&ana(), "ana", 32, false).await.unwrap();
     assert!(matches!(

@@ -82,6 +82,36 @@ pub fn read_image(path: &Path) -> Result<RgbImage, ImageError> {
     to_rgb(&decoded).map_err(unreadable)
 }
 
+/// Decodes a PNG held in memory (a cameo's reference frame, decrypted: it
+/// must never touch the disk in the clear).
+pub fn decode_png(bytes: &[u8]) -> Result<RgbImage, ImageError> {
+    const NAME: &str = "the PNG in memory";
+    let unreadable = |e: ffmpeg_next::Error| ImageError::Unreadable {
+        path: NAME.to_string(),
+        reason: e.to_string(),
+    };
+    ffmpeg_setup::init().map_err(unreadable)?;
+    let codec = ffmpeg_next::decoder::find(ffmpeg_next::codec::Id::PNG)
+        .ok_or(ffmpeg_next::Error::DecoderNotFound)
+        .map_err(unreadable)?;
+    let mut decoder = ffmpeg_next::codec::context::Context::new_with_codec(codec)
+        .decoder()
+        .video()
+        .map_err(unreadable)?;
+    decoder
+        .send_packet(&ffmpeg_next::Packet::copy(bytes))
+        .map_err(unreadable)?;
+    decoder.send_eof().map_err(unreadable)?;
+    let mut decoded = frame::Video::empty();
+    if decoder.receive_frame(&mut decoded).is_err() || decoded.width() == 0 {
+        return Err(ImageError::NoPicture {
+            path: NAME.to_string(),
+        });
+    }
+    too_large(NAME, decoded.width(), decoded.height())?;
+    to_rgb(&decoded).map_err(unreadable)
+}
+
 fn too_large(path: &str, width: u32, height: u32) -> Result<(), ImageError> {
     if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
         return Err(ImageError::TooLarge {

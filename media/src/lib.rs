@@ -23,7 +23,7 @@ pub use decode::{
 };
 pub use encode::{encode_mp4, EncodeError, EncodeOptions, EncodedClip};
 pub use frames::{Audio, Rendered, RgbImage};
-pub use image_file::{read_image, ImageError, MAX_IMAGE_SIDE};
+pub use image_file::{decode_png, read_image, ImageError, MAX_IMAGE_SIDE};
 pub use probe::{probe, ClipInfo, ProbeError};
 pub use reencode::{reencode_mp4, ReencodeError, ReencodeOptions};
 pub use watermark::{label_box, watermark_clip, LabelBox};

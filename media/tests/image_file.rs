@@ -66,3 +66,32 @@ fn a_video_file_is_not_an_image() {
     assert!(matches!(err, ImageError::NotAnImage { .. }), "{err}");
     assert!(err.to_string().contains("not an image file"), "{err}");
 }
+
+#[test]
+fn a_png_in_memory_decodes_to_the_same_pixels_and_garbage_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ppm_path = dir.path().join("face.ppm");
+    let colour = |x: u32, y: u32| [(x * 5) as u8, (y * 11) as u8, ((x * y) % 251) as u8];
+    std::fs::write(&ppm_path, ppm(41, 19, colour)).unwrap();
+    // FFmpeg's PNG encoder with every row filter in play (Paeth, Up, …).
+    let png_path = dir.path().join("face.png");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&ppm_path)
+        .args(["-pred", "mixed"])
+        .arg(&png_path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let image = reel_media::decode_png(&std::fs::read(&png_path).unwrap()).unwrap();
+    assert_eq!(image, read_image(&ppm_path).unwrap());
+
+    let err = reel_media::decode_png(b"\x89PNG\r\n\x1a\nthen nothing useful").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ImageError::Unreadable { .. } | ImageError::NoPicture { .. }
+        ),
+        "{err}"
+    );
+}

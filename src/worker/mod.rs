@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reel_consent::{decide, Checkpoint, ConsentGate, ConsentRequest, Verdict};
+use reel_consent::{decide, CameoRegistry, Checkpoint, ConsentGate, ConsentRequest, Verdict};
 use reel_engine::{CancelToken, Progress, RenderError, RenderRequest, Renderer};
 use reel_store::{ClipRecord, ClipStore, Heartbeat, Job, RenderFailure, RenderQueue, StoreError};
 use tokio::sync::watch;
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::provenance::{ClipFinisher, ClipJob};
 
 mod backoff;
+mod cameo;
 mod keep;
 
 use backoff::Backoff;
@@ -36,6 +37,9 @@ pub struct Worker {
     pub clips: ClipStore,
     pub renderer: Arc<dyn Renderer>,
     pub gate: Arc<dyn ConsentGate>,
+    /// Where a job's cameos' reference media come from (none: no master
+    /// key, and the gate refuses every cameo).
+    pub cameos: Option<CameoRegistry>,
     /// Labels, encodes within the platform's size and signs each clip.
     pub finisher: Arc<ClipFinisher>,
     pub settings: WorkerSettings,
@@ -129,6 +133,13 @@ impl Worker {
             self.queue.end(job.id, &worker, &failure).await?;
             return Ok(());
         }
+        let references = match cameo::prepare(self.cameos.as_ref(), &job).await {
+            Ok(references) => references,
+            Err(failure) => {
+                self.queue.end(job.id, &worker, &failure).await?;
+                return Ok(());
+            }
+        };
         let started = Instant::now();
         let cancel = CancelToken::new();
         let (progress_tx, progress_rx) = watch::channel(Progress { step: 0, total: 0 });
@@ -139,8 +150,8 @@ impl Worker {
             width: job.width,
             height: job.height,
             fps: job.fps,
-            reference_image: None,
-            reference_voice: None,
+            reference_image: references.image,
+            reference_voice: references.voice,
         };
         let renderer = self.renderer.clone();
         let render_cancel = cancel.clone();

@@ -186,6 +186,26 @@ impl Delivery {
         Ok(())
     }
 
+    /// Holds an encoded clip unposted for `wait` (it waits for its cameo's
+    /// owner to approve it) and lets the lease go. Not a failed post: the
+    /// attempt the claim counted is given back, so a long wait never runs
+    /// out of delivery attempts. Recorded as no event (it repeats every
+    /// `wait`); the caller records what the wait is for once.
+    pub async fn hold(&self, id: i64, owner: &str, wait: Duration) -> Result<bool, StoreError> {
+        let now = self.store.now().await?;
+        let held = sqlx::query(
+            "UPDATE jobs SET run_after = $1, delivery_attempts = delivery_attempts - 1, \
+             lease_owner = NULL, lease_expires_at = NULL \
+             WHERE id = $2 AND lease_owner = $3 AND state = 'encoded'",
+        )
+        .bind(now + wait.as_millis() as i64)
+        .bind(id)
+        .bind(owner)
+        .execute(&self.store.writes)
+        .await?;
+        Ok(held.rows_affected() == 1)
+    }
+
     /// A consent check refused an encoded clip just before posting (the
     /// cameo's owner withdrew): the job ends blocked and its outcome message
     /// is posted instead of the clip. `owner` must hold the delivery lease.

@@ -3,6 +3,7 @@
 //! tested once; adapters only translate between a platform and this.
 
 pub mod actions;
+mod approval_hold;
 pub(crate) mod cameo;
 mod command;
 mod delete;
@@ -16,6 +17,7 @@ mod reposts;
 mod service;
 pub mod wording;
 
+pub use approval_hold::APPROVAL_TIMEOUT;
 pub use cameo::{CameoCommand, CLIPS_LISTED, DEFAULT_MAX_UPLOAD_BYTES};
 pub use command::{
     parse, validate, Aspect, Command, RenderSettings, UsageError, ValidVideo, VideoRequest,

@@ -61,6 +61,24 @@ pub trait ChatSink: Send + Sync {
 
     /// Posts why a job ended without a clip (failed, cancelled, blocked).
     async fn post_outcome(&self, job: &Job, text: &str) -> Result<(), SinkError>;
+
+    /// Shows `clip` privately to the owner of a cameo in it (`owner_user_id`,
+    /// on this sink's platform) with Approve and Reject, asking whether it
+    /// may go to its requester (approval mode `ask`). A platform that
+    /// cannot reach the owner keeps the default, and such clips wait until
+    /// they time out.
+    async fn ask_approval(
+        &self,
+        _owner_user_id: &str,
+        _job: &Job,
+        _clip: &ClipFile,
+        _text: &str,
+    ) -> Result<(), SinkError> {
+        Err(SinkError(format!(
+            "{} cannot ask a cameo's owner for approval",
+            self.platform()
+        )))
+    }
 }
 
 /// Polls the database for jobs of one platform whose progress changed and

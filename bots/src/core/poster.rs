@@ -9,11 +9,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reel_consent::{decide, Checkpoint, ConsentGate, ConsentRequest, Verdict};
+use reel_consent::{decide, CameoRegistry, Checkpoint, ConsentGate, ConsentRequest, Verdict};
 use reel_store::{ClipStore, Job, JobState, Store, StoreError};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::approval_hold::AfterApproval;
 use super::outcomes::{ChatSink, ClipFile};
 use super::wording;
 
@@ -31,6 +32,11 @@ pub struct OutcomePoster {
     lease: Duration,
     idle_poll: Duration,
     per_platform: usize,
+    /// The registry, for cameos whose owners approve each clip (none: no
+    /// master key, so no cameo exists).
+    approvals: Option<CameoRegistry>,
+    /// How often a held clip looks again for its owner's answer.
+    approval_poll: Duration,
 }
 
 impl OutcomePoster {
@@ -54,7 +60,46 @@ impl OutcomePoster {
             lease: Duration::from_secs(120),
             idle_poll: Duration::from_millis(500),
             per_platform: POSTS_PER_PLATFORM,
+            approvals: None,
+            approval_poll: Duration::from_secs(5),
         }
+    }
+
+    /// Holds clips whose cameos' owners approve each one (approval mode
+    /// `ask`) until they answer; see `approval_hold.rs`.
+    pub fn with_approvals(mut self, registry: CameoRegistry) -> Self {
+        self.approvals = Some(registry);
+        self
+    }
+
+    pub fn with_approval_poll(mut self, every: Duration) -> Self {
+        self.approval_poll = every;
+        self
+    }
+
+    pub(super) fn approvals(&self) -> Option<&CameoRegistry> {
+        self.approvals.as_ref()
+    }
+
+    pub(super) fn approval_poll(&self) -> Duration {
+        self.approval_poll
+    }
+
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(super) fn clips(&self) -> &ClipStore {
+        &self.clips
+    }
+
+    /// Who holds delivery leases (this poster).
+    pub(super) fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub(super) fn sink_for(&self, platform: &str) -> Option<&Arc<dyn ChatSink>> {
+        self.sinks.get(platform)
     }
 
     /// The delivery lease (renewed every third of it while posting).
@@ -236,6 +281,9 @@ impl OutcomePoster {
             key,
             data,
         };
+        if let AfterApproval::Handled = self.approval_step(sink, &job, &clip).await? {
+            return Ok(());
+        }
         match sink
             .post_clip(
                 &job,
@@ -260,6 +308,15 @@ impl OutcomePoster {
                     .await
             }
         }
+    }
+
+    /// Posts why a job ended without its clip.
+    pub(super) async fn post_blocked(
+        &self,
+        sink: &dyn ChatSink,
+        job: &Job,
+    ) -> Result<(), StoreError> {
+        self.post_outcome(sink, job).await
     }
 
     async fn post_outcome(&self, sink: &dyn ChatSink, job: &Job) -> Result<(), StoreError> {

@@ -504,3 +504,40 @@ pub fn terminal_clip_at(caption: &str, place: &str) -> String {
 pub fn cannot_read_input(error: &std::io::Error) -> String {
     format!("cannot read input: {error}")
 }
+
+// Approval mode `ask` (approval_hold.rs).
+
+/// To a cameo's owner, privately, with the clip: may it go out?
+pub fn approval_request(job: &Job, cameo: &str, quote: impl Fn(&str) -> String) -> String {
+    format!(
+        "Clip #{} uses your cameo `{cameo}`, asked for by {} user {}: “{}”. \
+         It goes to them only if you approve (/cameo approve {} or /cameo reject {}).",
+        job.id,
+        job.platform,
+        job.user_id,
+        quote(&printable(&job.prompt, 200)),
+        job.id,
+        job.id
+    )
+}
+
+/// The requester's status while the owner decides.
+pub fn awaiting_approval(job: &Job) -> String {
+    format!(
+        "#{} is ready and waits for the cameo's owner to approve it.",
+        job.id
+    )
+}
+
+/// Why a clip was not posted: its cameo's owner said no. Names nothing
+/// else about the owner.
+pub fn approval_refused(cameo: &str) -> String {
+    format!("the owner of cameo `{cameo}` did not approve this clip, so it was deleted")
+}
+
+pub fn approval_timed_out(cameo: &str) -> String {
+    format!(
+        "the owner of cameo `{cameo}` did not answer within {} hours, so the clip was deleted",
+        super::approval_hold::APPROVAL_TIMEOUT.as_secs() / 3600
+    )
+}

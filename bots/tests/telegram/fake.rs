@@ -5,8 +5,6 @@
 //! connection mid-answer (a network blip). Files users sent ([`serve_file`](FakeTelegram::serve_file))
 //! are described by getFile and downloaded from `/file/bot<token>/<path>`.
 
-#![allow(dead_code)] // each test binary uses its own part
-
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -93,8 +93,22 @@ impl CameoRegistry {
     ) -> Result<CameoId, RegistryError> {
         let at = self.now();
         let mut tx = self.begin(conn).await?;
+        let id = self.insert_cameo(&mut tx, new, name, at).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The writes of a registration, inside the caller's write transaction
+    /// (see [`Self::begin`]); the cameo is active once they are committed.
+    pub(super) async fn insert_cameo(
+        &self,
+        tx: &mut AnyConnection,
+        new: &NewCameo,
+        name: &CameoName,
+        at: i64,
+    ) -> Result<CameoId, RegistryError> {
         let version = new.evidence.consent_text_version;
-        let text = find_consent_text(&mut tx, TextKey::Version(version))
+        let text = find_consent_text(&mut *tx, TextKey::Version(version))
             .await?
             .ok_or(RegistryError::UnknownConsentText(version))?;
         let inserted = sqlx::query(
@@ -117,7 +131,7 @@ impl CameoRegistry {
         };
         let actor = new.owner.actor();
         append(
-            &mut tx,
+            &mut *tx,
             id,
             EventKind::Granted,
             &actor,
@@ -131,10 +145,10 @@ impl CameoRegistry {
             at,
         )
         .await?;
-        self.store_media(&mut tx, id, &new.media, at).await?;
+        self.store_media(&mut *tx, id, &new.media, at).await?;
         let evidence = &new.evidence;
         append(
-            &mut tx,
+            &mut *tx,
             id,
             EventKind::Verified,
             &actor,
@@ -154,7 +168,6 @@ impl CameoRegistry {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
         Ok(id)
     }
 

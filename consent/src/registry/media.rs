@@ -132,7 +132,8 @@ impl CameoRegistry {
     }
 
     /// An operator's erasure of everything `person` registered (an erasure
-    /// request); `operator` names who did it, for the log. Returns how
+    /// request), their registration challenges included; `operator` names
+    /// who did it, for the log. Returns how
     /// many cameos were erased.
     pub async fn erase_person(
         &self,
@@ -150,6 +151,7 @@ impl CameoRegistry {
         };
         self.erase_ids(&ids, &format!("operator:{operator}"), "operator")
             .await?;
+        self.forget_challenges(person).await?;
         Ok(ids.len())
     }
 

@@ -1,6 +1,6 @@
 //! The cameo registry: cameos, their encrypted media, who may use them,
 //! and the consent log, in the store's database (tables from migration
-//! 0004, run by `Store::open`).
+//! 0004 and 0005, run by `Store::open`).
 //!
 //! Every change runs in one write transaction that also appends its event,
 //! so a change and its record exist together or not at all. Appends are
@@ -23,7 +23,9 @@ use crate::crypto::MasterKey;
 use crate::error::RegistryError;
 use crate::model::{ApprovalMode, Audience, CameoId, CameoInfo, CameoName, Person, Status};
 
+mod approval;
 mod audit;
+mod enroll;
 mod gate;
 mod lifecycle;
 mod media;
@@ -31,7 +33,9 @@ mod owner;
 mod rotate;
 mod usage;
 
+pub use approval::{ApprovalRequest, ApprovalState};
 pub use audit::{CameoExport, PersonExport};
+pub use enroll::{CHALLENGE_WORDS, PHRASE_WORDS};
 pub use usage::MAX_SUGGESTIONS;
 
 /// Key of the PostgreSQL advisory lock that serialises appends to the log.

@@ -189,29 +189,3 @@ impl CameoRegistry {
         Ok(())
     }
 }
-
-impl CameoRegistry {
-    /// Records the owner's answer about one clip (approval mode `ask`):
-    /// `approval_given` or `approval_refused`, naming the job. Holding the
-    /// clip and deleting a refused one are the caller's.
-    pub async fn record_approval(
-        &self,
-        actor: &Person,
-        name: &str,
-        job_id: i64,
-        approved: bool,
-    ) -> Result<(), RegistryError> {
-        let mut conn = self.writer().await?;
-        let mut tx = self.begin(&mut conn).await?;
-        let cameo = self.owned(&mut tx, actor, name, &[Status::Active]).await?;
-        let kind = if approved {
-            EventKind::ApprovalGiven
-        } else {
-            EventKind::ApprovalRefused
-        };
-        let payload = json!({ "job_id": job_id });
-        append(&mut tx, cameo.id, kind, &actor.actor(), payload, self.now()).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-}

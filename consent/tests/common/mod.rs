@@ -9,7 +9,7 @@ use reel_consent::{
     CameoInfo, CameoRegistry, ConsentDecision, ConsentGate, ConsentRequest, Evidence, MasterKey,
     NewCameo, Person, ReferenceMedia,
 };
-use reel_store::testing::{fresh_postgres_database, sqlite_url_in};
+use reel_store::testing::{fresh_postgres_database, open_with_clock, sqlite_url_in, ManualClock};
 use reel_store::{Backend, Store, StoreOptions};
 use sqlx::Row;
 
@@ -96,6 +96,28 @@ pub async fn postgres() -> Db {
 
 async fn open(url: String, dir: Option<tempfile::TempDir>) -> Db {
     let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+    with_store(store, url, dir)
+}
+
+/// A [`Db`] whose time moves only with `clock` (see `ManualClock`).
+pub async fn sqlite_with_clock(clock: &ManualClock) -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url_in(dir.path());
+    let store = open_with_clock(&url, StoreOptions::default(), clock)
+        .await
+        .unwrap();
+    with_store(store, url, Some(dir))
+}
+
+pub async fn postgres_with_clock(clock: &ManualClock) -> Db {
+    let url = fresh_postgres_database().await;
+    let store = open_with_clock(&url, StoreOptions::default(), clock)
+        .await
+        .unwrap();
+    with_store(store, url, None)
+}
+
+fn with_store(store: Store, url: String, dir: Option<tempfile::TempDir>) -> Db {
     let master = MasterKey::generate();
     Db {
         registry: CameoRegistry::new(store.clone(), master.clone()),
@@ -108,6 +130,7 @@ async fn open(url: String, dir: Option<tempfile::TempDir>) -> Db {
 
 /// Runs each named test function on SQLite and on PostgreSQL (a test that
 /// cannot reach PostgreSQL fails).
+#[allow(unused_macros)] // not every test file runs on both backends this way
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite { $( #[tokio::test] async fn $name() { super::$name(crate::common::sqlite().await).await } )* }

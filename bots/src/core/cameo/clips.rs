@@ -95,7 +95,7 @@ impl Cameos {
         for name in names {
             uses.extend(self.registry.clips_of(owner, &name).await?);
         }
-        uses.sort_by(|a, b| (b.at, b.job_id).cmp(&(a.at, a.job_id)));
+        uses.sort_by_key(|c| std::cmp::Reverse((c.at, c.job_id)));
         uses.dedup_by_key(|c| c.job_id);
         Ok(uses)
     }

@@ -28,7 +28,6 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
 
 /// What cameo commands need.
 #[derive(Clone)]
-#[allow(dead_code)] // `verifier`: read by registration (see `register.rs`)
 pub(super) struct Cameos {
     registry: CameoRegistry,
     verifier: Arc<dyn RecordingVerifier>,

@@ -9,10 +9,6 @@ use crate::core::menu::{self, CAMEO_SUBCOMMANDS};
 pub const NOT_ENABLED: &str =
     "Cameos are not enabled on this server: the operator has not set a master key.";
 
-/// Interim, until registration by challenge is on this server.
-pub const REGISTRATION_UNAVAILABLE: &str =
-    "Registering a cameo isn't available on this server yet; nothing was stored.";
-
 pub const NO_CAMEO: &str =
     "You have no cameo. Register your face and voice with /cameo register NAME.";
 
@@ -292,9 +288,9 @@ pub const DOWNLOAD_FAILED: &str =
 pub const CANNOT_READ_RECORDING: &str =
     "I can't read that file; give the path of a video file on this machine.";
 
-/// Telegram: a video without a pending `/cameo register`.
+/// A recording without a pending `/cameo register`.
 pub const NO_CHALLENGE_HINT: &str =
-    "I only take videos to register a cameo: send /cameo register NAME first, then the recording.";
+    "There is no phrase of yours to answer: recordings register a cameo, so send /cameo register NAME first, then the recording.";
 
 /// The registry's refusals, worded for the person who asked; `None` for
 /// failures they cannot fix (logged, told as "nothing was changed").
@@ -319,6 +315,19 @@ pub fn registry_error(error: &RegistryError) -> Option<String> {
             Status::Active | Status::Erased => format!("You have no cameo {name}."),
         },
         RegistryError::InvalidRestrictions(why) => format!("Those restrictions can't be stored: {why}."),
+        RegistryError::NoApprovalPending { job_id, .. } => {
+            format!("There is no clip #{job_id} waiting for your approval.")
+        }
+        RegistryError::NoChallenge => NO_CHALLENGE_HINT.to_string(),
+        RegistryError::ChallengeExpired => {
+            "Your phrase expired; ask for a new one with /cameo register NAME.".to_string()
+        }
+        RegistryError::ChallengeUsed => {
+            "That phrase was already answered; ask for a new one with /cameo register NAME."
+                .to_string()
+        }
+        RegistryError::Forwarded => "A forwarded recording can't register a cameo: record yourself reading the phrase and send that recording.".to_string(),
+        RegistryError::Recording(refused) => refused.to_string(),
         RegistryError::Db(_)
         | RegistryError::MissingMedia(_)
         | RegistryError::UnknownConsentText(_)

@@ -65,7 +65,7 @@ async fn video_is_deferred_queued_shows_progress_and_posts_the_clip() {
     let names: Vec<&str> = commands.iter().filter_map(|c| c["name"].as_str()).collect();
     assert_eq!(
         names,
-        ["video", "status", "cancel", "history", "clip", "help"]
+        ["video", "status", "cancel", "history", "clip", "cameo", "help"]
     );
     let options = &commands[0]["options"];
     assert_eq!(options[0]["name"], "prompt");

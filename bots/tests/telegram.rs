@@ -2,6 +2,7 @@
 //! Bot API on 127.0.0.1, with jobs walked through the store by hand.
 
 #[path = "telegram/fake.rs"]
+#[allow(dead_code)] // each test binary uses its own part
 mod fake;
 #[path = "telegram/harness.rs"]
 #[allow(dead_code)]
@@ -36,7 +37,7 @@ async fn video_is_queued_shows_progress_and_is_posted_once() {
         .collect();
     assert_eq!(
         names,
-        ["video", "status", "cancel", "history", "clip", "help"]
+        ["video", "status", "cancel", "history", "clip", "cameo", "help"]
     );
 
     h.fake.push(text_update(

@@ -13,26 +13,36 @@ pub enum Action {
     Reroll,
     Cancel,
     Delete,
+    /// A cameo's owner removes a clip made with their likeness (under
+    /// `/cameo clips`).
+    RemoveCameoClip,
 }
 
 impl Action {
-    pub const ALL: [Action; 3] = [Action::Reroll, Action::Cancel, Action::Delete];
+    pub const ALL: [Action; 4] = [
+        Action::Reroll,
+        Action::Cancel,
+        Action::Delete,
+        Action::RemoveCameoClip,
+    ];
 
     fn word(self) -> &'static str {
         match self {
             Self::Reroll => "reroll",
             Self::Cancel => "cancel",
             Self::Delete => "delete",
+            Self::RemoveCameoClip => "unclip",
         }
     }
 
     /// The short prefix Telegram buttons used before the codec was shared;
     /// such buttons are still under old messages.
-    fn legacy_telegram(self) -> &'static str {
+    fn legacy_telegram(self) -> Option<&'static str> {
         match self {
-            Self::Reroll => "rr",
-            Self::Cancel => "cx",
-            Self::Delete => "del",
+            Self::Reroll => Some("rr"),
+            Self::Cancel => Some("cx"),
+            Self::Delete => Some("del"),
+            Self::RemoveCameoClip => None,
         }
     }
 }
@@ -64,7 +74,7 @@ pub fn decode(data: &str) -> Option<Press> {
         }
         let action = Action::ALL
             .into_iter()
-            .find(|a| a.legacy_telegram() == first)?;
+            .find(|a| a.legacy_telegram() == Some(first))?;
         (action, id)
     };
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -136,6 +146,7 @@ mod tests {
             "rr:+5",
             "rr:5:6",
             "zz:5",
+            "unclip:5",
         ] {
             assert_eq!(decode(bad), None, "{bad}");
         }

@@ -1,11 +1,12 @@
 //! The command language: `/video <prompt> [duration:5] [seed:42] [aspect:portrait]
 //! [size:640x384] [cameo:name]`, `/status [job]`, `/cancel [job]`, `/history`,
-//! `/clip <job>`, `/help`. Options are `key:value` words at the end of the message.
+//! `/clip <job>`, `/help`, `/cameo …` (see `cameo/parse.rs`). Options are `key:value` words at the end of the message.
 
 use std::ops::RangeInclusive;
 
 use rand::Rng;
 
+use super::cameo::{self, CameoCommand};
 use super::wording;
 
 /// A message the user must fix; shown to them as it is.
@@ -26,6 +27,8 @@ pub enum Command {
     /// Post a finished clip again, here.
     Clip(i64),
     Help,
+    /// `/cameo …`: the sender's cameo.
+    Cameo(CameoCommand),
 }
 
 /// A `/video` request as the user gave it, before validation. Adapters with
@@ -137,6 +140,7 @@ pub fn parse(text: &str, plain_text_is_prompt: bool) -> Result<Command, UsageErr
             None => Err(usage(wording::WHICH_CLIP)),
         },
         "help" | "start" => Ok(Command::Help),
+        "cameo" => Ok(Command::Cameo(cameo::parse(args)?)),
         _ => Err(usage(wording::unknown_command(&name))),
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod actions;
 mod approval_hold;
+pub(crate) mod cameo;
 mod command;
 mod delete;
 pub mod fit;
@@ -17,6 +18,7 @@ mod service;
 pub mod wording;
 
 pub use approval_hold::APPROVAL_TIMEOUT;
+pub use cameo::{CameoCommand, CLIPS_LISTED, DEFAULT_MAX_UPLOAD_BYTES};
 pub use command::{
     parse, validate, Aspect, Command, RenderSettings, UsageError, ValidVideo, VideoRequest,
 };

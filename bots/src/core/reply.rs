@@ -26,6 +26,14 @@ pub enum Reply {
     Refused { text: String },
     /// `/clip 12`: post this delivered job's clip again, here, with `caption`.
     Repost { job: Box<Job>, caption: String },
+    /// `/cameo clips`: the list, and under it a Delete button
+    /// ([`Action::RemoveCameoClip`](super::actions::Action)) for each of
+    /// `job_ids`.
+    CameoClips { text: String, job_ids: Vec<i64> },
+    /// A cameo's owner removed a clip made with their likeness: the stored
+    /// clip is gone; where the platform allows, its posted message (found
+    /// through the job's reply handle) goes too.
+    Removed { job: Box<Job>, text: String },
 }
 
 /// The kind of a [`Reply`], without its data (logs, tests).
@@ -37,6 +45,8 @@ pub enum ReplyKind {
     Deleted,
     Refused,
     Repost,
+    CameoClips,
+    Removed,
 }
 
 impl Reply {
@@ -56,6 +66,8 @@ impl Reply {
             Self::Deleted { .. } => ReplyKind::Deleted,
             Self::Refused { .. } => ReplyKind::Refused,
             Self::Repost { .. } => ReplyKind::Repost,
+            Self::CameoClips { .. } => ReplyKind::CameoClips,
+            Self::Removed { .. } => ReplyKind::Removed,
         }
     }
 
@@ -66,7 +78,9 @@ impl Reply {
             | Self::Info { text }
             | Self::Cancelled { text, .. }
             | Self::Deleted { text, .. }
-            | Self::Refused { text } => text,
+            | Self::Refused { text }
+            | Self::CameoClips { text, .. }
+            | Self::Removed { text, .. } => text,
             Self::Repost { caption, .. } => caption,
         }
     }
@@ -75,8 +89,10 @@ impl Reply {
     pub fn job_id(&self) -> Option<i64> {
         match self {
             Self::Queued { job_id, .. } | Self::Deleted { job_id, .. } => Some(*job_id),
-            Self::Cancelled { job, .. } | Self::Repost { job, .. } => Some(job.id),
-            Self::Info { .. } | Self::Refused { .. } => None,
+            Self::Cancelled { job, .. } | Self::Repost { job, .. } | Self::Removed { job, .. } => {
+                Some(job.id)
+            }
+            Self::Info { .. } | Self::Refused { .. } | Self::CameoClips { .. } => None,
         }
     }
 

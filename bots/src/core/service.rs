@@ -4,6 +4,7 @@ use rand::Rng;
 use reel_consent::{decide, Checkpoint, ConsentGate, ConsentRequest, Verdict};
 use reel_store::{CancelOutcome, ClipStore, Job, JobState, Limits, NewJob, Store, StoreError};
 
+use super::cameo::{Cameos, DEFAULT_MAX_UPLOAD_BYTES};
 use super::command::{self, Command, RenderSettings, UsageError, ValidVideo, VideoRequest};
 use super::handles::ChatHandles;
 use super::reply::Reply;
@@ -40,6 +41,9 @@ pub struct CommandCore {
     handles: ChatHandles,
     pub(super) reposts: Reposts,
     pub(super) fits: Fits,
+    /// `/cameo`, where a master key is configured (see `cameo/`).
+    pub(super) cameos: Option<Cameos>,
+    pub(super) max_upload_bytes: u64,
 }
 
 impl CommandCore {
@@ -53,6 +57,8 @@ impl CommandCore {
             handles: ChatHandles::new(store.clone()),
             reposts: Reposts::default(),
             fits: Fits::default(),
+            cameos: None,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             store,
             clips,
             gate,
@@ -99,6 +105,7 @@ impl CommandCore {
             Command::History => self.history(from).await,
             Command::Clip(job) => self.clip(from, job).await,
             Command::Help => Ok(Reply::info(wording::help())),
+            Command::Cameo(cameo) => return self.cameo(from, cameo).await,
         };
         answered(from, result)
     }

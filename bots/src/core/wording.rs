@@ -8,6 +8,8 @@ use reel_store::{Job, JobState, QueuePlace, Refusal};
 use super::actions::Action;
 use super::command::printable;
 
+pub mod cameo;
+
 /// The `/help` text, from the command table.
 pub fn help() -> String {
     super::menu::help()
@@ -442,7 +444,7 @@ pub fn button_label(action: Action) -> &'static str {
     match action {
         Action::Reroll => "Re-roll",
         Action::Cancel => "Cancel",
-        Action::Delete => "Delete",
+        Action::Delete | Action::RemoveCameoClip => "Delete",
     }
 }
 
@@ -451,7 +453,7 @@ pub fn button_emoji(action: Action) -> &'static str {
     match action {
         Action::Reroll => "🎲",
         Action::Cancel => "✖",
-        Action::Delete => "🗑",
+        Action::Delete | Action::RemoveCameoClip => "🗑",
     }
 }
 
@@ -464,6 +466,7 @@ pub fn clip_file_name(job_id: i64) -> String {
 
 pub const PROMPT_OPTION_ABOUT: &str = "What to film";
 pub const ASPECT_OPTION_ABOUT: &str = "Landscape (default), portrait or square";
+pub const CAMEO_OPTION_ABOUT: &str = "A registered person's cameo to appear in the clip";
 pub const SEED_OPTION_ABOUT: &str = "Same seed + same prompt = same clip";
 
 pub fn duration_option_about(allowed: &RangeInclusive<u32>, default: u32) -> String {

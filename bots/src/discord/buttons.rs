@@ -30,11 +30,29 @@ pub fn clip(job_id: i64) -> Vec<CreateActionRow> {
     for_job(job_id, JobState::Delivered, true)
 }
 
+/// Under `/cameo clips`: a Delete button naming each clip, five a row
+/// (Discord's most; 5 rows hold the 20 listed).
+pub fn cameo_clips(job_ids: &[i64]) -> Vec<CreateActionRow> {
+    job_ids
+        .chunks(5)
+        .map(|ids| {
+            let row = ids
+                .iter()
+                .map(|&id| {
+                    button(Action::RemoveCameoClip, id)
+                        .label(wording::cameo::remove_button_label(id))
+                })
+                .collect();
+            CreateActionRow::Buttons(row)
+        })
+        .collect()
+}
+
 fn button(action: Action, job_id: i64) -> CreateButton {
     let style = match action {
         Action::Reroll => ButtonStyle::Primary,
         Action::Cancel => ButtonStyle::Secondary,
-        Action::Delete => ButtonStyle::Danger,
+        Action::Delete | Action::RemoveCameoClip => ButtonStyle::Danger,
     };
     CreateButton::new(actions::encode(action, job_id))
         .label(wording::button_label(action))

@@ -6,9 +6,12 @@ use serenity::builder::{CreateCommand, CreateCommandOption};
 use serenity::model::application::{
     CommandData, CommandDataOption, CommandDataOptionValue, CommandOptionType, InteractionContext,
 };
+use serenity::model::channel::Attachment;
 
-use crate::core::menu::{self, Args};
-use crate::core::{self, wording, Command, RenderSettings, UsageError, VideoRequest};
+use crate::core::menu::{self, Args, OptionKind};
+use crate::core::{
+    self, cameo, wording, CameoCommand, Command, RenderSettings, UsageError, VideoRequest,
+};
 
 /// Discord's cap on a string option's `max_length`.
 const DISCORD_MAX_LENGTH: usize = 6000;
@@ -29,6 +32,9 @@ pub fn definitions(settings: &RenderSettings) -> Vec<CreateCommand> {
                         .required(required),
                 ),
                 Args::Video => video_options(settings)
+                    .into_iter()
+                    .fold(command, CreateCommand::add_option),
+                Args::Cameo => cameo_subcommands()
                     .into_iter()
                     .fold(command, CreateCommand::add_option),
             };
@@ -52,6 +58,12 @@ fn video_options(settings: &RenderSettings) -> Vec<CreateCommandOption> {
     for name in ASPECTS {
         aspect = aspect.add_string_choice(name, name);
     }
+    let cameo = CreateCommandOption::new(
+        CommandOptionType::String,
+        "cameo",
+        wording::CAMEO_OPTION_ABOUT,
+    )
+    .set_autocomplete(true);
     vec![
         CreateCommandOption::new(
             CommandOptionType::String,
@@ -76,7 +88,34 @@ fn video_options(settings: &RenderSettings) -> Vec<CreateCommandOption> {
         )
         .min_int_value(0)
         .max_int_value(u64::from(u32::MAX)),
+        cameo,
     ]
+}
+
+/// `/cameo`'s sub-commands (SUB_COMMAND options), from the core's table.
+fn cameo_subcommands() -> Vec<CreateCommandOption> {
+    menu::CAMEO_SUBCOMMANDS
+        .iter()
+        .map(|sub| {
+            let spec =
+                CreateCommandOption::new(CommandOptionType::SubCommand, sub.name, sub.summary);
+            sub.options.iter().fold(spec, |spec, option| {
+                let kind = match option.kind {
+                    OptionKind::Text | OptionKind::Choice(_) => CommandOptionType::String,
+                    OptionKind::User => CommandOptionType::User,
+                    OptionKind::Attachment => CommandOptionType::Attachment,
+                };
+                let mut typed = CreateCommandOption::new(kind, option.name, option.about)
+                    .required(option.required);
+                if let OptionKind::Choice(choices) = option.kind {
+                    for choice in choices {
+                        typed = typed.add_string_choice(*choice, *choice);
+                    }
+                }
+                spec.add_sub_option(typed)
+            })
+        })
+        .collect()
 }
 
 /// The core command an invoked slash command stands for. Validation of
@@ -93,6 +132,7 @@ pub fn parse(data: &CommandData) -> Result<Command, UsageError> {
             None => core::parse("/clip", false),
         },
         "help" => Ok(Command::Help),
+        "cameo" => cameo_command(&data.options).map(Command::Cameo),
         // A command this version no longer has (stale registration): the
         // core words the refusal.
         other => core::parse(&format!("/{other}"), false),
@@ -108,8 +148,8 @@ fn video(options: &[CommandDataOption]) -> Result<VideoRequest, UsageError> {
                 continue;
             }
             (CommandDataOptionValue::Integer(n), "duration" | "seed") => n.to_string(),
-            (CommandDataOptionValue::String(text), "aspect") => text.clone(),
-            (_, "prompt" | "duration" | "seed" | "aspect") => {
+            (CommandDataOptionValue::String(text), "aspect" | "cameo") => text.clone(),
+            (_, "prompt" | "duration" | "seed" | "aspect" | "cameo") => {
                 return Err(UsageError(wording::WRONG_OPTION_KIND.into()))
             }
             // Not ours (a stale registration): the core refuses it by name.
@@ -126,4 +166,77 @@ fn job(options: &[CommandDataOption]) -> Result<Option<i64>, UsageError> {
         Some(CommandDataOptionValue::Integer(id)) if *id > 0 => Ok(Some(*id)),
         Some(_) => Err(UsageError(wording::NOT_A_JOB_NUMBER.into())),
     }
+}
+
+/// `/cameo submit`'s attachment: `None` for any other command, `Some(None)`
+/// for a submit without one.
+pub fn submitted_recording(data: &CommandData) -> Option<Option<&Attachment>> {
+    if data.name != "cameo" {
+        return None;
+    }
+    let sub = data.options.first()?;
+    let CommandDataOptionValue::SubCommand(args) = &sub.value else {
+        return None;
+    };
+    if sub.name != "submit" {
+        return None;
+    }
+    let id = args.iter().find_map(|o| match o.value {
+        CommandDataOptionValue::Attachment(id) => Some(id),
+        _ => None,
+    });
+    Some(id.and_then(|id| data.resolved.attachments.get(&id)))
+}
+
+/// An invoked `/cameo` sub-command. `submit` (an attachment to download)
+/// is the handler's; anything else goes to the core as typed.
+fn cameo_command(options: &[CommandDataOption]) -> Result<CameoCommand, UsageError> {
+    let Some(sub) = options.first() else {
+        return Ok(CameoCommand::Help);
+    };
+    let CommandDataOptionValue::SubCommand(args) = &sub.value else {
+        return Err(UsageError(wording::WRONG_OPTION_KIND.into()));
+    };
+    let text = |name: &str| -> Result<Option<String>, UsageError> {
+        match args.iter().find(|o| o.name == name).map(|o| &o.value) {
+            None => Ok(None),
+            Some(CommandDataOptionValue::String(value)) => Ok(Some(value.clone())),
+            Some(CommandDataOptionValue::User(user)) => Ok(Some(user.get().to_string())),
+            Some(_) => Err(UsageError(wording::WRONG_OPTION_KIND.into())),
+        }
+    };
+    let required = |name: &str| -> Result<String, UsageError> {
+        text(name)?.ok_or_else(|| UsageError(wording::cameo::usage_of(&sub.name)))
+    };
+    let name = text("cameo")?;
+    Ok(match sub.name.as_str() {
+        "register" => CameoCommand::Register {
+            name: required("name")?,
+        },
+        "status" => CameoCommand::Status { name },
+        "clips" => CameoCommand::Clips { name },
+        "withdraw" => CameoCommand::Withdraw { name },
+        "erase" => CameoCommand::Erase { name },
+        "audience" => CameoCommand::Audience {
+            name,
+            audience: cameo::audience(&required("who")?)?,
+        },
+        "approval" => CameoCommand::Approval {
+            name,
+            mode: cameo::approval(&required("mode")?)?,
+        },
+        "allow" => CameoCommand::Allow {
+            name,
+            user: required("user")?,
+        },
+        "deny" => CameoCommand::Deny {
+            name,
+            user: required("user")?,
+        },
+        "restrict" => CameoCommand::Restrict {
+            name,
+            phrases: cameo::restrictions(&required("words")?)?,
+        },
+        other => return Err(UsageError(wording::cameo::usage_of(other))),
+    })
 }

@@ -7,14 +7,14 @@ use reel_store::JobState;
 use serenity::all::{
     ApplicationId, ChannelId, CommandInteraction, ComponentInteraction, Context,
     CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage,
-    EditInteractionResponse, GuildId, InteractionId, Message, UserId,
+    EditInteractionResponse, GuildId, InteractionId, Message, MessageId, UserId,
 };
 use serenity::http::HttpError;
 
 use super::buttons;
-use super::handle::{now_ms, ReplyHandle, DEFAULT_ATTACHMENT_LIMIT};
+use super::handle::{now_ms, Receipt, ReplyHandle, DEFAULT_ATTACHMENT_LIMIT};
 use super::upload::attachment;
-use super::{commands, markdown, Deps, DiscordError, DiscordSink, PLATFORM};
+use super::{commands, markdown, recordings, Deps, DiscordError, DiscordSink, PLATFORM};
 use crate::core::actions::{self, Action, Press};
 use crate::core::{validate, wording, ChatSink, Command, Reply, Requester, Upload, UsageError};
 
@@ -85,6 +85,10 @@ pub async fn on_command(ctx: &Context, deps: &Deps, cmd: &CommandInteraction) ->
         cmd.user.id,
         cmd.attachment_size_limit,
     );
+    if let Some(attachment) = commands::submitted_recording(&cmd.data) {
+        let from = origin.requester();
+        return recordings::on_submit(ctx, deps, cmd, &from, attachment).await;
+    }
     let command = match commands::parse(&cmd.data) {
         Ok(command) => command,
         Err(UsageError(text)) => return refuse_at_once_command(ctx, cmd, &text).await,
@@ -117,7 +121,10 @@ pub async fn on_command(ctx: &Context, deps: &Deps, cmd: &CommandInteraction) ->
             );
             deferred(cmd.create_response(&ctx.http, defer)).await?;
             let answer = deps.core.run(&origin.requester(), other).await;
-            let edit = EditInteractionResponse::new().content(clip_text(answer.text()));
+            let mut edit = EditInteractionResponse::new().content(clip_text(answer.text()));
+            if let Reply::CameoClips { job_ids, .. } = &answer {
+                edit = edit.components(buttons::cameo_clips(job_ids));
+            }
             cmd.edit_response(&ctx.http, edit).await?;
             if let Reply::Cancelled {
                 job, ended: true, ..
@@ -205,6 +212,20 @@ async fn post_again(
     Ok(())
 }
 
+/// An autocomplete request (the `cameo` option of `/video`).
+pub async fn on_autocomplete(ctx: &Context, deps: &Deps, ac: &CommandInteraction) -> Handled {
+    let origin = Origin::new(
+        ac.id,
+        ac.application_id,
+        &ac.token,
+        ac.channel_id,
+        ac.guild_id,
+        ac.user.id,
+        ac.attachment_size_limit,
+    );
+    recordings::on_autocomplete(ctx, deps, ac, &origin.requester()).await
+}
+
 /// A button press.
 pub async fn on_button(ctx: &Context, deps: &Deps, press: &ComponentInteraction) -> Handled {
     let Some(Press { action, job_id }) = actions::decode(&press.data.custom_id) else {
@@ -232,6 +253,7 @@ pub async fn on_button(ctx: &Context, deps: &Deps, press: &ComponentInteraction)
         Action::Reroll => deps.core.reroll(&from, job_id).await,
         Action::Cancel => deps.core.run(&from, Command::Cancel(Some(job_id))).await,
         Action::Delete => deps.core.delete_clip(&from, job_id).await,
+        Action::RemoveCameoClip => deps.core.remove_cameo_clip(&from, job_id).await,
     };
     match &answer {
         Reply::Queued { job_id, text } => {
@@ -251,10 +273,31 @@ pub async fn on_button(ctx: &Context, deps: &Deps, press: &ComponentInteraction)
         }
         // The clip's message is the one the button is on.
         Reply::Deleted { .. } => press.delete_response(&ctx.http).await?,
+        Reply::Removed { job, .. } => take_down(ctx, job).await,
         _ => {}
     }
     // Refusals (someone else's clip, a limit) reach the presser alone.
     tell_sender(ctx, press, answer.text()).await
+}
+
+/// A clip its cameo's owner removed: its posted message is deleted and the
+/// requester's channel told that it was removed, nothing more.
+async fn take_down(ctx: &Context, job: &reel_store::Job) {
+    let posted = ReplyHandle::parse(&job.reply_handle)
+        .and_then(|handle| handle.clip)
+        .or_else(|| job.delivery_receipt.as_deref().and_then(Receipt::parse));
+    let Some(posted) = posted else {
+        return;
+    };
+    let channel = ChannelId::new(posted.channel_id.max(1));
+    let message = MessageId::new(posted.message_id.max(1));
+    if let Err(error) = channel.delete_message(&ctx.http, message).await {
+        tracing::info!(job = job.id, error = %super::describe(&error), "could not delete a removed clip's message");
+    }
+    let notice = wording::cameo::removed_for_requester(job.id);
+    if let Err(error) = channel.say(&ctx.http, notice).await {
+        tracing::info!(job = job.id, error = %super::describe(&error), "could not tell the requester a clip was removed");
+    }
 }
 
 /// Discord's code for a second response to one interaction.

@@ -9,6 +9,7 @@ mod commands;
 mod handle;
 mod handlers;
 mod markdown;
+mod recordings;
 mod sink;
 mod upload;
 
@@ -168,6 +169,7 @@ impl EventHandler for Handler {
         let result = match &interaction {
             Interaction::Command(command) => handlers::on_command(&ctx, &self.deps, command).await,
             Interaction::Component(press) => handlers::on_button(&ctx, &self.deps, press).await,
+            Interaction::Autocomplete(ac) => handlers::on_autocomplete(&ctx, &self.deps, ac).await,
             _ => Ok(()),
         };
         if let Err(error) = result {

@@ -5,10 +5,10 @@ use teloxide::prelude::*;
 use teloxide::requests::Requester as _;
 use teloxide::types::{Me, MessageId, ReplyParameters};
 
-use super::handle::ReplyHandle;
+use super::handle::{Receipt, ReplyHandle};
 use super::identity::{self, Sender};
 use super::keyboard;
-use super::{route, sink, TelegramError, TgBot, PLATFORM};
+use super::{recordings, route, sink, TelegramError, TgBot, PLATFORM};
 use crate::core::actions::{self, Action, Press};
 use crate::core::{wording, Command, CommandCore, Reply, Requester};
 
@@ -25,6 +25,13 @@ pub async fn on_message(bot: TgBot, me: Me, msg: Message, core: CommandCore) -> 
         route::Incoming::Media => {
             reply(&bot, &msg, wording::MEDIA_REFUSED).await?;
             return Ok(());
+        }
+        route::Incoming::Recording(_) if !core.cameos_enabled() => {
+            reply(&bot, &msg, wording::MEDIA_REFUSED).await?;
+            return Ok(());
+        }
+        route::Incoming::Recording(recording) => {
+            return recordings::on_recording(&bot, &msg, &core, recording).await
         }
         route::Incoming::Text {
             text,
@@ -100,6 +107,7 @@ async fn press_button(
         Action::Reroll => core.reroll(from, press.job_id).await,
         Action::Cancel => core.run(from, Command::Cancel(Some(press.job_id))).await,
         Action::Delete => core.delete_clip(from, press.job_id).await,
+        Action::RemoveCameoClip => core.remove_cameo_clip(from, press.job_id).await,
     };
     match &answer {
         Reply::Queued { .. } => {
@@ -109,14 +117,39 @@ async fn press_button(
         Reply::Deleted { .. } => {
             bot.delete_message(chat, message).await?;
         }
+        Reply::Removed { job, .. } => take_down(bot, job).await,
         _ => {}
     }
     Ok(answer.text().to_string())
 }
 
+/// A clip its cameo's owner removed: its posted message goes where
+/// Telegram still allows (bots may delete their messages for 48 hours),
+/// and the requester is told that it was removed, nothing more.
+async fn take_down(bot: &TgBot, job: &reel_store::Job) {
+    let posted = ReplyHandle::parse(&job.reply_handle)
+        .clip
+        .or_else(|| job.delivery_receipt.as_deref().and_then(Receipt::parse));
+    let Some(posted) = posted else {
+        return;
+    };
+    let chat = ChatId(posted.chat_id);
+    if let Err(error) = bot.delete_message(chat, MessageId(posted.message_id)).await {
+        tracing::info!(job = job.id, %error, "could not delete a removed clip's message");
+    }
+    let notice = wording::cameo::removed_for_requester(job.id);
+    if let Err(error) = bot.send_message(chat, notice).await {
+        tracing::info!(job = job.id, %error, "could not tell the requester a clip was removed");
+    }
+}
+
 /// `request_key`: what makes this event unique on Telegram (a message's
 /// chat and id, a callback query's id), so a replayed update queues nothing new.
-fn requester(user_id: String, chat: &teloxide::types::Chat, request_key: String) -> Requester {
+pub(super) fn requester(
+    user_id: String,
+    chat: &teloxide::types::Chat,
+    request_key: String,
+) -> Requester {
     Requester {
         platform: PLATFORM.into(),
         user_id,
@@ -129,7 +162,7 @@ fn requester(user_id: String, chat: &teloxide::types::Chat, request_key: String)
 }
 
 /// Shows a core reply; a queued job's message gets its buttons.
-async fn send_reply(
+pub(super) async fn send_reply(
     bot: &TgBot,
     chat: ChatId,
     to: Option<MessageId>,
@@ -139,13 +172,21 @@ async fn send_reply(
     if let Some(to) = to {
         send = send.reply_parameters(ReplyParameters::new(to).allow_sending_without_reply());
     }
-    if let Reply::Queued { job_id, .. } = answer {
-        send = send.reply_markup(keyboard::in_progress(*job_id));
+    match answer {
+        Reply::Queued { job_id, .. } => send = send.reply_markup(keyboard::in_progress(*job_id)),
+        Reply::CameoClips { job_ids, .. } if !job_ids.is_empty() => {
+            send = send.reply_markup(keyboard::cameo_clips(job_ids))
+        }
+        _ => {}
     }
     Ok(send.await?)
 }
 
-async fn reply(bot: &TgBot, msg: &Message, text: &str) -> Result<Message, TelegramError> {
+pub(super) async fn reply(
+    bot: &TgBot,
+    msg: &Message,
+    text: &str,
+) -> Result<Message, TelegramError> {
     let send = bot
         .send_message(msg.chat.id, text)
         .reply_parameters(ReplyParameters::new(msg.id).allow_sending_without_reply());

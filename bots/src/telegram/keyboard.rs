@@ -26,6 +26,22 @@ pub fn clip(job_id: i64) -> InlineKeyboardMarkup {
     for_job(job_id, JobState::Delivered, true)
 }
 
+/// Under `/cameo clips`: one Delete button a row, each naming its clip.
+pub fn cameo_clips(job_ids: &[i64]) -> InlineKeyboardMarkup {
+    let action = Action::RemoveCameoClip;
+    InlineKeyboardMarkup::new(job_ids.iter().map(|&id| {
+        let label = format!(
+            "{} {}",
+            wording::button_emoji(action),
+            wording::cameo::remove_button_label(id)
+        );
+        [InlineKeyboardButton::callback(
+            label,
+            actions::encode(action, id),
+        )]
+    }))
+}
+
 fn button(action: Action, job_id: i64) -> InlineKeyboardButton {
     let label = format!(
         "{} {}",

@@ -9,15 +9,31 @@ use teloxide::types::Message;
 pub enum Incoming {
     /// Not for the bot (group chatter, other bots' commands, service messages).
     Ignore,
-    /// A photo, video, voice note, file… sent to the bot: refused for now.
+    /// A photo, voice note, file… sent to the bot: refused.
     Media,
+    /// A video note or video in a private chat: a cameo registration
+    /// recording, if `/cameo` is enabled.
+    Recording(Recording),
     /// Text for the command core.
     Text { text: String, plain_is_prompt: bool },
+}
+
+/// The file of a recording, as Telegram describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recording {
+    pub file_id: String,
+    /// As Telegram reports it (before any download).
+    pub bytes: u64,
+    /// Forwarded from elsewhere, not recorded by the sender here.
+    pub forwarded: bool,
 }
 
 pub fn incoming(msg: &Message, bot_username: &str) -> Incoming {
     let private = msg.chat.is_private();
     let Some(text) = msg.text() else {
+        if let (true, Some(recording)) = (private, recording(msg)) {
+            return Incoming::Recording(recording);
+        }
         return match private && is_media(msg) {
             true => Incoming::Media,
             false => Incoming::Ignore,
@@ -67,6 +83,19 @@ fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> 
     let head = text.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &text[prefix.len()..])
+}
+
+fn recording(msg: &Message) -> Option<Recording> {
+    let file = match (msg.video_note(), msg.video()) {
+        (Some(note), _) => &note.file,
+        (None, Some(video)) => &video.file,
+        (None, None) => return None,
+    };
+    Some(Recording {
+        file_id: file.id.to_string(),
+        bytes: u64::from(file.size),
+        forwarded: msg.forward_origin().is_some(),
+    })
 }
 
 fn is_media(msg: &Message) -> bool {

@@ -116,6 +116,8 @@ struct Inner {
     seq: u64,
     /// When each INTERACTION_CREATE (by interaction id) went out.
     dispatched: HashMap<String, Instant>,
+    /// Files users attached, served at `/attachments/<name>`.
+    attachments: HashMap<String, Vec<u8>>,
 }
 
 struct Shared {
@@ -167,6 +169,13 @@ impl FakeDiscord {
             shared,
             servers: vec![rest_server, gateway_server],
         }
+    }
+
+    /// A file a user attached; returns its URL (on this fake's REST server).
+    pub fn serve_attachment(&self, name: &str, data: &[u8]) -> String {
+        let mut inner = self.shared.inner.lock().unwrap();
+        inner.attachments.insert(name.into(), data.to_vec());
+        format!("{}/attachments/{name}", self.api)
     }
 
     /// Sends INTERACTION_CREATE (now, or once a session is up).
@@ -335,6 +344,22 @@ async fn rest_call(State(shared): State<Arc<Shared>>, req: Request) -> Response 
     let method = req.method().clone();
     let full = req.uri().path().to_string();
     let path = full.strip_prefix("/api/v10").unwrap_or(&full).to_string();
+    if let Some(name) = path.strip_prefix("/attachments/") {
+        let mut inner = shared.inner.lock().unwrap();
+        let data = inner.attachments.get(name).cloned();
+        inner.calls.push(Call {
+            method: method.to_string(),
+            path: path.clone(),
+            body: Value::Null,
+            files: Vec::new(),
+            at: Instant::now(),
+            status: if data.is_some() { 200 } else { 404 },
+        });
+        return match data {
+            Some(data) => data.into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        };
+    }
     let (body, files) = read_body(req).await;
     let delay = {
         let mut inner = shared.inner.lock().unwrap();
@@ -731,4 +756,41 @@ pub fn button(id: u64, place: &Place, custom_id: &str, message_id: u64) -> Value
     let mut interaction = base_interaction(id, 3, place, data);
     interaction["message"] = message(message_id, place.channel, &json!({ "content": "" }), true);
     interaction
+}
+
+/// `/cameo <sub>` with `options` (as Discord sends a sub-command's), and
+/// `attachments` resolved: (attachment id, file name, size, url).
+pub fn cameo(
+    id: u64,
+    place: &Place,
+    sub: &str,
+    options: Value,
+    attachments: &[(u64, &str, u64, &str)],
+) -> Value {
+    let mut resolved = serde_json::Map::new();
+    for (attachment, name, size, url) in attachments {
+        resolved.insert(
+            attachment.to_string(),
+            json!({ "id": attachment.to_string(), "filename": name, "size": size,
+                    "url": url, "proxy_url": url, "content_type": "video/mp4" }),
+        );
+    }
+    let data = json!({
+        "id": "5550002", "name": "cameo", "type": 1,
+        "options": [{ "name": sub, "type": 1, "options": options }],
+        "resolved": { "attachments": resolved }
+    });
+    base_interaction(id, 2, place, data)
+}
+
+/// An autocomplete request (type 4) for `/video`'s `cameo` option, typed so far as `typed`.
+pub fn cameo_autocomplete(id: u64, place: &Place, typed: &str) -> Value {
+    let data = json!({
+        "id": "5550001", "name": "video", "type": 1,
+        "options": [
+            { "name": "prompt", "type": 3, "value": "a dance" },
+            { "name": "cameo", "type": 3, "value": typed, "focused": true }
+        ]
+    });
+    base_interaction(id, 4, place, data)
 }

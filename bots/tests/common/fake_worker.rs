@@ -14,12 +14,17 @@ const LEASE: Duration = Duration::from_secs(30);
 
 /// Claims `job_id` (the oldest queued job) and reports `step` of `total`.
 pub async fn start_render(store: &Store, job_id: i64, step: u32, total: u32) {
-    let job = store
-        .render_queue()
-        .claim(WORKER, LEASE)
-        .await
-        .unwrap()
-        .expect("a job to claim");
+    // A job queued a moment ago may not be runnable yet by the database's
+    // clock as this handle reads it (PostgreSQL): try for a little while.
+    let mut claimed = None;
+    for _ in 0..100 {
+        claimed = store.render_queue().claim(WORKER, LEASE).await.unwrap();
+        if claimed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let job = claimed.expect("a job to claim");
     assert_eq!(job.id, job_id);
     report_progress(store, job_id, step, total).await;
 }

@@ -3,6 +3,8 @@
 //! sink that records what it was asked to show.
 #![allow(dead_code, unused_macros)]
 
+pub mod cameos;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +14,7 @@ use bytes::Bytes;
 use reel_bots::core::{
     ChatSink, ClipFile, CommandCore, JobLocks, RenderSettings, Requester, SinkError,
 };
-use reel_consent::NoCameoRegistry;
+use reel_consent::{CameoRegistry, MasterKey, NoCameoRegistry};
 use reel_store::testing::{fresh_postgres_database, open_with_clock, sqlite_url_in, ManualClock};
 use reel_store::{
     ClipRecord, ClipStore, ClipStoreConfig, Finish, Job, JobState, Limits, NewJob, Store,
@@ -116,6 +118,22 @@ fn options(max_connections: u32) -> StoreOptions {
         max_connections,
         limits: roomy(),
     }
+}
+
+pub fn cameo_registry(db: &Db) -> CameoRegistry {
+    CameoRegistry::new(db.store.clone(), MasterKey::generate())
+}
+
+/// A core whose consent gate is `registry`, with `/cameo` enabled and the
+/// stand-in recording checks.
+pub fn cameo_core(db: &Db, registry: &CameoRegistry) -> CommandCore {
+    CommandCore::new(
+        db.store.with_limits(roomy()),
+        db.clips(),
+        Arc::new(registry.clone()),
+        RenderSettings::default(),
+    )
+    .with_cameos(registry.clone(), Arc::new(cameos::StandInVerifier))
 }
 
 pub fn core(db: &Db, limits: Limits) -> CommandCore {

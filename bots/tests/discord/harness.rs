@@ -8,12 +8,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use reel_bots::core::{ChatSink, CommandCore, OutcomePoster, ProgressWatcher, RenderSettings};
 use reel_bots::discord::{self, DiscordSink, Options};
-use reel_consent::NoCameoRegistry;
+use reel_consent::{CameoRegistry, ConsentGate, MasterKey, NoCameoRegistry};
 use reel_store::{ClipStore, ClipStoreConfig, Job, JobState, Limits, Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::fake_discord::{FakeDiscord, TOKEN};
 
+#[path = "../common/cameos.rs"]
+pub mod cameos;
 #[path = "../common/fake_worker.rs"]
 mod fake_worker;
 #[allow(unused_imports)] // not every test binary uses both
@@ -26,6 +28,8 @@ pub struct Harness {
     pub store: Store,
     pub clips: ClipStore,
     pub options: Options,
+    /// Set where `/cameo` is enabled (the core's gate too).
+    pub registry: Option<CameoRegistry>,
     db_url: String,
     shutdown: CancellationToken,
     adapter: tokio::task::JoinHandle<()>,
@@ -52,11 +56,34 @@ impl Harness {
         Self::start_on(db_url, dir, Some(GUILD), 8).await
     }
 
+    /// With `/cameo` enabled (a registry, the stand-in recording checks),
+    /// on SQLite or, with `postgres`, a fresh PostgreSQL database.
+    pub async fn start_with_cameos(postgres: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = match postgres {
+            true => reel_store::testing::fresh_postgres_database().await,
+            false => reel_store::testing::sqlite_url_in(dir.path()),
+        };
+        let store = open_store(&db_url, 8).await;
+        let registry = CameoRegistry::new(store.clone(), MasterKey::generate());
+        Self::start_full(db_url, dir, Some(GUILD), 8, Some(registry)).await
+    }
+
     async fn start_on(
         db_url: String,
         dir: tempfile::TempDir,
         dev_guild: Option<u64>,
         connections: u32,
+    ) -> Self {
+        Self::start_full(db_url, dir, dev_guild, connections, None).await
+    }
+
+    async fn start_full(
+        db_url: String,
+        dir: tempfile::TempDir,
+        dev_guild: Option<u64>,
+        connections: u32,
+        registry: Option<CameoRegistry>,
     ) -> Self {
         // RUST_LOG=reel_bots=debug,serenity=debug shows what the adapter did.
         let _ = tracing_subscriber::fmt()
@@ -78,12 +105,13 @@ impl Harness {
                 max: Duration::from_millis(80),
             },
         };
-        let (shutdown, adapter) = spawn_adapter(&store, &clips, &options);
+        let (shutdown, adapter) = spawn_adapter(&store, &clips, &options, registry.as_ref());
         let h = Self {
             fake,
             store,
             clips,
             options,
+            registry,
             db_url,
             shutdown,
             adapter,
@@ -105,7 +133,12 @@ impl Harness {
         self.shutdown().await;
         let identified = self.fake.gateway_ops(2).len();
         self.store = open_store(&self.db_url, 8).await;
-        (self.shutdown, self.adapter) = spawn_adapter(&self.store, &self.clips, &self.options);
+        (self.shutdown, self.adapter) = spawn_adapter(
+            &self.store,
+            &self.clips,
+            &self.options,
+            self.registry.as_ref(),
+        );
         self.wait_until_registered(identified + 1).await;
     }
 
@@ -119,10 +152,14 @@ impl Harness {
 
     pub fn poster(&self) -> OutcomePoster {
         let sinks: Vec<Arc<dyn ChatSink>> = vec![self.sink()];
+        let gate: Arc<dyn ConsentGate> = match &self.registry {
+            Some(registry) => Arc::new(registry.clone()),
+            None => Arc::new(NoCameoRegistry),
+        };
         OutcomePoster::new(
             self.store.clone(),
             self.clips.clone(),
-            Arc::new(NoCameoRegistry),
+            gate,
             sinks,
             "poster".into(),
         )
@@ -219,13 +256,22 @@ fn spawn_adapter(
     store: &Store,
     clips: &ClipStore,
     options: &Options,
+    registry: Option<&CameoRegistry>,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let gate: Arc<dyn ConsentGate> = match registry {
+        Some(registry) => Arc::new(registry.clone()),
+        None => Arc::new(NoCameoRegistry),
+    };
     let core = CommandCore::new(
         store.clone(),
         clips.clone(),
-        Arc::new(NoCameoRegistry),
+        gate,
         RenderSettings::default(),
     );
+    let core = match registry {
+        Some(registry) => core.with_cameos(registry.clone(), Arc::new(cameos::StandInVerifier)),
+        None => core,
+    };
     let shutdown = CancellationToken::new();
     let adapter = tokio::spawn({
         let (options, shutdown) = (options.clone(), shutdown.clone());

@@ -2,7 +2,8 @@
 //! scripted getUpdates, answers every other method with a plausible result,
 //! records each call (JSON or multipart, uploads included), and can fail the
 //! next calls of a method with a scripted error (e.g. a 429) or cut the
-//! connection mid-answer (a network blip).
+//! connection mid-answer (a network blip). Files users sent ([`serve_file`](FakeTelegram::serve_file))
+//! are described by getFile and downloaded from `/file/bot<token>/<path>`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
@@ -69,6 +70,10 @@ struct Inner {
     next_message_id: i64,
     calls: Vec<Call>,
     failures: HashMap<String, VecDeque<Failure>>,
+    /// Files users sent, by file id.
+    files: HashMap<String, Vec<u8>>,
+    /// Paths downloaded from `/file/…`, in order.
+    downloads: Vec<String>,
 }
 
 /// How a scripted call fails.
@@ -104,6 +109,7 @@ impl FakeTelegram {
         let shared = Arc::new(Shared::default());
         let app = Router::new()
             .route("/{bot}/{method}", post(handle))
+            .route("/file/{bot}/{*path}", get(download))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -128,6 +134,17 @@ impl FakeTelegram {
         inner.updates.push_back(update);
         drop(inner);
         self.shared.new_update.notify_waiters();
+    }
+
+    /// A file a user sent, which getFile describes and `/file/…` serves.
+    pub fn serve_file(&self, file_id: &str, data: &[u8]) {
+        let mut inner = self.shared.inner.lock().unwrap();
+        inner.files.insert(file_id.into(), data.to_vec());
+    }
+
+    /// The file paths downloaded so far.
+    pub fn downloads(&self) -> Vec<String> {
+        self.shared.inner.lock().unwrap().downloads.clone()
     }
 
     /// The next call of `method` gets this HTTP status and body.
@@ -233,6 +250,20 @@ async fn handle(
     Json(json!({ "ok": true, "result": result })).into_response()
 }
 
+/// `GET /file/bot<token>/<path>`: a file served by [`FakeTelegram::serve_file`].
+async fn download(
+    State(shared): State<Arc<Shared>>,
+    Path((_bot, path)): Path<(String, String)>,
+) -> Response {
+    let mut inner = shared.inner.lock().unwrap();
+    inner.downloads.push(path.clone());
+    let file_id = path.trim_start_matches("videos/");
+    match inner.files.get(file_id) {
+        Some(data) => data.clone().into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 fn lower_first(name: &str) -> String {
     let mut chars = name.chars();
     match chars.next() {
@@ -308,6 +339,20 @@ fn answer(shared: &Shared, method: &str, params: &Value) -> Value {
         }),
         "getWebhookInfo" => {
             json!({ "url": "", "has_custom_certificate": false, "pending_update_count": 0 })
+        }
+        "getFile" => {
+            let id = params["file_id"].as_str().unwrap_or("");
+            let size = shared
+                .inner
+                .lock()
+                .unwrap()
+                .files
+                .get(id)
+                .map_or(0, Vec::len);
+            json!({
+                "file_id": id, "file_unique_id": format!("u-{id}"),
+                "file_size": size, "file_path": format!("videos/{id}")
+            })
         }
         "sendMessage" | "editMessageText" => {
             let id = message_id_for(shared, method, params);
@@ -412,4 +457,33 @@ pub fn callback(id: &str, user: i64, chat_id: i64, message_id: i64, data: &str) 
         "from": { "id": user, "is_bot": false, "first_name": "Ann" },
         "message": message(message_id, chat_id, json!({ "text": "a message of the bot" }))
     }})
+}
+
+/// A video note of `bytes` bytes (file `file_id`) from `user` in their
+/// private chat; `forwarded`: forwarded from another chat.
+pub fn video_note_update(
+    message_id: i64,
+    user: i64,
+    file_id: &str,
+    bytes: usize,
+    forwarded: bool,
+) -> Value {
+    let mut content = json!({ "video_note": {
+        "file_id": file_id, "file_unique_id": format!("u-{file_id}"),
+        "length": 240, "duration": 5, "file_size": bytes
+    }});
+    if forwarded {
+        content["forward_origin"] =
+            json!({ "type": "hidden_user", "sender_user_name": "Someone", "date": 1_799_999_000 });
+    }
+    user_message(message_id, user, user, content)
+}
+
+/// A video (not a note) of `bytes` bytes from `user` in their private chat.
+pub fn video_update(message_id: i64, user: i64, file_id: &str, bytes: usize) -> Value {
+    let content = json!({ "video": {
+        "file_id": file_id, "file_unique_id": format!("u-{file_id}"),
+        "width": 640, "height": 480, "duration": 5, "mime_type": "video/mp4", "file_size": bytes
+    }});
+    user_message(message_id, user, user, content)
 }

@@ -11,12 +11,14 @@ use reel_bots::core::{
 };
 use reel_bots::retry::Backoff;
 use reel_bots::telegram::{self, Mode, Options, ReplyHandle, TelegramSink, TgBot, ThrottleLimits};
-use reel_consent::NoCameoRegistry;
+use reel_consent::{CameoRegistry, MasterKey, NoCameoRegistry};
 use reel_store::{ClipStore, ClipStoreConfig, Job, JobState, Limits, Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 use super::fake::FakeTelegram;
 
+#[path = "../common/cameos.rs"]
+pub mod cameos;
 #[path = "../common/fake_worker.rs"]
 mod fake_worker;
 #[allow(unused_imports)] // not every test binary uses both
@@ -38,6 +40,8 @@ pub struct Harness {
     pub store: Store,
     pub clips: ClipStore,
     pub bot: TgBot,
+    /// Set where `/cameo` is enabled (the core's gate too).
+    pub registry: Option<CameoRegistry>,
     db_url: String,
     shutdown: CancellationToken,
     adapter: tokio::task::JoinHandle<()>,
@@ -78,11 +82,34 @@ impl Harness {
         Self::start_on(db_url, dir, Mode::Polling, fast_limits()).await
     }
 
+    /// With `/cameo` enabled (a registry, the stand-in recording checks),
+    /// on SQLite or, with `postgres`, on a fresh PostgreSQL database.
+    pub async fn start_with_cameos(postgres: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = match postgres {
+            true => reel_store::testing::fresh_postgres_database().await,
+            false => reel_store::testing::sqlite_url_in(dir.path()),
+        };
+        let store = open_store(&db_url).await;
+        let registry = CameoRegistry::new(store.clone(), MasterKey::generate());
+        Self::start_with(db_url, dir, Mode::Polling, fast_limits(), Some(registry)).await
+    }
+
     async fn start_on(
         db_url: String,
         dir: tempfile::TempDir,
         mode: Mode,
         limits: ThrottleLimits,
+    ) -> Self {
+        Self::start_with(db_url, dir, mode, limits, None).await
+    }
+
+    async fn start_with(
+        db_url: String,
+        dir: tempfile::TempDir,
+        mode: Mode,
+        limits: ThrottleLimits,
+        registry: Option<CameoRegistry>,
     ) -> Self {
         let fake = FakeTelegram::start().await;
         let store = open_store(&db_url).await;
@@ -90,7 +117,11 @@ impl Harness {
             root: dir.path().join("clips"),
         })
         .unwrap();
-        let (bot, shutdown, adapter) = spawn_adapter(&fake, &store, &clips, mode.clone(), limits);
+        let core = match &registry {
+            Some(registry) => cameo_core_for(&store, &clips, registry),
+            None => core_for(&store, &clips),
+        };
+        let (bot, shutdown, adapter) = spawn_adapter(&fake, core, mode.clone(), limits);
         match mode {
             Mode::Polling => fake.wait_for("getUpdates", 1).await,
             Mode::Webhook { .. } => fake.wait_for("setWebhook", 1).await,
@@ -100,6 +131,7 @@ impl Harness {
             store,
             clips,
             bot,
+            registry,
             db_url,
             shutdown,
             adapter,
@@ -113,13 +145,12 @@ impl Harness {
         self.shutdown().await;
         let polls = self.fake.calls_to("getUpdates").len();
         self.store = open_store(&self.db_url).await;
-        (self.bot, self.shutdown, self.adapter) = spawn_adapter(
-            &self.fake,
-            &self.store,
-            &self.clips,
-            Mode::Polling,
-            fast_limits(),
-        );
+        let core = match &self.registry {
+            Some(registry) => cameo_core_for(&self.store, &self.clips, registry),
+            None => core_for(&self.store, &self.clips),
+        };
+        (self.bot, self.shutdown, self.adapter) =
+            spawn_adapter(&self.fake, core, Mode::Polling, fast_limits());
         self.fake.wait_for("getUpdates", polls + 1).await;
     }
 
@@ -133,10 +164,14 @@ impl Harness {
 
     pub fn poster(&self) -> OutcomePoster {
         let sinks: Vec<Arc<dyn ChatSink>> = vec![self.sink()];
+        let gate: Arc<dyn reel_consent::ConsentGate> = match &self.registry {
+            Some(registry) => Arc::new(registry.clone()),
+            None => Arc::new(NoCameoRegistry),
+        };
         OutcomePoster::new(
             self.store.clone(),
             self.clips.clone(),
-            Arc::new(NoCameoRegistry),
+            gate,
             sinks,
             "poster".into(),
         )
@@ -239,6 +274,23 @@ pub fn core_for(store: &Store, clips: &ClipStore) -> CommandCore {
     )
 }
 
+/// The command core with `/cameo` enabled: `registry` is its gate too.
+pub fn cameo_core_for(store: &Store, clips: &ClipStore, registry: &CameoRegistry) -> CommandCore {
+    let limits = Limits {
+        max_active_per_user: 100,
+        max_per_user_per_hour: 100,
+        max_queue_length: 10_000,
+        ..Limits::default()
+    };
+    CommandCore::new(
+        store.with_limits(limits),
+        clips.clone(),
+        Arc::new(registry.clone()),
+        RenderSettings::default(),
+    )
+    .with_cameos(registry.clone(), Arc::new(cameos::StandInVerifier))
+}
+
 /// Options that reach `fake`.
 pub fn options_for(fake: &FakeTelegram, mode: Mode, throttle: ThrottleLimits) -> Options {
     Options {
@@ -252,12 +304,10 @@ pub fn options_for(fake: &FakeTelegram, mode: Mode, throttle: ThrottleLimits) ->
 
 fn spawn_adapter(
     fake: &FakeTelegram,
-    store: &Store,
-    clips: &ClipStore,
+    core: CommandCore,
     mode: Mode,
     throttle: ThrottleLimits,
 ) -> (TgBot, CancellationToken, tokio::task::JoinHandle<()>) {
-    let core = core_for(store, clips);
     let options = options_for(fake, mode, throttle);
     let bot = telegram::connect("123456:TEST-TOKEN", &options).unwrap();
     let shutdown = CancellationToken::new();

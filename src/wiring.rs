@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rand::Rng;
 use reel_bots::core::CommandCore;
-use reel_consent::{CameoRegistry, ConsentGate, MasterKey, NoCameoRegistry};
+use reel_consent::{CameoRegistry, ConsentGate, MasterKey, NoCameoRegistry, RecordingVerifier};
 use reel_engine::ltx::pipeline::{CheckpointKind, LtxOptions, LtxVideo};
 use reel_engine::ltx::vae::VaeTiling;
 use reel_engine::{Renderer, TestPattern};
@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::enroll::LazyVerifier;
 use crate::secrets::Secrets;
 use reel_provenance::ClipSigner;
 
@@ -31,6 +32,9 @@ pub struct App {
     /// The cameo registry, where a master key is configured; it is then
     /// also the consent gate. Without one no cameo can be registered or used.
     pub cameos: Option<CameoRegistry>,
+    /// Registration's recording checks; the models load at the first
+    /// recording (see `enroll::LazyVerifier`), once per process.
+    pub verifier: Arc<dyn RecordingVerifier>,
 }
 
 impl App {
@@ -51,22 +55,29 @@ impl App {
             Some(registry) => Arc::new(registry.clone()),
             None => Arc::new(NoCameoRegistry),
         };
+        let verifier: Arc<dyn RecordingVerifier> = Arc::new(LazyVerifier::new(config.clone()));
         Ok(Self {
             config,
             store,
             clips,
             gate,
             cameos,
+            verifier,
         })
     }
 
     pub fn core(&self) -> CommandCore {
-        CommandCore::new(
+        let core = CommandCore::new(
             self.store.clone(),
             self.clips.clone(),
             self.gate.clone(),
             self.config.render_settings(),
         )
+        .with_max_upload_bytes(self.config.perception.max_upload_bytes);
+        match &self.cameos {
+            Some(registry) => core.with_cameos(registry.clone(), self.verifier.clone()),
+            None => core,
+        }
     }
 
     /// Loads the configured model (once: callers share the result).

@@ -71,7 +71,7 @@ async fn register_and_submit_an_attachment(postgres: bool) {
         subs,
         [
             "register", "submit", "status", "audience", "allow", "deny", "restrict", "approval",
-            "clips", "withdraw", "erase"
+            "clips", "withdraw", "erase", "approve", "reject"
         ]
     );
     let submit = &cameo_command["options"][1]["options"][0];

@@ -18,11 +18,13 @@ use reel_consent::{
 };
 use reel_store::{Job, JobState};
 
-use common::{encoded_job, new_job, Db};
+use common::cameos::StandInVerifier;
+use common::{encoded_job, new_job, requester, roomy, Db};
 
 on_both_backends!(
     an_approved_clip_waits_for_its_owner_then_goes_out,
     a_rejected_or_unanswered_clip_is_deleted_unposted,
+    the_owner_answers_in_chat_and_nobody_else_can,
 );
 
 /// What one platform's sink was asked to do.
@@ -235,4 +237,62 @@ async fn a_rejected_or_unanswered_clip_is_deleted_unposted(db: Db) {
     assert_eq!(job.state, JobState::Blocked);
     assert!(job.failure_reason.unwrap().contains("did not answer"));
     assert!(requester.clips.lock().unwrap().is_empty());
+}
+
+async fn the_owner_answers_in_chat_and_nobody_else_can(db: Db) {
+    let registry = registry(&db).await;
+    let (requester_sink, owner_sink) = (sink("telegram"), sink("discord"));
+    let poster = poster(
+        &db,
+        &registry,
+        &[requester_sink.clone(), owner_sink.clone()],
+    );
+    let core = common::core(&db, roomy()).with_cameos(registry.clone(), Arc::new(StandInVerifier));
+    let job = clip_with_ana(&db, &registry, "ana plays chess").await;
+    let approve = format!("/cameo approve {}", job.id);
+
+    // Before the owner was asked there is nothing to answer.
+    let early = core
+        .handle(&requester("discord", "700"), &approve, false)
+        .await;
+    assert!(early.is_refused(), "{early:?}");
+    assert!(poster.post_next().await.unwrap());
+    assert_eq!(owner_sink.asks.lock().unwrap().len(), 1);
+
+    // The requester, or anyone but the owner, cannot answer.
+    for someone in [requester("telegram", "42"), requester("discord", "701")] {
+        let reply = core.handle(&someone, &approve, false).await;
+        assert!(reply.is_refused(), "{reply:?}");
+        assert!(
+            reply.text().contains("not waiting for your approval"),
+            "{}",
+            reply.text()
+        );
+    }
+    let bad = core
+        .handle(&requester("discord", "700"), "/cameo approve soon", false)
+        .await;
+    assert!(
+        bad.is_refused() && bad.text().contains("/cameo approve JOB"),
+        "{}",
+        bad.text()
+    );
+
+    let reply = core
+        .handle(&requester("discord", "700"), &approve, false)
+        .await;
+    assert!(!reply.is_refused(), "{reply:?}");
+    assert!(reply.text().contains("Approved"), "{}", reply.text());
+    db.clock.advance(Duration::from_secs(6));
+    assert!(poster.post_next().await.unwrap());
+    assert_eq!(*requester_sink.clips.lock().unwrap(), [job.id]);
+    // Answered once: a second answer changes nothing.
+    let again = core
+        .handle(
+            &requester("discord", "700"),
+            &format!("/cameo reject {}", job.id),
+            false,
+        )
+        .await;
+    assert!(again.is_refused(), "{again:?}");
 }

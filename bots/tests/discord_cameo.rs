@@ -71,7 +71,7 @@ async fn register_and_submit_an_attachment(postgres: bool) {
         subs,
         [
             "register", "submit", "status", "audience", "allow", "deny", "restrict", "approval",
-            "clips", "withdraw", "erase"
+            "clips", "withdraw", "erase", "approve", "reject"
         ]
     );
     let submit = &cameo_command["options"][1]["options"][0];
@@ -171,4 +171,65 @@ on_both_backends!(
     register_and_submit_an_attachment,
     oversized_attachments_are_refused_before_download,
     autocomplete_lists_only_usable_cameos,
+    the_owner_is_asked_in_a_direct_message,
 );
+
+/// Approval mode `ask` on Discord: the owner is asked in a direct message,
+/// with the clip attached and no mention resolved.
+async fn the_owner_is_asked_in_a_direct_message(postgres: bool) {
+    use reel_bots::core::{ChatSink, ClipFile};
+    let h = Harness::start_with_cameos(postgres).await;
+    let job = h
+        .store
+        .enqueue(&reel_store::NewJob {
+            platform: "discord".into(),
+            user_id: BOB.to_string(),
+            chat_id: CHANNEL.to_string(),
+            reply_handle: "{}".into(),
+            prompt: "ana and @everyone dance".into(),
+            duration_s: 1,
+            width: 64,
+            height: 64,
+            fps: 4,
+            seed: 1,
+            cameo_ids: vec!["ana".into()],
+            request_key: None,
+        })
+        .await
+        .unwrap();
+    let clip = ClipFile {
+        key: "clips/41.mp4".into(),
+        data: bytes::Bytes::from_static(b"the clip itself"),
+        local_path: None,
+    };
+    h.sink()
+        .ask_approval(
+            &ANN.to_string(),
+            &job,
+            &clip,
+            "May clip #1 go out? @everyone",
+        )
+        .await
+        .unwrap();
+    let calls = h.fake.calls();
+    let opened = calls
+        .iter()
+        .find(|c| c.is("POST", "/users/@me/channels"))
+        .expect("a DM channel opened");
+    assert_eq!(opened.body["recipient_id"], ANN.to_string());
+    let sent = calls
+        .iter()
+        .find(|c| c.is("POST", &format!("/channels/9{ANN}/messages")))
+        .expect("a message in the DM");
+    assert!(
+        sent.content().contains("May clip #1 go out?"),
+        "{}",
+        sent.content()
+    );
+    assert_eq!(sent.body["allowed_mentions"]["parse"], json!([]));
+    assert_eq!(sent.files.len(), 1, "the clip is attached");
+    assert_eq!(sent.files[0].2, b"the clip itself");
+    let bad = h.sink().ask_approval("not-a-user", &job, &clip, "x").await;
+    assert!(bad.is_err());
+    h.stop().await;
+}

@@ -162,4 +162,74 @@ on_both_backends!(
     a_video_note_registers_a_cameo,
     forwarded_and_unasked_recordings_are_refused,
     clips_with_a_delete_button_remove_the_clip,
+    the_owner_approves_a_clip_in_her_private_chat,
 );
+
+/// Approval mode `ask` on Telegram: Ann's clip request goes to her private
+/// chat with the clip; Bob gets it only after Ann's `/cameo approve`.
+async fn the_owner_approves_a_clip_in_her_private_chat(postgres: bool) {
+    let h = Harness::start_with_cameos(postgres).await;
+    let registry = h.registry.clone().unwrap();
+    harness::cameos::registered(&registry, &ann(), "ana").await;
+    h.fake
+        .push(text_update(1, ANN, ANN, "/cameo audience everyone"));
+    nth_message(&h, 1).await;
+    h.fake.push(text_update(2, ANN, ANN, "/cameo approval ask"));
+    nth_message(&h, 2).await;
+    h.fake.push(text_update(
+        3,
+        BOB,
+        BOB,
+        "/video ana flies a kite cameo:ana",
+    ));
+    nth_message(&h, 3).await;
+    let job = h.jobs().await.remove(0);
+    h.start_render(job.id, 1, 2).await;
+    h.finish_render(job.id).await;
+    registry
+        .record_clip(
+            job.id,
+            &Person::new("telegram", BOB.to_string()),
+            &job.cameo_ids,
+        )
+        .await
+        .unwrap();
+
+    let poster = h.poster();
+    assert!(poster.post_next().await.unwrap());
+    let asked = h.fake.wait_for("sendVideo", 1).await;
+    assert_eq!(asked[0].int("chat_id"), ANN, "to the owner's private chat");
+    let caption = asked[0].str("caption");
+    assert!(caption.contains("ana flies a kite"), "{caption}");
+    assert!(
+        caption.contains(&format!("/cameo approve {}", job.id)),
+        "{caption}"
+    );
+    assert!(!asked[0].files.is_empty(), "the clip itself is shown");
+    assert_eq!(
+        h.store.job(job.id).await.unwrap().state,
+        reel_store::JobState::Encoded,
+        "held"
+    );
+
+    let approve = format!("/cameo approve {}", job.id);
+    h.fake.push(text_update(4, BOB, BOB, &approve));
+    let refused = nth_message(&h, 4).await;
+    assert!(
+        refused.contains("not waiting for your approval"),
+        "{refused}"
+    );
+    h.fake.push(text_update(5, ANN, ANN, &approve));
+    let approved = nth_message(&h, 5).await;
+    assert!(approved.starts_with("Approved"), "{approved}");
+
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(poster.post_next().await.unwrap());
+    let videos = h.fake.wait_for("sendVideo", 2).await;
+    assert_eq!(videos[1].int("chat_id"), BOB);
+    assert_eq!(
+        h.store.job(job.id).await.unwrap().state,
+        reel_store::JobState::Delivered
+    );
+    h.stop().await;
+}

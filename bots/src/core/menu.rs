@@ -62,7 +62,7 @@ const CAMEO_NAME: OptionSpec = OptionSpec {
     required: false,
 };
 
-pub const CAMEO_SUBCOMMANDS: [SubcommandSpec; 11] = [
+pub const CAMEO_SUBCOMMANDS: [SubcommandSpec; 13] = [
     SubcommandSpec {
         name: "register",
         summary: "Register your face and voice as a cameo",
@@ -179,7 +179,27 @@ pub const CAMEO_SUBCOMMANDS: [SubcommandSpec; 11] = [
         usage: "/cameo erase [NAME]",
         options: &[CAMEO_NAME],
     },
+    SubcommandSpec {
+        name: "approve",
+        summary: "Let a clip with your cameo go to the person who asked for it",
+        usage: "/cameo approve JOB",
+        options: &[CLIP_JOB],
+    },
+    SubcommandSpec {
+        name: "reject",
+        summary: "Delete a clip with your cameo instead of posting it",
+        usage: "/cameo reject JOB",
+        options: &[CLIP_JOB],
+    },
 ];
+
+/// The clip an approval answer is about.
+const CLIP_JOB: OptionSpec = OptionSpec {
+    name: "job",
+    about: "The clip's job number (in the approval request)",
+    kind: OptionKind::Text,
+    required: true,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandSpec {

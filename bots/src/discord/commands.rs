@@ -237,6 +237,13 @@ fn cameo_command(options: &[CommandDataOption]) -> Result<CameoCommand, UsageErr
             name,
             phrases: cameo::restrictions(&required("words")?)?,
         },
+        "approve" | "reject" => {
+            let job = required("job")?;
+            match cameo::parse(&format!("{} {job}", sub.name))? {
+                answer @ CameoCommand::Answer { .. } => answer,
+                _ => return Err(UsageError(wording::cameo::usage_of(&sub.name))),
+            }
+        }
         other => return Err(UsageError(wording::cameo::usage_of(other))),
     })
 }

@@ -24,6 +24,9 @@ use super::upload::attachment;
 use super::{describe, markdown, PLATFORM};
 use crate::core::{wording, ChatHandles, ChatSink, ClipFile, JobLocks, SinkError, Upload};
 
+/// What a bot may attach in a direct message (Discord's default limit).
+const DM_ATTACHMENT_LIMIT: u64 = 10 * 1024 * 1024;
+
 pub struct DiscordSink {
     http: Arc<Http>,
     handles: ChatHandles,
@@ -300,6 +303,40 @@ impl ChatSink for DiscordSink {
         // Recorded at once, so a retry after a crash finds the post.
         self.forget_token(job, &mut handle).await;
         Ok(receipt.to_json())
+    }
+
+    /// In a direct message to the owner (Discord opens the DM channel on
+    /// request), with the clip attached where it fits a bot's upload
+    /// limit; mentions are never resolved.
+    async fn ask_approval(
+        &self,
+        owner_user_id: &str,
+        job: &Job,
+        clip: &ClipFile,
+        text: &str,
+    ) -> Result<(), SinkError> {
+        let owner = owner_user_id
+            .parse::<u64>()
+            .ok()
+            .filter(|id| *id != 0)
+            .map(UserId::new)
+            .ok_or_else(|| SinkError(format!("{owner_user_id:?} is not a Discord user id")))?;
+        let dm = owner
+            .create_dm_channel(&self.http)
+            .await
+            .map_err(|e| sink_error(&e))?;
+        let message = CreateMessage::new()
+            .content(clip_text(text))
+            .allowed_mentions(CreateAllowedMentions::new());
+        let message = match clip.data.len() as u64 <= DM_ATTACHMENT_LIMIT {
+            true => message.add_file(attachment(job.id, &clip.data)),
+            false => message,
+        };
+        dm.id
+            .send_message(&self.http, message)
+            .await
+            .map(|_| ())
+            .map_err(|e| sink_error(&e))
     }
 
     async fn post_outcome(&self, job: &Job, text: &str) -> Result<(), SinkError> {

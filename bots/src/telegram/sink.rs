@@ -222,6 +222,31 @@ impl ChatSink for TelegramSink {
         Ok(receipt.to_json())
     }
 
+    /// The owner's private chat with the bot is their user id (they
+    /// registered there). The clip with the request as its caption; one
+    /// too large to upload goes as the request alone.
+    async fn ask_approval(
+        &self,
+        owner_user_id: &str,
+        job: &Job,
+        clip: &ClipFile,
+        text: &str,
+    ) -> Result<(), SinkError> {
+        let chat = owner_user_id
+            .parse()
+            .map(ChatId)
+            .map_err(|_| SinkError(format!("{owner_user_id:?} is not a Telegram user id")))?;
+        if clip.data.len() as u64 > self.max_upload_bytes {
+            let sent = self.bot.send_message(chat, text).await;
+            return sent.map(|_| ()).map_err(sink_error);
+        }
+        // Telegram cuts captions at 1024 characters.
+        let caption: String = text.chars().take(1024).collect();
+        let file = InputFile::memory(clip.data.clone()).file_name(wording::clip_file_name(job.id));
+        let sent = self.bot.send_video(chat, file).caption(caption).await;
+        sent.map(|_| ()).map_err(sink_error)
+    }
+
     async fn post_outcome(&self, job: &Job, text: &str) -> Result<(), SinkError> {
         let chat = chat_of(job)?;
         let send = self.bot.send_message(chat, text);

@@ -439,6 +439,18 @@ fn answer(shared: &Shared, method: &Method, path: &str, body: &Value) -> (u16, O
             let channel = inner.channels.get(*token).copied().unwrap_or(1);
             (200, Some(message(id, channel, body, true)))
         }
+        // A direct-message channel with the recipient: its id is theirs
+        // with a 9 in front, so tests can tell where a DM went.
+        ("POST", ["users", "@me", "channels"]) => {
+            let recipient = body["recipient_id"].as_str().unwrap_or("0").to_string();
+            let user = json!({ "id": recipient, "username": "owner", "discriminator": "0000", "avatar": null });
+            (
+                200,
+                Some(
+                    json!({ "id": format!("9{recipient}"), "type": 1, "recipients": [user], "last_message_id": null }),
+                ),
+            )
+        }
         ("POST", ["channels", channel, "messages"]) => {
             inner.next_id += 1;
             let id = inner.next_id;

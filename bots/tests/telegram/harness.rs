@@ -168,13 +168,19 @@ impl Harness {
             Some(registry) => Arc::new(registry.clone()),
             None => Arc::new(NoCameoRegistry),
         };
-        OutcomePoster::new(
+        let poster = OutcomePoster::new(
             self.store.clone(),
             self.clips.clone(),
             gate,
             sinks,
             "poster".into(),
-        )
+        );
+        match &self.registry {
+            Some(registry) => poster
+                .with_approvals(registry.clone())
+                .with_approval_poll(Duration::from_millis(50)),
+            None => poster,
+        }
     }
 
     pub fn watcher(&self) -> ProgressWatcher {

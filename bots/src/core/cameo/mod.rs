@@ -14,6 +14,7 @@ use super::reply::Reply;
 use super::service::{CommandCore, Requester};
 use super::wording::{self, cameo as words};
 
+mod answer;
 mod clips;
 mod owner;
 mod parse;
@@ -121,6 +122,9 @@ impl CommandCore {
             CameoCommand::Clips { name } => self.cameo_clips(cameos, &owner, name).await,
             CameoCommand::Withdraw { name } => cameos.withdraw(&owner, name).await,
             CameoCommand::Erase { name } => cameos.erase(&owner, name).await,
+            CameoCommand::Answer { job_id, approve } => {
+                self.answer_approval(cameos, &owner, job_id, approve).await
+            }
         };
         cameo_answered(from, answer)
     }

@@ -57,6 +57,12 @@ pub enum CameoCommand {
     Erase {
         name: Option<String>,
     },
+    /// The owner's answer about clip `job_id` with their cameo (approval
+    /// mode `ask`).
+    Answer {
+        job_id: i64,
+        approve: bool,
+    },
 }
 
 fn usage(text: impl Into<String>) -> UsageError {
@@ -132,6 +138,16 @@ pub fn parse(args: &str) -> Result<CameoCommand, UsageError> {
             let (name, user) = valued(rest)?;
             Ok(CameoCommand::Deny { name, user })
         }
+        "approve" | "reject" => match rest {
+            [job] => match job.trim_start_matches('#').parse::<i64>() {
+                Ok(job_id) if job_id > 0 => Ok(CameoCommand::Answer {
+                    job_id,
+                    approve: sub == "approve",
+                }),
+                _ => Err(usage(words::usage_of(&sub))),
+            },
+            _ => Err(usage(words::usage_of(&sub))),
+        },
         "restrict" => Ok(CameoCommand::Restrict {
             name: named,
             phrases: restrictions(&rest.join(" "))?,

@@ -315,9 +315,7 @@ pub fn registry_error(error: &RegistryError) -> Option<String> {
             Status::Active | Status::Erased => format!("You have no cameo {name}."),
         },
         RegistryError::InvalidRestrictions(why) => format!("Those restrictions can't be stored: {why}."),
-        RegistryError::NoApprovalPending { job_id, .. } => {
-            format!("There is no clip #{job_id} waiting for your approval.")
-        }
+        RegistryError::NoApprovalPending { job_id, .. } => nothing_to_answer(*job_id),
         RegistryError::NoChallenge => NO_CHALLENGE_HINT.to_string(),
         RegistryError::ChallengeExpired => {
             "Your phrase expired; ask for a new one with /cameo register NAME.".to_string()
@@ -336,4 +334,19 @@ pub fn registry_error(error: &RegistryError) -> Option<String> {
         | RegistryError::Crypto(_)
         | RegistryError::Corrupt(_) => return None,
     })
+}
+
+/// `/cameo approve|reject N` about a clip that waits for nobody, or not
+/// for this person (the two read the same).
+pub fn nothing_to_answer(job_id: i64) -> String {
+    format!("Clip #{job_id} is not waiting for your approval.")
+}
+
+pub fn answered(job_id: i64, approve: bool) -> String {
+    match approve {
+        true => format!("Approved: clip #{job_id} goes to the person who asked for it."),
+        false => format!(
+            "Rejected: clip #{job_id} is deleted and never posted; its requester is told only that you did not approve it."
+        ),
+    }
 }

@@ -241,7 +241,7 @@ fn init_logging(config: &Config, quiet: bool) {
 }
 
 async fn serve(app: App, no_workers: bool) -> anyhow::Result<()> {
-    let secrets = Secrets::load(&app.config.secrets)?;
+    let secrets = &app.secrets;
     // One signer for the workers' clips and the adapters' re-encodes.
     let signer = reel::provenance::load_clip_signer(&app.config)?;
     reel::provenance::install_reencode_signing(signer.clone());
@@ -258,7 +258,7 @@ async fn serve(app: App, no_workers: bool) -> anyhow::Result<()> {
     if app.config.telegram.enabled {
         sinks.push(spawn_telegram(
             &app,
-            &secrets,
+            secrets,
             &mut tasks,
             &shutdown,
             &adapter_failed,
@@ -267,7 +267,7 @@ async fn serve(app: App, no_workers: bool) -> anyhow::Result<()> {
     if app.config.discord.enabled {
         sinks.push(spawn_discord(
             &app,
-            &secrets,
+            secrets,
             &mut tasks,
             &shutdown,
             &adapter_failed,

@@ -35,6 +35,8 @@ pub struct App {
     /// Registration's recording checks; the models load at the first
     /// recording (see `enroll::LazyVerifier`), once per process.
     pub verifier: Arc<dyn RecordingVerifier>,
+    /// Read once at open (bot tokens, the master key, the signing key).
+    pub secrets: Secrets,
 }
 
 impl App {
@@ -42,7 +44,8 @@ impl App {
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         let store = Store::open(&config.database.url, config.store_options()).await?;
         let clips = ClipStore::open(&config.clip_store()).context("opening clip storage")?;
-        let cameos = match Secrets::load(&config.secrets)?.master_key {
+        let secrets = Secrets::load(&config.secrets)?;
+        let cameos = match &secrets.master_key {
             Some(secret) => {
                 let key = MasterKey::parse(secret.expose()).context(
                     "the cameo master key (REEL_MASTER_KEY or secrets.master_key_file) is unusable",
@@ -63,6 +66,7 @@ impl App {
             gate,
             cameos,
             verifier,
+            secrets,
         })
     }
 

@@ -121,27 +121,4 @@ impl OutcomePoster {
         }
         Ok(())
     }
-
-    /// Ends a held clip without posting it: blocked with `reason` (what the
-    /// requester reads), the stored clip deleted, the reason posted.
-    async fn drop_clip(
-        &self,
-        sink: &dyn ChatSink,
-        job: &Job,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        if self
-            .store()
-            .delivery()
-            .block(job.id, self.owner(), reason)
-            .await?
-        {
-            if let Some(key) = &job.clip_key {
-                self.clips().delete(key).await?;
-            }
-            let blocked = self.store().job(job.id).await?;
-            self.post_blocked(sink, &blocked).await?;
-        }
-        Ok(())
-    }
 }

@@ -89,10 +89,6 @@ impl OutcomePoster {
         &self.store
     }
 
-    pub(super) fn clips(&self) -> &ClipStore {
-        &self.clips
-    }
-
     /// Who holds delivery leases (this poster).
     pub(super) fn owner(&self) -> &str {
         &self.owner
@@ -243,21 +239,7 @@ impl OutcomePoster {
                     .postpone(job.id, &self.owner, &reason)
                     .await
             }
-            Verdict::Refuse(reason) => {
-                if self
-                    .store
-                    .delivery()
-                    .block(job.id, &self.owner, &reason)
-                    .await?
-                {
-                    if let Some(key) = &job.clip_key {
-                        self.clips.delete(key).await?;
-                    }
-                    let blocked = self.store.job(job.id).await?;
-                    self.post_outcome(sink, &blocked).await?;
-                }
-                return Ok(());
-            }
+            Verdict::Refuse(reason) => return self.drop_clip(sink, &job, &reason).await,
         }
         let Some(key) = job.clip_key.clone() else {
             return self
@@ -310,13 +292,29 @@ impl OutcomePoster {
         }
     }
 
-    /// Posts why a job ended without its clip.
-    pub(super) async fn post_blocked(
+    /// Ends an encoded clip without posting it: blocked with `reason`
+    /// (what the requester reads), the stored clip deleted, the reason
+    /// posted. For a consent refusal and a clip its cameo's owner did not
+    /// approve alike.
+    pub(super) async fn drop_clip(
         &self,
         sink: &dyn ChatSink,
         job: &Job,
+        reason: &str,
     ) -> Result<(), StoreError> {
-        self.post_outcome(sink, job).await
+        if self
+            .store
+            .delivery()
+            .block(job.id, &self.owner, reason)
+            .await?
+        {
+            if let Some(key) = &job.clip_key {
+                self.clips.delete(key).await?;
+            }
+            let blocked = self.store.job(job.id).await?;
+            self.post_outcome(sink, &blocked).await?;
+        }
+        Ok(())
     }
 
     async fn post_outcome(&self, sink: &dyn ChatSink, job: &Job) -> Result<(), StoreError> {

@@ -1,6 +1,7 @@
 //! reel's render pipeline: the [`Renderer`] interface, LTX-Video in candle
 //! ([`ltx`]), the `testsrc` diagnostic renderer, and perception (faces)
-//! for the consent checks ([`perception`]). Encoding and other
+//! for the consent checks ([`perception`]), speech in a cloned voice
+//! ([`voice`]). Encoding and other
 //! FFmpeg work is `reel-media`'s.
 
 pub mod ltx;
@@ -9,6 +10,7 @@ pub mod perception;
 mod renderer;
 pub mod testsrc;
 mod validate;
+pub mod voice;
 
 pub use renderer::{
     Audio, CancelToken, Progress, RenderError, RenderRequest, Rendered, Renderer, RgbImage,

@@ -2,7 +2,8 @@
 //! frames and samples, MP4 encoding, re-encoding to fit a size, probing,
 //! reading still images, decoding what chat users send (speech at 16 kHz,
 //! sampled video frames) within limits, the visible watermark and encoding
-//! within a size budget. The chat side links this crate, not candle.
+//! within a size budget, and a spoken line fitted to a clip as its
+//! soundtrack at a set loudness (BS.1770). The chat side links this crate, not candle.
 
 mod budget;
 mod decode;
@@ -10,8 +11,10 @@ mod encode;
 mod ffmpeg_setup;
 mod frames;
 mod image_file;
+mod loudness;
 mod probe;
 mod reencode;
+mod soundtrack;
 mod watermark;
 
 pub use budget::{
@@ -24,6 +27,8 @@ pub use decode::{
 pub use encode::{encode_mp4, EncodeError, EncodeOptions, EncodedClip};
 pub use frames::{Audio, Rendered, RgbImage};
 pub use image_file::{decode_png, read_image, ImageError, MAX_IMAGE_SIDE};
+pub use loudness::integrated_loudness;
 pub use probe::{probe, ClipInfo, ProbeError};
 pub use reencode::{reencode_mp4, ReencodeError, ReencodeOptions};
+pub use soundtrack::{fit_line, Fitted as FittedLine, FADE_SECONDS, SPEECH_LUFS};
 pub use watermark::{label_box, watermark_clip, LabelBox};

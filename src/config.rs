@@ -279,6 +279,16 @@ impl PerceptionConfig {
     }
 }
 
+/// Speech in a voice (`[voice]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoiceConfig {
+    /// A CSM model directory (`reel pull csm-1b`); empty: no speech.
+    pub model_dir: PathBuf,
+    /// A line stops here if the model has not ended it.
+    pub max_seconds: f32,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -294,6 +304,7 @@ pub struct Config {
     pub discord: DiscordConfig,
     pub log: LogConfig,
     pub perception: PerceptionConfig,
+    pub voice: VoiceConfig,
     pub provenance: crate::provenance::ProvenanceConfig,
     pub secrets: SecretFiles,
 }

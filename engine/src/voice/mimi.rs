@@ -150,6 +150,10 @@ impl MimiConfig {
 }
 
 pub struct Mimi {
+    /// Never run itself: each call runs a clone (its tensors are shared).
+    /// candle-transformers 0.11.1's `reset_state` empties the attention KV
+    /// caches but leaves their rotary position (`pos`) where the last call
+    /// ended, so a model used once encodes and decodes differently after.
     model: Model,
     cfg: MimiConfig,
     device: Device,
@@ -174,17 +178,15 @@ impl Mimi {
     }
 
     /// Mono samples at the codec's rate → codes (codebooks, frames).
-    pub fn encode(&mut self, samples: &[f32]) -> Result<Tensor> {
+    pub fn encode(&self, samples: &[f32]) -> Result<Tensor> {
         let input = Tensor::from_slice(samples, (1, 1, samples.len()), &self.device)?;
-        self.model.reset_state();
-        let codes = self.model.encode(&input)?; // (1, codebooks, frames)
+        let codes = self.model.clone().encode(&input)?; // (1, codebooks, frames)
         codes.squeeze(0)
     }
 
     /// Codes (codebooks, frames) → mono samples at the codec's rate.
-    pub fn decode(&mut self, codes: &Tensor) -> Result<Vec<f32>> {
-        self.model.reset_state();
-        let audio = self.model.decode(&codes.unsqueeze(0)?)?; // (1, 1, samples)
+    pub fn decode(&self, codes: &Tensor) -> Result<Vec<f32>> {
+        let audio = self.model.clone().decode(&codes.unsqueeze(0)?)?; // (1, 1, samples)
         audio.flatten_all()?.to_vec1()
     }
 }

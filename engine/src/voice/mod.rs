@@ -225,7 +225,7 @@ impl SpeechModel {
             return Err(VoiceError::UnreadableVoice("samples are not numbers".into()));
         }
         let rate = self.sample_rate();
-        let mono = prep::resample(&prep::downmix(audio), audio.sample_rate, rate);
+        let mono = reel_media::resample(&prep::downmix(audio), audio.sample_rate, rate);
         let sound = prep::trim_to_sound(&mono, rate).ok_or(VoiceError::SilentVoice)?;
         let seconds = sound.len() as f32 / rate as f32;
         if seconds < MIN_VOICE_SECONDS {
@@ -312,7 +312,8 @@ impl SpeechModel {
             top_k: options.top_k.unwrap_or(self.defaults.top_k),
         };
         let seconds = options.max_seconds.clamp(0.0, MAX_SECONDS);
-        let max_frames = (f64::from(seconds) * self.frame_rate()).ceil() as usize;
+        // The tolerance keeps f32 seconds (0.8 is 0.800000012) from asking for one frame more.
+        let max_frames = (f64::from(seconds) * self.frame_rate() - 1e-4).ceil().max(0.0) as usize;
         let limit = self.csm.max_positions();
         if prompt.len() + max_frames > limit {
             return Err(VoiceError::PromptTooLong {

@@ -1,5 +1,6 @@
 //! A voice prompt's audio made ready for the codec: mono, at the codec's
-//! rate, trimmed to where there is sound, at a steady level.
+//! rate (`reel_media::resample`), trimmed to where there is sound, at a
+//! steady level.
 
 use reel_media::Audio;
 
@@ -17,35 +18,6 @@ pub fn downmix(audio: &Audio) -> Vec<f32> {
         .samples
         .chunks(channels)
         .map(|frame| frame.iter().sum::<f32>() / channels as f32)
-        .collect()
-}
-
-/// Windowed-sinc resampling (Hann window, 16 zero crossings each side,
-/// cut-off at the lower Nyquist): plenty for speech into a codec.
-pub fn resample(samples: &[f32], from: u32, to: u32) -> Vec<f32> {
-    if from == to || samples.is_empty() {
-        return samples.to_vec();
-    }
-    const ZEROS: f64 = 16.0;
-    let ratio = f64::from(to) / f64::from(from);
-    let cutoff = ratio.min(1.0); // of the input's Nyquist
-    let half_width = ZEROS / cutoff; // input samples each side
-    let out_len = (samples.len() as f64 * ratio).round() as usize;
-    (0..out_len)
-        .map(|n| {
-            let centre = n as f64 / ratio;
-            let first = (centre - half_width).ceil().max(0.0) as usize;
-            let last = ((centre + half_width).floor() as usize).min(samples.len() - 1);
-            let mut acc = 0.0;
-            for (i, s) in samples.iter().enumerate().take(last + 1).skip(first) {
-                let x = i as f64 - centre;
-                let arg = std::f64::consts::PI * x * cutoff;
-                let sinc = if arg.abs() < 1e-12 { 1.0 } else { arg.sin() / arg };
-                let window = 0.5 + 0.5 * (std::f64::consts::PI * x / half_width).cos();
-                acc += f64::from(*s) * sinc * window * cutoff;
-            }
-            acc as f32
-        })
         .collect()
 }
 
@@ -85,20 +57,6 @@ mod tests {
         (0..(f64::from(rate) * seconds) as usize)
             .map(|i| (2.0 * std::f64::consts::PI * freq * i as f64 / f64::from(rate)).sin() as f32)
             .collect()
-    }
-
-    #[test]
-    fn resampling_keeps_a_tone_and_its_length() {
-        let out = resample(&tone(440.0, 16_000, 1.0), 16_000, 24_000);
-        assert_eq!(out.len(), 24_000);
-        let expected = tone(440.0, 24_000, 1.0);
-        // Away from the edges (the filter's half width) it is the same tone.
-        let worst = out[1000..23_000]
-            .iter()
-            .zip(&expected[1000..23_000])
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
-        assert!(worst < 0.01, "{worst}");
     }
 
     #[test]

@@ -35,6 +35,21 @@ impl Speech {
 
 /// Decodes the best audio track of `path` to 16 kHz mono.
 pub fn decode_speech(path: &Path, limits: &DecodeLimits) -> Result<Speech, DecodeError> {
+    let (samples, codec) = decode_audio(path, limits, SPEECH_SAMPLE_RATE)?;
+    Ok(Speech { samples, codec })
+}
+
+/// Decodes the best audio track of `path` to mono at `rate` Hz (a voice
+/// prompt at the speech model's rate; a clip's soundtrack at its own).
+pub fn decode_mono(path: &Path, limits: &DecodeLimits, rate: u32) -> Result<Vec<f32>, DecodeError> {
+    decode_audio(path, limits, rate).map(|(samples, _)| samples)
+}
+
+fn decode_audio(
+    path: &Path,
+    limits: &DecodeLimits,
+    rate: u32,
+) -> Result<(Vec<f32>, String), DecodeError> {
     let mut input = open(path, limits)?;
     let stream = input
         .streams()
@@ -58,8 +73,9 @@ pub fn decode_speech(path: &Path, limits: &DecodeLimits) -> Result<Speech, Decod
         decoder,
         resampler: None,
         samples: Vec::new(),
-        max_samples: (limits.max_seconds * f64::from(SPEECH_SAMPLE_RATE)).ceil() as usize,
+        max_samples: (limits.max_seconds * f64::from(rate)).ceil() as usize,
         max_seconds: limits.max_seconds,
+        rate,
     };
     let mut packet = Packet::empty();
     loop {
@@ -80,11 +96,9 @@ pub fn decode_speech(path: &Path, limits: &DecodeLimits) -> Result<Speech, Decod
         .map_err(|e| corrupt(path, "decoding audio", e))?;
     sink.drain()?;
     sink.flush()?;
-    let speech = Speech {
-        samples: sink.samples,
-        codec: codec_name,
-    };
-    if speech.samples.is_empty() {
+    let samples = sink.samples;
+    let decoded_seconds = samples.len() as f64 / f64::from(rate);
+    if samples.is_empty() {
         return Err(DecodeError::Nothing {
             path: path.to_path_buf(),
             kind: "audio",
@@ -92,22 +106,22 @@ pub fn decode_speech(path: &Path, limits: &DecodeLimits) -> Result<Speech, Decod
     }
     if let Some(declared) = declared {
         // Encoder delay and padding move the end by a few frames at most.
-        if speech.seconds() + 0.5 < declared * 0.9 {
+        if decoded_seconds + 0.5 < declared * 0.9 {
             return Err(DecodeError::Truncated {
                 path: path.to_path_buf(),
                 declared,
-                decoded: speech.seconds(),
+                decoded: decoded_seconds,
             });
         }
     }
-    let peak = speech.samples.iter().fold(0f32, |m, s| m.max(s.abs()));
+    let peak = samples.iter().fold(0f32, |m, s| m.max(s.abs()));
     if peak < SILENCE_PEAK {
         return Err(DecodeError::Silent {
             path: path.to_path_buf(),
             peak_dbfs: 20.0 * f64::from(peak.max(1e-10)).log10(),
         });
     }
-    Ok(speech)
+    Ok((samples, codec_name))
 }
 
 /// Decoded frames → resampler → `samples`, refusing more than the limit.
@@ -119,6 +133,8 @@ struct Sink<'a> {
     samples: Vec<f32>,
     max_samples: usize,
     max_seconds: f64,
+    /// Output rate.
+    rate: u32,
 }
 
 impl Sink<'_> {
@@ -143,13 +159,13 @@ impl Sink<'_> {
                     key.2,
                     Sample::F32(SampleLayout::Packed),
                     ChannelLayout::MONO,
-                    SPEECH_SAMPLE_RATE,
+                    self.rate,
                 )
                 .map_err(|e| corrupt(self.path, "setting up the resampler", e))?;
                 self.resampler = Some((context, key));
             }
-            let room = decoded.samples() * SPEECH_SAMPLE_RATE as usize / key.2 as usize + 256;
-            let mut out = mono_frame(room);
+            let room = decoded.samples() * self.rate as usize / key.2 as usize + 256;
+            let mut out = mono_frame(room, self.rate);
             if let Some((resampler, _)) = self.resampler.as_mut() {
                 resampler
                     .run(&decoded, &mut out)
@@ -166,7 +182,7 @@ impl Sink<'_> {
             return Ok(());
         };
         loop {
-            let mut tail = mono_frame(FLUSH_CHUNK);
+            let mut tail = mono_frame(FLUSH_CHUNK, self.rate);
             resampler
                 .flush(&mut tail)
                 .map_err(|e| corrupt(self.path, "draining the resampler", e))?;
@@ -189,7 +205,7 @@ impl Sink<'_> {
             // The header understated the length (or had none).
             return Err(DecodeError::TooLong {
                 path: self.path.to_path_buf(),
-                seconds: self.samples.len() as f64 / f64::from(SPEECH_SAMPLE_RATE),
+                seconds: self.samples.len() as f64 / f64::from(self.rate),
                 max: self.max_seconds,
             });
         }
@@ -197,12 +213,12 @@ impl Sink<'_> {
     }
 }
 
-fn mono_frame(samples: usize) -> frame::Audio {
+fn mono_frame(samples: usize, rate: u32) -> frame::Audio {
     let mut frame = frame::Audio::new(
         Sample::F32(SampleLayout::Packed),
         samples,
         ChannelLayout::MONO,
     );
-    frame.set_rate(SPEECH_SAMPLE_RATE);
+    frame.set_rate(rate);
     frame
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use ffmpeg_next::{format, media, Rational};
 
-pub use audio::{decode_speech, Speech, SPEECH_SAMPLE_RATE};
+pub use audio::{decode_mono, decode_speech, Speech, SPEECH_SAMPLE_RATE};
 pub use video::{sample_frames, SampledFrame};
 
 /// Bounds on what one file may make the decoder do.

@@ -1,0 +1,83 @@
+//! A spoken line for a clip: the speech model from `[voice]`, a voice
+//! prompt from a recording, and the line fitted to the clip as its
+//! soundtrack (`reel render --say`; the worker's `say:` next).
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context};
+use candle_core::Device;
+use reel_engine::voice::{check_line, SpeakOptions, SpeechModel, VoiceError, VoicePrompt};
+use reel_media::{decode_mono, fit_line, Audio, DecodeLimits, CLIP_AUDIO_RATE, SPEECH_LUFS};
+
+use crate::config::VoiceConfig;
+
+/// The rate voice recordings are decoded at: Mimi's.
+const VOICE_DECODE_RATE: u32 = 24_000;
+
+/// Loads the speech model `[voice]` names; a clear error when none is set.
+pub fn load_model(config: &VoiceConfig) -> anyhow::Result<SpeechModel> {
+    if config.model_dir.as_os_str().is_empty() {
+        return Err(anyhow!(
+            "no speech model: run `{}` and set voice.model_dir (REEL_VOICE__MODEL_DIR) to the \
+             directory it prints",
+            reel_engine::voice::PULL_COMMAND
+        ));
+    }
+    Ok(SpeechModel::load(&config.model_dir, &Device::Cpu)?)
+}
+
+/// A recording and what is said in it, as a voice prompt. The recording
+/// is decoded within the upload limits; the transcript is checked like a line.
+pub fn voice_from_file(
+    path: &Path,
+    transcript: &str,
+    limits: &DecodeLimits,
+) -> anyhow::Result<VoicePrompt> {
+    check_line(transcript).map_err(|e| VoiceError::BadTranscript(Box::new(e)))?;
+    // At the codec's rate (CSM's Mimi: 24 kHz), so nothing above 8 kHz is lost on the way.
+    let samples = decode_mono(path, limits, VOICE_DECODE_RATE)
+        .map_err(|e| VoiceError::UnreadableVoice(e.to_string()))
+        .with_context(|| format!("the voice recording {}", path.display()))?;
+    Ok(VoicePrompt {
+        audio: Audio {
+            sample_rate: VOICE_DECODE_RATE,
+            channels: 1,
+            samples,
+        },
+        transcript: transcript.to_string(),
+    })
+}
+
+/// The line spoken and fitted to `frames` at `fps`, at [`SPEECH_LUFS`];
+/// notes for the user say what fitting changed.
+pub fn soundtrack(
+    model: &mut SpeechModel,
+    line: &str,
+    voice: Option<&VoicePrompt>,
+    seed: u64,
+    config: &VoiceConfig,
+    frames: u32,
+    fps: u32,
+) -> Result<(Audio, Vec<String>), VoiceError> {
+    let options = SpeakOptions {
+        seed,
+        max_seconds: config.max_seconds,
+        ..SpeakOptions::default()
+    };
+    let spoken = model.speak(line, voice, &options)?;
+    let fitted = fit_line(&spoken, frames, fps, CLIP_AUDIO_RATE, SPEECH_LUFS);
+    let mut notes = Vec::new();
+    if fitted.cut_seconds > 0.0 {
+        notes.push(format!(
+            "the spoken line ran {:.1} s past the end of the clip and was faded out",
+            fitted.cut_seconds
+        ));
+    }
+    tracing::info!(
+        spoken_s = spoken.frames() as f64 / f64::from(spoken.sample_rate),
+        measured_lufs = fitted.measured_lufs,
+        gain_db = fitted.gain_db,
+        "line fitted to the clip"
+    );
+    Ok((fitted.audio, notes))
+}

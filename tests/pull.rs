@@ -412,13 +412,15 @@ fn csm_files() -> BTreeMap<String, HubFile> {
             let lfs = name.ends_with(".safetensors");
             (name.to_string(), HubFile { bytes, lfs })
         })
-        .chain([("ckpt.pt", 23), ("preprocessor_config.json", 24)].map(|(name, seed)| {
-            let file = HubFile {
-                bytes: pseudo_random(4_000, seed),
-                lfs: name.ends_with(".pt"),
-            };
-            (name.to_string(), file)
-        }))
+        .chain(
+            [("ckpt.pt", 23), ("preprocessor_config.json", 24)].map(|(name, seed)| {
+                let file = HubFile {
+                    bytes: pseudo_random(4_000, seed),
+                    lfs: name.ends_with(".pt"),
+                };
+                (name.to_string(), file)
+            }),
+        )
         .collect()
 }
 
@@ -1198,7 +1200,10 @@ fn csm_comes_from_the_hub_for_the_voice_and_loads() {
         assert!(!printed.join(skipped).exists(), "{skipped} was downloaded");
     }
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("[voice]") && stderr.contains("model_dir = "), "{stderr}");
+    assert!(
+        stderr.contains("[voice]") && stderr.contains("model_dir = "),
+        "{stderr}"
+    );
     // What was pulled is a speech model the engine loads.
     reel_engine::voice::SpeechModel::load(&printed, &candle_core::Device::Cpu).unwrap();
 }

@@ -98,7 +98,10 @@ fn check_clip(path: &Path) {
     let samples = decode_mono(path, &limits(), RATE).unwrap();
     // The track lasts as long as the 2 s of video, within one AAC frame (1024 samples).
     let seconds = samples.len() as f64 / f64::from(RATE);
-    assert!((seconds - 2.0).abs() <= 1024.0 / f64::from(RATE), "audio lasts {seconds} s");
+    assert!(
+        (seconds - 2.0).abs() <= 1024.0 / f64::from(RATE),
+        "audio lasts {seconds} s"
+    );
     let lufs = integrated_loudness(&Audio {
         sample_rate: RATE,
         channels: 1,
@@ -108,15 +111,24 @@ fn check_clip(path: &Path) {
     assert!((lufs - -16.0).abs() <= 1.0, "loudness {lufs} LUFS");
     // The line fills the first second (the length cap); the rest is silence.
     let (spoken, after) = (energy(&samples, 0.05, 0.95), energy(&samples, 1.1, 1.95));
-    assert!(spoken > 1e-3, "too little energy where the line is: {spoken}");
-    assert!(after < spoken * 1e-4, "sound after the line: {after} vs {spoken}");
+    assert!(
+        spoken > 1e-3,
+        "too little energy where the line is: {spoken}"
+    );
+    assert!(
+        after < spoken * 1e-4,
+        "sound after the line: {after} vs {spoken}"
+    );
 }
 
 #[test]
 fn a_line_becomes_the_soundtrack_in_the_default_voice_and_in_a_given_one() {
     let sb = Sandbox::sqlite();
     let base = ["render", "a fox", "--duration", "2", "--size", "160x96"];
-    let out = run(&sb, &[&base[..], &["-o", "plain.mp4", "--say", "hello there"]].concat());
+    let out = run(
+        &sb,
+        &[&base[..], &["-o", "plain.mp4", "--say", "hello there"]].concat(),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     check_clip(&sb.path().join("plain.mp4"));
 
@@ -125,7 +137,16 @@ fn a_line_becomes_the_soundtrack_in_the_default_voice_and_in_a_given_one() {
         &sb,
         &[
             &base[..],
-            &["-o", "mine.mp4", "--say", "hello there", "--voice", "me.wav", "--voice-text", "amber river"],
+            &[
+                "-o",
+                "mine.mp4",
+                "--say",
+                "hello there",
+                "--voice",
+                "me.wav",
+                "--voice-text",
+                "amber river",
+            ],
         ]
         .concat(),
     );
@@ -148,19 +169,66 @@ fn bad_lines_and_voices_are_refused_and_nothing_is_written() {
         (vec!["--say", "   "], "empty"),
         (vec!["--say", long.as_str()], "characters"),
         (vec!["--say", "hi\u{7}there"], "control character"),
-        (vec!["--say", "hi", "--voice", "silent.wav", "--voice-text", "amber river"], "silent"),
-        (vec!["--say", "hi", "--voice", "junk.wav", "--voice-text", "amber river"], "voice recording"),
-        (vec!["--say", "hi", "--voice", "me.wav", "--voice-text", " "], "transcript"),
+        (
+            vec![
+                "--say",
+                "hi",
+                "--voice",
+                "silent.wav",
+                "--voice-text",
+                "amber river",
+            ],
+            "silent",
+        ),
+        (
+            vec![
+                "--say",
+                "hi",
+                "--voice",
+                "junk.wav",
+                "--voice-text",
+                "amber river",
+            ],
+            "voice recording",
+        ),
+        (
+            vec!["--say", "hi", "--voice", "me.wav", "--voice-text", " "],
+            "transcript",
+        ),
     ];
     for (extra, fragment) in cases {
-        let args = [&["render", "a fox", "-o", "bad.mp4", "--duration", "1", "--size", "160x96"][..], &extra[..]].concat();
+        let args = [
+            &[
+                "render",
+                "a fox",
+                "-o",
+                "bad.mp4",
+                "--duration",
+                "1",
+                "--size",
+                "160x96",
+            ][..],
+            &extra[..],
+        ]
+        .concat();
         let out = run(&sb, &args);
         assert!(!out.status.success(), "{extra:?} succeeded");
-        assert!(text(&out.stderr).contains(fragment), "{extra:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(fragment),
+            "{extra:?}: {}",
+            text(&out.stderr)
+        );
     }
     // No speech model configured: said so, before rendering.
     let out = sb.run(&["render", "a fox", "-o", "bad.mp4", "--say", "hi"], &[]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("reel pull csm-1b"), "{}", text(&out.stderr));
-    assert!(!sb.path().join("bad.mp4").exists(), "refused renders write nothing");
+    assert!(
+        text(&out.stderr).contains("reel pull csm-1b"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !sb.path().join("bad.mp4").exists(),
+        "refused renders write nothing"
+    );
 }

@@ -22,8 +22,12 @@ fn dir() -> PathBuf {
 
 fn reference() -> HashMap<String, Tensor> {
     let path = dir().join("reference.safetensors");
-    candle_core::safetensors::load(&path, &Device::Cpu)
-        .unwrap_or_else(|e| panic!("fixture {} (run scripts/golden/csm.py): {e}", path.display()))
+    candle_core::safetensors::load(&path, &Device::Cpu).unwrap_or_else(|e| {
+        panic!(
+            "fixture {} (run scripts/golden/csm.py): {e}",
+            path.display()
+        )
+    })
 }
 
 fn meta() -> serde_json::Value {
@@ -141,7 +145,9 @@ fn the_cloning_prompt_is_laid_out_as_csm_processor_does() {
     let model = model();
     let prompt = clone_prompt(&model, &r);
     assert_eq!(as_ids(&prompt), ints(&get(&r, "clone.input_ids")));
-    let plain = model.prompt(None, meta()["line"].as_str().unwrap()).unwrap();
+    let plain = model
+        .prompt(None, meta()["line"].as_str().unwrap())
+        .unwrap();
     assert_eq!(as_ids(&plain), ints(&get(&r, "plain.input_ids")));
 }
 
@@ -159,7 +165,10 @@ fn backbone_logits_match_for_the_whole_prompt() {
     assert!(diff < 1e-4, "backbone logits differ by {diff}");
     let t = states.dim(1).unwrap();
     let last = states.get(0).unwrap().get(t - 1).unwrap();
-    let diff = max_diff(&floats(&last), &floats(&get(&r, "clone.backbone_last_hidden")));
+    let diff = max_diff(
+        &floats(&last),
+        &floats(&get(&r, "clone.backbone_last_hidden")),
+    );
     assert!(diff < 1e-4, "backbone last state differs by {diff}");
 }
 
@@ -212,7 +221,9 @@ fn greedy_frames_and_audio_match_in_the_default_voice() {
     let reference_frames = frames(&get(&r, "plain.frames"));
     let cap = greedy(reference_frames.len());
     let expected = without_eos(reference_frames);
-    let prompt = model.prompt(None, meta()["line"].as_str().unwrap()).unwrap();
+    let prompt = model
+        .prompt(None, meta()["line"].as_str().unwrap())
+        .unwrap();
     let got = model.generate(&prompt, &cap).unwrap();
     assert_eq!(got, expected);
     let audio = model.decode(&got).unwrap();

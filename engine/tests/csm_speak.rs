@@ -47,16 +47,25 @@ fn a_seed_speaks_the_same_line_every_time_and_another_seed_another() {
         audio: voiced(1.0, 16_000),
         transcript: "amber river".into(),
     };
-    let a = model.speak("hello there", Some(&voice), &options(7, 0.8)).unwrap();
-    let b = model.speak("hello there", Some(&voice), &options(7, 0.8)).unwrap();
-    let c = model.speak("hello there", Some(&voice), &options(8, 0.8)).unwrap();
+    let a = model
+        .speak("hello there", Some(&voice), &options(7, 0.8))
+        .unwrap();
+    let b = model
+        .speak("hello there", Some(&voice), &options(7, 0.8))
+        .unwrap();
+    let c = model
+        .speak("hello there", Some(&voice), &options(8, 0.8))
+        .unwrap();
     assert_eq!(a, b);
     assert_ne!(a.samples, c.samples);
     assert_eq!((a.sample_rate, a.channels), (24_000, 1));
     // 0.8 s at 12.5 frames/s: 10 frames of 1920 samples (the random model never ends a line).
     assert_eq!(a.samples.len(), 10 * 1920);
     let plain = model.speak("hello there", None, &options(7, 0.8)).unwrap();
-    assert_ne!(plain.samples, a.samples, "the voice prompt changes the line");
+    assert_ne!(
+        plain.samples, a.samples,
+        "the voice prompt changes the line"
+    );
 }
 
 #[test]
@@ -78,7 +87,8 @@ fn model_that_ends_at_once(dir: &Path) -> SpeechModel {
     for file in ["config.json", "generation_config.json", "tokenizer.json"] {
         std::fs::copy(tiny().join(file), dir.join(file)).unwrap();
     }
-    let mut tensors = candle_core::safetensors::load(tiny().join("model.safetensors"), &Device::Cpu).unwrap();
+    let mut tensors =
+        candle_core::safetensors::load(tiny().join("model.safetensors"), &Device::Cpu).unwrap();
     for name in ["lm_head.weight", "depth_decoder.codebooks_head.weight"] {
         let t = &tensors[name];
         let zeros = Tensor::zeros(t.shape(), DType::F32, &Device::Cpu).unwrap();
@@ -104,12 +114,20 @@ fn an_all_zero_frame_ends_the_line() {
 fn bad_lines_and_voices_are_refused_by_name() {
     let mut model = model();
     let speak = |model: &mut SpeechModel, line: &str, voice: Option<VoicePrompt>| {
-        model.speak(line, voice.as_ref(), &options(0, 0.4)).unwrap_err()
+        model
+            .speak(line, voice.as_ref(), &options(0, 0.4))
+            .unwrap_err()
     };
-    assert!(matches!(speak(&mut model, " \n ", None), VoiceError::EmptyLine));
+    assert!(matches!(
+        speak(&mut model, " \n ", None),
+        VoiceError::EmptyLine
+    ));
     assert!(matches!(
         speak(&mut model, &"a".repeat(301), None),
-        VoiceError::LineTooLong { chars: 301, max: 300 }
+        VoiceError::LineTooLong {
+            chars: 301,
+            max: 300
+        }
     ));
     assert!(matches!(
         speak(&mut model, "hi\u{1b}[31m", None),
@@ -154,7 +172,10 @@ fn bad_lines_and_voices_are_refused_by_name() {
         VoiceError::BadTranscript(_)
     ));
     let message = speak(&mut model, "hi", voice(voiced(1.0, 16_000), "  ")).to_string();
-    assert!(message.contains("transcript") && message.contains("empty"), "{message}");
+    assert!(
+        message.contains("transcript") && message.contains("empty"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -88,13 +88,23 @@ pub fn integrated_loudness(audio: &Audio) -> Option<f64> {
         .map(|i| {
             weighted
                 .iter()
-                .map(|y| y[i * step..i * step + block].iter().map(|v| v * v).sum::<f64>() / block as f64)
+                .map(|y| {
+                    y[i * step..i * step + block]
+                        .iter()
+                        .map(|v| v * v)
+                        .sum::<f64>()
+                        / block as f64
+                })
                 .sum()
         })
         .collect();
     let loudness = |power: f64| -0.691 + 10.0 * power.log10();
     let gated_mean = |gate: f64| {
-        let kept: Vec<f64> = powers.iter().copied().filter(|p| loudness(*p) > gate).collect();
+        let kept: Vec<f64> = powers
+            .iter()
+            .copied()
+            .filter(|p| loudness(*p) > gate)
+            .collect();
         (!kept.is_empty()).then(|| kept.iter().sum::<f64>() / kept.len() as f64)
     };
     let absolute = gated_mean(ABSOLUTE_GATE)?;
@@ -129,7 +139,10 @@ mod tests {
     fn ebu_tech_3341_sines_measure_their_level() {
         for (peak, expected) in [(-23.0, -23.0), (-33.0, -33.0)] {
             let measured = integrated_loudness(&sine(48_000, 2, 20.0, peak)).unwrap();
-            assert!((measured - expected).abs() < 0.1, "{peak} dBFS: {measured} LUFS");
+            assert!(
+                (measured - expected).abs() < 0.1,
+                "{peak} dBFS: {measured} LUFS"
+            );
         }
         // One channel carries half the power: 3 LU less. Another rate, the same level.
         let mono = integrated_loudness(&sine(24_000, 1, 5.0, -23.0)).unwrap();

@@ -23,7 +23,11 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Vec<f32> {
             for (i, s) in samples.iter().enumerate().take(last + 1).skip(first) {
                 let x = i as f64 - centre;
                 let arg = std::f64::consts::PI * x * cutoff;
-                let sinc = if arg.abs() < 1e-12 { 1.0 } else { arg.sin() / arg };
+                let sinc = if arg.abs() < 1e-12 {
+                    1.0
+                } else {
+                    arg.sin() / arg
+                };
                 let window = 0.5 + 0.5 * (std::f64::consts::PI * x / half_width).cos();
                 acc += f64::from(*s) * sinc * window * cutoff;
             }

@@ -47,7 +47,9 @@ pub fn fit_line(line: &Audio, frames: u32, fps: u32, rate: u32, target_lufs: f64
     let mut samples = line.samples[..available.min(length) * channels].to_vec();
     let cut_seconds = available.saturating_sub(length) as f64 / f64::from(rate);
     if cut_seconds > 0.0 {
-        let fade = ((FADE_SECONDS * f64::from(rate)) as usize).min(length).max(1);
+        let fade = ((FADE_SECONDS * f64::from(rate)) as usize)
+            .min(length)
+            .max(1);
         for i in 0..fade {
             let gain = (fade - i) as f32 / fade as f32;
             let frame = length - fade + i;
@@ -121,7 +123,10 @@ mod tests {
         assert_eq!(fitted.audio.samples.len(), 2 * 24_000);
         assert!((fitted.cut_seconds - 3.0).abs() < 1e-9);
         let tail = &fitted.audio.samples[48_000 - 60..];
-        assert!(tail.iter().all(|s| s.abs() < 0.05), "the fade ends near zero");
+        assert!(
+            tail.iter().all(|s| s.abs() < 0.05),
+            "the fade ends near zero"
+        );
     }
 
     #[test]
@@ -132,7 +137,11 @@ mod tests {
             clicks.samples[i] = 0.5;
         }
         let fitted = fit_line(&clicks, 48, 24, 24_000, SPEECH_LUFS);
-        let peak = fitted.audio.samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+        let peak = fitted
+            .audio
+            .samples
+            .iter()
+            .fold(0.0f32, |m, s| m.max(s.abs()));
         assert!(peak <= MAX_PEAK + 1e-6, "{peak}");
     }
 }

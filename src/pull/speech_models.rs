@@ -135,7 +135,10 @@ mod tests {
         }
         assert!(find("whisper-base").is_some() && find("whisper-tiny").is_none());
         let csm = find("csm-1b").unwrap();
-        assert_eq!((csm.repo, csm.section, csm.key), ("sesame/csm-1b", "voice", "model_dir"));
+        assert_eq!(
+            (csm.repo, csm.section, csm.key),
+            ("sesame/csm-1b", "voice", "model_dir")
+        );
         // CSM's original checkpoint and the processor's extras are not needed.
         for path in ["ckpt.pt", "preprocessor_config.json", "chat_template.jinja"] {
             assert!(!is_needed(path), "{path}");

@@ -157,7 +157,9 @@ impl Csm {
     /// and codebook 0's code; returns codebook 1's logits (vocab).
     pub fn depth_start(&mut self, backbone_last: &Tensor, code0: u32) -> Result<Tensor> {
         self.depth.clear_cache();
-        let code = self.audio_embeddings.forward(&Tensor::new(&[code0], &self.device)?)?;
+        let code = self
+            .audio_embeddings
+            .forward(&Tensor::new(&[code0], &self.device)?)?;
         let input = Tensor::cat(&[backbone_last, &code], 0)?.unsqueeze(0)?; // (1, 2, hidden)
         self.depth_step(&input)
     }

@@ -75,12 +75,18 @@ impl MimiConfig {
     fn candle(&self) -> Result<CandleConfig> {
         // candle's module has no slot for the pieces CSM-1B's Mimi does not use.
         if self.num_semantic_quantizers != 1 {
-            candle_core::bail!("Mimi with {} semantic quantizers", self.num_semantic_quantizers);
+            candle_core::bail!(
+                "Mimi with {} semantic quantizers",
+                self.num_semantic_quantizers
+            );
         }
         if self.codebook_dim != self.vector_quantization_hidden_dimension {
             candle_core::bail!("Mimi with codebook_dim ≠ vector_quantization_hidden_dimension");
         }
-        if self.head_dim.is_some_and(|d| d * self.num_attention_heads != self.hidden_size) {
+        if self
+            .head_dim
+            .is_some_and(|d| d * self.num_attention_heads != self.hidden_size)
+        {
             candle_core::bail!("Mimi with head_dim × heads ≠ hidden_size");
         }
         let kv_heads = self.num_key_value_heads.unwrap_or(self.num_attention_heads);

@@ -200,7 +200,9 @@ impl SpeechModel {
         let line = check_line(line)?;
         let reference = voice.map(|v| self.reference(v)).transpose()?;
         let prompt = self.prompt(
-            reference.as_ref().map(|(text, codes)| (text.as_str(), codes.as_slice())),
+            reference
+                .as_ref()
+                .map(|(text, codes)| (text.as_str(), codes.as_slice())),
             &line,
         )?;
         let frames = self.generate(&prompt, options)?;
@@ -222,7 +224,9 @@ impl SpeechModel {
             return Err(VoiceError::UnreadableVoice("no samples".into()));
         }
         if audio.samples.iter().any(|s| !s.is_finite()) {
-            return Err(VoiceError::UnreadableVoice("samples are not numbers".into()));
+            return Err(VoiceError::UnreadableVoice(
+                "samples are not numbers".into(),
+            ));
         }
         let rate = self.sample_rate();
         let mono = reel_media::resample(&prep::downmix(audio), audio.sample_rate, rate);
@@ -295,7 +299,9 @@ impl SpeechModel {
                 if id < vocab {
                     Ok(Position::Text(id))
                 } else {
-                    Err(VoiceError::Tokenizer(format!("token id {id} is past the model's {vocab}")))
+                    Err(VoiceError::Tokenizer(format!(
+                        "token id {id} is past the model's {vocab}"
+                    )))
                 }
             })
             .collect()
@@ -313,7 +319,9 @@ impl SpeechModel {
         };
         let seconds = options.max_seconds.clamp(0.0, MAX_SECONDS);
         // The tolerance keeps f32 seconds (0.8 is 0.800000012) from asking for one frame more.
-        let max_frames = (f64::from(seconds) * self.frame_rate() - 1e-4).ceil().max(0.0) as usize;
+        let max_frames = (f64::from(seconds) * self.frame_rate() - 1e-4)
+            .ceil()
+            .max(0.0) as usize;
         let limit = self.csm.max_positions();
         if prompt.len() + max_frames > limit {
             return Err(VoiceError::PromptTooLong {

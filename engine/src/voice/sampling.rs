@@ -64,7 +64,13 @@ pub fn choose(logits: &[f32], sampling: Sampling, rng: &mut Rng) -> u32 {
     let max = scaled.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let weights: Vec<f64> = scaled
         .iter()
-        .map(|v| if *v >= threshold { (v - max).exp() } else { 0.0 })
+        .map(|v| {
+            if *v >= threshold {
+                (v - max).exp()
+            } else {
+                0.0
+            }
+        })
         .collect();
     let total: f64 = weights.iter().sum();
     if !total.is_finite() || total <= 0.0 {

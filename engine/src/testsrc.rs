@@ -5,7 +5,7 @@
 mod look;
 mod overlay;
 mod pattern;
-mod prng;
+pub(crate) mod prng;
 mod text;
 mod tone;
 

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, decoders
+from tiny_whisper import bytes_to_unicode  # noqa: E402  (GPT-2's byte table)
 from transformers import (
     CsmConfig,
     CsmForConditionalGeneration,
@@ -155,15 +156,7 @@ def build(seed=0, **sizes):
 def tiny_tokenizer():
     """Byte-level BPE without merges (one token per byte, id = byte value), then
     Llama 3's special tokens as CSM uses them, ids 256.."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    table = dict(zip(bs, [chr(c) for c in cs]))
+    table = bytes_to_unicode()
     tok = Tokenizer(models.BPE(vocab={table[b]: b for b in range(256)}, merges=[]))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tok.decoder = decoders.ByteLevel()

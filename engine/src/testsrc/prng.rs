@@ -1,6 +1,7 @@
 //! SplitMix64: a tiny, well-mixed generator; enough to derive a clip's look
 //! from its seed without pulling in a random-number crate.
 
+#[derive(Clone, Debug)]
 pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {

@@ -4,6 +4,8 @@
 //! (candle's CPU generator cannot be seeded), so a seed gives the same
 //! line on every run; temperature 0 is greedy.
 
+use crate::testsrc::prng::SplitMix64;
+
 /// How codes are chosen.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sampling {
@@ -13,26 +15,19 @@ pub struct Sampling {
     pub top_k: usize,
 }
 
-/// SplitMix64: small, well mixed, reproducible across platforms.
+/// The draws: SplitMix64 (the test pattern's generator), small, well mixed,
+/// the same on every platform.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        Self(SplitMix64::new(seed))
     }
 
     /// Uniform in [0, 1) with 53 random bits.
     pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

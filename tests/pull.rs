@@ -1174,35 +1174,58 @@ fn a_single_file_that_is_no_ltx_checkpoint_fails_clearly_leaving_no_model() {
     }
 }
 
-#[test]
-fn csm_comes_from_the_hub_for_the_voice_and_loads() {
-    let hub = FakeHub::start();
-    let sb = Sandbox::sqlite();
-    let out = pull(&sb, &hub, "csm-1b");
+/// A speech model pulled by `name` from `repo_dir` (models--ORG--NAME) at
+/// `commit`: printed, the transformers files there as served (`served`),
+/// the `skipped` ones not, and the config line named; its directory.
+fn assert_speech_model_pulled(
+    sb: &Sandbox,
+    hub: &FakeHub,
+    name: &str,
+    (repo_dir, commit): (&str, &str),
+    served: impl Fn(&str) -> Vec<u8>,
+    skipped: &[&str],
+    config_key: &str,
+) -> PathBuf {
+    let out = pull(sb, hub, name);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_no_token(&out);
     let printed = PathBuf::from(text(&out.stdout).trim());
     assert_eq!(
         printed,
         sb.path()
-            .join("hf/hub/models--sesame--csm-1b/snapshots")
-            .join(CSM_COMMIT)
+            .join("hf/hub")
+            .join(repo_dir)
+            .join("snapshots")
+            .join(commit)
     );
-    // Same file names as Whisper's: the model, its codec inside, the tokenizer.
-    for name in WHISPER_FILES {
-        let local = std::fs::read(printed.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    for file in WHISPER_FILES {
+        let local = std::fs::read(printed.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(
-            local == std::fs::read(csm_fixture().join(name)).unwrap(),
-            "{name} differs from the served bytes"
+            local == served(file),
+            "{file} differs from the served bytes"
         );
     }
-    for skipped in ["ckpt.pt", "preprocessor_config.json"] {
-        assert!(!printed.join(skipped).exists(), "{skipped} was downloaded");
+    for file in skipped {
+        assert!(!printed.join(file).exists(), "{file} was downloaded");
     }
     let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("[voice]") && stderr.contains("model_dir = "),
-        "{stderr}"
+    assert!(stderr.contains(config_key), "{stderr}");
+    printed
+}
+
+#[test]
+fn csm_comes_from_the_hub_for_the_voice_and_loads() {
+    let hub = FakeHub::start();
+    let sb = Sandbox::sqlite();
+    // Whisper's file names: the model (its codec inside), configs, the tokenizer.
+    let printed = assert_speech_model_pulled(
+        &sb,
+        &hub,
+        "csm-1b",
+        ("models--sesame--csm-1b", CSM_COMMIT),
+        |file| std::fs::read(csm_fixture().join(file)).unwrap(),
+        &["ckpt.pt", "preprocessor_config.json"],
+        "[voice]\n  model_dir = ",
     );
     // What was pulled is a speech model the engine loads.
     reel_engine::voice::SpeechModel::load(&printed, &candle_core::Device::Cpu).unwrap();
@@ -1212,28 +1235,15 @@ fn csm_comes_from_the_hub_for_the_voice_and_loads() {
 fn whisper_checkpoints_come_from_the_hub_for_perception() {
     let hub = FakeHub::start();
     let sb = Sandbox::sqlite();
-    let out = pull(&sb, &hub, "whisper-base");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_no_token(&out);
-    let printed = PathBuf::from(text(&out.stdout).trim());
-    assert_eq!(
-        printed,
-        sb.path()
-            .join("hf/hub/models--openai--whisper-base/snapshots")
-            .join(WHISPER_COMMIT)
+    assert_speech_model_pulled(
+        &sb,
+        &hub,
+        "whisper-base",
+        ("models--openai--whisper-base", WHISPER_COMMIT),
+        |file| hub.file(file),
+        &["pytorch_model.bin", "flax_model.msgpack"],
+        "whisper_model_dir = ",
     );
-    for name in WHISPER_FILES {
-        let local = std::fs::read(printed.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(
-            local == hub.file(name),
-            "{name} differs from the served bytes"
-        );
-    }
-    for skipped in ["pytorch_model.bin", "flax_model.msgpack"] {
-        assert!(!printed.join(skipped).exists(), "{skipped} was downloaded");
-    }
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains("whisper_model_dir = "), "{stderr}");
 
     // The other sizes are known names (their repositories are not served).
     let out = pull(&sb, &hub, "whisper-large-v3-turbo");

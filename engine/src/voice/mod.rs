@@ -330,6 +330,13 @@ impl SpeechModel {
             });
         }
         let mut rng = Rng::new(options.seed);
+        // CSM-1B's heads have 2051 outputs for Mimi's 2048 codes; the three
+        // extra ids are never trained to win, but one drawn would not decode.
+        let codes = self.codec.config().codebook_size;
+        let mut choose = |logits: &Tensor| -> candle_core::Result<u32> {
+            let logits: Vec<f32> = logits.to_vec1()?;
+            Ok(sampling::choose(&logits[..codes.min(logits.len())], sampling, &mut rng))
+        };
         let (k, eos) = (
             self.csm.config().num_codebooks,
             self.csm.config().codebook_eos_token_id,
@@ -340,10 +347,10 @@ impl SpeechModel {
         let mut frames = Vec::new();
         for _ in 0..max_frames {
             let logits = self.csm.codebook0_logits(&last)?.squeeze(0)?;
-            let mut frame = vec![sampling::choose(&logits.to_vec1()?, sampling, &mut rng)];
+            let mut frame = vec![choose(&logits)?];
             let mut logits = self.csm.depth_start(&last, frame[0])?;
             for codebook in 1..k {
-                let code = sampling::choose(&logits.to_vec1()?, sampling, &mut rng);
+                let code = choose(&logits)?;
                 frame.push(code);
                 if codebook + 1 < k {
                     logits = self.csm.depth_next(codebook, code)?;

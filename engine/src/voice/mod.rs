@@ -335,7 +335,11 @@ impl SpeechModel {
         let codes = self.codec.config().codebook_size;
         let mut choose = |logits: &Tensor| -> candle_core::Result<u32> {
             let logits: Vec<f32> = logits.to_vec1()?;
-            Ok(sampling::choose(&logits[..codes.min(logits.len())], sampling, &mut rng))
+            Ok(sampling::choose(
+                &logits[..codes.min(logits.len())],
+                sampling,
+                &mut rng,
+            ))
         };
         let (k, eos) = (
             self.csm.config().num_codebooks,

@@ -1,0 +1,260 @@
+//! LTX-2's text → video + audio pipeline against diffusers' LTX2Pipeline
+//! (fixtures by scripts/golden/ltx2_pipeline.py, from the committed tiny
+//! components): from the same initial noise, the denoised latents of both
+//! streams, the decoded frames and the waveform, with guidance off (the
+//! distilled schedule) and with every guidance term on; then the same through
+//! the `Renderer` interface, the soundtrack fitted to the video.
+
+mod ltx2_parity;
+
+use candle_core::{DType, Device, Tensor};
+use ltx2_parity::{fixture_dir, get, max_abs, max_abs_diff, reference};
+use reel_engine::ltx::pipeline::frames::video_to_unit_frames;
+use reel_engine::ltx2::pipeline::{
+    pack_audio, unpack_audio, Generation, Guidance, Ltx2Options, Ltx2Pipeline, Ltx2Video,
+    StreamGuidance, TextEncoderPlacement,
+};
+use reel_engine::ltx2::scheduler::{Schedule, DISTILLED_SIGMAS};
+use reel_engine::{CancelToken, RenderRequest, Renderer};
+
+/// Errors relative to the reference's largest value. Everything is f32; the
+/// guided case adds up to six scaled differences per step and rescales, so
+/// rounding grows with it.
+const LATENT_TOL: f32 = 1e-4;
+const FRAME_TOL: f32 = 1e-4;
+const WAVE_TOL: f32 = 1e-4;
+
+fn meta() -> serde_json::Value {
+    let path = fixture_dir("pipeline").join("cases.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn model_dir() -> std::path::PathBuf {
+    fixture_dir("pipeline").join("model")
+}
+
+fn check(name: &str, got: &Tensor, want: &Tensor, tol: f32) {
+    let err = max_abs_diff(got, want);
+    let scale = max_abs(want).max(1e-6);
+    eprintln!("{name}: max abs error {err} (max value {scale})");
+    assert!(
+        err <= tol * scale,
+        "{name}: error {err} over {tol} x {scale}"
+    );
+}
+
+fn case_job(
+    pipeline: &Ltx2Pipeline,
+    case: &str,
+    reference: &std::collections::HashMap<String, Tensor>,
+) -> Generation {
+    let m = meta();
+    let video = pipeline
+        .normalize_video(&get(reference, "video_noise"))
+        .unwrap();
+    let audio_noise = get(reference, "audio_noise");
+    let (_, _, frames, mel) = audio_noise.dims4().unwrap();
+    let audio = unpack_audio(
+        &pipeline
+            .normalize_audio(&pack_audio(&audio_noise).unwrap())
+            .unwrap(),
+        frames,
+        mel,
+    )
+    .unwrap();
+    let (schedule, guidance) = match case {
+        "distilled" => (Schedule::Sigmas(DISTILLED_SIGMAS.to_vec()), Guidance::off()),
+        _ => (
+            Schedule::Steps(3),
+            Guidance {
+                video: StreamGuidance {
+                    cfg: 3.0,
+                    stg: 1.0,
+                    modality: 3.0,
+                    rescale: 0.7,
+                },
+                audio: StreamGuidance {
+                    cfg: 7.0,
+                    stg: 1.0,
+                    modality: 3.0,
+                    rescale: 0.7,
+                },
+                stg_blocks: vec![1],
+            },
+        ),
+    };
+    Generation {
+        prompt: m["prompt"].as_str().unwrap().into(),
+        negative_prompt: m["negative_prompt"].as_str().unwrap().into(),
+        frames: m["frames"].as_u64().unwrap() as usize,
+        fps: m["fps"].as_f64().unwrap(),
+        schedule,
+        guidance,
+        video_noise: video,
+        audio_noise: audio,
+        max_prompt_tokens: m["max_sequence_length"].as_u64().unwrap() as usize,
+    }
+}
+
+#[test]
+fn text_to_video_and_audio_matches_diffusers() {
+    let reference = reference("pipeline");
+    let pipeline = Ltx2Pipeline::load(
+        &model_dir(),
+        &Device::Cpu,
+        DType::F32,
+        TextEncoderPlacement::PerJob,
+    )
+    .unwrap();
+    for case in ["distilled", "guided"] {
+        let job = case_job(&pipeline, case, &reference);
+        let mut steps = Vec::new();
+        let latents = pipeline
+            .denoise(&job, &mut |p| steps.push(p.step), &CancelToken::new())
+            .unwrap();
+        assert_eq!(steps, (1..=job.schedule.steps() as u32).collect::<Vec<_>>());
+        check(
+            &format!("{case} video latents"),
+            &latents.video,
+            &get(&reference, &format!("{case}.video_latents")),
+            LATENT_TOL,
+        );
+        check(
+            &format!("{case} audio latents"),
+            &latents.audio,
+            &get(&reference, &format!("{case}.audio_latents")),
+            LATENT_TOL,
+        );
+        let decoded = pipeline.decode(&latents).unwrap();
+        let frames = video_to_unit_frames(&decoded.video).unwrap();
+        check(
+            &format!("{case} frames"),
+            &frames,
+            &get(&reference, &format!("{case}.frames")),
+            FRAME_TOL,
+        );
+        check(
+            &format!("{case} waveform"),
+            &decoded.waveform,
+            &get(&reference, &format!("{case}.waveform")),
+            WAVE_TOL,
+        );
+        assert_eq!(decoded.sample_rate, 16_000);
+    }
+}
+
+#[test]
+fn the_renderer_gives_the_reference_clip_with_its_soundtrack() {
+    let reference = reference("pipeline");
+    let m = meta();
+    for (case, steps) in [("distilled", None), ("guided", Some(3))] {
+        let mut options = Ltx2Options::auto();
+        options.steps = steps;
+        options.negative_prompt = m["negative_prompt"].as_str().unwrap().into();
+        options.video_latents = Some(get(&reference, "video_noise"));
+        options.audio_latents = Some(get(&reference, "audio_noise"));
+        options.max_prompt_tokens = m["max_sequence_length"].as_u64().unwrap() as usize;
+        let renderer = Ltx2Video::load(&model_dir(), options).unwrap();
+        assert_eq!(renderer.name(), "ltx-2");
+        let request = RenderRequest {
+            prompt: m["prompt"].as_str().unwrap().into(),
+            seed: 7,
+            frames: 17,
+            width: 64,
+            height: 64,
+            fps: 17,
+            reference_image: None,
+            reference_voice: None,
+        };
+        let mut last = None;
+        let clip = renderer
+            .render(&request, &mut |p| last = Some(p), &CancelToken::new())
+            .unwrap();
+        let last = last.unwrap();
+        assert_eq!(last.step, last.total, "progress ends with the decode");
+        assert_eq!(clip.frames.len(), 17);
+        // Frames: the reference's 0..1 values as bytes, one step of rounding.
+        let want = get(&reference, &format!("{case}.frames"));
+        let want = want
+            .to_dtype(DType::F32)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let got: Vec<u8> = clip
+            .frames
+            .iter()
+            .flat_map(|f| f.data.iter().copied())
+            .collect();
+        assert_eq!(got.len(), want.len());
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(&g, &w)| (f32::from(g) - (w * 255.0).round()).abs())
+            .fold(0f32, f32::max);
+        assert!(worst <= 1.0, "{case}: a frame byte is {worst} off");
+        // Audio: the vocoder's stereo waveform, then silence to the video's length.
+        assert_eq!((clip.audio.sample_rate, clip.audio.channels), (16_000, 2));
+        assert_eq!(clip.audio.frames(), 16_000, "one second, as the video");
+        let wave = get(&reference, &format!("{case}.waveform"))
+            .to_vec2::<f32>()
+            .unwrap();
+        let n = wave[0].len();
+        for (c, channel) in wave.iter().enumerate() {
+            for (i, want) in channel.iter().enumerate() {
+                let got = clip.audio.samples[i * 2 + c];
+                assert!(
+                    (got - want).abs() < 1e-4,
+                    "{case}: sample {i}/{c}: {got} vs {want}"
+                );
+            }
+        }
+        assert!(clip.audio.samples[n * 2..].iter().all(|&s| s == 0.0));
+    }
+}
+
+#[test]
+fn a_model_directory_missing_a_component_names_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(model_dir()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == "vocoder" {
+            continue;
+        }
+        let target = std::fs::canonicalize(entry.path()).unwrap();
+        std::os::unix::fs::symlink(target, tmp.path().join(entry.file_name())).unwrap();
+    }
+    let err = Ltx2Pipeline::load(
+        tmp.path(),
+        &Device::Cpu,
+        DType::F32,
+        TextEncoderPlacement::Resident,
+    )
+    .err()
+    .expect("a directory without vocoder/ must not load")
+    .to_string();
+    assert!(err.contains("vocoder"), "{err}");
+    // A component that does not fit the others: an audio VAE of another width.
+    std::os::unix::fs::symlink(
+        std::fs::canonicalize(model_dir().join("vocoder")).unwrap(),
+        tmp.path().join("vocoder"),
+    )
+    .unwrap();
+    std::fs::remove_file(tmp.path().join("audio_vae")).unwrap();
+    std::os::unix::fs::symlink(
+        std::fs::canonicalize(fixture_dir("audio").join("audio_vae_width")).unwrap(),
+        tmp.path().join("audio_vae"),
+    )
+    .unwrap();
+    let err = Ltx2Pipeline::load(
+        tmp.path(),
+        &Device::Cpu,
+        DType::F32,
+        TextEncoderPlacement::Resident,
+    )
+    .err()
+    .expect("an audio VAE of the wrong width must not load")
+    .to_string();
+    assert!(err.contains("audio_vae"), "{err}");
+}

@@ -12,6 +12,7 @@ mod frames;
 mod image_file;
 mod probe;
 mod reencode;
+mod still;
 mod watermark;
 
 pub use budget::{
@@ -26,4 +27,5 @@ pub use frames::{Audio, Rendered, RgbImage};
 pub use image_file::{decode_png, read_image, ImageError, MAX_IMAGE_SIDE};
 pub use probe::{probe, ClipInfo, ProbeError};
 pub use reencode::{reencode_mp4, ReencodeError, ReencodeOptions};
+pub use still::{h264_round_trip, StillError};
 pub use watermark::{label_box, watermark_clip, LabelBox};

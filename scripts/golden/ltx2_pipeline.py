@@ -15,6 +15,11 @@ Cases (reference.safetensors, <case>.*):
   distilled  guidance off, the distilled checkpoints' 8 sigmas
   guided     3 steps with every guidance term of LTX2Pipeline's defaults on: CFG (video 3,
              audio 7), STG at block 1, modality isolation 3, rescale 0.7
+  i2av_distilled, i2av_guided
+             LTX2ImageToVideoPipeline, the same settings, with `image` (64x64 uint8, at
+             the clip's size so resizing is the identity) as the first frame, H.264
+             re-compression off (image_crf=0); the video noise is video_noise (the
+             pipeline's own draw is replaced by it), the audio noise given.
 Each from the same noise (video_noise [1, C, F, H, W], audio_noise [1, C, L, M], given
 unpacked as diffusers then normalises them): <case>.video_latents and <case>.audio_latents
 (output_type="latent": denormalised, unpacked), <case>.frames ([F, H, W, 3] in 0..1) and
@@ -36,7 +41,9 @@ from diffusers import (
     FlowMatchEulerDiscreteScheduler,
     LTX2VideoTransformer3DModel,
 )
-from diffusers.pipelines.ltx2 import LTX2Pipeline, LTX2TextConnectors
+import diffusers.pipelines.ltx2.pipeline_ltx2_image2video as i2v_module
+from diffusers.pipelines.ltx2 import LTX2ImageToVideoPipeline, LTX2Pipeline, LTX2TextConnectors
+from PIL import Image
 from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -115,9 +122,9 @@ def link_model_dir():
         f.write("\n")
 
 
-def load_pipeline():
+def load_pipeline(cls=LTX2Pipeline):
     path = lambda name: os.path.join(FIXTURES, COMPONENTS[name])  # noqa: E731
-    return LTX2Pipeline(
+    return cls(
         scheduler=FlowMatchEulerDiscreteScheduler.from_pretrained(path("scheduler")),
         vae=AutoencoderKLLTX2Video.from_pretrained(path("vae")).eval(),
         audio_vae=AutoencoderKLLTX2Audio.from_pretrained(path("audio_vae")).eval(),
@@ -170,6 +177,43 @@ def main():
         meta["cases"][case] = {k: v for k, v in kwargs.items()}
         print(case, tuple(video_latents.shape), tuple(audio_latents.shape), tuple(out[f"{case}.frames"].shape),
               tuple(waveform.shape))
+    # Image to video + audio: the pipeline's noise draw replaced by video_noise.
+    i2v = load_pipeline(LTX2ImageToVideoPipeline)
+    y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
+    image = np.stack(
+        [(x * 4) % 256, (y * 4) % 256, ((x + y) * 2 + 40 * ((x // 8 + y // 8) % 2)) % 256], axis=-1
+    ).astype(np.uint8)
+    out["image"] = torch.from_numpy(image.copy())
+
+    def fixed_noise(shape, generator=None, device=None, dtype=None, layout=None):
+        if tuple(shape) == tuple(video_noise.shape):
+            return video_noise.clone().to(dtype=dtype or torch.float32)
+        return torch.zeros(shape, dtype=dtype or torch.float32)
+
+    i2v_module.randn_tensor = fixed_noise
+    for case, kwargs in CASES.items():
+        common = dict(
+            image=Image.fromarray(image),
+            image_crf=0,
+            prompt=PROMPT,
+            negative_prompt=NEGATIVE,
+            width=WIDTH,
+            height=HEIGHT,
+            num_frames=FRAMES,
+            frame_rate=FPS,
+            max_sequence_length=MAX_TOKENS,
+            audio_latents=audio_noise.clone(),
+            return_dict=False,
+            **kwargs,
+        )
+        video_latents, audio_latents = i2v(output_type="latent", **common)
+        frames, waveform = i2v(output_type="np", **common)
+        name = f"i2av_{case}"
+        out[f"{name}.video_latents"] = video_latents
+        out[f"{name}.audio_latents"] = audio_latents
+        out[f"{name}.frames"] = torch.from_numpy(np.asarray(frames[0]))
+        out[f"{name}.waveform"] = waveform[0]
+        print(name, tuple(video_latents.shape), tuple(waveform.shape))
     save_file(contiguous(out), os.path.join(OUT, "reference.safetensors"))
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(meta, f, indent=1, sort_keys=True)

@@ -18,8 +18,9 @@ pub use renderer::{read_latents_file, Ltx2Options, Ltx2Video};
 use super::connectors::PaddingSide;
 use super::scheduler::{pipeline_scheduler, Schedule};
 use super::transformer::{ForwardOptions, LatentShape, Timesteps};
+use crate::ltx::pipeline::frames::{cover_resize, image_to_pixels};
 use crate::ltx::pipeline::PipelineError;
-use crate::renderer::{CancelToken, Progress};
+use crate::renderer::{CancelToken, Progress, RgbImage};
 use guidance::{guide, Predictions};
 
 /// One generation. Sizes must already fit the VAEs (see [`Ltx2Pipeline::latent_sizes`]).
@@ -36,6 +37,10 @@ pub struct Generation {
     pub video_noise: Tensor,
     /// Initial audio noise, unpacked [1, C, L, M].
     pub audio_noise: Tensor,
+    /// The first frame's latents [1, C, 1, H, W] (normalised, see
+    /// [`Ltx2Pipeline::encode_first_frame`]): kept clean through denoising,
+    /// as `LTX2ImageToVideoPipeline` keeps them.
+    pub first_frame: Option<Tensor>,
     pub max_prompt_tokens: usize,
 }
 
@@ -92,8 +97,23 @@ impl Ltx2Pipeline {
             return Err(PipelineError::Cancelled);
         }
 
-        // 2. Packed, normalised latents (f32 throughout, as in the reference).
-        let mut video = pack_video(&job.video_noise.to_dtype(DType::F32)?, patch, patch_t)?;
+        // 2. Packed, normalised latents (f32 throughout, as in the reference);
+        //    with a first frame, its tokens replace the noise's and stay clean.
+        let mut video_noise = job.video_noise.to_dtype(DType::F32)?;
+        let clean_tokens = match &job.first_frame {
+            Some(first) => {
+                if patch_t != 1 {
+                    return Err(PipelineError::InvalidInput(
+                        "a first-frame picture needs a transformer with patch_size_t 1".into(),
+                    ));
+                }
+                let rest = video_noise.narrow(2, 1, frames - 1)?;
+                video_noise = Tensor::cat(&[&first.to_dtype(DType::F32)?, &rest], 2)?;
+                (height / patch) * (width / patch)
+            }
+            None => 0,
+        };
+        let mut video = pack_video(&video_noise, patch, patch_t)?;
         let mut audio = pack_audio(&job.audio_noise.to_dtype(DType::F32)?)?;
         let shape = LatentShape {
             frames,
@@ -124,8 +144,19 @@ impl Ltx2Pipeline {
                            mask: &Tensor,
                            options: &ForwardOptions|
              -> candle_core::Result<(Tensor, Tensor)> {
-                let batch = v.dim(0)?;
+                let (batch, tokens, _) = v.dims3()?;
                 let t = Tensor::full(timestep, batch, video.device())?.to_dtype(dtype)?;
+                // The first frame's tokens are clean: timestep 0 (`t · (1 − mask)`).
+                let video_t = if clean_tokens > 0 {
+                    let per_token: Vec<f32> = (0..tokens)
+                        .map(|i| if i < clean_tokens { 0.0 } else { timestep })
+                        .collect();
+                    Tensor::from_vec(per_token, (1, tokens), video.device())?
+                        .repeat((batch, 1))?
+                        .to_dtype(dtype)?
+                } else {
+                    t.clone()
+                };
                 let out = self.transformer().forward(
                     &v.to_dtype(dtype)?,
                     &a.to_dtype(dtype)?,
@@ -133,8 +164,8 @@ impl Ltx2Pipeline {
                     audio_captions,
                     Some(mask),
                     &Timesteps {
-                        video: t.clone(),
-                        audio: None,
+                        video: video_t,
+                        audio: Some(t.clone()),
                         sigma: Some(t),
                         audio_sigma: None,
                     },
@@ -208,9 +239,21 @@ impl Ltx2Pipeline {
             let velocity = |sample: &Tensor, x0: &Tensor| (sample - x0)? / sigma;
             let video_velocity = velocity(&video, &guided_video)?;
             let audio_velocity = velocity(&audio, &guided_audio)?;
-            video = scheduler
+            let stepped = scheduler
                 .step(i, &video_velocity, &video, None)
                 .map_err(|e| PipelineError::InvalidInput(e.to_string()))?;
+            video = if clean_tokens > 0 {
+                let tokens = video.dim(1)?;
+                Tensor::cat(
+                    &[
+                        &video.narrow(1, 0, clean_tokens)?,
+                        &stepped.narrow(1, clean_tokens, tokens - clean_tokens)?,
+                    ],
+                    1,
+                )?
+            } else {
+                stepped
+            };
             audio = scheduler
                 .step(i, &audio_velocity, &audio, None)
                 .map_err(|e| PipelineError::InvalidInput(e.to_string()))?;
@@ -256,6 +299,20 @@ impl Ltx2Pipeline {
         let total = job.schedule.steps() as u32 + 1;
         progress(Progress { step: total, total });
         Ok(decoded)
+    }
+
+    /// A picture as the first frame's latents: scaled to cover the clip and
+    /// centre-cropped, encoded (the posterior's mean) and normalised.
+    pub fn encode_first_frame(
+        &self,
+        image: &RgbImage,
+        width: usize,
+        height: usize,
+    ) -> Result<Tensor, PipelineError> {
+        let image = cover_resize(image, width as u32, height as u32);
+        let pixels = image_to_pixels(&image, &self.device().clone(), self.dtype())?;
+        let latents = self.vae().encode(&pixels)?.to_dtype(DType::F32)?;
+        Ok(self.normalize_video(&latents)?)
     }
 
     /// Video latents from the VAE's space to the transformer's.

@@ -19,6 +19,10 @@ use crate::renderer::{
     Audio, CancelToken, Progress, RenderError, RenderRequest, Rendered, Renderer,
 };
 
+/// The first-frame picture's compression for Gemma 3 generations of LTX-2
+/// (diffusers' `DEFAULT_IMAGE_CRF`).
+pub const IMAGE_CRF: u8 = 33;
+
 /// Mixed into the seed for the audio noise, so it is not the video's.
 const AUDIO_NOISE_STREAM: u64 = 0x6175_6469_6f00_0001;
 
@@ -42,6 +46,9 @@ pub struct Ltx2Options {
     /// padding, so it changes the result: diffusers' default, 1024, unless a
     /// fixture was made with another.
     pub max_prompt_tokens: usize,
+    /// H.264 CRF a first-frame picture is compressed with before encoding
+    /// (0: not at all): 33, what LTX-2.0–2.3 were trained with.
+    pub image_crf: u8,
 }
 
 impl Ltx2Options {
@@ -64,6 +71,7 @@ impl Ltx2Options {
             audio_latents: None,
             negative_prompt: String::new(),
             max_prompt_tokens: DEFAULT_MAX_LEN,
+            image_crf: IMAGE_CRF,
         }
     }
 }
@@ -162,6 +170,7 @@ impl Ltx2Video {
             guidance,
             video_noise,
             audio_noise,
+            first_frame: None,
             max_prompt_tokens: self.options.max_prompt_tokens,
         })
     }
@@ -179,11 +188,6 @@ impl Renderer for Ltx2Video {
         cancel: &CancelToken,
     ) -> Result<Rendered, RenderError> {
         req.validate()?;
-        if req.reference_image.is_some() {
-            return Err(RenderError::InvalidRequest(
-                "LTX-2 in reel does not take a first-frame picture yet; use ltx-video for cameos and pictures".into(),
-            ));
-        }
         let (spatial, temporal) = self.pipeline.compression();
         let size = round_request_for(
             "LTX-2",
@@ -193,7 +197,7 @@ impl Renderer for Ltx2Video {
             spatial as u32,
             temporal as u32,
         );
-        let job = self.generation(
+        let mut job = self.generation(
             req,
             size.frames as usize,
             size.width as usize,
@@ -205,6 +209,16 @@ impl Renderer for Ltx2Video {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if cancel.is_cancelled() {
             return Err(RenderError::Cancelled);
+        }
+        // A picture (the chat's attachment or a cameo's face) is the first frame.
+        if let Some(image) = &req.reference_image {
+            let compressed = reel_media::h264_round_trip(image, self.options.image_crf)
+                .map_err(|e| RenderError::Failed(format!("compressing the first frame: {e}")))?;
+            job.first_frame = Some(self.pipeline.encode_first_frame(
+                &compressed,
+                size.width as usize,
+                size.height as usize,
+            )?);
         }
         let decoded = self.pipeline.generate(&job, progress, cancel)?;
         let frames = video_to_images(&decoded.video)?;

@@ -43,6 +43,10 @@ pub struct RenderArgs {
     /// (the file's `latents` tensor or its only one).
     #[arg(long, value_name = "FILE.safetensors")]
     audio_latents: Option<PathBuf>,
+    /// LTX-2, audio to video: this speech (any audio file FFmpeg reads, at
+    /// most the clip's length) is the soundtrack and the picture follows it.
+    #[arg(long, value_name = "FILE")]
+    speech: Option<PathBuf>,
     /// A reference image (PNG, JPEG, ...) that fixes the first frame (image-to-video).
     #[arg(long, value_name = "FILE")]
     image: Option<PathBuf>,
@@ -81,6 +85,7 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
         model_dir: args.model_dir,
         latents: args.latents,
         audio_latents: args.audio_latents,
+        speech: args.speech,
     };
     let renderer = tokio::task::block_in_place(|| make_renderer(config, overrides))?;
     // Before rendering: a missing or bad signing key fails at once.

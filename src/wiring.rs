@@ -162,6 +162,8 @@ pub struct RenderOverrides {
     pub latents: Option<PathBuf>,
     /// LTX-2's initial audio latents.
     pub audio_latents: Option<PathBuf>,
+    /// LTX-2's audio → video: the soundtrack the picture follows.
+    pub speech: Option<PathBuf>,
 }
 
 /// The model named in config, loaded: the model directory is checked
@@ -179,6 +181,9 @@ pub fn make_renderer(
     };
     if model != "ltx-2" && overrides.audio_latents.is_some() {
         anyhow::bail!("--audio-latents needs the ltx-2 model (engine.model or --model-dir)");
+    }
+    if model != "ltx-2" && overrides.speech.is_some() {
+        anyhow::bail!("--speech needs the ltx-2 model (engine.model or --model-dir)");
     }
     match model {
         "ltx-2" => make_ltx2(config, &model_dir, overrides),
@@ -249,6 +254,15 @@ fn make_ltx2(
             options.audio_latents = Some(latents);
         }
         (None, None) => {}
+    }
+    if let Some(path) = overrides.speech {
+        let speech = reel_media::decode_speech(&path, &config.perception.decode_limits())
+            .with_context(|| format!("reading --speech {}", path.display()))?;
+        options.speech = Some(reel_engine::Audio {
+            sample_rate: reel_media::SPEECH_SAMPLE_RATE,
+            channels: 1,
+            samples: speech.samples,
+        });
     }
     let renderer = Ltx2Video::load(model_dir, options)
         .with_context(|| format!("loading LTX-2 from {}", model_dir.display()))?;

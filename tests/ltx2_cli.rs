@@ -182,3 +182,94 @@ fn audio_latents_of_the_wrong_shape_or_model_are_refused_by_name() {
         "{stderr}"
     );
 }
+
+/// A mono 16-bit PCM WAV at 16 kHz.
+fn write_wav(path: &Path, samples: &[f32]) {
+    let mut out = Vec::new();
+    let data = (samples.len() * 2) as u32;
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&16_000u32.to_le_bytes());
+    out.extend_from_slice(&32_000u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data.to_le_bytes());
+    for s in samples {
+        out.extend_from_slice(&((s * 32767.0).round() as i16).to_le_bytes());
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn render_with_speech_makes_the_clip_follow_it_and_refuses_bad_tracks() {
+    let sb = Sandbox::sqlite();
+    let model_dir = fixtures().join("model");
+    // 0.8 s of a warbling tone: the soundtrack of a one-second clip.
+    let speech: Vec<f32> = (0..12_800)
+        .map(|i| {
+            let t = i as f32 / 16_000.0;
+            0.4 * (std::f32::consts::TAU * (300.0 + 80.0 * (6.0 * t).sin()) * t).sin()
+        })
+        .collect();
+    write_wav(&sb.path().join("line.wav"), &speech);
+    write_wav(&sb.path().join("silent.wav"), &vec![0.0; 8000]);
+    write_wav(
+        &sb.path().join("long.wav"),
+        &[speech.clone(), speech.clone()].concat(),
+    );
+    std::fs::write(sb.path().join("noise.wav"), b"RIFF? not really a wave file").unwrap();
+    let envs = [("REEL_RENDER__FPS", "17")];
+    let run = |speech: &str, out: &str| {
+        sb.run(
+            &[
+                "render",
+                "someone talking",
+                "-o",
+                out,
+                "--duration",
+                "1",
+                "--size",
+                "64x64",
+                "--model-dir",
+                model_dir.to_str().unwrap(),
+                "--speech",
+                speech,
+                "--audio-out",
+                "sound.wav",
+            ],
+            &envs,
+        )
+    };
+    let out = run("line.wav", "talk.mp4");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The soundtrack is the given speech (16-bit), then silence to one second.
+    let (channels, rate, samples) = read_float_wav(&sb.path().join("sound.wav"));
+    assert_eq!((channels, rate, samples.len()), (1, 16_000, 16_000));
+    let worst = speech
+        .iter()
+        .zip(&samples)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 2.0 / 32767.0, "speech changed by {worst}");
+    assert!(samples[12_800..].iter().all(|&s| s == 0.0));
+    let info = reel_media::probe(&sb.path().join("talk.mp4")).unwrap();
+    assert_eq!(info.audio_codec.as_deref(), Some("aac"));
+    assert_eq!(info.frames, 17);
+
+    for (file, message) in [
+        ("silent.wav", "silent"),
+        ("long.wav", "the speech is 1.60 s long"),
+        ("noise.wav", "noise.wav"),
+    ] {
+        let out = run(file, "bad.mp4");
+        assert!(!out.status.success(), "{file} was accepted");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(message), "{file}: {stderr}");
+        assert!(!sb.path().join("bad.mp4").exists());
+    }
+}

@@ -94,6 +94,7 @@ fn case_job(
         video_noise: video,
         audio_noise: audio,
         first_frame: None,
+        audio_condition: None,
         max_prompt_tokens: m["max_sequence_length"].as_u64().unwrap() as usize,
     }
 }
@@ -360,4 +361,108 @@ fn a_model_directory_missing_a_component_names_it() {
     .expect("an audio VAE of the wrong width must not load")
     .to_string();
     assert!(err.contains("audio_vae"), "{err}");
+}
+
+/// One second of the mel fixture's stereo test signal, mono at 16 kHz.
+fn test_speech(channel: usize) -> reel_engine::Audio {
+    let path = fixture_dir("audio").join("mel.safetensors");
+    let tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let wave = tensors["waveform"].to_vec2::<f32>().unwrap();
+    reel_engine::Audio {
+        sample_rate: 16_000,
+        channels: 1,
+        samples: wave[channel][..16_000].to_vec(),
+    }
+}
+
+#[test]
+fn audio_to_video_keeps_the_soundtrack_and_the_picture_follows_it() {
+    let reference = reference("pipeline");
+    let pipeline = Ltx2Pipeline::load(
+        &model_dir(),
+        &Device::Cpu,
+        DType::F32,
+        TextEncoderPlacement::Resident,
+    )
+    .unwrap();
+    let run = |speech: Option<&reel_engine::Audio>| {
+        let mut job = case_job(&pipeline, "distilled", &reference);
+        job.audio_condition = speech.map(|s| pipeline.encode_speech(s, 25).unwrap());
+        let condition = job.audio_condition.clone();
+        let latents = pipeline
+            .denoise(&job, &mut |_| {}, &CancelToken::new())
+            .unwrap();
+        (latents, condition)
+    };
+    let (plain, _) = run(None);
+    let (voiced, condition) = run(Some(&test_speech(0)));
+    let (voiced_again, _) = run(Some(&test_speech(0)));
+    let (other, _) = run(Some(&test_speech(1)));
+    // The soundtrack's latents come out as they went in (denormalised).
+    let condition = condition.unwrap();
+    assert_eq!(condition.dims(), &[1, 2, 25, 4]);
+    let renormalised = unpack_audio(
+        &pipeline
+            .normalize_audio(&pack_audio(&voiced.audio).unwrap())
+            .unwrap(),
+        25,
+        4,
+    )
+    .unwrap();
+    assert!(max_abs_diff(&renormalised, &condition) < 1e-5);
+    // The picture depends on the sound, reproducibly.
+    assert_eq!(max_abs_diff(&voiced.video, &voiced_again.video), 0.0);
+    assert!(max_abs_diff(&voiced.video, &plain.video) > 1e-3);
+    assert!(max_abs_diff(&voiced.video, &other.video) > 1e-3);
+}
+
+#[test]
+fn the_renderer_keeps_the_given_speech_and_refuses_bad_tracks() {
+    let m = meta();
+    let render = |speech: reel_engine::Audio, frames: u32| {
+        let mut options = Ltx2Options::auto();
+        options.max_prompt_tokens = m["max_sequence_length"].as_u64().unwrap() as usize;
+        options.speech = Some(speech);
+        let renderer = Ltx2Video::load(&model_dir(), options).unwrap();
+        let request = RenderRequest {
+            prompt: "someone speaking".into(),
+            seed: 3,
+            frames,
+            width: 64,
+            height: 64,
+            fps: 17,
+            reference_image: None,
+            reference_voice: None,
+        };
+        renderer.render(&request, &mut |_| {}, &CancelToken::new())
+    };
+    let mut short = test_speech(0);
+    short.samples.truncate(12_000);
+    let clip = render(short.clone(), 17).unwrap();
+    assert_eq!((clip.audio.sample_rate, clip.audio.channels), (16_000, 1));
+    assert_eq!(
+        clip.audio.samples.len(),
+        16_000,
+        "padded to the clip's second"
+    );
+    assert_eq!(&clip.audio.samples[..12_000], &short.samples[..]);
+    assert!(clip.audio.samples[12_000..].iter().all(|&s| s == 0.0));
+
+    // Two seconds of speech for a one-second clip.
+    let mut long = test_speech(0);
+    long.samples.extend(test_speech(1).samples);
+    let err = render(long, 17).expect_err("too long").to_string();
+    assert!(err.contains("the speech is 2.00 s long"), "{err}");
+    let silent = reel_engine::Audio {
+        sample_rate: 16_000,
+        channels: 1,
+        samples: vec![0.0; 8000],
+    };
+    let err = render(silent, 17).expect_err("silent").to_string();
+    assert!(err.contains("silent"), "{err}");
+    let mut other_rate = test_speech(0);
+    other_rate.sample_rate = 44_100;
+    other_rate.samples.truncate(20_000);
+    let err = render(other_rate, 17).expect_err("rate").to_string();
+    assert!(err.contains("44100 Hz"), "{err}");
 }

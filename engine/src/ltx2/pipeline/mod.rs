@@ -15,12 +15,14 @@ pub use latents::{pack_audio, pack_video, unpack_audio, unpack_video};
 pub use model_dir::{Ltx2LoadError, Ltx2Pipeline, TextEncoderPlacement};
 pub use renderer::{read_latents_file, Ltx2Options, Ltx2Video};
 
+use super::audio_vae::mel::{LogMel, N_FFT};
+use super::audio_vae::LATENT_DOWNSAMPLE_FACTOR;
 use super::connectors::PaddingSide;
 use super::scheduler::{pipeline_scheduler, Schedule};
 use super::transformer::{ForwardOptions, LatentShape, Timesteps};
 use crate::ltx::pipeline::frames::{cover_resize, image_to_pixels};
 use crate::ltx::pipeline::PipelineError;
-use crate::renderer::{CancelToken, Progress, RgbImage};
+use crate::renderer::{Audio, CancelToken, Progress, RgbImage};
 use guidance::{guide, Predictions};
 
 /// One generation. Sizes must already fit the VAEs (see [`Ltx2Pipeline::latent_sizes`]).
@@ -41,6 +43,11 @@ pub struct Generation {
     /// [`Ltx2Pipeline::encode_first_frame`]): kept clean through denoising,
     /// as `LTX2ImageToVideoPipeline` keeps them.
     pub first_frame: Option<Tensor>,
+    /// Audio → video: the soundtrack's latents [1, C, L, M] (normalised, see
+    /// [`Ltx2Pipeline::encode_speech`]) replace the audio noise and stay as
+    /// they are (timestep 0, never stepped): the picture follows the sound,
+    /// as ltx-pipelines' audio-to-video freezes the audio state.
+    pub audio_condition: Option<Tensor>,
     pub max_prompt_tokens: usize,
 }
 
@@ -114,7 +121,19 @@ impl Ltx2Pipeline {
             None => 0,
         };
         let mut video = pack_video(&video_noise, patch, patch_t)?;
-        let mut audio = pack_audio(&job.audio_noise.to_dtype(DType::F32)?)?;
+        let audio_start = match &job.audio_condition {
+            Some(condition) if condition.dims() != job.audio_noise.dims() => {
+                return Err(PipelineError::InvalidInput(format!(
+                    "the audio condition has shape {:?}, the clip needs {:?}",
+                    condition.dims(),
+                    job.audio_noise.dims()
+                )))
+            }
+            Some(condition) => condition,
+            None => &job.audio_noise,
+        };
+        let audio_frozen = job.audio_condition.is_some();
+        let mut audio = pack_audio(&audio_start.to_dtype(DType::F32)?)?;
         let shape = LatentShape {
             frames,
             height,
@@ -157,6 +176,12 @@ impl Ltx2Pipeline {
                 } else {
                     t.clone()
                 };
+                // A frozen soundtrack is clean: timestep 0 on every audio token.
+                let audio_t = if audio_frozen {
+                    Tensor::zeros((batch, a.dim(1)?), dtype, video.device())?
+                } else {
+                    t.clone()
+                };
                 let out = self.transformer().forward(
                     &v.to_dtype(dtype)?,
                     &a.to_dtype(dtype)?,
@@ -165,7 +190,7 @@ impl Ltx2Pipeline {
                     Some(mask),
                     &Timesteps {
                         video: video_t,
-                        audio: Some(t.clone()),
+                        audio: Some(audio_t),
                         sigma: Some(t),
                         audio_sigma: None,
                     },
@@ -254,9 +279,11 @@ impl Ltx2Pipeline {
             } else {
                 stepped
             };
-            audio = scheduler
-                .step(i, &audio_velocity, &audio, None)
-                .map_err(|e| PipelineError::InvalidInput(e.to_string()))?;
+            if !audio_frozen {
+                audio = scheduler
+                    .step(i, &audio_velocity, &audio, None)
+                    .map_err(|e| PipelineError::InvalidInput(e.to_string()))?;
+            }
             progress(Progress {
                 step: i as u32 + 1,
                 total,
@@ -313,6 +340,74 @@ impl Ltx2Pipeline {
         let pixels = image_to_pixels(&image, &self.device().clone(), self.dtype())?;
         let latents = self.vae().encode(&pixels)?.to_dtype(DType::F32)?;
         Ok(self.normalize_video(&latents)?)
+    }
+
+    /// A speech track (mono or one channel per audio-VAE input channel, at
+    /// the audio VAE's rate) as the audio latents of a clip with
+    /// `audio_frames` latent frames: padded with silence or cut to the clip's
+    /// length, turned into the VAE's log-mel spectrogram, encoded (the mean)
+    /// and normalised.
+    pub fn encode_speech(
+        &self,
+        speech: &Audio,
+        audio_frames: usize,
+    ) -> Result<Tensor, PipelineError> {
+        let cfg = self.audio_vae().config();
+        if speech.sample_rate != cfg.sample_rate {
+            return Err(PipelineError::InvalidInput(format!(
+                "the speech is at {} Hz; the audio VAE takes {} Hz",
+                speech.sample_rate, cfg.sample_rate
+            )));
+        }
+        let channels = usize::from(speech.channels.max(1));
+        let frames = speech.frames();
+        let deinterleaved: Vec<Vec<f32>> = (0..channels)
+            .map(|c| {
+                (0..frames)
+                    .map(|i| speech.samples[i * channels + c])
+                    .collect()
+            })
+            .collect();
+        let inputs = cfg.in_channels;
+        let signals: Vec<Vec<f32>> = match (channels, inputs) {
+            (c, i) if c == i => deinterleaved,
+            (1, i) => vec![deinterleaved[0].clone(); i],
+            (c, i) => {
+                return Err(PipelineError::InvalidInput(format!(
+                    "the speech has {c} channels; the audio VAE takes 1 or {i}"
+                )))
+            }
+        };
+        // Enough samples for `audio_frames` latent frames (4 mel frames each, causal).
+        let hop = cfg.mel_hop_length;
+        let needed = (audio_frames.max(1) - 1) * LATENT_DOWNSAMPLE_FACTOR * hop + hop;
+        let signals: Vec<Vec<f32>> = signals
+            .into_iter()
+            .map(|mut s| {
+                s.resize(needed.max(N_FFT), 0.0);
+                s
+            })
+            .collect();
+        let front = LogMel::new(
+            cfg.sample_rate as usize,
+            N_FFT,
+            hop,
+            cfg.mel_bins.unwrap_or(64),
+        )?;
+        let mel = front
+            .spectrogram(&signals, self.device())?
+            .to_dtype(self.dtype())?;
+        let latents = self.audio_vae().encode(&mel)?.to_dtype(DType::F32)?;
+        let available = latents.dim(2)?;
+        if available < audio_frames {
+            return Err(PipelineError::InvalidInput(format!(
+                "the speech makes {available} audio latent frames, the clip needs {audio_frames}"
+            )));
+        }
+        let latents = latents.narrow(2, 0, audio_frames)?;
+        let mel_bins = latents.dim(3)?;
+        let packed = self.normalize_audio(&pack_audio(&latents)?)?;
+        Ok(unpack_audio(&packed, audio_frames, mel_bins)?)
     }
 
     /// Video latents from the VAE's space to the transformer's.

@@ -49,6 +49,9 @@ pub struct Ltx2Options {
     /// H.264 CRF a first-frame picture is compressed with before encoding
     /// (0: not at all): 33, what LTX-2.0–2.3 were trained with.
     pub image_crf: u8,
+    /// Audio → video (`reel render --speech`): this track, at the audio
+    /// VAE's rate, is the clip's soundtrack and the picture follows it.
+    pub speech: Option<Audio>,
 }
 
 impl Ltx2Options {
@@ -72,6 +75,7 @@ impl Ltx2Options {
             negative_prompt: String::new(),
             max_prompt_tokens: DEFAULT_MAX_LEN,
             image_crf: IMAGE_CRF,
+            speech: None,
         }
     }
 }
@@ -171,6 +175,7 @@ impl Ltx2Video {
             video_noise,
             audio_noise,
             first_frame: None,
+            audio_condition: None,
             max_prompt_tokens: self.options.max_prompt_tokens,
         })
     }
@@ -220,9 +225,19 @@ impl Renderer for Ltx2Video {
                 size.height as usize,
             )?);
         }
+        if let Some(speech) = &self.options.speech {
+            check_speech(speech, size.frames, req.fps)?;
+            let audio_frames = job.audio_noise.dim(2)?;
+            job.audio_condition = Some(self.pipeline.encode_speech(speech, audio_frames)?);
+        }
         let decoded = self.pipeline.generate(&job, progress, cancel)?;
         let frames = video_to_images(&decoded.video)?;
-        let audio = fitted_audio(&decoded.waveform, decoded.sample_rate, size.frames, req.fps)?;
+        // Audio → video keeps the given track itself (as ltx-pipelines does),
+        // not its trip through the audio VAE and vocoder.
+        let audio = match &self.options.speech {
+            Some(speech) => fitted_track(speech, size.frames, req.fps),
+            None => fitted_audio(&decoded.waveform, decoded.sample_rate, size.frames, req.fps)?,
+        };
         Ok(Rendered {
             width: size.width,
             height: size.height,
@@ -257,6 +272,39 @@ pub fn fitted_audio(
         channels: channels as u16,
         samples: interleaved,
     })
+}
+
+/// A speech track must not be silent and must fit the clip (one frame of slack).
+fn check_speech(speech: &Audio, frames: u32, fps: u32) -> Result<(), RenderError> {
+    let rate = f64::from(speech.sample_rate.max(1));
+    let seconds = speech.frames() as f64 / rate;
+    let clip = f64::from(frames) / f64::from(fps.max(1));
+    if seconds > clip + 1.0 / f64::from(fps.max(1)) {
+        return Err(RenderError::InvalidRequest(format!(
+            "the speech is {seconds:.2} s long, the clip {clip:.2} s: make the clip longer or the speech shorter"
+        )));
+    }
+    let peak = speech.samples.iter().fold(0f32, |m, v| m.max(v.abs()));
+    if peak < 1e-3 {
+        return Err(RenderError::InvalidRequest(
+            "the speech is silent (peak below -60 dBFS)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `audio` cut or padded with silence to `frames / fps` seconds.
+fn fitted_track(audio: &Audio, frames: u32, fps: u32) -> Audio {
+    let channels = usize::from(audio.channels.max(1));
+    let target =
+        (u64::from(frames) * u64::from(audio.sample_rate) / u64::from(fps.max(1))) as usize;
+    let mut samples = audio.samples.clone();
+    samples.resize(target * channels, 0.0);
+    Audio {
+        sample_rate: audio.sample_rate,
+        channels: audio.channels.max(1),
+        samples,
+    }
 }
 
 /// `reel render --latents FILE [--audio-latents FILE]`: the video latents

@@ -99,6 +99,43 @@ fn case_job(
     }
 }
 
+/// Both streams' latents, then the decoded frames and waveform, against the case's reference.
+fn check_against_reference(
+    pipeline: &Ltx2Pipeline,
+    case: &str,
+    latents: &reel_engine::ltx2::pipeline::Latents,
+    reference: &std::collections::HashMap<String, Tensor>,
+) {
+    let want = |what: &str| get(reference, &format!("{case}.{what}"));
+    check(
+        &format!("{case} video latents"),
+        &latents.video,
+        &want("video_latents"),
+        LATENT_TOL,
+    );
+    check(
+        &format!("{case} audio latents"),
+        &latents.audio,
+        &want("audio_latents"),
+        LATENT_TOL,
+    );
+    let decoded = pipeline.decode(latents).unwrap();
+    assert_eq!(decoded.sample_rate, 16_000);
+    let frames = video_to_unit_frames(&decoded.video).unwrap();
+    check(
+        &format!("{case} frames"),
+        &frames,
+        &want("frames"),
+        FRAME_TOL,
+    );
+    check(
+        &format!("{case} waveform"),
+        &decoded.waveform,
+        &want("waveform"),
+        WAVE_TOL,
+    );
+}
+
 #[test]
 fn text_to_video_and_audio_matches_diffusers() {
     let reference = reference("pipeline");
@@ -116,33 +153,7 @@ fn text_to_video_and_audio_matches_diffusers() {
             .denoise(&job, &mut |p| steps.push(p.step), &CancelToken::new())
             .unwrap();
         assert_eq!(steps, (1..=job.schedule.steps() as u32).collect::<Vec<_>>());
-        check(
-            &format!("{case} video latents"),
-            &latents.video,
-            &get(&reference, &format!("{case}.video_latents")),
-            LATENT_TOL,
-        );
-        check(
-            &format!("{case} audio latents"),
-            &latents.audio,
-            &get(&reference, &format!("{case}.audio_latents")),
-            LATENT_TOL,
-        );
-        let decoded = pipeline.decode(&latents).unwrap();
-        let frames = video_to_unit_frames(&decoded.video).unwrap();
-        check(
-            &format!("{case} frames"),
-            &frames,
-            &get(&reference, &format!("{case}.frames")),
-            FRAME_TOL,
-        );
-        check(
-            &format!("{case} waveform"),
-            &decoded.waveform,
-            &get(&reference, &format!("{case}.waveform")),
-            WAVE_TOL,
-        );
-        assert_eq!(decoded.sample_rate, 16_000);
+        check_against_reference(&pipeline, case, &latents, &reference);
     }
 }
 
@@ -186,32 +197,7 @@ fn image_to_video_and_audio_matches_diffusers() {
         let latents = pipeline
             .denoise(&job, &mut |_| {}, &CancelToken::new())
             .unwrap();
-        check(
-            &format!("{case} video latents"),
-            &latents.video,
-            &get(&reference, &format!("{case}.video_latents")),
-            LATENT_TOL,
-        );
-        check(
-            &format!("{case} audio latents"),
-            &latents.audio,
-            &get(&reference, &format!("{case}.audio_latents")),
-            LATENT_TOL,
-        );
-        let decoded = pipeline.decode(&latents).unwrap();
-        let frames = video_to_unit_frames(&decoded.video).unwrap();
-        check(
-            &format!("{case} frames"),
-            &frames,
-            &get(&reference, &format!("{case}.frames")),
-            FRAME_TOL,
-        );
-        check(
-            &format!("{case} waveform"),
-            &decoded.waveform,
-            &get(&reference, &format!("{case}.waveform")),
-            WAVE_TOL,
-        );
+        check_against_reference(&pipeline, case, &latents, &reference);
     }
     // The picture matters: the first frame is not the text-only one.
     let t2v = get(&reference, "distilled.frames").get(0).unwrap();

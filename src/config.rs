@@ -92,7 +92,7 @@ pub struct RenderConfig {
 pub struct EngineConfig {
     /// One of [`MODELS`].
     pub model: String,
-    /// The diffusers-layout model directory (`ltx-video`).
+    /// The diffusers-layout model directory (`ltx-video`, `ltx-2`).
     pub model_dir: PathBuf,
     /// How strongly a cameo's face fixes the first frame (0-1).
     pub condition_strength: f64,
@@ -327,7 +327,7 @@ const X264_PRESETS: [&str; 10] = [
 ];
 
 /// Video models this build has.
-pub const MODELS: [&str; 2] = ["testsrc", "ltx-video"];
+pub const MODELS: [&str; 3] = ["testsrc", "ltx-video", "ltx-2"];
 
 impl Config {
     /// Defaults, then `file` (or ./config.toml when present and no file is
@@ -498,11 +498,14 @@ impl Config {
                 format!("known models: {}", MODELS.join(", ")),
             ));
         }
-        if e.model == "ltx-video" && e.model_dir.as_os_str().is_empty() {
+        if e.model != "testsrc" && e.model_dir.as_os_str().is_empty() {
             return Err(invalid(
                 "engine.model_dir",
                 "\"\"",
-                "required when engine.model = \"ltx-video\" (download one with `reel pull`)",
+                format!(
+                    "required when engine.model = \"{}\" (download one with `reel pull`)",
+                    e.model
+                ),
             ));
         }
         check("engine.condition_strength", e.condition_strength, 0.0..=1.0)?;

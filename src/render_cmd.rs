@@ -32,21 +32,35 @@ pub struct RenderArgs {
     /// WIDTHxHEIGHT.
     #[arg(long)]
     size: Option<String>,
-    /// Render with LTX-Video from this model directory (overrides engine.model/model_dir).
+    /// Render from this model directory (overrides engine.model/model_dir):
+    /// LTX-2 when it has an audio_vae/, LTX-Video otherwise.
     #[arg(long, value_name = "DIR")]
     model_dir: Option<PathBuf>,
     /// Start from these initial latents (a safetensors file with a `latents`
-    /// tensor [1, C, F, H, W], optionally `decode_noise`) instead of the seed's noise.
+    /// tensor [1, C, F, H, W], optionally `decode_noise`, or for LTX-2
+    /// `audio_latents`) instead of the seed's noise.
     #[arg(long, value_name = "FILE.safetensors")]
     latents: Option<PathBuf>,
+    /// LTX-2: start the soundtrack from these audio latents [1, C, L, M]
+    /// (the file's `latents` tensor or its only one).
+    #[arg(long, value_name = "FILE.safetensors")]
+    audio_latents: Option<PathBuf>,
+    /// LTX-2, audio to video: this speech (any audio file FFmpeg reads, at
+    /// most the clip's length) is the soundtrack and the picture follows it.
+    #[arg(long, value_name = "FILE")]
+    speech: Option<PathBuf>,
     /// A reference image (PNG, JPEG, ...) that fixes the first frame (image-to-video).
     #[arg(long, value_name = "FILE")]
     image: Option<PathBuf>,
     /// Also write every decoded frame, losslessly, as DIR/frame-NNNNN.ppm.
     #[arg(long, value_name = "DIR")]
     frames_out: Option<PathBuf>,
-    /// A line to speak as the clip's soundtrack (the speech model in [voice]).
-    #[arg(long, value_name = "TEXT")]
+    /// Also write the soundtrack as rendered, losslessly (32-bit float WAV).
+    #[arg(long, value_name = "FILE.wav")]
+    audio_out: Option<PathBuf>,
+    /// A line to speak as the clip's soundtrack (the speech model in [voice]);
+    /// it replaces the renderer's sound, so not with --speech.
+    #[arg(long, value_name = "TEXT", conflicts_with = "speech")]
     say: Option<String>,
     /// Speak it in the voice of this recording (audio or video file)...
     #[arg(long, value_name = "FILE", requires_all = ["say", "voice_text"])]
@@ -80,7 +94,7 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
     }
     let reference_image = args.image.as_deref().map(read_image).transpose()?;
     // The line and the voice are checked, and the voice decoded, before any rendering.
-    let speech = match &args.say {
+    let line_to_say = match &args.say {
         Some(line) => {
             check_line(line)?;
             let voice = match (&args.voice, &args.voice_text) {
@@ -100,6 +114,8 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
     let overrides = RenderOverrides {
         model_dir: args.model_dir,
         latents: args.latents,
+        audio_latents: args.audio_latents,
+        speech: args.speech,
     };
     let renderer = tokio::task::block_in_place(|| make_renderer(config, overrides))?;
     // Before rendering: a missing or bad signing key fails at once.
@@ -135,6 +151,7 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
     bar.set_message(format!("rendering with {renderer_label}"));
     let output = args.output.clone();
     let frames_out = args.frames_out.clone();
+    let audio_out = args.audio_out.clone();
     let started = Instant::now();
     let task_bar = bar.clone();
     let (finished, width, height) = tokio::task::spawn_blocking(move || {
@@ -146,7 +163,7 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
             },
             &CancelToken::new(),
         )?;
-        if let Some((line, voice, mut model)) = speech {
+        if let Some((line, voice, mut model)) = line_to_say {
             task_bar.set_message("speaking the line");
             let (audio, notes) = soundtrack(
                 &mut model,
@@ -165,6 +182,10 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
         }
         if let Some(dir) = &frames_out {
             write_frames(&rendered.frames, dir)?;
+        }
+        if let Some(path) = &audio_out {
+            std::fs::write(path, float_wav(&rendered.audio))
+                .with_context(|| format!("writing {}", path.display()))?;
         }
         task_bar.set_message("encoding and signing");
         let finished = finisher.finish(&mut rendered, &clip_job, &output)?;
@@ -191,6 +212,30 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
         println!("frames in {}", dir.display());
     }
     Ok(())
+}
+
+/// A WAV of IEEE float samples (format 3), as interleaved in `audio`.
+fn float_wav(audio: &reel_engine::Audio) -> Vec<u8> {
+    let channels = audio.channels.max(1);
+    let data_bytes = (audio.samples.len() * 4) as u32;
+    let frame_bytes = u32::from(channels) * 4;
+    let mut out = Vec::with_capacity(44 + audio.samples.len() * 4);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_bytes).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
+    out.extend_from_slice(&channels.to_le_bytes());
+    out.extend_from_slice(&audio.sample_rate.to_le_bytes());
+    out.extend_from_slice(&(audio.sample_rate * frame_bytes).to_le_bytes());
+    out.extend_from_slice(&(frame_bytes as u16).to_le_bytes());
+    out.extend_from_slice(&32u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_bytes.to_le_bytes());
+    for sample in &audio.samples {
+        out.extend_from_slice(&sample.to_le_bytes());
+    }
+    out
 }
 
 /// Frames as binary PPM (lossless, readable by ffmpeg and most viewers).

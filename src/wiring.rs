@@ -1,7 +1,7 @@
 //! Builds the shared pieces from config: the store, clip storage, the
 //! renderer, the command core and workers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use reel_bots::core::CommandCore;
 use reel_consent::{CameoRegistry, ConsentGate, MasterKey, NoCameoRegistry, RecordingVerifier};
 use reel_engine::ltx::pipeline::{CheckpointKind, LtxOptions, LtxVideo};
 use reel_engine::ltx::vae::VaeTiling;
+use reel_engine::ltx2::pipeline::{read_latents_file, Ltx2Options, Ltx2Video};
 use reel_engine::{Renderer, TestPattern};
 use reel_store::{ClipStore, Store};
 use tokio::task::JoinSet;
@@ -154,33 +155,59 @@ impl App {
 /// Per-run settings of `reel render` over the configuration.
 #[derive(Default)]
 pub struct RenderOverrides {
-    /// Model directory instead of engine.model_dir (implies ltx-video).
+    /// Model directory instead of engine.model_dir (the model is told from
+    /// the directory: LTX-2 has an `audio_vae/`).
     pub model_dir: Option<PathBuf>,
     /// Initial latents (and optionally decode noise) from a safetensors file.
     pub latents: Option<PathBuf>,
+    /// LTX-2's initial audio latents.
+    pub audio_latents: Option<PathBuf>,
+    /// LTX-2's audio → video: the soundtrack the picture follows.
+    pub speech: Option<PathBuf>,
 }
 
-/// The model named in config, loaded: LTX-Video's directory is checked
+/// The model named in config, loaded: the model directory is checked
 /// completely here, so a bad one is one error at start.
 pub fn make_renderer(
     config: &Config,
+    mut overrides: RenderOverrides,
+) -> anyhow::Result<Arc<dyn Renderer>> {
+    let engine = &config.engine;
+    let (model, model_dir) = match overrides.model_dir.take() {
+        Some(dir) if dir.join("audio_vae").is_dir() => ("ltx-2", dir),
+        Some(dir) => ("ltx-video", dir),
+        None if engine.model == "testsrc" => ("testsrc", PathBuf::new()),
+        None => (engine.model.as_str(), engine.model_dir.clone()),
+    };
+    if model != "ltx-2" && overrides.audio_latents.is_some() {
+        anyhow::bail!("--audio-latents needs the ltx-2 model (engine.model or --model-dir)");
+    }
+    if model != "ltx-2" && overrides.speech.is_some() {
+        anyhow::bail!("--speech needs the ltx-2 model (engine.model or --model-dir)");
+    }
+    match model {
+        "ltx-2" => make_ltx2(config, &model_dir, overrides),
+        "ltx-video" => make_ltx_video(config, &model_dir, overrides),
+        _ => {
+            if overrides.latents.is_some() {
+                anyhow::bail!("--latents needs a video model (engine.model or --model-dir)");
+            }
+            let delay = config.render.testsrc_step_delay_ms;
+            Ok(if delay > 0 {
+                Arc::new(TestPattern::with_step_delay(Duration::from_millis(delay)))
+            } else {
+                Arc::new(TestPattern::new())
+            })
+        }
+    }
+}
+
+fn make_ltx_video(
+    config: &Config,
+    model_dir: &Path,
     overrides: RenderOverrides,
 ) -> anyhow::Result<Arc<dyn Renderer>> {
     let engine = &config.engine;
-    let model_dir = overrides
-        .model_dir
-        .or_else(|| (engine.model == "ltx-video").then(|| engine.model_dir.clone()));
-    let Some(model_dir) = model_dir else {
-        if overrides.latents.is_some() {
-            anyhow::bail!("--latents needs the ltx-video model (engine.model or --model-dir)");
-        }
-        let delay = config.render.testsrc_step_delay_ms;
-        return Ok(if delay > 0 {
-            Arc::new(TestPattern::with_step_delay(Duration::from_millis(delay)))
-        } else {
-            Arc::new(TestPattern::new())
-        });
-    };
     let mut options = LtxOptions::auto();
     options.condition_strength = engine.condition_strength;
     options.steps = (engine.steps > 0).then_some(engine.steps as usize);
@@ -200,8 +227,45 @@ pub fn make_renderer(
         options.latents = Some(latents);
         options.decode_noise = decode_noise;
     }
-    let renderer = LtxVideo::load(&model_dir, options)
+    let renderer = LtxVideo::load(model_dir, options)
         .with_context(|| format!("loading LTX-Video from {}", model_dir.display()))?;
+    Ok(Arc::new(renderer))
+}
+
+fn make_ltx2(
+    config: &Config,
+    model_dir: &Path,
+    overrides: RenderOverrides,
+) -> anyhow::Result<Arc<dyn Renderer>> {
+    let engine = &config.engine;
+    let mut options = Ltx2Options::auto();
+    options.steps = (engine.steps > 0).then_some(engine.steps as usize);
+    options.guidance_scale = (engine.guidance_scale > 0.0).then_some(engine.guidance_scale);
+    match (overrides.latents, overrides.audio_latents) {
+        (Some(video), audio) => {
+            let (latents, audio) = read_latents_file(&video, audio.as_deref())
+                .with_context(|| format!("reading --latents {}", video.display()))?;
+            options.video_latents = Some(latents);
+            options.audio_latents = audio;
+        }
+        (None, Some(audio)) => {
+            let latents = reel_engine::ltx::noise::load_latents(&audio)
+                .with_context(|| format!("reading --audio-latents {}", audio.display()))?;
+            options.audio_latents = Some(latents);
+        }
+        (None, None) => {}
+    }
+    if let Some(path) = overrides.speech {
+        let speech = reel_media::decode_speech(&path, &config.perception.decode_limits())
+            .with_context(|| format!("reading --speech {}", path.display()))?;
+        options.speech = Some(reel_engine::Audio {
+            sample_rate: reel_media::SPEECH_SAMPLE_RATE,
+            channels: 1,
+            samples: speech.samples,
+        });
+    }
+    let renderer = Ltx2Video::load(model_dir, options)
+        .with_context(|| format!("loading LTX-2 from {}", model_dir.display()))?;
     Ok(Arc::new(renderer))
 }
 

@@ -91,6 +91,13 @@ impl RenderError {
     }
 }
 
+/// A model's tensor error, told apart by [`RenderError::from_model_error`].
+impl From<candle_core::Error> for RenderError {
+    fn from(e: candle_core::Error) -> Self {
+        RenderError::from_model_error(e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ mod probe;
 mod reencode;
 mod resample;
 mod soundtrack;
+mod still;
 mod watermark;
 
 pub use budget::{
@@ -33,4 +34,5 @@ pub use probe::{probe, ClipInfo, ProbeError};
 pub use reencode::{reencode_mp4, ReencodeError, ReencodeOptions};
 pub use resample::resample;
 pub use soundtrack::{fit_line, Fitted as FittedLine, FADE_SECONDS, SPEECH_LUFS};
+pub use still::{h264_round_trip, StillError};
 pub use watermark::{label_box, watermark_clip, LabelBox};

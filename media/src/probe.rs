@@ -22,6 +22,9 @@ pub struct ClipInfo {
     /// Video packets actually demuxed.
     pub frames: u32,
     pub duration_ms: u64,
+    /// The video and audio streams' own durations, when the container states them.
+    pub video_duration_ms: Option<u64>,
+    pub audio_duration_ms: Option<u64>,
     /// e.g. "aac"; `None` without an audio stream.
     pub audio_codec: Option<String>,
     pub audio_sample_rate: Option<u32>,
@@ -86,6 +89,7 @@ struct StreamFacts {
     fps: f64,
     declared_frames: u64,
     video_duration_ms: Option<u64>,
+    audio_duration_ms: Option<u64>,
     audio_codec: Option<String>,
     audio_sample_rate: Option<u32>,
 }
@@ -132,6 +136,8 @@ pub fn probe(path: &Path) -> Result<ClipInfo, ProbeError> {
         fps: facts.fps,
         frames,
         duration_ms,
+        video_duration_ms: facts.video_duration_ms,
+        audio_duration_ms: facts.audio_duration_ms,
         audio_codec: facts.audio_codec,
         audio_sample_rate: facts.audio_sample_rate,
         faststart,
@@ -169,6 +175,9 @@ fn stream_facts(input: &format::context::Input, path: &Path) -> Result<StreamFac
     let audio_codec = audio
         .as_ref()
         .map(|stream| stream.parameters().id().name().to_string());
+    let audio_duration_ms = audio
+        .as_ref()
+        .and_then(|stream| to_ms(stream.duration(), stream.time_base()));
     let audio_sample_rate = audio.and_then(|stream| {
         codec::context::Context::from_parameters(stream.parameters())
             .and_then(|context| context.decoder().audio())
@@ -184,6 +193,7 @@ fn stream_facts(input: &format::context::Input, path: &Path) -> Result<StreamFac
         fps,
         declared_frames: u64::try_from(video.frames()).unwrap_or(0),
         video_duration_ms,
+        audio_duration_ms,
         audio_codec,
         audio_sample_rate,
     })

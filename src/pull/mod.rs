@@ -320,18 +320,23 @@ fn download_all(api: &Api, hub: &Hub, listing: &Listing) -> anyhow::Result<PathB
     Ok(snapshot)
 }
 
-/// The listing must hold model_index.json and every component folder.
+/// The listing must hold model_index.json and every component folder (LTX-2's
+/// too when it has one of them).
 fn check_layout(files: &[String], repo: &str, revision: &str) -> Result<(), PullError> {
+    let has = |component: &str| {
+        files
+            .iter()
+            .any(|path| path.starts_with(&format!("{component}/")))
+    };
+    let ltx2 = models::LTX2_COMPONENTS.iter().any(|c| has(c));
+    let required = models::COMPONENTS
+        .iter()
+        .chain(models::LTX2_COMPONENTS.iter().filter(|_| ltx2));
     let missing = std::iter::once("model_index.json".to_string())
         .filter(|index| !files.contains(index))
         .chain(
-            models::COMPONENTS
-                .iter()
-                .filter(|component| {
-                    !files
-                        .iter()
-                        .any(|path| path.starts_with(&format!("{component}/")))
-                })
+            required
+                .filter(|component| !has(component))
                 .map(|component| format!("{component}/ folder")),
         )
         .collect::<Vec<_>>();
@@ -477,4 +482,38 @@ fn sha256_hex(path: &Path) -> std::io::Result<String> {
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_layout;
+
+    fn listing(folders: &[&str]) -> Vec<String> {
+        std::iter::once("model_index.json".to_string())
+            .chain(folders.iter().map(|f| format!("{f}/config.json")))
+            .collect()
+    }
+
+    #[test]
+    fn an_ltx2_repository_needs_its_audio_parts_and_ltx_video_does_not() {
+        let ltx_video = [
+            "scheduler",
+            "text_encoder",
+            "tokenizer",
+            "transformer",
+            "vae",
+        ];
+        assert!(check_layout(&listing(&ltx_video), "r", "main").is_ok());
+        let mut ltx2 = ltx_video.to_vec();
+        ltx2.extend(["connectors", "audio_vae", "vocoder"]);
+        assert!(check_layout(&listing(&ltx2), "r", "main").is_ok());
+        ltx2.retain(|f| *f != "vocoder");
+        let err = check_layout(&listing(&ltx2), "r", "main")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("vocoder/ folder") && !err.contains("vae/ folder,"),
+            "{err}"
+        );
+    }
 }

@@ -100,6 +100,22 @@ pub const MODELS: &[KnownModel] = &[
         },
     },
     KnownModel {
+        name: "ltx-2",
+        about: "LTX-2 19B with sound, full model (set engine.steps: guided)",
+        source: Source::Diffusers {
+            repo: "Lightricks/LTX-2",
+            revision: "main",
+        },
+    },
+    KnownModel {
+        name: "ltx-2.3",
+        about: "LTX-2.3 22B with sound, full model (set engine.steps: guided)",
+        source: Source::Diffusers {
+            repo: "Lightricks/LTX-2.3",
+            revision: "main",
+        },
+    },
+    KnownModel {
         name: "ltx-video-0.9.8-13b-distilled",
         about: "13B, distilled (8 steps, no CFG)",
         source: Source::Diffusers {
@@ -118,6 +134,9 @@ pub const COMPONENTS: &[&str] = &[
     "vae",
 ];
 
+/// LTX-2's folders beside those: a repository with one must have them all.
+pub const LTX2_COMPONENTS: &[&str] = &["connectors", "audio_vae", "vocoder"];
+
 /// Whether a file of the repository is part of what the engine loads:
 /// model_index.json and the components' configs, weights and tokenizer files,
 /// not the README, media, or other formats and precisions of the same weights.
@@ -128,7 +147,7 @@ pub fn is_needed(path: &str) -> bool {
     let Some((folder, rest)) = path.split_once('/') else {
         return false;
     };
-    if !COMPONENTS.contains(&folder) || rest.is_empty() {
+    if !(COMPONENTS.contains(&folder) || LTX2_COMPONENTS.contains(&folder)) || rest.is_empty() {
         return false;
     }
     let kept = [".json", ".safetensors", ".model", ".txt"];
@@ -173,6 +192,9 @@ mod tests {
             "text_encoder/model.safetensors.index.json",
             "tokenizer/spiece.model",
             "transformer/diffusion_pytorch_model.safetensors",
+            "audio_vae/config.json",
+            "vocoder/diffusion_pytorch_model.safetensors",
+            "connectors/diffusion_pytorch_model.safetensors",
         ] {
             assert!(is_needed(path), "{path}");
         }

@@ -16,6 +16,7 @@ pub mod audio_vae;
 pub mod connectors;
 mod layers;
 pub mod load;
+pub mod pipeline;
 pub mod rope;
 pub mod scheduler;
 pub mod text_encoder;

@@ -15,7 +15,9 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 
 pub use model_dir::{CheckpointKind, LoadError, ModelDir, SamplingDefaults};
-pub use renderer::{read_noise_file, round_request, LtxOptions, LtxVideo, RoundedRequest};
+pub use renderer::{
+    read_noise_file, round_request, round_request_for, LtxOptions, LtxVideo, RoundedRequest,
+};
 
 use super::scheduler::FlowMatchEulerScheduler;
 use super::text_encoder::TextEncoder;

@@ -94,6 +94,18 @@ pub fn round_request(
     spatial: u32,
     temporal: u32,
 ) -> RoundedRequest {
+    round_request_for("LTX-Video", frames, width, height, spatial, temporal)
+}
+
+/// [`round_request`] with the model's name in the notes.
+pub fn round_request_for(
+    model: &str,
+    frames: u32,
+    width: u32,
+    height: u32,
+    spatial: u32,
+    temporal: u32,
+) -> RoundedRequest {
     let (spatial, temporal) = (spatial.max(1), temporal.max(1));
     let side = |v: u32| ((v + spatial / 2) / spatial).max(1) * spatial;
     let rounded = RoundedRequest {
@@ -105,13 +117,13 @@ pub fn round_request(
     let mut notes = Vec::new();
     if rounded.frames != frames {
         notes.push(format!(
-            "{frames} frames rounded to {} (LTX-Video makes {temporal}n+1 frames)",
+            "{frames} frames rounded to {} ({model} makes {temporal}n+1 frames)",
             rounded.frames
         ));
     }
     if (rounded.width, rounded.height) != (width, height) {
         notes.push(format!(
-            "size {width}x{height} rounded to {}x{} (LTX-Video needs multiples of {spatial})",
+            "size {width}x{height} rounded to {}x{} ({model} needs multiples of {spatial})",
             rounded.width, rounded.height
         ));
     }

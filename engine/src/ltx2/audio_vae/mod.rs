@@ -5,6 +5,7 @@
 //! zero-padded to that length and the configured mel bins, as the reference.
 
 mod blocks;
+pub mod mel;
 
 use std::path::Path;
 

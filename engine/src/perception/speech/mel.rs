@@ -49,7 +49,7 @@ impl LogMel {
         }
         LogMel {
             n_mels,
-            filters: slaney_filters(n_mels),
+            filters: slaney_filters(n_mels, SAMPLE_RATE, N_FFT),
             window,
             cos,
             sin,
@@ -137,21 +137,24 @@ fn mel_to_hz(mel: f64) -> f64 {
     }
 }
 
-/// Triangular Slaney-normalised filters from 0 to 8 kHz, (n_mels, BINS).
-fn slaney_filters(n_mels: usize) -> Vec<f64> {
-    let (lo, hi) = (hz_to_mel(0.0), hz_to_mel(SAMPLE_RATE as f64 / 2.0));
+/// Triangular Slaney-normalised filters from 0 Hz to half of `sample_rate`
+/// over the `n_fft / 2 + 1` bins of an STFT, (n_mels, bins) row-major
+/// (librosa's and torchaudio's `slaney` scale and norm).
+pub(crate) fn slaney_filters(n_mels: usize, sample_rate: usize, n_fft: usize) -> Vec<f64> {
+    let bins = n_fft / 2 + 1;
+    let (lo, hi) = (hz_to_mel(0.0), hz_to_mel((sample_rate / 2) as f64));
     let edges: Vec<f64> = (0..n_mels + 2)
         .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (n_mels + 1) as f64))
         .collect();
-    let mut filters = vec![0.0; n_mels * BINS];
+    let mut filters = vec![0.0; n_mels * bins];
     for m in 0..n_mels {
         let (left, centre, right) = (edges[m], edges[m + 1], edges[m + 2]);
         let norm = 2.0 / (right - left);
-        for k in 0..BINS {
-            let hz = (SAMPLE_RATE / 2) as f64 * k as f64 / (BINS - 1) as f64;
+        for k in 0..bins {
+            let hz = (sample_rate / 2) as f64 * k as f64 / (bins - 1) as f64;
             let up = (hz - left) / (centre - left);
             let down = (right - hz) / (right - centre);
-            filters[m * BINS + k] = up.min(down).max(0.0) * norm;
+            filters[m * bins + k] = up.min(down).max(0.0) * norm;
         }
     }
     filters

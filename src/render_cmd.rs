@@ -7,12 +7,12 @@ use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use reel::config::Config;
 use reel::provenance::{ClipFinisher, ClipJob};
-use reel::voice::{soundtrack, voice_from_file};
-use reel::wiring::{make_renderer, RenderOverrides};
+use reel::voice::{fitted_line, speak_line, voice_from_file};
+use reel::wiring::{make_renderer, model_for, RenderOverrides};
 use reel_bots::core::{validate, wording, VideoRequest};
 use reel_engine::voice::check_line;
 use reel_engine::{CancelToken, RenderRequest, RgbImage};
-use reel_media::read_image;
+use reel_media::{read_image, CLIP_AUDIO_RATE, SPEECH_SAMPLE_RATE};
 
 #[derive(clap::Args)]
 pub struct RenderArgs {
@@ -59,7 +59,7 @@ pub struct RenderArgs {
     #[arg(long, value_name = "FILE.wav")]
     audio_out: Option<PathBuf>,
     /// A line to speak as the clip's soundtrack (the speech model in [voice]);
-    /// it replaces the renderer's sound, so not with --speech.
+    /// with LTX-2 the picture follows it (audio → video), so not with --speech.
     #[arg(long, value_name = "TEXT", conflicts_with = "speech")]
     say: Option<String>,
     /// Speak it in the voice of this recording (audio or video file)...
@@ -110,12 +110,26 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let voice_config = config.voice.clone();
+    let frames = video.duration_s * video.fps;
+    // The line is spoken first: with LTX-2 it is also the audio → video
+    // condition, so the lips follow it (fitted at the audio VAE's 16 kHz).
+    let spoken = match line_to_say {
+        Some((line, voice, mut model)) => Some(tokio::task::block_in_place(|| {
+            speak_line(&mut model, &line, voice.as_ref(), video.seed, &config.voice)
+        })?),
+        None => None,
+    };
+    let (model, _) = model_for(config, args.model_dir.as_deref());
+    let speech_track = spoken
+        .as_ref()
+        .filter(|_| model == "ltx-2")
+        .map(|line| fitted_line(line, frames, video.fps, SPEECH_SAMPLE_RATE).0);
     let overrides = RenderOverrides {
         model_dir: args.model_dir,
         latents: args.latents,
         audio_latents: args.audio_latents,
         speech: args.speech,
+        speech_track,
     };
     let renderer = tokio::task::block_in_place(|| make_renderer(config, overrides))?;
     // Before rendering: a missing or bad signing key fails at once.
@@ -135,7 +149,7 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
     let request = RenderRequest {
         prompt: video.prompt.clone(),
         seed: video.seed,
-        frames: video.duration_s * video.fps,
+        frames,
         width: video.width,
         height: video.height,
         fps: video.fps,
@@ -163,17 +177,13 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
             },
             &CancelToken::new(),
         )?;
-        if let Some((line, voice, mut model)) = line_to_say {
-            task_bar.set_message("speaking the line");
-            let (audio, notes) = soundtrack(
-                &mut model,
-                &line,
-                voice.as_ref(),
-                request.seed,
-                &voice_config,
+        if let Some(line) = &spoken {
+            let (audio, notes) = fitted_line(
+                line,
                 rendered.frames.len() as u32,
                 rendered.fps,
-            )?;
+                CLIP_AUDIO_RATE,
+            );
             rendered.audio = audio;
             rendered.notes.extend(notes);
         }

@@ -48,24 +48,27 @@ pub fn voice_from_file(
     })
 }
 
-/// The line spoken and fitted to `frames` at `fps`, at [`SPEECH_LUFS`];
-/// notes for the user say what fitting changed.
-pub fn soundtrack(
+/// The line spoken in `voice` (or the model's own), not yet fitted to a clip.
+pub fn speak_line(
     model: &mut SpeechModel,
     line: &str,
     voice: Option<&VoicePrompt>,
     seed: u64,
     config: &VoiceConfig,
-    frames: u32,
-    fps: u32,
-) -> Result<(Audio, Vec<String>), VoiceError> {
+) -> Result<Audio, VoiceError> {
     let options = SpeakOptions {
         seed,
         max_seconds: config.max_seconds,
         ..SpeakOptions::default()
     };
-    let spoken = model.speak(line, voice, &options)?;
-    let fitted = fit_line(&spoken, frames, fps, CLIP_AUDIO_RATE, SPEECH_LUFS);
+    model.speak(line, voice, &options)
+}
+
+/// A spoken line fitted to `frames` at `fps` at `rate`, at [`SPEECH_LUFS`];
+/// notes for the user say what fitting changed. [`CLIP_AUDIO_RATE`] for the
+/// clip's soundtrack; LTX-2's audio VAE rate for its audio → video condition.
+pub fn fitted_line(spoken: &Audio, frames: u32, fps: u32, rate: u32) -> (Audio, Vec<String>) {
+    let fitted = fit_line(spoken, frames, fps, rate, SPEECH_LUFS);
     let mut notes = Vec::new();
     if fitted.cut_seconds > 0.0 {
         notes.push(format!(
@@ -77,7 +80,22 @@ pub fn soundtrack(
         spoken_s = spoken.frames() as f64 / f64::from(spoken.sample_rate),
         measured_lufs = fitted.measured_lufs,
         gain_db = fitted.gain_db,
+        rate,
         "line fitted to the clip"
     );
-    Ok((fitted.audio, notes))
+    (fitted.audio, notes)
+}
+
+/// The line spoken and fitted to `frames` at `fps` as the clip's soundtrack.
+pub fn soundtrack(
+    model: &mut SpeechModel,
+    line: &str,
+    voice: Option<&VoicePrompt>,
+    seed: u64,
+    config: &VoiceConfig,
+    frames: u32,
+    fps: u32,
+) -> Result<(Audio, Vec<String>), VoiceError> {
+    let spoken = speak_line(model, line, voice, seed, config)?;
+    Ok(fitted_line(&spoken, frames, fps, CLIP_AUDIO_RATE))
 }

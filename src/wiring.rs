@@ -162,8 +162,25 @@ pub struct RenderOverrides {
     pub latents: Option<PathBuf>,
     /// LTX-2's initial audio latents.
     pub audio_latents: Option<PathBuf>,
-    /// LTX-2's audio → video: the soundtrack the picture follows.
+    /// LTX-2's audio → video: the soundtrack the picture follows, from a
+    /// file, or already in memory (`reel render --say`, the spoken line).
     pub speech: Option<PathBuf>,
+    pub speech_track: Option<reel_engine::Audio>,
+}
+
+/// Which renderer `make_renderer` builds, and from which directory: a given
+/// directory is LTX-2 when it has an `audio_vae/`, LTX-Video otherwise.
+pub fn model_for(config: &Config, model_dir: Option<&Path>) -> (&'static str, PathBuf) {
+    let engine = &config.engine;
+    match model_dir {
+        Some(dir) if dir.join("audio_vae").is_dir() => ("ltx-2", dir.to_path_buf()),
+        Some(dir) => ("ltx-video", dir.to_path_buf()),
+        None => match engine.model.as_str() {
+            "ltx-2" => ("ltx-2", engine.model_dir.clone()),
+            "ltx-video" => ("ltx-video", engine.model_dir.clone()),
+            _ => ("testsrc", PathBuf::new()),
+        },
+    }
 }
 
 /// The model named in config, loaded: the model directory is checked
@@ -172,13 +189,7 @@ pub fn make_renderer(
     config: &Config,
     mut overrides: RenderOverrides,
 ) -> anyhow::Result<Arc<dyn Renderer>> {
-    let engine = &config.engine;
-    let (model, model_dir) = match overrides.model_dir.take() {
-        Some(dir) if dir.join("audio_vae").is_dir() => ("ltx-2", dir),
-        Some(dir) => ("ltx-video", dir),
-        None if engine.model == "testsrc" => ("testsrc", PathBuf::new()),
-        None => (engine.model.as_str(), engine.model_dir.clone()),
-    };
+    let (model, model_dir) = model_for(config, overrides.model_dir.take().as_deref());
     if model != "ltx-2" && overrides.audio_latents.is_some() {
         anyhow::bail!("--audio-latents needs the ltx-2 model (engine.model or --model-dir)");
     }
@@ -255,7 +266,9 @@ fn make_ltx2(
         }
         (None, None) => {}
     }
-    if let Some(path) = overrides.speech {
+    if let Some(track) = overrides.speech_track {
+        options.speech = Some(track);
+    } else if let Some(path) = overrides.speech {
         let speech = reel_media::decode_speech(&path, &config.perception.decode_limits())
             .with_context(|| format!("reading --speech {}", path.display()))?;
         options.speech = Some(reel_engine::Audio {

@@ -232,3 +232,54 @@ fn bad_lines_and_voices_are_refused_and_nothing_is_written() {
         "refused renders write nothing"
     );
 }
+
+/// With LTX-2 the spoken line is also the audio → video condition: the same
+/// seed and prompt make another picture with the line than without it, and
+/// the soundtrack is the line, fitted like any other.
+#[test]
+fn with_ltx2_the_picture_follows_the_spoken_line() {
+    let sb = Sandbox::sqlite();
+    let ltx2 =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("engine/tests/fixtures/ltx2/pipeline/model");
+    let model = tiny_model();
+    let render = |out: &str, frames: &str, say: Option<&str>| {
+        let mut args = vec![
+            "render",
+            "someone talking",
+            "-o",
+            out,
+            "--duration",
+            "1",
+            "--size",
+            "64x64",
+            "--seed",
+            "5",
+            "--model-dir",
+            ltx2.to_str().unwrap(),
+            "--frames-out",
+            frames,
+        ];
+        if let Some(line) = say {
+            args.extend(["--say", line]);
+        }
+        let envs = [
+            ("REEL_VOICE__MODEL_DIR", model.to_str().unwrap()),
+            ("REEL_VOICE__MAX_SECONDS", "0.5"),
+            ("REEL_RENDER__FPS", "17"),
+        ];
+        let out = sb.run(&args, &envs);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    render("plain.mp4", "plain", None);
+    render("said.mp4", "said", Some("hello there"));
+    let frame = |dir: &str, i: usize| {
+        std::fs::read(sb.path().join(format!("{dir}/frame-{i:05}.ppm"))).unwrap()
+    };
+    assert!(
+        (1..17).any(|i| frame("plain", i) != frame("said", i)),
+        "the line did not change the picture"
+    );
+    let info = probe(&sb.path().join("said.mp4")).unwrap();
+    assert_eq!(info.audio_codec.as_deref(), Some("aac"));
+    assert_eq!(info.frames, 17);
+}

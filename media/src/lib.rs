@@ -10,6 +10,7 @@ mod encode;
 mod ffmpeg_setup;
 mod frames;
 mod image_file;
+mod picture;
 mod probe;
 mod reencode;
 mod still;
@@ -25,6 +26,9 @@ pub use decode::{
 pub use encode::{encode_mp4, EncodeError, EncodeOptions, EncodedClip};
 pub use frames::{Audio, Rendered, RgbImage};
 pub use image_file::{decode_png, read_image, ImageError, MAX_IMAGE_SIDE};
+pub use picture::{
+    decode_picture, encode_png, picture_size, sniff_picture, PictureError, PictureFormat,
+};
 pub use probe::{probe, ClipInfo, ProbeError};
 pub use reencode::{reencode_mp4, ReencodeError, ReencodeOptions};
 pub use still::{h264_round_trip, StillError};

@@ -167,6 +167,7 @@ impl CommandCore {
             seed: video.seed,
             cameo_ids: video.cameo_ids,
             request_key: from.request_key.clone(),
+            picture: None,
         };
         // The place comes from the enqueue's own transaction: no reads after it.
         let (job, place) = match self.store.enqueue_placed(&new).await {

@@ -159,6 +159,7 @@ pub fn new_job(platform: &str, user: &str, prompt: &str) -> NewJob {
         seed: 1234,
         cameo_ids: Vec::new(),
         request_key: None,
+        picture: None,
     }
 }
 

@@ -9,6 +9,7 @@ use super::actions::Action;
 use super::command::printable;
 
 pub mod cameo;
+pub mod picture;
 
 /// The `/help` text, from the command table.
 pub fn help() -> String {

@@ -135,7 +135,8 @@ async fn bad_pictures_are_refused_before_or_after_the_download(postgres: bool) {
         wording::picture::not_accepted(&reel_media::PictureError::NotAPicture)
     );
     // A photo without a /video caption keeps today's answer.
-    h.fake.push(photo_update(5, ANN, ANN, "look at this", &[("x", 20)]));
+    h.fake
+        .push(photo_update(5, ANN, ANN, "look at this", &[("x", 20)]));
     assert_eq!(nth_message(&h, 5).await, wording::MEDIA_REFUSED);
     assert!(h.jobs().await.is_empty(), "nothing was queued");
     h.stop().await;

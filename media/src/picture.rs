@@ -145,9 +145,7 @@ fn png_complete(bytes: &[u8]) -> Result<(), PictureError> {
     loop {
         let length = be32(bytes, at).ok_or(PictureError::Damaged)? as usize;
         let kind = bytes.get(at + 4..at + 8).ok_or(PictureError::Damaged)?;
-        let data_end = (at + 8)
-            .checked_add(length)
-            .ok_or(PictureError::Damaged)?;
+        let data_end = (at + 8).checked_add(length).ok_or(PictureError::Damaged)?;
         let stored = be32(bytes, data_end).ok_or(PictureError::Damaged)?;
         let mut crc = Crc::new();
         crc.update(&bytes[at + 4..data_end]);

@@ -14,9 +14,7 @@ use serenity::http::HttpError;
 use super::buttons;
 use super::handle::{now_ms, Receipt, ReplyHandle, DEFAULT_ATTACHMENT_LIMIT};
 use super::upload::attachment;
-use super::{
-    commands, markdown, pictures, recordings, Deps, DiscordError, DiscordSink, PLATFORM,
-};
+use super::{commands, markdown, pictures, recordings, Deps, DiscordError, DiscordSink, PLATFORM};
 use crate::core::actions::{self, Action, Press};
 use crate::core::{validate, wording, ChatSink, Command, Reply, Requester, Upload, UsageError};
 

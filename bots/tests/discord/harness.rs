@@ -268,8 +268,7 @@ fn spawn_adapter(
         gate,
         RenderSettings::default(),
     )
-    .with_face_screen(Arc::new(RedPixelFaces))
-    .with_max_upload_bytes(PICTURE_LIMIT);
+    .with_face_screen(Arc::new(RedPixelFaces));
     let core = match registry {
         Some(registry) => core.with_cameos(registry.clone(), Arc::new(cameos::StandInVerifier)),
         None => core,
@@ -290,8 +289,8 @@ pub fn probe_upload(bytes: &[u8]) -> reel_media::ClipInfo {
     reel_media::probe(&path).expect("the upload decodes as MP4")
 }
 
-/// The upload limit of the adapter's core.
-pub const PICTURE_LIMIT: u64 = 1_000_000;
+/// The upload limit of the adapter's core (the default).
+pub const PICTURE_LIMIT: u64 = reel_bots::core::DEFAULT_MAX_UPLOAD_BYTES;
 
 /// A stand-in for the face models: a picture whose top-left pixel is pure
 /// red shows "a face".

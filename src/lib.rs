@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod enroll;
+pub mod picture_screen;
 pub mod provenance;
 pub mod secrets;
 pub mod supervise;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rand::Rng;
-use reel_bots::core::CommandCore;
+use reel_bots::core::{CommandCore, FaceScreen};
 use reel_consent::{CameoRegistry, ConsentGate, MasterKey, NoCameoRegistry, RecordingVerifier};
 use reel_engine::ltx::pipeline::{CheckpointKind, LtxOptions, LtxVideo};
 use reel_engine::ltx::vae::VaeTiling;
@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::enroll::LazyVerifier;
+use crate::picture_screen::LazyFaceScreen;
 use crate::secrets::Secrets;
 use reel_provenance::ClipSigner;
 
@@ -38,6 +39,9 @@ pub struct App {
     pub verifier: Arc<dyn RecordingVerifier>,
     /// Read once at open (bot tokens, the master key, the signing key).
     pub secrets: Secrets,
+    /// The face check on `/video` pictures; the models load at the first
+    /// picture (see `picture_screen`), once per process.
+    pub face_screen: Arc<dyn FaceScreen>,
 }
 
 impl App {
@@ -60,7 +64,9 @@ impl App {
             None => Arc::new(NoCameoRegistry),
         };
         let verifier: Arc<dyn RecordingVerifier> = Arc::new(LazyVerifier::new(config.clone()));
+        let face_screen: Arc<dyn FaceScreen> = Arc::new(LazyFaceScreen::new(config.clone()));
         Ok(Self {
+            face_screen,
             config,
             store,
             clips,
@@ -78,7 +84,8 @@ impl App {
             self.gate.clone(),
             self.config.render_settings(),
         )
-        .with_max_upload_bytes(self.config.perception.max_upload_bytes);
+        .with_max_upload_bytes(self.config.perception.max_upload_bytes)
+        .with_face_screen(self.face_screen.clone());
         match &self.cameos {
             Some(registry) => core.with_cameos(registry.clone(), self.verifier.clone()),
             None => core,

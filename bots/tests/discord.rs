@@ -473,6 +473,7 @@ async fn a_refusal_after_the_defer_replaces_the_public_message() {
             seed: 1,
             cameo_ids: Vec::new(),
             request_key: None,
+            picture: None,
         };
         h.store.enqueue(&new).await.unwrap();
     }

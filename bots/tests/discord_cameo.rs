@@ -194,6 +194,7 @@ async fn the_owner_is_asked_in_a_direct_message(postgres: bool) {
             seed: 1,
             cameo_ids: vec!["ana".into()],
             request_key: None,
+            picture: None,
         })
         .await
         .unwrap();

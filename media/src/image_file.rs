@@ -131,7 +131,7 @@ fn is_image_demuxer(name: &str) -> bool {
         .any(|n| n == "image2" || n == "image2pipe" || n.ends_with("_pipe"))
 }
 
-fn to_rgb(decoded: &frame::Video) -> Result<RgbImage, ffmpeg_next::Error> {
+pub(crate) fn to_rgb(decoded: &frame::Video) -> Result<RgbImage, ffmpeg_next::Error> {
     let (width, height) = (decoded.width(), decoded.height());
     let mut scaler = scaling::Context::get(
         decoded.format(),

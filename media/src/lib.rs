@@ -12,6 +12,7 @@ mod ffmpeg_setup;
 mod frames;
 mod image_file;
 mod loudness;
+mod picture;
 mod probe;
 mod reencode;
 mod resample;
@@ -30,6 +31,9 @@ pub use encode::{encode_mp4, EncodeError, EncodeOptions, EncodedClip, CLIP_AUDIO
 pub use frames::{Audio, Rendered, RgbImage};
 pub use image_file::{decode_png, read_image, ImageError, MAX_IMAGE_SIDE};
 pub use loudness::integrated_loudness;
+pub use picture::{
+    decode_picture, encode_png, picture_size, sniff_picture, PictureError, PictureFormat,
+};
 pub use probe::{probe, ClipInfo, ProbeError};
 pub use reencode::{reencode_mp4, ReencodeError, ReencodeOptions};
 pub use resample::resample;

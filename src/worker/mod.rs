@@ -17,6 +17,7 @@ use crate::provenance::{ClipFinisher, ClipJob};
 mod backoff;
 mod cameo;
 mod keep;
+mod picture;
 
 use backoff::Backoff;
 pub use keep::KEEP_PATIENCE;
@@ -140,6 +141,17 @@ impl Worker {
                 return Ok(());
             }
         };
+        // A picture sent with the request, unless a cameo's face starts the clip.
+        let picture = match references.image.is_some() {
+            true => None,
+            false => match picture::load(self.queue.store(), &job).await {
+                Ok(picture) => picture,
+                Err(failure) => {
+                    self.queue.end(job.id, &worker, &failure).await?;
+                    return Ok(());
+                }
+            },
+        };
         let started = Instant::now();
         let cancel = CancelToken::new();
         let (progress_tx, progress_rx) = watch::channel(Progress { step: 0, total: 0 });
@@ -150,7 +162,7 @@ impl Worker {
             width: job.width,
             height: job.height,
             fps: job.fps,
-            reference_image: references.image,
+            reference_image: references.image.or(picture),
             reference_voice: references.voice,
         };
         let renderer = self.renderer.clone();

@@ -159,6 +159,7 @@ fn new_job(i: usize) -> NewJob {
         seed: i as u64,
         cameo_ids: Vec::new(),
         request_key: None,
+        picture: None,
     }
 }
 

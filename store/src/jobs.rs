@@ -95,6 +95,31 @@ pub struct NewJob {
     /// The platform's unique id for the event that asked for this job; a
     /// second enqueue with the same platform and key returns the first job.
     pub request_key: Option<String>,
+    /// The first frame the requester sent (a checked PNG), stored with the
+    /// job in the same transaction (table `job_pictures`).
+    pub picture: Option<JobPicture>,
+}
+
+/// A job's picture: PNG bytes the command core decoded and re-encoded.
+/// Shared, not copied, as the request travels to the enqueue task; its
+/// `Debug` shows the size only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JobPicture(pub std::sync::Arc<Vec<u8>>);
+
+impl JobPicture {
+    pub fn new(png: Vec<u8>) -> Self {
+        Self(std::sync::Arc::new(png))
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for JobPicture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JobPicture({} bytes)", self.0.len())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,7 @@ mod forget;
 mod handles;
 mod jobs;
 mod limits;
+mod pictures;
 mod render_queue;
 mod retention;
 #[cfg(any(test, feature = "testing"))]
@@ -27,7 +28,7 @@ pub use db::{redact_url, Backend, Store, StoreOptions};
 pub use delivery::Delivery;
 pub use error::StoreError;
 pub use forget::ClipDeletion;
-pub use jobs::{CancelOutcome, Job, JobEvent, JobState, NewJob, QueuePlace};
+pub use jobs::{CancelOutcome, Job, JobEvent, JobPicture, JobState, NewJob, QueuePlace};
 pub use limits::{Limits, Refusal};
 pub use render_queue::{ClipRecord, Finish, Heartbeat, RenderFailure, RenderQueue};
 pub use retention::{Retention, SweepReport, ORPHAN_GRACE};

@@ -44,6 +44,8 @@ pub struct SweepReport {
     pub jobs: u64,
     pub workers: u64,
     pub orphans: u64,
+    /// Pictures sent with `/video`, gone with their job's clip.
+    pub pictures: u64,
 }
 
 impl Store {
@@ -65,6 +67,7 @@ impl Store {
         };
         if let Some(before) = clip_cutoff {
             report.clips = self.expire_clips(clips, before).await?;
+            report.pictures = self.expire_pictures(before).await?;
         }
         if let Some(before) = cutoff(retention.jobs_days) {
             report.jobs = self.delete_jobs(before).await?;
@@ -118,6 +121,11 @@ impl Store {
         let mut deleted = 0;
         loop {
             let mut tx = self.writes.begin().await?;
+            sqlx::query(&format!("DELETE FROM job_pictures WHERE job_id IN ({OLD})"))
+                .bind(before)
+                .bind(CHUNK)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(&format!("DELETE FROM job_events WHERE job_id IN ({OLD})"))
                 .bind(before)
                 .bind(CHUNK)
@@ -195,6 +203,9 @@ impl Store {
             actor,
             detail: "",
         };
-        self.update_logged(update, event).await
+        let cleared = self.update_logged(update, event).await?;
+        // The picture it was made from goes with the clip.
+        self.delete_picture(id).await?;
+        Ok(cleared)
     }
 }

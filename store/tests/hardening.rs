@@ -86,6 +86,7 @@ fn new_job(user: &str) -> NewJob {
         seed: 1,
         cameo_ids: Vec::new(),
         request_key: None,
+        picture: None,
     }
 }
 

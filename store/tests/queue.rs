@@ -81,6 +81,7 @@ fn new_job(user: &str, prompt: &str) -> NewJob {
         seed: u64::MAX - 7,
         cameo_ids: vec!["cam_1".into()],
         request_key: None,
+        picture: None,
     }
 }
 

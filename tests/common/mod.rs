@@ -178,6 +178,7 @@ pub fn tiny_job(platform: &str, user: &str, n: usize) -> NewJob {
         seed: n as u64,
         cameo_ids: Vec::new(),
         request_key: None,
+        picture: None,
     }
 }
 

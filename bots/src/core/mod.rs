@@ -11,6 +11,7 @@ pub mod fit;
 mod handles;
 pub mod menu;
 mod outcomes;
+mod picture;
 mod poster;
 mod reply;
 mod reposts;
@@ -25,6 +26,7 @@ pub use command::{
 pub(crate) use handles::handle_json;
 pub use handles::{redact_handle, ChatHandle, ChatHandles, JobLocks};
 pub use outcomes::{ChatSink, ClipFile, ProgressWatcher, SinkError};
+pub use picture::{FaceScreen, PictureOffer, ScreenUnavailable};
 pub use poster::{OutcomePoster, POSTS_PER_PLATFORM};
 pub use reply::{Reply, ReplyKind};
 pub use reposts::{fit_with, Fits, Upload, MAX_CONCURRENT_FITS, REPOSTS_PER_USER};

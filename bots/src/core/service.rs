@@ -2,7 +2,9 @@ use std::sync::Arc;
 
 use rand::Rng;
 use reel_consent::{decide, Checkpoint, ConsentGate, ConsentRequest, Verdict};
-use reel_store::{CancelOutcome, ClipStore, Job, JobState, Limits, NewJob, Store, StoreError};
+use reel_store::{
+    CancelOutcome, ClipStore, Job, JobPicture, JobState, Limits, NewJob, Store, StoreError,
+};
 
 use super::cameo::{Cameos, DEFAULT_MAX_UPLOAD_BYTES};
 use super::command::{self, Command, RenderSettings, UsageError, ValidVideo, VideoRequest};
@@ -44,6 +46,8 @@ pub struct CommandCore {
     /// `/cameo`, where a master key is configured (see `cameo/`).
     pub(super) cameos: Option<Cameos>,
     pub(super) max_upload_bytes: u64,
+    /// Looks for faces in `/video` pictures (see `picture.rs`).
+    pub(super) face_screen: Option<Arc<dyn super::picture::FaceScreen>>,
 }
 
 impl CommandCore {
@@ -59,6 +63,7 @@ impl CommandCore {
             fits: Fits::default(),
             cameos: None,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            face_screen: None,
             store,
             clips,
             gate,
@@ -112,7 +117,7 @@ impl CommandCore {
 
     pub async fn video(&self, from: &Requester, request: &VideoRequest) -> Reply {
         let result = match command::validate(request, &self.settings) {
-            Ok(video) => self.enqueue(from, video).await,
+            Ok(video) => self.enqueue(from, video, None).await,
             Err(UsageError(message)) => Ok(Reply::refused(message)),
         };
         answered(from, result)
@@ -134,12 +139,19 @@ impl CommandCore {
                 cameo_ids: job.cameo_ids,
                 notes: Vec::new(),
             };
-            self.enqueue(from, video).await
+            // A picture it started from starts the new one too.
+            let picture = self.store.job_picture(job_id).await?;
+            self.enqueue(from, video, picture).await
         };
         answered(from, result.await)
     }
 
-    async fn enqueue(&self, from: &Requester, video: ValidVideo) -> Result<Reply, StoreError> {
+    pub(super) async fn enqueue(
+        &self,
+        from: &Requester,
+        video: ValidVideo,
+        picture: Option<JobPicture>,
+    ) -> Result<Reply, StoreError> {
         let consent = ConsentRequest {
             platform: &from.platform,
             user_id: &from.user_id,
@@ -167,6 +179,7 @@ impl CommandCore {
             seed: video.seed,
             cameo_ids: video.cameo_ids,
             request_key: from.request_key.clone(),
+            picture,
         };
         // The place comes from the enqueue's own transaction: no reads after it.
         let (job, place) = match self.store.enqueue_placed(&new).await {

@@ -9,6 +9,7 @@ use super::actions::Action;
 use super::command::printable;
 
 pub mod cameo;
+pub mod picture;
 
 /// The `/help` text, from the command table.
 pub fn help() -> String {
@@ -279,8 +280,9 @@ pub fn too_many_reposts(wait: Duration) -> String {
 /// A button this version did not make, or one for a job that is gone.
 pub const STALE_BUTTON: &str = "This button no longer works. Send /video to start a new clip.";
 
-pub const MEDIA_REFUSED: &str = "I can only read text for now: send /video followed by what you \
-    want to see (photos, videos, voice notes and files are not used yet). Nothing was queued.";
+pub const MEDIA_REFUSED: &str = "I can only read text, or a photo whose caption is the command: \
+    send /video followed by what you want to see (videos, voice notes and other files are not \
+    used). Nothing was queued.";
 
 /// A command value of the wrong type (a stale Discord command registration).
 pub const WRONG_OPTION_KIND: &str =

@@ -89,6 +89,11 @@ fn video_options(settings: &RenderSettings) -> Vec<CreateCommandOption> {
         .min_int_value(0)
         .max_int_value(u64::from(u32::MAX)),
         cameo,
+        CreateCommandOption::new(
+            CommandOptionType::Attachment,
+            "image",
+            wording::picture::IMAGE_OPTION_ABOUT,
+        ),
     ]
 }
 
@@ -149,7 +154,9 @@ fn video(options: &[CommandDataOption]) -> Result<VideoRequest, UsageError> {
             }
             (CommandDataOptionValue::Integer(n), "duration" | "seed") => n.to_string(),
             (CommandDataOptionValue::String(text), "aspect" | "cameo") => text.clone(),
-            (_, "prompt" | "duration" | "seed" | "aspect" | "cameo") => {
+            // The picture: see `video_picture`.
+            (CommandDataOptionValue::Attachment(_), "image") => continue,
+            (_, "prompt" | "duration" | "seed" | "aspect" | "cameo" | "image") => {
                 return Err(UsageError(wording::WRONG_OPTION_KIND.into()))
             }
             // Not ours (a stale registration): the core refuses it by name.
@@ -166,6 +173,18 @@ fn job(options: &[CommandDataOption]) -> Result<Option<i64>, UsageError> {
         Some(CommandDataOptionValue::Integer(id)) if *id > 0 => Ok(Some(*id)),
         Some(_) => Err(UsageError(wording::NOT_A_JOB_NUMBER.into())),
     }
+}
+
+/// `/video`'s `image` attachment, if one was sent.
+pub fn video_picture(data: &CommandData) -> Option<&Attachment> {
+    if data.name != "video" {
+        return None;
+    }
+    let id = data.options.iter().find_map(|o| match o.value {
+        CommandDataOptionValue::Attachment(id) if o.name == "image" => Some(id),
+        _ => None,
+    })?;
+    data.resolved.attachments.get(&id)
 }
 
 /// `/cameo submit`'s attachment: `None` for any other command, `Some(None)`

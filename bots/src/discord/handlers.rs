@@ -14,7 +14,7 @@ use serenity::http::HttpError;
 use super::buttons;
 use super::handle::{now_ms, Receipt, ReplyHandle, DEFAULT_ATTACHMENT_LIMIT};
 use super::upload::attachment;
-use super::{commands, markdown, recordings, Deps, DiscordError, DiscordSink, PLATFORM};
+use super::{commands, markdown, pictures, recordings, Deps, DiscordError, DiscordSink, PLATFORM};
 use crate::core::actions::{self, Action, Press};
 use crate::core::{validate, wording, ChatSink, Command, Reply, Requester, Upload, UsageError};
 
@@ -100,9 +100,17 @@ pub async fn on_command(ctx: &Context, deps: &Deps, cmd: &CommandInteraction) ->
             if let Err(UsageError(text)) = validate(&request, deps.core.settings()) {
                 return refuse_at_once_command(ctx, cmd, &text).await;
             }
+            let picture = commands::video_picture(&cmd.data);
+            if let Some(refusal) = picture.and_then(|file| pictures::refusal(deps, file)) {
+                return refuse_at_once_command(ctx, cmd, &refusal).await;
+            }
             let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
             deferred(cmd.create_response(&ctx.http, defer)).await?;
-            let answer = deps.core.video(&origin.requester(), &request).await;
+            let from = origin.requester();
+            let answer = match picture {
+                Some(file) => pictures::video_with(deps, &from, &request, file).await,
+                None => deps.core.video(&from, &request).await,
+            };
             show_video_answer(ctx, deps, cmd, answer).await
         }
         Command::Clip(job) => {

@@ -9,6 +9,7 @@ mod commands;
 mod handle;
 mod handlers;
 mod markdown;
+mod pictures;
 mod recordings;
 mod sink;
 mod upload;

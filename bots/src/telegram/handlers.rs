@@ -8,7 +8,7 @@ use teloxide::types::{Me, MessageId, ReplyParameters};
 use super::handle::{Receipt, ReplyHandle};
 use super::identity::{self, Sender};
 use super::keyboard;
-use super::{recordings, route, sink, TelegramError, TgBot, PLATFORM};
+use super::{pictures, recordings, route, sink, TelegramError, TgBot, PLATFORM};
 use crate::core::actions::{self, Action, Press};
 use crate::core::{wording, Command, CommandCore, Reply, Requester};
 
@@ -32,6 +32,9 @@ pub async fn on_message(bot: TgBot, me: Me, msg: Message, core: CommandCore) -> 
         }
         route::Incoming::Recording(recording) => {
             return recordings::on_recording(&bot, &msg, &core, recording).await
+        }
+        route::Incoming::Picture { text, picture } => {
+            return pictures::on_picture(&bot, &msg, &core, &text, picture).await
         }
         route::Incoming::Text {
             text,
@@ -195,7 +198,7 @@ pub(super) async fn reply(
 
 /// Progress edits the "queued" message: keep its id with the job. Only
 /// the handler makes a status message; the watcher waits for this record.
-async fn remember_status_message(
+pub(super) async fn remember_status_message(
     core: &CommandCore,
     answer: &Reply,
     sent: Message,

@@ -7,6 +7,7 @@ mod handle;
 mod handlers;
 mod identity;
 mod keyboard;
+mod pictures;
 mod recordings;
 mod route;
 mod sink;

@@ -16,6 +16,19 @@ pub enum Incoming {
     Recording(Recording),
     /// Text for the command core.
     Text { text: String, plain_is_prompt: bool },
+    /// A photo (or an image sent as a file) whose caption is a `/video`
+    /// command for the bot: the picture starts the clip.
+    Picture { text: String, picture: Picture },
+}
+
+/// A picture's files as Telegram describes them, before any download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picture {
+    /// `(file_id, declared bytes)`, smallest first: a photo's sizes, or
+    /// the one file of a document.
+    pub sizes: Vec<(String, u64)>,
+    /// A document's declared MIME type; photos are always JPEG.
+    pub mime: Option<String>,
 }
 
 /// The file of a recording, as Telegram describes it.
@@ -31,6 +44,9 @@ pub struct Recording {
 pub fn incoming(msg: &Message, bot_username: &str) -> Incoming {
     let private = msg.chat.is_private();
     let Some(text) = msg.text() else {
+        if let Some(incoming) = captioned_picture(msg, bot_username) {
+            return incoming;
+        }
         if let (true, Some(recording)) = (private, recording(msg)) {
             return Incoming::Recording(recording);
         }
@@ -83,6 +99,41 @@ fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> 
     let head = text.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &text[prefix.len()..])
+}
+
+/// A photo or image document whose caption is `/video …` for this bot
+/// (`/video@botname` in groups too); `None` for any other caption.
+fn captioned_picture(msg: &Message, bot_username: &str) -> Option<Incoming> {
+    let caption = msg.caption()?;
+    let picture = picture(msg)?;
+    let text = match msg.chat.is_private() {
+        true => caption.trim_start().to_string(),
+        false => match in_group(caption, bot_username) {
+            Incoming::Text { text, .. } => text,
+            _ => return None,
+        },
+    };
+    let word = text.strip_prefix('/')?.split(char::is_whitespace).next()?;
+    let name = word.split('@').next().unwrap_or(word);
+    name.eq_ignore_ascii_case("video")
+        .then_some(Incoming::Picture { text, picture })
+}
+
+fn picture(msg: &Message) -> Option<Picture> {
+    if let Some(sizes) = msg.photo() {
+        let mut sizes: Vec<(String, u64)> = sizes
+            .iter()
+            .map(|p| (p.file.id.to_string(), u64::from(p.file.size)))
+            .collect();
+        sizes.sort_by_key(|(_, bytes)| *bytes);
+        return Some(Picture { sizes, mime: None });
+    }
+    let document = msg.document()?;
+    let mime = document.mime_type.as_ref()?.essence_str().to_string();
+    mime.starts_with("image/").then(|| Picture {
+        sizes: vec![(document.file.id.to_string(), u64::from(document.file.size))],
+        mime: Some(mime),
+    })
 }
 
 fn recording(msg: &Message) -> Option<Recording> {

@@ -762,6 +762,29 @@ pub fn video(id: u64, place: &Place, prompt: &str, extra: &[(&str, Value)]) -> V
     slash(id, place, "video", Value::Array(options))
 }
 
+/// `/video` with a prompt and an `image` attachment: (attachment id,
+/// file name, declared size, url, declared content type).
+pub fn video_with_image(
+    id: u64,
+    place: &Place,
+    prompt: &str,
+    image: (u64, &str, u64, &str, &str),
+) -> Value {
+    let (attachment, name, size, url, content_type) = image;
+    let data = json!({
+        "id": "5550001", "name": "video", "type": 1,
+        "options": [
+            { "name": "prompt", "type": 3, "value": prompt },
+            { "name": "image", "type": 11, "value": attachment.to_string() }
+        ],
+        "resolved": { "attachments": { attachment.to_string(): {
+            "id": attachment.to_string(), "filename": name, "size": size,
+            "url": url, "proxy_url": url, "content_type": content_type
+        } } }
+    });
+    base_interaction(id, 2, place, data)
+}
+
 /// A button press on message `message_id`.
 pub fn button(id: u64, place: &Place, custom_id: &str, message_id: u64) -> Value {
     let data = json!({ "custom_id": custom_id, "component_type": 2 });

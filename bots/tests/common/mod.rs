@@ -159,6 +159,7 @@ pub fn new_job(platform: &str, user: &str, prompt: &str) -> NewJob {
         seed: 1234,
         cameo_ids: Vec::new(),
         request_key: None,
+        picture: None,
     }
 }
 
@@ -377,4 +378,64 @@ impl ChatSink for FakeSink {
             Err(SinkError("HTTP 502 from the chat API".into()))
         }
     }
+}
+
+/// A stand-in for the face models: a picture whose top-left pixel is pure
+/// red "shows a face"; `unavailable` plays models that are not installed.
+pub struct FakeFaceScreen {
+    pub unavailable: bool,
+    pub calls: AtomicUsize,
+}
+
+impl FakeFaceScreen {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            unavailable: false,
+            calls: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn missing_models() -> Arc<Self> {
+        Arc::new(Self {
+            unavailable: true,
+            calls: AtomicUsize::new(0),
+        })
+    }
+}
+
+#[async_trait]
+impl reel_bots::core::FaceScreen for FakeFaceScreen {
+    async fn faces(
+        &self,
+        image: Arc<reel_media::RgbImage>,
+    ) -> Result<usize, reel_bots::core::ScreenUnavailable> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.unavailable {
+            return Err(reel_bots::core::ScreenUnavailable);
+        }
+        Ok(usize::from(image.data.get(..3) == Some(&[255, 0, 0][..])))
+    }
+}
+
+/// A `width`×`height` PNG: a gradient, with a pure red top-left pixel
+/// (a "face" to [`FakeFaceScreen`]) when `face`.
+pub fn picture_png(width: u32, height: u32, face: bool) -> Vec<u8> {
+    let mut image = reel_media::RgbImage::new(width, height);
+    for (i, px) in image.data.chunks_exact_mut(3).enumerate() {
+        px.copy_from_slice(&[40, (i % 200) as u8, 180]);
+    }
+    if face {
+        image.data[..3].copy_from_slice(&[255, 0, 0]);
+    }
+    reel_media::encode_png(&image).unwrap()
+}
+
+/// The upload limit of [`picture_core`].
+pub const PICTURE_LIMIT: u64 = 2_000_000;
+
+/// A core with roomy limits whose pictures are checked by `screen`.
+pub fn picture_core(db: &Db, screen: Arc<FakeFaceScreen>) -> CommandCore {
+    core(db, roomy())
+        .with_face_screen(screen)
+        .with_max_upload_bytes(PICTURE_LIMIT)
 }

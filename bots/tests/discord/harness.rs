@@ -267,7 +267,8 @@ fn spawn_adapter(
         clips.clone(),
         gate,
         RenderSettings::default(),
-    );
+    )
+    .with_face_screen(Arc::new(RedPixelFaces));
     let core = match registry {
         Some(registry) => core.with_cameos(registry.clone(), Arc::new(cameos::StandInVerifier)),
         None => core,
@@ -286,4 +287,21 @@ pub fn probe_upload(bytes: &[u8]) -> reel_media::ClipInfo {
     let path = dir.path().join("uploaded.mp4");
     std::fs::write(&path, bytes).unwrap();
     reel_media::probe(&path).expect("the upload decodes as MP4")
+}
+
+/// The upload limit of the adapter's core (the default).
+pub const PICTURE_LIMIT: u64 = reel_bots::core::DEFAULT_MAX_UPLOAD_BYTES;
+
+/// A stand-in for the face models: a picture whose top-left pixel is pure
+/// red shows "a face".
+pub struct RedPixelFaces;
+
+#[async_trait::async_trait]
+impl reel_bots::core::FaceScreen for RedPixelFaces {
+    async fn faces(
+        &self,
+        image: Arc<reel_media::RgbImage>,
+    ) -> Result<usize, reel_bots::core::ScreenUnavailable> {
+        Ok(usize::from(image.data.get(..3) == Some(&[255, 0, 0][..])))
+    }
 }

@@ -487,3 +487,47 @@ pub fn video_update(message_id: i64, user: i64, file_id: &str, bytes: usize) -> 
     }});
     user_message(message_id, user, user, content)
 }
+
+/// A photo with `caption` from `user` in chat `chat_id`: Telegram's sizes
+/// of it as `(file_id, declared bytes)`, smallest first.
+pub fn photo_update(
+    message_id: i64,
+    user: i64,
+    chat_id: i64,
+    caption: &str,
+    sizes: &[(&str, usize)],
+) -> Value {
+    let sizes: Vec<Value> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, (id, bytes))| {
+            json!({ "file_id": id, "file_unique_id": format!("u-{id}"),
+                    "width": 90 * (i + 1), "height": 60 * (i + 1), "file_size": bytes })
+        })
+        .collect();
+    user_message(
+        message_id,
+        user,
+        chat_id,
+        json!({ "photo": sizes, "caption": caption }),
+    )
+}
+
+/// An image sent as a file (a document of MIME type `mime`).
+pub fn image_document_update(
+    message_id: i64,
+    user: i64,
+    caption: &str,
+    file_id: &str,
+    mime: &str,
+    bytes: usize,
+) -> Value {
+    let document = json!({ "file_id": file_id, "file_unique_id": format!("u-{file_id}"),
+                           "file_name": "picture", "mime_type": mime, "file_size": bytes });
+    user_message(
+        message_id,
+        user,
+        user,
+        json!({ "document": document, "caption": caption }),
+    )
+}

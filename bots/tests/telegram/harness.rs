@@ -278,6 +278,25 @@ pub fn core_for(store: &Store, clips: &ClipStore) -> CommandCore {
         Arc::new(NoCameoRegistry),
         RenderSettings::default(),
     )
+    .with_face_screen(Arc::new(RedPixelFaces))
+    .with_max_upload_bytes(PICTURE_LIMIT)
+}
+
+/// The upload limit of the adapter's core.
+pub const PICTURE_LIMIT: u64 = 1_000_000;
+
+/// A stand-in for the face models: a picture whose top-left pixel is pure
+/// red shows "a face".
+pub struct RedPixelFaces;
+
+#[async_trait::async_trait]
+impl reel_bots::core::FaceScreen for RedPixelFaces {
+    async fn faces(
+        &self,
+        image: Arc<reel_media::RgbImage>,
+    ) -> Result<usize, reel_bots::core::ScreenUnavailable> {
+        Ok(usize::from(image.data.get(..3) == Some(&[255, 0, 0][..])))
+    }
 }
 
 /// The command core with `/cameo` enabled: `registry` is its gate too.

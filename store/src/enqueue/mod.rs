@@ -404,6 +404,7 @@ mod tests {
             seed: 1,
             cameo_ids: Vec::new(),
             request_key: key.map(String::from),
+            picture: None,
         }
     }
 

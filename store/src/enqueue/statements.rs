@@ -231,6 +231,8 @@ pub(super) async fn insert_jobs(
         .collect::<Option<_>>()
         .ok_or(StoreError::Db(sqlx::Error::RowNotFound))?;
     insert_queued_events(conn, &jobs, now).await?;
+    let news: Vec<&NewJob> = new_jobs.iter().map(|(new, _)| *new).collect();
+    crate::pictures::insert_pictures(conn, &jobs, &news, now).await?;
     Ok(jobs)
 }
 

@@ -34,6 +34,11 @@ fn model_dir() -> std::path::PathBuf {
     fixture_dir("pipeline").join("model")
 }
 
+/// The fixture's tiny pipeline on the CPU in f32.
+fn tiny_pipeline(placement: TextEncoderPlacement) -> Ltx2Pipeline {
+    Ltx2Pipeline::load(&model_dir(), &Device::Cpu, DType::F32, placement).unwrap()
+}
+
 fn check(name: &str, got: &Tensor, want: &Tensor, tol: f32) {
     let err = max_abs_diff(got, want);
     let scale = max_abs(want).max(1e-6);
@@ -139,13 +144,7 @@ fn check_against_reference(
 #[test]
 fn text_to_video_and_audio_matches_diffusers() {
     let reference = reference("pipeline");
-    let pipeline = Ltx2Pipeline::load(
-        &model_dir(),
-        &Device::Cpu,
-        DType::F32,
-        TextEncoderPlacement::PerJob,
-    )
-    .unwrap();
+    let pipeline = tiny_pipeline(TextEncoderPlacement::PerJob);
     for case in ["distilled", "guided"] {
         let job = case_job(&pipeline, case, &reference);
         let mut steps = Vec::new();
@@ -181,13 +180,7 @@ fn fixture_image(reference: &std::collections::HashMap<String, Tensor>) -> RgbIm
 #[test]
 fn image_to_video_and_audio_matches_diffusers() {
     let reference = reference("pipeline");
-    let pipeline = Ltx2Pipeline::load(
-        &model_dir(),
-        &Device::Cpu,
-        DType::F32,
-        TextEncoderPlacement::Resident,
-    )
-    .unwrap();
+    let pipeline = tiny_pipeline(TextEncoderPlacement::Resident);
     let image = fixture_image(&reference);
     for case in ["i2av_distilled", "i2av_guided"] {
         let mut job = case_job(&pipeline, case, &reference);
@@ -213,13 +206,7 @@ fn the_renderer_gives_the_reference_clip_with_its_soundtrack() {
     // The image-to-video fixture drew its noise in the transformer's space;
     // given latents are in the VAE's, so hand the renderer the denormalised draw.
     let vae_space_noise = {
-        let pipeline = Ltx2Pipeline::load(
-            &model_dir(),
-            &Device::Cpu,
-            DType::F32,
-            TextEncoderPlacement::PerJob,
-        )
-        .unwrap();
+        let pipeline = tiny_pipeline(TextEncoderPlacement::PerJob);
         let stat = |t: &Tensor| t.reshape((1, 8, 1, 1, 1)).unwrap();
         get(&reference, "video_noise")
             .broadcast_mul(&stat(pipeline.vae().latents_std()))
@@ -364,13 +351,7 @@ fn test_speech(channel: usize) -> reel_engine::Audio {
 #[test]
 fn audio_to_video_keeps_the_soundtrack_and_the_picture_follows_it() {
     let reference = reference("pipeline");
-    let pipeline = Ltx2Pipeline::load(
-        &model_dir(),
-        &Device::Cpu,
-        DType::F32,
-        TextEncoderPlacement::Resident,
-    )
-    .unwrap();
+    let pipeline = tiny_pipeline(TextEncoderPlacement::Resident);
     let run = |speech: Option<&reel_engine::Audio>| {
         let mut job = case_job(&pipeline, "distilled", &reference);
         job.audio_condition = speech.map(|s| pipeline.encode_speech(s, 25).unwrap());

@@ -2,47 +2,13 @@
 //! (which `reel_media::read_image` reads back), the speech as 16 kHz mono
 //! 16-bit PCM WAV, the face embedding as f32 little-endian bytes.
 
-use std::io::Write;
-
-use flate2::write::ZlibEncoder;
-use flate2::{Compression, Crc};
 use reel_media::RgbImage;
 
-/// An 8-bit RGB PNG of `image` (no filtering; zlib at the default level).
+/// An 8-bit RGB PNG of `image` (`reel_media::encode_png`, which also keeps
+/// the pictures attached to /video).
 pub fn png(image: &RgbImage) -> std::io::Result<Vec<u8>> {
-    let row_bytes = image.width as usize * 3;
-    if row_bytes == 0 || !image.has_consistent_size() {
-        return Err(std::io::Error::other(
-            "the frame's size and pixels disagree",
-        ));
-    }
-    let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
-    for row in image.data.chunks_exact(row_bytes) {
-        z.write_all(&[0])?; // filter type: none
-        z.write_all(row)?;
-    }
-    let idat = z.finish()?;
-    let mut header = Vec::with_capacity(13);
-    header.extend_from_slice(&image.width.to_be_bytes());
-    header.extend_from_slice(&image.height.to_be_bytes());
-    // 8 bits per channel, colour type 2 (RGB), deflate, adaptive filters,
-    // no interlace.
-    header.extend_from_slice(&[8, 2, 0, 0, 0]);
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    chunk(&mut out, b"IHDR", &header);
-    chunk(&mut out, b"IDAT", &idat);
-    chunk(&mut out, b"IEND", &[]);
-    Ok(out)
-}
-
-fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let mut crc = Crc::new();
-    crc.update(kind);
-    crc.update(data);
-    out.extend_from_slice(&crc.sum().to_be_bytes());
+    reel_media::encode_png(image)
+        .map_err(|_| std::io::Error::other("the frame's size and pixels disagree"))
 }
 
 /// A mono 16-bit PCM WAV of `samples` (in -1..1, clipped) at `rate` Hz.

@@ -3,6 +3,7 @@
 //! outcomes come back through [`TelegramSink`]. State lives in the job rows
 //! only, so a restart loses nothing and buttons keep working.
 
+mod download;
 mod handle;
 mod handlers;
 mod identity;

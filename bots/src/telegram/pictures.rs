@@ -4,27 +4,14 @@
 //! checked again against what `getFile` says, and downloaded into memory
 //! capped at the limit; the core checks the rest.
 
-use futures::StreamExt;
-use teloxide::net::Download;
 use teloxide::prelude::*;
-use teloxide::types::FileId;
 
+use super::download::{fetch_into, FetchError};
 use super::handlers::{remember_status_message, reply, requester, send_reply, HandlerResult};
 use super::identity::{self, Sender};
 use super::route::Picture;
 use super::TgBot;
 use crate::core::{parse, wording, Command, CommandCore, PictureOffer};
-
-/// Why a picture could not be fetched from Telegram.
-#[derive(Debug, thiserror::Error)]
-enum FetchError {
-    #[error("{0} bytes, over the limit")]
-    TooLarge(u64),
-    #[error("telegram: {0}")]
-    Telegram(#[from] teloxide::RequestError),
-    #[error("download: {0}")]
-    Download(String),
-}
 
 pub async fn on_picture(
     bot: &TgBot,
@@ -87,20 +74,9 @@ pub async fn on_picture(
     remember_status_message(core, &answer, sent).await
 }
 
-/// File `file_id`'s bytes, stopping past `limit` whatever Telegram said.
+/// File `file_id`'s bytes, at most `limit` of them.
 async fn fetch(bot: &TgBot, file_id: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
-    let file = bot.get_file(FileId(file_id.to_string())).await?;
-    if u64::from(file.size) > limit {
-        return Err(FetchError::TooLarge(u64::from(file.size)));
-    }
-    let mut stream = bot.download_file_stream(&file.path);
     let mut bytes = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| FetchError::Download(e.to_string()))?;
-        if (bytes.len() + chunk.len()) as u64 > limit {
-            return Err(FetchError::TooLarge((bytes.len() + chunk.len()) as u64));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+    fetch_into(bot, file_id, limit, &mut bytes).await?;
     Ok(bytes)
 }

@@ -5,30 +5,14 @@
 
 use std::path::PathBuf;
 
-use futures::StreamExt;
-use teloxide::net::Download;
 use teloxide::prelude::*;
-use teloxide::types::FileId;
-use tokio::io::AsyncWriteExt;
 
+use super::download::{fetch_into, FetchError};
 use super::handlers::{reply, requester, send_reply, HandlerResult};
 use super::identity::{self, Sender};
 use super::route::Recording;
 use super::TgBot;
 use crate::core::{wording, CommandCore};
-
-/// Why a recording could not be fetched from Telegram.
-#[derive(Debug, thiserror::Error)]
-enum FetchError {
-    #[error("{0} bytes, over the limit")]
-    TooLarge(u64),
-    #[error("telegram: {0}")]
-    Telegram(#[from] teloxide::RequestError),
-    #[error("download: {0}")]
-    Download(String),
-    #[error("temporary file: {0}")]
-    Io(#[from] std::io::Error),
-}
 
 pub async fn on_recording(
     bot: &TgBot,
@@ -73,31 +57,16 @@ pub async fn on_recording(
     Ok(())
 }
 
-/// Downloads file `file_id` into a new private directory, stopping at
-/// `limit` bytes whatever Telegram said the size was.
+/// Downloads file `file_id` into a new private directory, at most `limit` bytes.
 async fn fetch(
     bot: &TgBot,
     file_id: &str,
     limit: u64,
 ) -> Result<(tempfile::TempDir, PathBuf), FetchError> {
-    let file = bot.get_file(FileId(file_id.to_string())).await?;
-    if u64::from(file.size) > limit {
-        return Err(FetchError::TooLarge(u64::from(file.size)));
-    }
     // Created readable by this user only.
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("recording");
     let mut out = tokio::fs::File::create(&path).await?;
-    let mut stream = bot.download_file_stream(&file.path);
-    let mut written: u64 = 0;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| FetchError::Download(e.to_string()))?;
-        written += chunk.len() as u64;
-        if written > limit {
-            return Err(FetchError::TooLarge(written));
-        }
-        out.write_all(&chunk).await?;
-    }
-    out.flush().await?;
+    fetch_into(bot, file_id, limit, &mut out).await?;
     Ok((dir, path))
 }

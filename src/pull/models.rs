@@ -19,6 +19,16 @@
 //!   the base's configs, scheduler, text encoder and tokenizer, and the
 //!   single file converted into transformer/ and vae/ weights.
 //!
+//! - LTX-2 (Lightricks/LTX-2) is both a diffusers-layout repository and, in
+//!   the same repository, single files in ltx-core's original layout
+//!   (ltx-2-19b-distilled.safetensors, ltx-2-19b-dev.safetensors; their
+//!   fp8 variants are not taken: the engine loads floats). diffusers 0.42.1
+//!   maps every LTX-2 single file to Lightricks/LTX-2 ("ltx2-dev"), and
+//!   `reel pull` takes Gemma 3, the tokenizer, the scheduler and the configs
+//!   from there. It knows no single-file layout for LTX-2.3 (per-modality
+//!   text projections, the vocoder with bandwidth extension), so the 2.3
+//!   files are not offered; `ltx-2.3` is its diffusers-layout repository.
+//!
 //! Revisions are branch names: no commit id could be confirmed offline. The
 //! commit actually downloaded is the snapshot directory's name.
 

@@ -34,6 +34,11 @@ const SINGLE_REPO: &str = "Lightricks/LTX-Video";
 const SINGLE_COMMIT: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9001122334";
 const DISTILLED_096: &str = "ltxv-2b-0.9.6-distilled-04-25.safetensors";
 const DISTILLED_098: &str = "ltxv-2b-0.9.8-distilled.safetensors";
+const LTX2_REPO: &str = "Lightricks/LTX-2";
+const LTX2_COMMIT: &str = "2b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c";
+const LTX2_DISTILLED: &str = "ltx-2-19b-distilled.safetensors";
+/// The converted LTX-2 components (the base's weights of these are never fetched).
+const LTX2_CONVERTED: &[&str] = &["transformer", "connectors", "vae", "audio_vae", "vocoder"];
 const WHISPER_REPO: &str = "openai/whisper-base";
 const WHISPER_COMMIT: &str = "e0f1a2b3c4d5e6f708192a3b4c5d6e7f80910a1b";
 const CSM_REPO: &str = "sesame/csm-1b";
@@ -77,6 +82,7 @@ impl HubState {
         match repo {
             REPO => Some((COMMIT, &self.files)),
             SINGLE_REPO => Some((SINGLE_COMMIT, &self.single)),
+            LTX2_REPO => Some((LTX2_COMMIT, &self.ltx2)),
             WHISPER_REPO => Some((WHISPER_COMMIT, &self.whisper)),
             CSM_REPO => Some((CSM_COMMIT, &self.csm)),
             _ => None,
@@ -89,6 +95,7 @@ impl HubState {
             .get(path)
             .or_else(|| self.single.get(path))
             .or_else(|| self.whisper.get(path))
+            .or_else(|| self.ltx2.get(path))
             .unwrap_or_else(|| panic!("{path} is not served"))
     }
 }
@@ -98,6 +105,8 @@ struct HubState {
     files: BTreeMap<String, HubFile>,
     /// SINGLE_REPO's files.
     single: BTreeMap<String, HubFile>,
+    /// LTX2_REPO's files: the diffusers layout and the single files.
+    ltx2: BTreeMap<String, HubFile>,
     /// WHISPER_REPO's files.
     whisper: BTreeMap<String, HubFile>,
     /// CSM_REPO's files (their names are Whisper's: compare with the fixture).
@@ -121,6 +130,7 @@ impl FakeHub {
         let state = Arc::new(Mutex::new(HubState {
             files: tiny_model(),
             single: single_files(),
+            ltx2: ltx2_files(),
             whisper: whisper_files(),
             csm: csm_files(),
             ..HubState::default()
@@ -160,6 +170,11 @@ impl FakeHub {
 
     fn sha256(&self, path: &str) -> String {
         self.state.lock().unwrap().any(path).sha256()
+    }
+
+    /// A file of LTX2_REPO (its paths are also the LTX-Video repository's).
+    fn ltx2_file(&self, path: &str) -> Vec<u8> {
+        self.state.lock().unwrap().ltx2[path].bytes.clone()
     }
 
     /// Byte ranges asked for a large file's data (not the 0-0 probe).
@@ -378,6 +393,44 @@ fn single_files() -> BTreeMap<String, HubFile> {
     .collect()
 }
 
+fn ltx2_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/tests/fixtures/ltx2")
+}
+
+/// LTX2_REPO: the engine's tiny LTX-2 model directory as a diffusers-layout
+/// repository (Gemma, tokenizer, scheduler, every component's config and
+/// weights), beside the tiny components written as one original-layout
+/// file (scripts/golden/ltx2_single_file_keys.py) under the 19B's name.
+fn ltx2_files() -> BTreeMap<String, HubFile> {
+    let model = ltx2_fixtures().join("pipeline/model");
+    let mut files = BTreeMap::new();
+    let mut folders = vec![(model.clone(), String::new())];
+    while let Some((dir, prefix)) = folders.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            // The fixture's component folders are links: named as the link.
+            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            let path = std::fs::canonicalize(entry.path()).unwrap();
+            if path.is_dir() {
+                folders.push((path, format!("{name}/")));
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let lfs = name.ends_with(".safetensors") || name.ends_with(".model");
+            files.insert(name, HubFile { bytes, lfs });
+        }
+    }
+    let single = std::fs::read(ltx2_fixtures().join("single_file/tiny.safetensors")).unwrap();
+    files.insert(
+        LTX2_DISTILLED.to_string(),
+        HubFile {
+            bytes: single,
+            lfs: true,
+        },
+    );
+    files
+}
+
 /// The tiny Whisper of the parity fixtures as transformers publishes a
 /// checkpoint, plus the other formats `reel pull` must skip.
 fn whisper_files() -> BTreeMap<String, HubFile> {
@@ -568,6 +621,7 @@ async fn cdn(
         .files
         .iter()
         .chain(&hub.single)
+        .chain(&hub.ltx2)
         .chain(&hub.whisper)
         .chain(&hub.csm)
         .find(|(_, file)| file.lfs && file.sha256() == sha)
@@ -593,6 +647,8 @@ async fn cdn(
     }
     let commit = if hub.single.contains_key(&path) {
         SINGLE_COMMIT
+    } else if hub.ltx2.contains_key(&path) {
+        LTX2_COMMIT
     } else {
         COMMIT
     };
@@ -1078,6 +1134,104 @@ fn a_single_file_checkpoint_is_converted_into_a_model_directory_on_its_base() {
     let out = pull_with(&sb, &hub, &["pull", NAME, "--to", target.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("--to is for checkpoints converted"));
+}
+
+#[test]
+fn an_ltx2_single_file_is_converted_into_a_model_directory_the_pipeline_loads() {
+    let hub = FakeHub::start();
+    let sb = Sandbox::sqlite();
+    let out = pull(&sb, &hub, "ltx-2-19b-distilled");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_no_token(&out);
+    let dir = PathBuf::from(text(&out.stdout).trim());
+    assert_eq!(dir, reel_dir(&sb).join("ltx-2-19b-distilled"));
+
+    // Gemma, the tokenizer, the scheduler and every config from the base;
+    // no converted component's weights fetched from it.
+    let served: Vec<String> = hub.state.lock().unwrap().ltx2.keys().cloned().collect();
+    for path in &served {
+        let converted = LTX2_CONVERTED.iter().any(|folder| {
+            path.starts_with(&format!("{folder}/")) && !path.ends_with("config.json")
+        });
+        if converted || path == LTX2_DISTILLED || path == "model_index.json" {
+            continue;
+        }
+        let local = std::fs::read(dir.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(
+            local == hub.ltx2_file(path),
+            "{path} differs from the base's"
+        );
+    }
+    let fetched: Vec<String> = hub
+        .seen()
+        .iter()
+        .filter(|seen| seen.path.contains("/resolve/"))
+        .map(|seen| seen.path.clone())
+        .collect();
+    for folder in LTX2_CONVERTED {
+        let weights = format!("/{LTX2_REPO}/resolve/main/{folder}/diffusion_pytorch_model");
+        assert!(
+            !fetched.iter().any(|path| path.starts_with(&weights)),
+            "the base's {folder} weights were downloaded"
+        );
+        // Converted: the diffusers-layout weights, tensor for tensor.
+        let file = format!("{folder}/diffusion_pytorch_model.safetensors");
+        let written = read_safetensors(&dir.join(&file));
+        let scratch = tempfile::tempdir().unwrap();
+        std::fs::write(scratch.path().join("base"), hub.ltx2_file(&file)).unwrap();
+        let base = read_safetensors(&scratch.path().join("base"));
+        assert!(written == base, "{file} is not the base's weights");
+    }
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("model_index.json")).unwrap()).unwrap();
+    assert_eq!(index["_class_name"], "LTX2Pipeline");
+    assert_eq!(
+        index["_name_or_path"],
+        format!("{LTX2_REPO}/{LTX2_DISTILLED}")
+    );
+    assert_eq!(index["_reel_single_file"]["distilled"], true);
+    assert_eq!(index["_reel_single_file"]["base_commit"], LTX2_COMMIT);
+    assert!(hidden_entries(&reel_dir(&sb)).is_empty());
+    // The directory is a model: every component loads and fits the others.
+    reel_engine::ltx2::pipeline::Ltx2Pipeline::load(
+        &dir,
+        &candle_core::Device::Cpu,
+        candle_core::DType::F32,
+        reel_engine::ltx2::pipeline::TextEncoderPlacement::PerJob,
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+
+    // A base whose config the file does not fit: refused, naming the weight
+    // and the config, nothing presented.
+    {
+        let mut state = hub.state.lock().unwrap();
+        let config = state.ltx2.get_mut("vocoder/config.json").unwrap();
+        let mut json: serde_json::Value = serde_json::from_slice(&config.bytes).unwrap();
+        json["hidden_channels"] = serde_json::json!(64);
+        config.bytes = serde_json::to_vec(&json).unwrap();
+    }
+    // (A fresh cache: the same commit would be served from the cache.)
+    let sb = Sandbox::sqlite();
+    let target = sb.path().join("models/ltx2-odd");
+    let out = pull_with(
+        &sb,
+        &hub,
+        &[
+            "pull",
+            "ltx-2-19b-distilled",
+            "--to",
+            target.to_str().unwrap(),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("vocoder/config.json") && stderr.contains("conv_in.weight"),
+        "{stderr}"
+    );
+    assert!(!target.exists());
+    assert!(hidden_entries(target.parent().unwrap()).is_empty());
 }
 
 #[test]

@@ -8,6 +8,7 @@ pub mod ltx;
 pub mod ltx2;
 pub mod perception;
 mod renderer;
+mod single_file;
 pub mod testsrc;
 mod validate;
 pub mod voice;

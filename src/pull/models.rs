@@ -19,6 +19,16 @@
 //!   the base's configs, scheduler, text encoder and tokenizer, and the
 //!   single file converted into transformer/ and vae/ weights.
 //!
+//! - LTX-2 (Lightricks/LTX-2) is both a diffusers-layout repository and, in
+//!   the same repository, single files in ltx-core's original layout
+//!   (ltx-2-19b-distilled.safetensors, ltx-2-19b-dev.safetensors; their
+//!   fp8 variants are not taken: the engine loads floats). diffusers 0.42.1
+//!   maps every LTX-2 single file to Lightricks/LTX-2 ("ltx2-dev"), and
+//!   `reel pull` takes Gemma 3, the tokenizer, the scheduler and the configs
+//!   from there. It knows no single-file layout for LTX-2.3 (per-modality
+//!   text projections, the vocoder with bandwidth extension), so the 2.3
+//!   files are not offered; `ltx-2.3` is its diffusers-layout repository.
+//!
 //! Revisions are branch names: no commit id could be confirmed offline. The
 //! commit actually downloaded is the snapshot directory's name.
 
@@ -40,7 +50,29 @@ pub enum Source {
         /// takes the configs and the other components from.
         base: &'static str,
         base_revision: &'static str,
+        format: SingleFileFormat,
     },
+}
+
+/// Which original layout a single file is in, and so which converter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SingleFileFormat {
+    /// LTX-Video's: transformer and VAE (`reel_engine::ltx::single_file`).
+    LtxVideo,
+    /// LTX-2's (ltx-core): transformer, connectors, video VAE, audio VAE and
+    /// vocoder (`reel_engine::ltx2::single_file`).
+    Ltx2,
+}
+
+impl SingleFileFormat {
+    /// The folders whose weights come from the single file; their configs,
+    /// and every other component, come from the base.
+    pub fn converted_folders(self) -> &'static [&'static str] {
+        match self {
+            SingleFileFormat::LtxVideo => &["transformer", "vae"],
+            SingleFileFormat::Ltx2 => &["transformer", "connectors", "vae", "audio_vae", "vocoder"],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +94,7 @@ pub const MODELS: &[KnownModel] = &[
             file: "ltxv-2b-0.9.6-distilled-04-25.safetensors",
             base: "Lightricks/LTX-Video-0.9.5",
             base_revision: "main",
+            format: SingleFileFormat::LtxVideo,
         },
     },
     KnownModel {
@@ -73,6 +106,7 @@ pub const MODELS: &[KnownModel] = &[
             file: "ltxv-2b-0.9.8-distilled.safetensors",
             base: "Lightricks/LTX-Video-0.9.5",
             base_revision: "main",
+            format: SingleFileFormat::LtxVideo,
         },
     },
     KnownModel {
@@ -97,6 +131,30 @@ pub const MODELS: &[KnownModel] = &[
         source: Source::Diffusers {
             repo: "Lightricks/LTX-Video-0.9.7-distilled",
             revision: "main",
+        },
+    },
+    KnownModel {
+        name: "ltx-2-19b-distilled",
+        about: "LTX-2 19B with sound, distilled (8 steps, no CFG); converted from its single file",
+        source: Source::SingleFile {
+            repo: "Lightricks/LTX-2",
+            revision: "main",
+            file: "ltx-2-19b-distilled.safetensors",
+            base: "Lightricks/LTX-2",
+            base_revision: "main",
+            format: SingleFileFormat::Ltx2,
+        },
+    },
+    KnownModel {
+        name: "ltx-2-19b-dev",
+        about: "LTX-2 19B with sound, full model (set engine.steps: guided); from its single file",
+        source: Source::SingleFile {
+            repo: "Lightricks/LTX-2",
+            revision: "main",
+            file: "ltx-2-19b-dev.safetensors",
+            base: "Lightricks/LTX-2",
+            base_revision: "main",
+            format: SingleFileFormat::Ltx2,
         },
     },
     KnownModel {
@@ -157,12 +215,14 @@ pub fn is_needed(path: &str) -> bool {
 }
 
 /// What a single-file checkpoint takes from its base: everything but the
-/// transformer's and VAE's weights, which come from the single file.
-pub fn is_needed_from_base(path: &str) -> bool {
+/// weights of the folders the single file fills (`format`'s), whose
+/// configs it keeps.
+pub fn is_needed_from_base(path: &str, format: SingleFileFormat) -> bool {
     is_needed(path)
-        && !["transformer/", "vae/"]
-            .iter()
-            .any(|folder| path.starts_with(folder) && !path.ends_with("/config.json"))
+        && !format.converted_folders().iter().any(|folder| {
+            path.strip_prefix(folder)
+                .is_some_and(|rest| rest.starts_with('/') && rest != "/config.json")
+        })
 }
 
 pub fn find(name: &str) -> Option<&'static KnownModel> {
@@ -221,7 +281,10 @@ mod tests {
             "transformer/config.json",
             "vae/config.json",
         ] {
-            assert!(is_needed_from_base(path), "{path}");
+            assert!(
+                is_needed_from_base(path, SingleFileFormat::LtxVideo),
+                "{path}"
+            );
         }
         for path in [
             "transformer/diffusion_pytorch_model.safetensors",
@@ -229,7 +292,37 @@ mod tests {
             "vae/diffusion_pytorch_model.safetensors",
             "README.md",
         ] {
-            assert!(!is_needed_from_base(path), "{path}");
+            assert!(
+                !is_needed_from_base(path, SingleFileFormat::LtxVideo),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ltx2_single_file_takes_gemma_tokenizer_scheduler_and_configs_from_its_base() {
+        let ltx2 = SingleFileFormat::Ltx2;
+        for path in [
+            "model_index.json",
+            "scheduler/scheduler_config.json",
+            "text_encoder/model-00001-of-00005.safetensors",
+            "tokenizer/tokenizer.model",
+            "transformer/config.json",
+            "connectors/config.json",
+            "audio_vae/config.json",
+            "vocoder/config.json",
+        ] {
+            assert!(is_needed_from_base(path, ltx2), "{path}");
+        }
+        for path in [
+            "transformer/diffusion_pytorch_model-00001-of-00008.safetensors",
+            "transformer/diffusion_pytorch_model.safetensors.index.json",
+            "connectors/diffusion_pytorch_model.safetensors",
+            "audio_vae/diffusion_pytorch_model.safetensors",
+            "vocoder/diffusion_pytorch_model.safetensors",
+            "vae/diffusion_pytorch_model.safetensors",
+        ] {
+            assert!(!is_needed_from_base(path, ltx2), "{path}");
         }
     }
 

@@ -1,9 +1,13 @@
-//! A checkpoint published only as one original-layout file, made into a
+//! A checkpoint published as one original-layout file, made into a
 //! diffusers-layout model directory the way diffusers' single-file loader
-//! does it: everything but the transformer and VAE weights (model_index.json,
-//! scheduler/, text_encoder/, tokenizer/, the transformer's and VAE's
-//! config.json) from the diffusers-layout base repository, the weights
-//! converted from the single file (`reel_engine::ltx::single_file`).
+//! does it: the weights of the components the file holds converted from it
+//! (LTX-Video: transformer and VAE, `reel_engine::ltx::single_file`; LTX-2:
+//! transformer, connectors, video VAE, audio VAE and vocoder,
+//! `reel_engine::ltx2::single_file`), everything else (model_index.json,
+//! scheduler/, text_encoder/ — T5 or Gemma 3 —, tokenizer/, and every
+//! converted component's config.json) from the diffusers-layout base
+//! repository. LTX-2's components are checked against the base's configs
+//! before anything is written.
 //!
 //! The directory ($HF_HOME/reel/NAME, or --to) is ours: the base's files are
 //! hard-linked from the cache (symlinked across file systems), and the whole
@@ -11,15 +15,18 @@
 //! place, so a conversion cut short is never taken for a model. Its
 //! model_index.json records the sources (`_reel_single_file`) and names the
 //! single file in `_name_or_path`, which says "distilled" for the distilled
-//! checkpoints: how the pipeline tells them (8 steps, no CFG).
+//! checkpoints: how the LTX-Video pipeline tells them (8 steps, no CFG).
+//! LTX-2's renderer runs the distilled schedule whenever engine.steps is 0,
+//! whatever the checkpoint; the full model needs engine.steps set.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
-use reel_engine::ltx::single_file::{convert_file, TRANSFORMER_FILE, VAE_FILE};
+use reel_engine::ltx::single_file::convert_file;
+use reel_engine::ltx2::single_file::{self as ltx2, WEIGHTS};
 use serde_json::{json, Value};
 
-use super::models::{self, KnownModel, Source};
+use super::models::{self, KnownModel, SingleFileFormat, Source};
 use super::{check_layout, client, download_all, list, Hub, PullError};
 
 /// The model_index.json field that records what a directory was made from.
@@ -32,13 +39,16 @@ pub(super) fn pull(model: &KnownModel, hub: &Hub, to: Option<PathBuf>) -> anyhow
         file,
         base,
         base_revision,
+        format,
     } = model.source
     else {
         return Err(anyhow!("{} is not a single-file checkpoint", model.name));
     };
     let api = client(hub)?;
     // Both listings first: a missing file is found before any download.
-    let base_listing = list(&api, base, base_revision, models::is_needed_from_base)?;
+    let base_listing = list(&api, base, base_revision, |path| {
+        models::is_needed_from_base(path, format)
+    })?;
     check_layout(&base_listing.files, base, base_revision)?;
     let single_listing = list(&api, repo, revision, |path| path == file)?;
     if single_listing.files.is_empty() {
@@ -59,12 +69,16 @@ pub(super) fn pull(model: &KnownModel, hub: &Hub, to: Option<PathBuf>) -> anyhow
     });
     let target = to.unwrap_or_else(|| hub.home.join("reel").join(model.name));
     // Everything in place: someone may have deleted a file since.
+    let converted: Vec<String> = format
+        .converted_folders()
+        .iter()
+        .map(|folder| format!("{folder}/{WEIGHTS}"))
+        .collect();
     let complete = recorded(&target).as_ref() == Some(&record)
         && base_listing
             .files
             .iter()
-            .map(String::as_str)
-            .chain([TRANSFORMER_FILE, VAE_FILE])
+            .chain(&converted)
             .all(|path| target.join(path).is_file());
     if complete {
         eprintln!(
@@ -109,6 +123,7 @@ pub(super) fn pull(model: &KnownModel, hub: &Hub, to: Option<PathBuf>) -> anyhow
         file,
         repo,
         &record,
+        format,
     );
     if let Err(err) = assembled {
         let _ = std::fs::remove_dir_all(&partial);
@@ -129,24 +144,14 @@ fn assemble(
     file: &str,
     repo: &str,
     record: &Value,
+    format: SingleFileFormat,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     eprintln!("converting {file} into {}", dir.display());
-    let converted = convert_file(single, dir).with_context(|| format!("converting {file}"))?;
-    let inferred = converted.plan.model_type.diffusers_repo();
-    if inferred != base {
-        return Err(anyhow!(
-            "{file}: diffusers would load it on {inferred} (from its weights), not on \
-             {base}; its configs would not fit"
-        ));
+    match format {
+        SingleFileFormat::LtxVideo => convert_ltx_video(single, dir, file, base)?,
+        SingleFileFormat::Ltx2 => convert_ltx2(single, dir, file, base_snapshot)?,
     }
-    eprintln!(
-        "  {} transformer and {} VAE tensors; {} left out as diffusers leaves them ({})",
-        converted.plan.transformer.len(),
-        converted.plan.vae.len(),
-        converted.plan.dropped.len(),
-        converted.plan.dropped.join(", ")
-    );
     for path in base_files.iter().filter(|path| *path != "model_index.json") {
         let destination = dir.join(path);
         if let Some(folder) = destination.parent() {
@@ -170,6 +175,55 @@ fn assemble(
     let text = serde_json::to_string_pretty(&index).context("model_index.json")?;
     std::fs::write(dir.join("model_index.json"), text + "\n")
         .with_context(|| format!("cannot write {}", dir.join("model_index.json").display()))
+}
+
+fn convert_ltx_video(single: &Path, dir: &Path, file: &str, base: &str) -> anyhow::Result<()> {
+    let converted = convert_file(single, dir).with_context(|| format!("converting {file}"))?;
+    let inferred = converted.plan.model_type.diffusers_repo();
+    if inferred != base {
+        return Err(anyhow!(
+            "{file}: diffusers would load it on {inferred} (from its weights), not on \
+             {base}; its configs would not fit"
+        ));
+    }
+    eprintln!(
+        "  {} transformer and {} VAE tensors; {} left out as diffusers leaves them ({})",
+        converted.plan.transformer.len(),
+        converted.plan.vae.len(),
+        converted.plan.dropped.len(),
+        converted.plan.dropped.join(", ")
+    );
+    Ok(())
+}
+
+/// Every component checked against the base's config before anything is
+/// written (a file that does not fit its base fails here, naming the weight).
+fn convert_ltx2(single: &Path, dir: &Path, file: &str, base_snapshot: &Path) -> anyhow::Result<()> {
+    let converted = ltx2::convert_file(single, dir, Some(base_snapshot))
+        .with_context(|| format!("converting {file}"))?;
+    let counts = converted
+        .plan
+        .components
+        .iter()
+        .map(|(component, renames)| format!("{} {}", renames.len(), component.folder()))
+        .collect::<Vec<_>>();
+    eprintln!(
+        "  tensors: {}; {} left out as diffusers leaves them ({})",
+        counts.join(", "),
+        converted.plan.dropped.len(),
+        converted.plan.dropped.join(", ")
+    );
+    for (component, unused) in &converted.unused {
+        if !unused.is_empty() {
+            eprintln!(
+                "  warning: {}/ has {} weights reel's model does not use: {}",
+                component.folder(),
+                unused.len(),
+                unused.join(", ")
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A hard link to the cache's blob (which a cache clean-up then leaves

@@ -17,10 +17,10 @@
 //! mapped and each tensor is written straight from the map, so a 6 GB file
 //! never sits in memory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::safetensors::MmapedSafetensors;
+use crate::single_file::{py_update, shapes, write_renamed, PyDict, Source};
 
 /// Where the converted weights go inside the model directory.
 pub const TRANSFORMER_FILE: &str = "transformer/diffusion_pytorch_model.safetensors";
@@ -87,6 +87,10 @@ pub enum SingleFileError {
         LTX_MARKERS.join(", ")
     )]
     NotLtx { path: PathBuf, found: String },
+    /// LTX-2 files carry LTX-Video's marker names too (diffusers 0.42.1
+    /// mistakes them for 0.9.7); told apart before those are tested.
+    #[error("{path}: an LTX-2 checkpoint, not LTX-Video (pull it as an ltx-2 model)")]
+    IsLtx2 { path: PathBuf },
     #[error("{path}: the checkpoint has no {what} (expected {expected})")]
     Missing {
         path: PathBuf,
@@ -103,10 +107,7 @@ pub enum SingleFileError {
     Write { path: PathBuf, message: String },
 }
 
-/// One component's renaming: (original name, diffusers name), in the order
-/// of the converted dict.
-pub type Renames = Vec<(String, String)>;
-
+pub use crate::single_file::Renames;
 /// What a conversion made of a file's names.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -124,6 +125,11 @@ pub fn model_type(
     path: &Path,
     shapes: &BTreeMap<String, Vec<usize>>,
 ) -> Result<ModelType, SingleFileError> {
+    if crate::ltx2::single_file::is_ltx2(shapes) {
+        return Err(SingleFileError::IsLtx2 {
+            path: path.to_path_buf(),
+        });
+    }
     if !LTX_MARKERS.iter().any(|name| shapes.contains_key(*name)) {
         let found = shapes
             .keys()
@@ -338,85 +344,6 @@ pub fn vae_renames(names: &[&str], layout: VaeLayout) -> Renames {
     dict.into_renames()
 }
 
-/// Python's `dict.update` on an ordered table: a key already there keeps
-/// its position and takes the new value; a new key goes at the end.
-fn py_update<'a>(
-    table: &mut Vec<(&'a str, &'a str)>,
-    entries: impl IntoIterator<Item = &'a (&'a str, &'a str)>,
-) {
-    for &(key, value) in entries {
-        match table.iter_mut().find(|(existing, _)| *existing == key) {
-            Some(slot) => slot.1 = value,
-            None => table.push((key, value)),
-        }
-    }
-}
-
-/// A Python dict from current name to original name: insertion-ordered,
-/// an existing key keeps its slot when assigned, a popped key's slot empties.
-struct PyDict {
-    slots: Vec<Option<(String, String)>>,
-    index: HashMap<String, usize>,
-}
-
-impl PyDict {
-    fn from_names<'a>(names: impl Iterator<Item = &'a &'a str>) -> Self {
-        let mut dict = Self {
-            slots: Vec::new(),
-            index: HashMap::new(),
-        };
-        for name in names {
-            dict.insert(name.to_string(), name.to_string());
-        }
-        dict
-    }
-
-    fn keys(&self) -> Vec<String> {
-        self.slots
-            .iter()
-            .flatten()
-            .map(|(k, _)| k.clone())
-            .collect()
-    }
-
-    fn insert(&mut self, key: String, value: String) {
-        match self.index.get(&key) {
-            Some(&slot) => self.slots[slot] = Some((key, value)),
-            None => {
-                self.index.insert(key.clone(), self.slots.len());
-                self.slots.push(Some((key, value)));
-            }
-        }
-    }
-
-    fn pop(&mut self, key: &str) -> Option<String> {
-        let slot = self.index.remove(key)?;
-        self.slots[slot].take().map(|(_, value)| value)
-    }
-
-    /// `for key in list(d): new = key; for a, b in table: new = new.replace(a, b);
-    /// d[new] = d.pop(key)`.
-    fn rename_all(&mut self, table: &[(&str, &str)]) {
-        for key in self.keys() {
-            let new = table
-                .iter()
-                .fold(key.clone(), |name, (from, to)| name.replace(from, to));
-            if let Some(value) = self.pop(&key) {
-                self.insert(new, value);
-            }
-        }
-    }
-
-    /// (original name, diffusers name) in the dict's order.
-    fn into_renames(self) -> Renames {
-        self.slots
-            .into_iter()
-            .flatten()
-            .map(|(name, original)| (original, name))
-            .collect()
-    }
-}
-
 /// What [`convert_file`] wrote.
 #[derive(Debug, Clone)]
 pub struct Converted {
@@ -438,35 +365,18 @@ pub fn convert_file_as(
     model_dir: &Path,
     vae_layout: Option<VaeLayout>,
 ) -> Result<Converted, SingleFileError> {
-    let open_error = |source_err| SingleFileError::Open {
+    let file = Source::open(source).map_err(|source_err| SingleFileError::Open {
         path: source.to_path_buf(),
         source: source_err,
-    };
-    // SAFETY: the map is read-only; the file is ours (a finished download)
-    // and nothing truncates it while we read.
-    let file = unsafe { MmapedSafetensors::new(source) }.map_err(open_error)?;
-    let views: BTreeMap<String, _> = file.tensors().into_iter().collect();
-    let shapes = views
-        .iter()
-        .map(|(name, view)| (name.clone(), view.shape().to_vec()))
-        .collect();
-    let plan = plan(source, &shapes, vae_layout)?;
+    })?;
+    let views = file.views();
+    let plan = plan(source, &shapes(&views), vae_layout)?;
     let write = |renames: &Renames, relative: &str| -> Result<PathBuf, SingleFileError> {
         let target = model_dir.join(relative);
-        let write_error = |message: String| SingleFileError::Write {
+        write_renamed(&views, renames, &target).map_err(|message| SingleFileError::Write {
             path: target.clone(),
             message,
-        };
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| write_error(e.to_string()))?;
-        }
-        let tensors = renames.iter().filter_map(|(original, name)| {
-            views.get(original).map(|view| (name.clone(), view.clone()))
-        });
-        let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-        safetensors::serialize_to_file(tensors, Some(metadata), &target)
-            .map_err(|e| write_error(e.to_string()))?;
-        Ok(target)
+        })
     };
     let transformer = write(&plan.transformer, TRANSFORMER_FILE)?;
     let vae = write(&plan.vae, VAE_FILE)?;

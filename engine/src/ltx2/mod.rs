@@ -19,6 +19,7 @@ pub mod load;
 pub mod pipeline;
 pub mod rope;
 pub mod scheduler;
+pub mod single_file;
 pub mod text_encoder;
 pub mod transformer;
 pub mod vae;

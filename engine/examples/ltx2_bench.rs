@@ -38,6 +38,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::args().nth(1).ok_or("usage: ltx2_bench DIR ...")?);
     let (frames, width, height, runs) = (arg(2, 25)?, arg(3, 384)?, arg(4, 256)?, arg(5, 3)?);
     let device = Device::Cpu;
+    // As the renderers do on the CPU.
+    reel_engine::keep_freed_memory();
     let inputs = candle_core::safetensors::load(
         root.join(format!("inputs-{frames}x{width}x{height}.safetensors")),
         &device,
@@ -62,34 +64,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fps: FPS,
     };
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
+    // REEL_BENCH_PARTS=audio (say) times only those parts, e.g. under a profiler.
+    let parts = std::env::var("REEL_BENCH_PARTS").unwrap_or_else(|_| "step,decode,audio".into());
+    let wanted = |part: &str| parts.split(',').any(|p| p.trim() == part);
     let (mut steps, mut decodes, mut audios) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let start = Instant::now();
-        let out = transformer.forward(
-            &hidden,
-            &audio_hidden,
-            &captions,
-            &captions,
-            Some(&mask),
-            &Timesteps {
-                video: t.clone(),
-                audio: None,
-                sigma: Some(t.clone()),
-                audio_sigma: None,
-            },
-            &shape,
-            &ForwardOptions::default(),
-        )?;
-        drop(out);
+        let out = wanted("step").then(|| {
+            transformer.forward(
+                &hidden,
+                &audio_hidden,
+                &captions,
+                &captions,
+                Some(&mask),
+                &Timesteps {
+                    video: t.clone(),
+                    audio: None,
+                    sigma: Some(t.clone()),
+                    audio_sigma: None,
+                },
+                &shape,
+                &ForwardOptions::default(),
+            )
+        });
+        drop(out.transpose()?);
         let step = start.elapsed().as_secs_f64();
         let start = Instant::now();
-        drop(vae.decode(&video)?);
+        if wanted("decode") {
+            drop(vae.decode(&video)?);
+        }
         let decode = start.elapsed().as_secs_f64();
         let start = Instant::now();
-        drop(vocoder.forward(&audio_vae.decode(&audio)?)?);
+        let mut mel_s = 0.0;
+        if wanted("audio") {
+            let mel = audio_vae.decode(&audio)?;
+            mel_s = start.elapsed().as_secs_f64();
+            drop(vocoder.forward(&mel)?);
+        }
         let audio_s = start.elapsed().as_secs_f64();
         println!(
-            "{{\"impl\": \"candle\", \"threads\": \"{threads}\", \"step_s\": {step:.4}, \"decode_s\": {decode:.4}, \"audio_s\": {audio_s:.4}}}"
+            "{{\"impl\": \"candle\", \"threads\": \"{threads}\", \"step_s\": {step:.4}, \"decode_s\": {decode:.4}, \"audio_s\": {audio_s:.4}, \"audio_vae_s\": {mel_s:.4}}}"
         );
         steps.push(step);
         decodes.push(decode);

@@ -4,6 +4,9 @@
 //! ([`voice`]). Encoding and other
 //! FFmpeg work is `reel-media`'s.
 
+mod cpu_conv;
+mod cpu_memory;
+mod linear;
 pub mod ltx;
 pub mod ltx2;
 pub mod perception;
@@ -13,6 +16,7 @@ pub mod testsrc;
 mod validate;
 pub mod voice;
 
+pub use cpu_memory::keep_freed_memory;
 pub use renderer::{
     Audio, CancelToken, Progress, RenderError, RenderRequest, Rendered, Renderer, RgbImage,
 };

@@ -11,7 +11,9 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{linear_b, Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use crate::linear::{linear_b, Linear};
 use serde::Deserialize;
 
 use super::layers::{dtype_max, rms_norm, Attention, AttentionSpec, FeedForward};

@@ -4,7 +4,10 @@
 //! learned weight.
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{linear_b, Linear, RmsNorm, VarBuilder};
+use candle_nn::{RmsNorm, VarBuilder};
+
+use crate::linear::{linear_b, Linear};
+use crate::ltx::transformer::cpu_ops::gelu_tanh;
 
 use super::rope::RopeTables;
 use crate::ltx::transformer::attention;
@@ -53,8 +56,8 @@ impl FeedForward {
 
 impl Module for FeedForward {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        // candle's `gelu` is the tanh approximation.
-        self.proj_out.forward(&self.proj_in.forward(x)?.gelu()?)
+        // The tanh approximation, in place and threaded on the CPU.
+        self.proj_out.forward(&gelu_tanh(self.proj_in.forward(x)?)?)
     }
 }
 

@@ -133,6 +133,9 @@ pub fn round_request_for(
 impl LtxVideo {
     /// Loads `model_dir` (checked first: a bad directory is one clear error).
     pub fn load(model_dir: &Path, options: LtxOptions) -> Result<Self, LoadError> {
+        if options.device.is_cpu() {
+            crate::keep_freed_memory();
+        }
         let pipeline = LtxPipeline::load_as(
             model_dir,
             &options.device,

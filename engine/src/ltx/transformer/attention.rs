@@ -3,7 +3,9 @@
 //! only), scaled dot-product attention, output projection.
 
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{linear_b, Linear, RmsNorm, VarBuilder};
+use candle_nn::{RmsNorm, VarBuilder};
+
+use crate::linear::{linear_b, Linear};
 
 use super::cpu_ops::softmax_last_dim;
 use super::rope::RotaryTables;

@@ -2,7 +2,9 @@
 //! cross-attention to the caption, AdaLN-modulated feed-forward.
 
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use crate::linear::{linear, Linear};
 
 use super::attention::Attention;
 use super::cpu_ops::gelu_tanh;

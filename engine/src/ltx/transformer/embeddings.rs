@@ -2,7 +2,9 @@
 //! modulation) and `PixArtAlphaTextProjection` (T5 states → token width).
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use crate::linear::{linear, Linear};
 
 use super::cpu_ops::gelu_tanh;
 

@@ -17,7 +17,9 @@ mod packing;
 mod rope;
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use crate::linear::{linear, Linear};
 
 pub use crate::ltx::load::LoadError;
 pub use attention::attention;

@@ -108,6 +108,24 @@ impl CausalConv3d {
     }
 }
 
+impl CausalConv3d {
+    /// The convolution with height and width padded by reflection instead of
+    /// zeros, where the CPU f32 path applies (stride 1); `None` elsewhere, for
+    /// the caller to pad and crop itself.
+    pub fn forward_reflect_cpu(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        let fits = x.device().is_cpu()
+            && x.dtype() == DType::F32
+            && self.bias.dtype() == DType::F32
+            && x.is_contiguous()
+            && self.stride == (1, 1, 1)
+            && x.dim(2)? > 0;
+        if !fits {
+            return Ok(None);
+        }
+        self.forward_cpu_f32(x, true).map(Some)
+    }
+}
+
 /// Keeps indices 0, step, 2 step, ... of `dim` (a strided conv is a stride-1 conv subsampled).
 fn subsample(x: &Tensor, dim: usize, step: usize) -> Result<Tensor> {
     if step == 1 {
@@ -129,7 +147,7 @@ impl Module for CausalConv3d {
             && x.is_contiguous()
             && x.dim(2)? > 0
         {
-            let y = self.forward_cpu_f32(x)?;
+            let y = self.forward_cpu_f32(x, false)?;
             let (st, sh, sw) = self.stride;
             return subsample(&subsample(&subsample(&y, 2, st)?, 3, sh)?, 4, sw);
         }

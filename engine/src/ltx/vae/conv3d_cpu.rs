@@ -29,16 +29,26 @@ struct Geometry {
     pad_t: usize,
     pad_h: usize,
     pad_w: usize,
+    /// Height and width padded by reflection (the edge not repeated) instead of zeros.
+    reflect: bool,
     t_out: usize,
     h_out: usize,
     w_out: usize,
 }
 
 impl CausalConv3d {
-    /// `[b, in, t, h, w]` contiguous f32 on the CPU -> `[b, out, t', h', w']` at stride 1.
-    pub(super) fn forward_cpu_f32(&self, x: &Tensor) -> Result<Tensor> {
+    /// `[b, in, t, h, w]` contiguous f32 on the CPU -> `[b, out, t', h', w']` at stride 1,
+    /// height and width padded with zeros or, when `reflect`, by reflection.
+    pub(super) fn forward_cpu_f32(&self, x: &Tensor, reflect: bool) -> Result<Tensor> {
         let (kt, kh, kw) = self.kernel;
         let (batch, cin, t, h, w) = x.dims5()?;
+        if reflect && (h <= kh / 2 || w <= kw / 2) {
+            candle_core::bail!(
+                "reflect padding needs more than {} rows and {} columns",
+                kh / 2,
+                kw / 2
+            );
+        }
         let (pad_t, pad_t_end) = if self.is_causal {
             (kt - 1, 0)
         } else {
@@ -52,6 +62,7 @@ impl CausalConv3d {
             pad_t,
             pad_h: kh / 2,
             pad_w: kw / 2,
+            reflect,
             t_out: t + pad_t + pad_t_end + 1 - kt,
             h_out: h + 2 * (kh / 2) + 1 - kh,
             w_out: w + 2 * (kw / 2) + 1 - kw,
@@ -186,12 +197,23 @@ fn columns(
                 let plane = &x[(ci * g.t + frame) * g.h * g.w..][..g.h * g.w];
                 for y in 0..g.h_out {
                     let to = (s * g.h_out + y) * g.w_out;
-                    let sy = y + dh;
-                    if sy < g.pad_h || sy >= g.h + g.pad_h || x_lo >= x_hi {
+                    let Some(sy) = source(y + dh, g.pad_h, g.h, g.reflect) else {
                         continue; // a zero row (the buffer starts zeroed)
+                    };
+                    let line = &plane[sy * g.w..][..g.w];
+                    let out = &mut row[to..to + g.w_out];
+                    if x_lo < x_hi {
+                        let from = x_lo + dw - g.pad_w;
+                        out[x_lo..x_hi].copy_from_slice(&line[from..from + x_hi - x_lo]);
                     }
-                    let from = (sy - g.pad_h) * g.w + x_lo + dw - g.pad_w;
-                    row[to + x_lo..to + x_hi].copy_from_slice(&plane[from..from + x_hi - x_lo]);
+                    if g.reflect {
+                        // Only the few columns left and right of the copied run.
+                        for xo in (0..x_lo.min(g.w_out)).chain(x_hi.max(x_lo)..g.w_out) {
+                            if let Some(sx) = source(xo + dw, g.pad_w, g.w, true) {
+                                out[xo] = line[sx];
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -207,4 +229,19 @@ fn columns(
         }
     });
     out
+}
+
+/// The input index that padded index `padded` reads on an axis of `len` with
+/// `pad` in front: `None` for a zero, the mirrored index when reflecting.
+fn source(padded: usize, pad: usize, len: usize, reflect: bool) -> Option<usize> {
+    let i = padded as isize - pad as isize;
+    let last = len as isize - 1;
+    if (0..=last).contains(&i) {
+        return Some(i as usize);
+    }
+    if !reflect {
+        return None;
+    }
+    let mirrored = if i < 0 { -i } else { 2 * last - i };
+    (0..=last).contains(&mirrored).then_some(mirrored as usize)
 }

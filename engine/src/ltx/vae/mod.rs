@@ -30,6 +30,7 @@ pub use crate::ltx::load::LoadError;
 use crate::ltx::weights::weight_files;
 pub use config::{Config, DownBlockType, DownsampleType};
 pub use conv3d::CausalConv3d;
+pub(crate) use cpu_ops::norm_modulate_silu;
 pub use layers::{DecoderNoise, NoiseSequence, ZeroNoise};
 pub use plan::{cpu_memory_budget, UnknownTiling, VaeTiling};
 pub use tiling::Tiling;

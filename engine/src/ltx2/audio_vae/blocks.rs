@@ -7,6 +7,8 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{conv2d, Conv2d, Conv2dConfig, VarBuilder};
 use serde::Deserialize;
 
+use crate::cpu_conv::{self, Padding2d};
+
 /// Which axis is causal (`causality_axis`): time is the spectrogram's height.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum CausalityAxis {
@@ -63,7 +65,14 @@ impl CausalConv2d {
 
 impl Module for CausalConv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.conv.forward(&pad(x, self.padding)?)
+        let (left, right, top, bottom) = self.padding;
+        let padding = Padding2d {
+            top,
+            bottom,
+            left,
+            right,
+        };
+        cpu_conv::conv2d(&self.conv, x, padding)
     }
 }
 

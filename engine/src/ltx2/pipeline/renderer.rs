@@ -89,6 +89,9 @@ pub struct Ltx2Video {
 
 impl Ltx2Video {
     pub fn load(model_dir: &Path, options: Ltx2Options) -> Result<Self, Ltx2LoadError> {
+        if options.device.is_cpu() {
+            crate::keep_freed_memory();
+        }
         let pipeline =
             Ltx2Pipeline::load(model_dir, &options.device, options.dtype, options.placement)?;
         tracing::info!(

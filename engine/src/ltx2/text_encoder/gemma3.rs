@@ -10,7 +10,9 @@
 //! layers with their own rotary bases as `layer_types` says.
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{linear_b, Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
+
+use crate::linear::{linear_b, Linear};
 use serde::Deserialize;
 
 use crate::ltx::transformer::attention;

@@ -11,7 +11,9 @@ mod config;
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use crate::linear::{linear, Linear};
 
 use super::layers::{layer_norm, AdaLayerNormSingle, Perturbation, TextProjection};
 use super::load::{self, LoadError, DIFFUSERS_WEIGHTS};

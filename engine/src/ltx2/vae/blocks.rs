@@ -52,16 +52,19 @@ impl Module for Conv3d {
         if !self.reflect {
             return self.conv.forward(x);
         }
+        if let Some(y) = self.conv.forward_reflect_cpu(x)? {
+            return Ok(y);
+        }
         let (_, _, _, h, w) = x.dims5()?;
         let padded = reflect_pad(&reflect_pad(x, 3)?, 4)?;
         self.conv.forward(&padded)?.narrow(3, 1, h)?.narrow(4, 1, w)
     }
 }
 
-/// `PerChannelRMSNorm`: each position divided by its RMS over channels (eps 1e-8).
-pub fn per_channel_rms_norm(x: &Tensor) -> Result<Tensor> {
-    let rms = (x.sqr()?.mean_keepdim(1)? + 1e-8)?.sqrt()?;
-    x.broadcast_div(&rms)
+/// `silu(PerChannelRMSNorm(x))` in front of every conv: each position divided
+/// by its RMS over channels (eps 1e-8), then SiLU; one threaded pass on the CPU.
+pub fn norm_silu(x: &Tensor) -> Result<Tensor> {
+    crate::ltx::vae::norm_modulate_silu(x, 1e-8, None)
 }
 
 /// A 1×1×1 convolution (`nn.Conv3d(kernel_size=1)`) as a channel matmul.
@@ -169,8 +172,8 @@ impl ResnetBlock {
 
 impl Module for ResnetBlock {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.conv1.forward(&per_channel_rms_norm(x)?.silu()?)?;
-        let h = self.conv2.forward(&per_channel_rms_norm(&h)?.silu()?)?;
+        let h = self.conv1.forward(&norm_silu(x)?)?;
+        let h = self.conv2.forward(&norm_silu(&h)?)?;
         let input = match &self.shortcut {
             Some((norm, conv)) => conv.forward(&norm.forward(x)?)?,
             None => x.clone(),

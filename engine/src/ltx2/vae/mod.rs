@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::load::{self, LoadError, DIFFUSERS_WEIGHTS};
-use blocks::{per_channel_rms_norm, Conv3d, Downsampler, ResnetBlock, Upsampler};
+use blocks::{norm_silu, Conv3d, Downsampler, ResnetBlock, Upsampler};
 pub use config::{Config, DownsampleType, PaddingMode, UpsampleType};
 
 /// How a down block reduces.
@@ -205,7 +205,7 @@ impl Module for Encoder {
         for resnet in &self.mid_block {
             x = resnet.forward(&x)?;
         }
-        let x = self.conv_out.forward(&per_channel_rms_norm(&x)?.silu()?)?;
+        let x = self.conv_out.forward(&norm_silu(&x)?)?;
         // Means, then the one log-variance channel repeated for every latent channel.
         let channels = x.dim(1)?;
         let logvar = x.narrow(1, channels - 1, 1)?;
@@ -332,7 +332,7 @@ impl Module for Decoder {
         for block in &self.up_blocks {
             x = block.forward(&x)?;
         }
-        let x = self.conv_out.forward(&per_channel_rms_norm(&x)?.silu()?)?;
+        let x = self.conv_out.forward(&norm_silu(&x)?)?;
         let (b, cp, f, h, w) = x.dims5()?;
         let (p, pt) = (self.patch_size, self.patch_size_t);
         let c = cp / (pt * p * p);

@@ -9,13 +9,14 @@ mod filters;
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Module, Result, Shape, Tensor};
 use candle_nn::{
     conv1d_no_bias, Conv1d, Conv1dConfig, ConvTranspose1d, ConvTranspose1dConfig, VarBuilder,
 };
 use serde::Deserialize;
 
 use super::load::{self, LoadError, DIFFUSERS_WEIGHTS};
+use crate::cpu_conv::conv1d;
 pub use bwe::{BweConfig, VocoderWithBwe};
 use filters::{DownSample1d, Snake, UpSample1d};
 
@@ -159,9 +160,34 @@ impl Act {
 }
 
 fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 && x.is_contiguous() {
+        return x.apply_op1_no_bwd(&LeakyReluCpu(slope as f32));
+    }
     // max(x, 0) + slope · min(x, 0)
     let zeros = x.zeros_like()?;
     x.maximum(&zeros)? + (x.minimum(&zeros)? * slope)?
+}
+
+/// Leaky ReLU in one pass over f32 values (the tensor expression is five).
+struct LeakyReluCpu(f32);
+
+impl CustomOp1 for LeakyReluCpu {
+    fn name(&self) -> &'static str {
+        "leaky-relu-f32"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(data), Some((start, end))) = (storage, layout.contiguous_offsets())
+        else {
+            candle_core::bail!("leaky relu: expected contiguous f32 values");
+        };
+        let slope = self.0;
+        let out = data[start..end]
+            .iter()
+            .map(|&v| if v < 0.0 { v * slope } else { v })
+            .collect();
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
 }
 
 /// A dilated conv with "same" padding.
@@ -208,10 +234,33 @@ impl Module for ResBlock {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut x = x.clone();
         for (act1, conv1, act2, conv2) in &self.layers {
-            let h = conv2.forward(&act2.forward(&conv1.forward(&act1.forward(&x)?)?)?)?;
+            let h = conv1d(conv1, &act1.forward(&x)?)?;
+            let h = conv1d(conv2, &act2.forward(&h)?)?;
             x = (x + h)?;
         }
         Ok(x)
+    }
+}
+
+/// A transposed conv upsampler, built without its padding: candle's fast
+/// transposed convolution (one matmul + col2im) takes no padding, and the
+/// padded output is the unpadded one with `padding` cut off each end. One
+/// batch item at a time, because candle 0.11's col2im path is wrong for
+/// batches of more than one (tested in `tests`).
+#[derive(Debug, Clone)]
+struct Upsampler {
+    conv: ConvTranspose1d,
+    padding: usize,
+}
+
+impl Module for Upsampler {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let items = (0..x.dim(0)?)
+            .map(|i| self.conv.forward(&x.narrow(0, i, 1)?))
+            .collect::<Result<Vec<_>>>()?;
+        let full = Tensor::cat(&items, 0)?;
+        let length = full.dim(2)?.saturating_sub(2 * self.padding);
+        full.narrow(2, self.padding, length)?.contiguous()
     }
 }
 
@@ -219,7 +268,7 @@ impl Module for ResBlock {
 #[derive(Debug, Clone)]
 pub struct Vocoder {
     conv_in: Conv1d,
-    upsamplers: Vec<ConvTranspose1d>,
+    upsamplers: Vec<Upsampler>,
     /// `resnets_per_upsample` blocks after each upsampler, averaged.
     resnets: Vec<Vec<ResBlock>>,
     act_out: Act,
@@ -251,18 +300,20 @@ impl Vocoder {
             .enumerate()
         {
             let out = channels / 2;
-            let up_cfg = ConvTranspose1dConfig {
-                padding: (kernel - stride) / 2,
-                stride,
-                ..Default::default()
-            };
-            upsamplers.push(candle_nn::conv_transpose1d(
+            let up = candle_nn::conv_transpose1d(
                 channels,
                 out,
                 kernel,
-                up_cfg,
+                ConvTranspose1dConfig {
+                    stride,
+                    ..Default::default()
+                },
                 vb.pp("upsamplers").pp(i),
-            )?);
+            )?;
+            upsamplers.push(Upsampler {
+                conv: up,
+                padding: (kernel - stride) / 2,
+            });
             let group = cfg
                 .resnet_kernel_sizes
                 .iter()
@@ -333,7 +384,7 @@ impl Vocoder {
         let (b, c, t, m) = mel.dims4()?;
         // (b, c · mel, time): channels and bins side by side, time last
         let x = mel.transpose(2, 3)?.reshape((b, c * m, t))?;
-        let mut x = self.conv_in.forward(&x)?;
+        let mut x = conv1d(&self.conv_in, &x)?;
         for (up, group) in self.upsamplers.iter().zip(&self.resnets) {
             if self.config.act_fn == Activation::LeakyRelu {
                 x = leaky_relu(&x, self.config.leaky_relu_negative_slope)?;
@@ -351,7 +402,7 @@ impl Vocoder {
                 x = (sum / group.len() as f64)?;
             }
         }
-        let x = self.conv_out.forward(&self.act_out.forward(&x)?)?;
+        let x = conv1d(&self.conv_out, &self.act_out.forward(&x)?)?;
         match self.config.final_act_fn {
             Some(FinalActivation::Tanh) => x.tanh(),
             Some(FinalActivation::Clamp) => x.clamp(-1f32, 1f32),
@@ -404,5 +455,60 @@ impl AnyVocoder {
             Self::Plain(v) => v.forward(mel),
             Self::WithBwe(v) => v.forward(mel),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .and_then(|d| d.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>())
+            .unwrap_or(f32::INFINITY)
+    }
+
+    #[test]
+    fn upsampler_matches_the_padded_transposed_conv_for_batches() -> Result<()> {
+        let dev = Device::Cpu;
+        // (in, out, kernel, stride): paddings 1, 2, 5 and 0.
+        for (cin, cout, k, s) in [(32, 16, 12, 10), (4, 2, 8, 4), (6, 3, 16, 6), (4, 2, 3, 2)] {
+            let weight = Tensor::randn(0f32, 1.0, (cin, cout, k), &dev)?;
+            let bias = Tensor::randn(0f32, 1.0, cout, &dev)?;
+            let padding = (k - s) / 2;
+            let up = Upsampler {
+                conv: ConvTranspose1d::new(
+                    weight.clone(),
+                    Some(bias.clone()),
+                    ConvTranspose1dConfig {
+                        stride: s,
+                        ..Default::default()
+                    },
+                ),
+                padding,
+            };
+            let x = Tensor::randn(0f32, 1.0, (2, cin, 5), &dev)?;
+            // candle's padded transposed conv, item by item (with no padding
+            // candle takes its col2im path, wrong for batches of two or more).
+            let items = (0..2)
+                .map(|i| {
+                    x.narrow(0, i, 1)?
+                        .conv_transpose1d(&weight, padding, 0, s, 1, 1)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let want = Tensor::cat(&items, 0)?.broadcast_add(&bias.reshape((1, cout, 1))?)?;
+            let got = up.forward(&x)?;
+            assert_eq!(got.dims(), want.dims());
+            assert!(max_diff(&got, &want) < 1e-4, "{cin} {cout} {k} {s}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn leaky_relu_in_one_pass_matches_the_formula() -> Result<()> {
+        let x = Tensor::new(&[-2f32, -0.5, 0.0, 0.25, 3.0], &Device::Cpu)?;
+        let got = leaky_relu(&x, 0.1)?.to_vec1::<f32>()?;
+        assert_eq!(got, vec![-0.2, -0.05, 0.0, 0.25, 3.0]);
+        Ok(())
     }
 }

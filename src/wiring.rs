@@ -258,6 +258,12 @@ fn make_ltx2(
     let engine = &config.engine;
     let mut options = Ltx2Options::auto();
     options.steps = (engine.steps > 0).then_some(engine.steps as usize);
+    options.vae_tiling = engine
+        .vae_tiling
+        .parse::<VaeTiling>()
+        .context("engine.vae_tiling")?;
+    options.decode_budget = (engine.vae_memory_budget_gib > 0.0)
+        .then_some((engine.vae_memory_budget_gib * (1u64 << 30) as f64) as u64);
     options.guidance_scale = (engine.guidance_scale > 0.0).then_some(engine.guidance_scale);
     match (overrides.latents, overrides.audio_latents) {
         (Some(video), audio) => {

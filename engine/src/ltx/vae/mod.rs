@@ -33,7 +33,7 @@ pub use conv3d::CausalConv3d;
 pub(crate) use cpu_ops::norm_modulate_silu;
 pub use layers::{DecoderNoise, NoiseSequence, ZeroNoise};
 pub use plan::{cpu_memory_budget, UnknownTiling, VaeTiling};
-pub use tiling::Tiling;
+pub use tiling::{tiled_decode, Tiling};
 
 use decoder::Decoder;
 use encoder::Encoder;

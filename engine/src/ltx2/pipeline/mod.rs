@@ -301,7 +301,11 @@ impl Ltx2Pipeline {
     /// Latents → video in -1..1 and the waveform.
     pub fn decode(&self, latents: &Latents) -> Result<Decoded, PipelineError> {
         let dtype = self.dtype();
-        let video = self.vae().decode(&latents.video.to_dtype(dtype)?)?;
+        let video = self.vae().planned_decode(
+            &latents.video.to_dtype(dtype)?,
+            self.vae_tiling(),
+            self.decode_budget(),
+        )?;
         let mel = self.audio_vae().decode(&latents.audio.to_dtype(dtype)?)?;
         let waveform = self.vocoder().forward(&mel)?.get(0)?.to_dtype(DType::F32)?;
         Ok(Decoded {

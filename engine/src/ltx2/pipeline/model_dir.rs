@@ -16,6 +16,7 @@ use super::super::vae::VideoAutoencoder;
 use super::super::vocoder::AnyVocoder;
 use crate::ltx::pipeline::PipelineError;
 use crate::ltx::scheduler::{FlowMatchEulerScheduler, SchedulerConfig, SchedulerError};
+use crate::ltx::vae::VaeTiling;
 
 /// Where Gemma 3 lives between prompts (the memory plan in docs/architecture.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +56,10 @@ pub struct Ltx2Pipeline {
     scheduler: SchedulerConfig,
     device: Device,
     dtype: DType,
+    /// `engine.vae_tiling` and the bytes a whole decode may take (`None`: as
+    /// LTX-Video, half the available memory on the CPU, a fixed budget on a GPU).
+    vae_tiling: VaeTiling,
+    decode_budget: Option<u64>,
 }
 
 impl Ltx2Pipeline {
@@ -101,9 +106,33 @@ impl Ltx2Pipeline {
             scheduler,
             device: device.clone(),
             dtype,
+            vae_tiling: VaeTiling::Auto,
+            decode_budget: None,
         };
         pipeline.check_fit()?;
         Ok(pipeline)
+    }
+
+    pub fn with_vae_tiling(mut self, mode: VaeTiling, budget_bytes: Option<u64>) -> Self {
+        self.vae_tiling = mode;
+        self.decode_budget = budget_bytes;
+        self
+    }
+
+    pub fn vae_tiling(&self) -> VaeTiling {
+        self.vae_tiling
+    }
+
+    /// Bytes a whole video decode may take: the configured budget, else half
+    /// the available memory on the CPU or LTX-Video's GPU budget on a GPU.
+    pub fn decode_budget(&self) -> u64 {
+        self.decode_budget.unwrap_or_else(|| {
+            if self.device.is_cpu() {
+                crate::ltx::vae::cpu_memory_budget()
+            } else {
+                crate::ltx::pipeline::GPU_DECODE_BUDGET
+            }
+        })
     }
 
     /// The widths each component hands the next.

@@ -13,6 +13,7 @@ use super::{
 use crate::ltx::noise::{self, NoiseError};
 use crate::ltx::pipeline::frames::video_to_images;
 use crate::ltx::pipeline::round_request_for;
+use crate::ltx::vae::VaeTiling;
 use crate::ltx2::scheduler::{Schedule, DISTILLED_SIGMAS};
 use crate::ltx2::text_encoder::DEFAULT_MAX_LEN;
 use crate::renderer::{
@@ -52,6 +53,10 @@ pub struct Ltx2Options {
     /// Audio → video (`reel render --speech`): this track, at the audio
     /// VAE's rate, is the clip's soundtrack and the picture follows it.
     pub speech: Option<Audio>,
+    /// `engine.vae_tiling` and the bytes a whole video decode may take, as
+    /// for LTX-Video (`None`: half the available memory on the CPU).
+    pub vae_tiling: VaeTiling,
+    pub decode_budget: Option<u64>,
 }
 
 impl Ltx2Options {
@@ -76,6 +81,8 @@ impl Ltx2Options {
             max_prompt_tokens: DEFAULT_MAX_LEN,
             image_crf: IMAGE_CRF,
             speech: None,
+            vae_tiling: VaeTiling::Auto,
+            decode_budget: None,
         }
     }
 }
@@ -93,12 +100,14 @@ impl Ltx2Video {
             crate::keep_freed_memory();
         }
         let pipeline =
-            Ltx2Pipeline::load(model_dir, &options.device, options.dtype, options.placement)?;
+            Ltx2Pipeline::load(model_dir, &options.device, options.dtype, options.placement)?
+                .with_vae_tiling(options.vae_tiling, options.decode_budget);
         tracing::info!(
             dir = %model_dir.display(),
             device = ?options.device,
             dtype = ?options.dtype,
             text_encoder = ?options.placement,
+            vae_tiling = %options.vae_tiling,
             "LTX-2 loaded"
         );
         Ok(Ltx2Video {

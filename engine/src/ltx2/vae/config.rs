@@ -195,6 +195,67 @@ impl Config {
             .count()
     }
 
+    /// Estimated peak bytes of one whole decode of latents `[1, c, frames, height,
+    /// width]` in a dtype of `dtype_bytes`, as LTX-Video's estimate
+    /// (`ltx::vae::Config::decode_peak_bytes`): the largest activation five times
+    /// over plus the largest conv column matrix (nine spatial taps, capped by the
+    /// conv's frame chunking). An estimate to choose whole or tiled by.
+    pub fn decode_peak_bytes(
+        &self,
+        frames: usize,
+        height: usize,
+        width: usize,
+        dtype_bytes: usize,
+    ) -> u64 {
+        const COLUMN_CAP_ELEMENTS: u64 = 1 << 28;
+        let blocks = self.decoder_block_out_channels.len();
+        let channels: Vec<u64> = self
+            .decoder_block_out_channels
+            .iter()
+            .rev()
+            .map(|&c| c as u64)
+            .collect();
+        let scaling: Vec<bool> = self
+            .decoder_spatio_temporal_scaling
+            .expand(blocks)
+            .into_iter()
+            .rev()
+            .collect();
+        let factors: Vec<u64> = self
+            .upsample_factor
+            .iter()
+            .rev()
+            .map(|&f| f.max(1) as u64)
+            .collect();
+        let (mut f, mut h, mut w) = (frames as u64, height as u64, width as u64);
+        let mut now = channels.first().copied().unwrap_or(1);
+        let mut largest = (self.latent_channels as u64).max(now) * f * h * w;
+        let mut conv_input = largest;
+        for (i, &block) in channels.iter().enumerate() {
+            let out = block / factors.get(i).copied().unwrap_or(1);
+            let volume = f * h * w;
+            largest = largest.max(now.max(out) * volume);
+            conv_input = conv_input.max(now.max(out) * volume);
+            if scaling.get(i).copied().unwrap_or(false) {
+                let (st, sh, sw) = self
+                    .upsample_type
+                    .get(i)
+                    .map_or((2, 2, 2), |kind| kind.stride());
+                let (st, sh, sw) = (st as u64, sh as u64, sw as u64);
+                // The upsampler's conv makes st·sh·sw times its input's channels here.
+                largest = largest.max(block * st * sh * sw * volume);
+                f = st * f - (st - 1);
+                h *= sh;
+                w *= sw;
+            }
+            largest = largest.max(out * f * h * w);
+            conv_input = conv_input.max(out * f * h * w);
+            now = out;
+        }
+        let columns = (9 * conv_input).min(COLUMN_CAP_ELEMENTS);
+        (5 * largest + columns) * dtype_bytes as u64
+    }
+
     /// Pixels per latent along height and width (32 for LTX-2).
     pub fn spatial_compression_ratio(&self) -> usize {
         self.spatial_compression_ratio

@@ -13,6 +13,7 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::load::{self, LoadError, DIFFUSERS_WEIGHTS};
+use crate::ltx::vae::{tiled_decode, Tiling, VaeTiling};
 use blocks::{norm_silu, Conv3d, Downsampler, ResnetBlock, Upsampler};
 pub use config::{Config, DownsampleType, PaddingMode, UpsampleType};
 
@@ -405,5 +406,32 @@ impl VideoAutoencoder {
     /// Latents `[B, latent, f, h, w]` (denormalised) → video `[B, 3, F, H, W]`.
     pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
         self.decoder.forward(z)
+    }
+
+    /// [`Self::decode`] in overlapping tiles, as diffusers' `enable_tiling()` with
+    /// framewise decoding (the scheme LTX-Video's VAE shares).
+    pub fn tiled_decode(&self, z: &Tensor, tiling: &Tiling) -> Result<Tensor> {
+        let ratios = (
+            self.config.spatial_compression_ratio(),
+            self.config.temporal_compression_ratio(),
+        );
+        tiled_decode(z, ratios, tiling, &mut |tile| self.decode(tile))
+    }
+
+    /// Decodes whole, or in diffusers' default tiles when `mode` says so or
+    /// (auto) when the estimated peak of a whole decode is over `budget_bytes`.
+    pub fn planned_decode(&self, z: &Tensor, mode: VaeTiling, budget_bytes: u64) -> Result<Tensor> {
+        let (batch, _, frames, height, width) = z.dims5()?;
+        let peak = self
+            .config
+            .decode_peak_bytes(frames, height, width, z.dtype().size_in_bytes())
+            .saturating_mul(batch as u64);
+        let tiled = mode.tiles(peak, budget_bytes);
+        tracing::debug!(%mode, peak_mib = peak >> 20, budget_mib = budget_bytes >> 20, tiled, "LTX-2 VAE decode");
+        if tiled {
+            self.tiled_decode(z, &Tiling::default())
+        } else {
+            self.decode(z)
+        }
     }
 }

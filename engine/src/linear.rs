@@ -22,9 +22,12 @@ pub enum Linear {
 }
 
 impl Linear {
-    /// From a `[out, in]` weight, as `candle_nn::Linear::new`.
+    /// From a `[out, in]` weight, as `candle_nn::Linear::new`. Only a
+    /// contiguous weight (one loaded from a file) is transposed: a broadcast
+    /// stand-in (the single-file conversion checks shapes with those, at 19B
+    /// size) would otherwise be materialised.
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
-        if weight.device().is_cpu() {
+        if weight.device().is_cpu() && weight.is_contiguous() {
             Ok(Self::Cpu {
                 weight_t: weight.t()?.contiguous()?,
                 bias,

@@ -7,12 +7,12 @@ use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use reel::config::Config;
 use reel::provenance::{ClipFinisher, ClipJob};
-use reel::voice::{fitted_line, speak_line, voice_from_file};
+use reel::voice::{make_soundtrack, speak_line, speech_condition, voice_from_file};
 use reel::wiring::{make_renderer, model_for, RenderOverrides};
 use reel_bots::core::{validate, wording, VideoRequest};
 use reel_engine::voice::check_line;
 use reel_engine::{CancelToken, RenderRequest, RgbImage};
-use reel_media::{read_image, CLIP_AUDIO_RATE, SPEECH_SAMPLE_RATE};
+use reel_media::read_image;
 
 #[derive(clap::Args)]
 pub struct RenderArgs {
@@ -122,8 +122,7 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
     let (model, _) = model_for(config, args.model_dir.as_deref());
     let speech_track = spoken
         .as_ref()
-        .filter(|_| model == "ltx-2")
-        .map(|line| fitted_line(line, frames, video.fps, SPEECH_SAMPLE_RATE).0);
+        .and_then(|line| speech_condition(model, line, frames, video.fps));
     let overrides = RenderOverrides {
         model_dir: args.model_dir,
         latents: args.latents,
@@ -155,6 +154,7 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
         fps: video.fps,
         reference_image,
         reference_voice: None,
+        speech: None,
     };
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -178,14 +178,7 @@ pub async fn run(config: &Config, args: RenderArgs) -> anyhow::Result<()> {
             &CancelToken::new(),
         )?;
         if let Some(line) = &spoken {
-            let (audio, notes) = fitted_line(
-                line,
-                rendered.frames.len() as u32,
-                rendered.fps,
-                CLIP_AUDIO_RATE,
-            );
-            rendered.audio = audio;
-            rendered.notes.extend(notes);
+            make_soundtrack(&mut rendered, line);
         }
         for note in &rendered.notes {
             task_bar.suspend(|| eprintln!("note: {note}"));

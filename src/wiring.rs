@@ -85,7 +85,11 @@ impl App {
             self.config.render_settings(),
         )
         .with_max_upload_bytes(self.config.perception.max_upload_bytes)
-        .with_face_screen(self.face_screen.clone());
+        .with_face_screen(self.face_screen.clone())
+        // Whether a `say:` can be spoken: known from the shared config, so
+        // the chat refuses it up front rather than queueing a job that the
+        // worker could only fail.
+        .with_speech(!self.config.voice.model_dir.as_os_str().is_empty());
         match &self.cameos {
             Some(registry) => core.with_cameos(registry.clone(), self.verifier.clone()),
             None => core,
@@ -112,6 +116,8 @@ impl App {
         }
         let renderer = self.renderer()?;
         let finisher = Arc::new(ClipFinisher::new(&self.config, renderer.name(), signer));
+        // One speech model per process, loaded at the first line to say.
+        let speaker = Arc::new(crate::voice::Speaker::new(&self.config.voice));
         let w = &self.config.workers;
         for _ in 0..count {
             let worker = Worker {
@@ -121,6 +127,7 @@ impl App {
                 gate: self.gate.clone(),
                 cameos: self.cameos.clone(),
                 finisher: finisher.clone(),
+                speaker: Some(speaker.clone()),
                 settings: WorkerSettings {
                     id: process_unique_id("worker"),
                     lease: Duration::from_secs(w.lease_secs),

@@ -22,6 +22,7 @@ fn testsrc(width: u32, height: u32, seconds: u32) -> Rendered {
         fps: FPS,
         reference_image: None,
         reference_voice: None,
+        speech: None,
     };
     TestPattern::new()
         .render(&request, &mut |_| {}, &CancelToken::new())

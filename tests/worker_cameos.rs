@@ -7,11 +7,14 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{tiny_job, wait_until, Sandbox};
+use reel::config::VoiceConfig;
 use reel::provenance::ClipFinisher;
+use reel::voice::Speaker;
 use reel::worker::{Worker, WorkerSettings};
 use reel_consent::{
     Audience, CameoRegistry, Evidence, MasterKey, NewCameo, Person, ReferenceMedia,
@@ -20,7 +23,8 @@ use reel_engine::{
     Audio, CancelToken, Progress, RenderError, RenderRequest, Rendered, Renderer, RgbImage,
     TestPattern,
 };
-use reel_store::{ClipStore, ClipStoreConfig, JobState, Store};
+use reel_media::{decode_mono, probe, DecodeLimits};
+use reel_store::{ClipStore, ClipStoreConfig, JobState, NewJob, Store};
 use tokio_util::sync::CancellationToken;
 
 /// testsrc, keeping what each request carried from the cameos.
@@ -132,6 +136,16 @@ fn worker(
     registry: &CameoRegistry,
     renderer: Arc<Recording>,
 ) -> Worker {
+    speaking_worker(store, sb, registry, renderer, None)
+}
+
+fn speaking_worker(
+    store: &Store,
+    sb: &Sandbox,
+    registry: &CameoRegistry,
+    renderer: Arc<Recording>,
+    speaker: Option<Arc<Speaker>>,
+) -> Worker {
     let mut config = reel::config::Config::load(None).expect("the default config loads");
     config.provenance.sign = false;
     Worker {
@@ -144,6 +158,7 @@ fn worker(
         gate: Arc::new(registry.clone()),
         cameos: Some(registry.clone()),
         finisher: Arc::new(ClipFinisher::from_config(&config, "testsrc").unwrap()),
+        speaker,
         settings: WorkerSettings {
             id: "cameo-worker".into(),
             lease: Duration::from_secs(10),
@@ -224,4 +239,167 @@ async fn cameo_media_reach_the_renderer_and_a_withdrawal_blocks_on_sqlite() {
 #[tokio::test]
 async fn cameo_media_reach_the_renderer_and_a_withdrawal_blocks_on_postgres() {
     uses_and_withdrawal(Sandbox::postgres().await).await;
+}
+
+/// Issue 17: `say:` at the worker, with the tiny random-weight CSM of the
+/// parity fixtures (it babbles until the length cap, 1 s here). A line
+/// without a cameo is spoken in the model's own voice; with an allowed
+/// cameo in its voice prompt, made from its recording and cached sealed;
+/// a cameo the requester may not use is blocked before any voice is made
+/// from it; a recording too short to be a voice fails the job. Each clip
+/// has an AAC track as long as its video, with the sound where the line is.
+async fn say_lines(sb: Sandbox) {
+    let store = sb.store().await;
+    let (registry, _) = registry_with_ana(&sb, &store).await;
+    register_ben(&registry, sb.path()).await;
+    let speaker = Arc::new(Speaker::new(&VoiceConfig {
+        model_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("engine/tests/fixtures/csm/tiny"),
+        max_seconds: 1.0,
+    }));
+    let job = |user: &str, cameo: Option<&str>| NewJob {
+        duration_s: 2,
+        fps: 24,
+        say_line: Some("hello there".into()),
+        cameo_ids: cameo.map(|c| vec![c.to_string()]).unwrap_or_default(),
+        ..tiny_job("telegram", user, 7)
+    };
+    // Ben's audience is himself: a job naming him for someone else (queued
+    // past the chat's gate here) is blocked, and no voice prompt is made.
+    let refused = store.enqueue(&job("200", Some("ben"))).await.unwrap();
+    let plain = store.enqueue(&job("200", None)).await.unwrap();
+    let own = store.enqueue(&job("300", Some("ben"))).await.unwrap();
+    let broken = store.enqueue(&job("200", Some("ana"))).await.unwrap();
+
+    let renderer = Arc::new(Recording::default());
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(
+        speaking_worker(&store, &sb, &registry, renderer.clone(), Some(speaker))
+            .run(shutdown.clone()),
+    );
+    wait_until(Duration::from_secs(300), "every job ended", || async {
+        let mut done = true;
+        for id in [refused.id, plain.id, own.id, broken.id] {
+            done &= !store.job(id).await.unwrap().state.is_active();
+        }
+        done
+    })
+    .await;
+    shutdown.cancel();
+    running.await.unwrap();
+
+    let refused = store.job(refused.id).await.unwrap();
+    assert_eq!(refused.state, JobState::Blocked);
+    let broken = store.job(broken.id).await.unwrap();
+    assert_eq!(
+        broken.state,
+        JobState::Failed,
+        "{:?}",
+        broken.failure_reason
+    );
+    let reason = broken.failure_reason.unwrap_or_default();
+    assert!(reason.contains("voice could not be used"), "{reason}");
+    for id in [plain.id, own.id] {
+        let job = store.job(id).await.unwrap();
+        assert_eq!(job.state, JobState::Encoded, "{:?}", job.failure_reason);
+        check_clip(&sb, &job.clip_key.unwrap()).await;
+    }
+    assert_eq!(renderer.seen.lock().unwrap().len(), 2, "two clips rendered");
+    let cached = registry.cached_voice_prompt("ben").await.unwrap();
+    let prompt = reel::voice::prompt_from_bytes(&cached.expect("ben's prompt was cached")).unwrap();
+    assert_eq!(prompt.transcript, "purple tiger sings");
+    assert_eq!(registry.cached_voice_prompt("ana").await.unwrap(), None);
+}
+
+async fn register_ben(registry: &CameoRegistry, dir: &std::path::Path) {
+    let text = registry
+        .publish_consent_text("en", "I agree that reel may use my face and voice.")
+        .await
+        .unwrap();
+    let (png, _) = face_png(dir);
+    // 0.3 s of quiet, 1.5 s of a voiced sound, 0.3 s of quiet, at 16 kHz.
+    let mut samples = vec![0i16; 4_800];
+    samples.extend((0..24_000).map(|i| {
+        let t = f64::from(i) / 16_000.0;
+        let phase = 2.0 * std::f64::consts::PI * 140.0 * t;
+        let voice: f64 = (1..8)
+            .map(|k| (f64::from(k) * phase).sin() / f64::from(k))
+            .sum();
+        (3000.0 * voice * (0.6 + 0.4 * (8.0 * std::f64::consts::PI * t).cos())) as i16
+    }));
+    samples.extend(vec![0i16; 4_800]);
+    registry
+        .register(NewCameo {
+            owner: Person::new("telegram", "300"),
+            name: "ben".into(),
+            evidence: Evidence {
+                consent_text_version: text.version,
+                message_id: "m2".into(),
+                nonce: "n2".into(),
+                transcript: "purple tiger sings".into(),
+                phrase_score: 1.0,
+                face_score: 1.0,
+                voice_score: 1.0,
+                models: BTreeMap::new(),
+            },
+            media: ReferenceMedia {
+                face_image: png,
+                voice_clip: voice_wav(&samples),
+                embedding: vec![2; 16],
+            },
+        })
+        .await
+        .unwrap();
+}
+
+/// The clip's AAC track lasts as long as its 2 s of video; the line
+/// (1 s, the cap) is where the sound is, silence after it.
+async fn check_clip(sb: &Sandbox, key: &str) {
+    let clips = ClipStore::open(&ClipStoreConfig::Local {
+        root: sb.clips_dir(),
+    })
+    .unwrap();
+    let bytes = clips.get(key).await.unwrap();
+    let path = sb.path().join(format!("{}.mp4", key.replace('/', "_")));
+    std::fs::write(&path, &bytes[..]).unwrap();
+    let info = probe(&path).unwrap();
+    assert_eq!(info.audio_codec.as_deref(), Some("aac"));
+    assert_eq!(info.frames, 48);
+    const RATE: u32 = 48_000;
+    let limits = DecodeLimits {
+        max_file_bytes: 64 << 20,
+        max_seconds: 60.0,
+        max_video_pixels: 1 << 24,
+        frame_rate: 1.0,
+        max_frames: 1,
+        frame_max_side: 64,
+    };
+    let samples = decode_mono(&path, &limits, RATE).unwrap();
+    let seconds = samples.len() as f64 / f64::from(RATE);
+    assert!(
+        (seconds - 2.0).abs() <= 1024.0 / f64::from(RATE),
+        "audio lasts {seconds} s"
+    );
+    let energy = |from: f64, to: f64| {
+        let part = &samples[(from * 48_000.0) as usize..(to * 48_000.0) as usize];
+        part.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / part.len() as f64
+    };
+    let (spoken, after) = (energy(0.05, 0.95), energy(1.1, 1.95));
+    assert!(
+        spoken > 1e-3,
+        "too little energy where the line is: {spoken}"
+    );
+    assert!(
+        after < spoken * 1e-4,
+        "sound after the line: {after} vs {spoken}"
+    );
+}
+
+#[tokio::test]
+async fn say_lines_are_spoken_in_an_allowed_voice_on_sqlite() {
+    say_lines(Sandbox::sqlite()).await;
+}
+
+#[tokio::test]
+async fn say_lines_are_spoken_in_an_allowed_voice_on_postgres() {
+    say_lines(Sandbox::postgres().await).await;
 }

@@ -77,6 +77,7 @@ fn worker(store: &Store, clips: ClipStore, renderer: Arc<dyn Renderer>) -> Worke
         gate: Arc::new(NoCameoRegistry),
         cameos: None,
         finisher: unsigned_finisher(),
+        speaker: None,
         settings: WorkerSettings {
             id: "test-worker".into(),
             lease: Duration::from_secs(10),

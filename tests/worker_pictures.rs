@@ -110,6 +110,7 @@ async fn a_queued_picture_survives_a_restart(sb: Sandbox) {
         gate: Arc::new(NoCameoRegistry),
         cameos: None,
         finisher: Arc::new(ClipFinisher::from_config(&config, "testsrc").unwrap()),
+        speaker: None,
         settings: WorkerSettings {
             id: "picture-worker".into(),
             lease: Duration::from_secs(10),

@@ -474,6 +474,7 @@ async fn a_refusal_after_the_defer_replaces_the_public_message() {
             cameo_ids: Vec::new(),
             request_key: None,
             picture: None,
+            say_line: None,
         };
         h.store.enqueue(&new).await.unwrap();
     }

@@ -195,6 +195,7 @@ async fn the_owner_is_asked_in_a_direct_message(postgres: bool) {
             cameo_ids: vec!["ana".into()],
             request_key: None,
             picture: None,
+            say_line: None,
         })
         .await
         .unwrap();

@@ -142,8 +142,11 @@ pub enum MediaKind {
     VoiceClip,
     /// The face (and voice) embedding the checks compare against.
     Embedding,
+    /// The speech model's voice prompt made from the voice clip (a cache,
+    /// table `cameo_voice_prompts`; its kind binds the sealed blob there).
+    VoicePrompt,
 }
-text_enum!(MediaKind { FaceImage => "face_image", VoiceClip => "voice_clip", Embedding => "embedding" });
+text_enum!(MediaKind { FaceImage => "face_image", VoiceClip => "voice_clip", Embedding => "embedding", VoicePrompt => "voice_prompt" });
 
 /// What the registration checks established (they run before the registry
 /// is called). Stored in the `verified` event; nothing biometric in it.

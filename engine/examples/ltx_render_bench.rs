@@ -89,6 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fps: 25,
         reference_image: None,
         reference_voice: None,
+        speech: None,
     };
     let shape = renderer
         .pipeline()

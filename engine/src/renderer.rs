@@ -21,6 +21,12 @@ pub struct RenderRequest {
     pub reference_image: Option<RgbImage>,
     /// A cameo's voice; testsrc ignores it.
     pub reference_voice: Option<Audio>,
+    /// LTX-2's audio → video condition for this clip (a spoken line, mono,
+    /// fitted to the clip at the audio VAE's rate): the soundtrack, which
+    /// the picture follows. Per request, where the renderer's own option
+    /// (`reel render --speech`) is per process; renderers that make no
+    /// sound of their own ignore it (their caller mixes the line in).
+    pub speech: Option<Audio>,
 }
 
 /// Step `step` of `total` is done (1-based).

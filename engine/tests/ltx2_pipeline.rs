@@ -242,6 +242,7 @@ fn the_renderer_gives_the_reference_clip_with_its_soundtrack() {
             fps: 17,
             reference_image: picture.then(|| image.clone()),
             reference_voice: None,
+            speech: None,
         };
         let mut last = None;
         let clip = renderer
@@ -400,6 +401,7 @@ fn the_renderer_keeps_the_given_speech_and_refuses_bad_tracks() {
             fps: 17,
             reference_image: None,
             reference_voice: None,
+            speech: None,
         };
         renderer.render(&request, &mut |_| {}, &CancelToken::new())
     };

@@ -317,6 +317,7 @@ fn request(frames: u32, width: u32, height: u32) -> RenderRequest {
         fps: 24,
         reference_image: None,
         reference_voice: None,
+        speech: None,
     }
 }
 

@@ -1,19 +1,25 @@
 //! A job's cameos when its render starts (after the consent gate allowed
 //! them): the registry records the use first, so the owner sees every clip
 //! made with their likeness, even one that then fails; the first cameo's
-//! reference face conditions the first frame, and its voice travels with
-//! the request for the speech model. The media are decrypted in memory
-//! only and dropped (zeroed) with the request.
+//! reference face conditions the first frame, and for a job with a line
+//! to say its voice prompt is the voice the line is spoken in. This is the
+//! only place a voice comes from: the cameo's media, after the gate. The
+//! media are decrypted in memory only and dropped with the request.
 
 use reel_consent::{CameoRegistry, Person, RegistryError};
+use reel_engine::voice::VoicePrompt;
 use reel_engine::{Audio, RgbImage};
 use reel_store::{Job, RenderFailure};
+
+use crate::voice::{cameo_voice_prompt, prompt_from_bytes, prompt_to_bytes};
 
 /// What the renderer gets from the job's cameos.
 #[derive(Default)]
 pub(super) struct References {
     pub image: Option<RgbImage>,
     pub voice: Option<Audio>,
+    /// The cameo's voice for the speech model, when the job has a line.
+    pub voice_prompt: Option<VoicePrompt>,
 }
 
 pub(super) async fn prepare(
@@ -50,10 +56,62 @@ pub(super) async fn prepare(
             "a cameo's voice reference is not 16-bit PCM WAV; rendering without it"
         );
     }
+    let voice_prompt = match (&job.say_line, &voice) {
+        (None, _) => None,
+        (Some(_), Some(clip)) => Some(voice_prompt(registry, first, clip, job.id).await?),
+        (Some(_), None) => return Err(unusable_voice(first)),
+    };
     Ok(References {
         image: Some(image),
         voice,
+        voice_prompt,
     })
+}
+
+/// Cameo `name`'s voice prompt: the one cached (sealed) in the registry,
+/// else made from its voice clip (registration keeps the speech of the
+/// recording as 16-bit WAV) with the phrase verified at registration as
+/// transcript, and cached for the next line.
+async fn voice_prompt(
+    registry: &CameoRegistry,
+    name: &str,
+    clip: &Audio,
+    job_id: i64,
+) -> Result<VoicePrompt, RenderFailure> {
+    match registry.cached_voice_prompt(name).await {
+        Ok(Some(bytes)) => match prompt_from_bytes(&bytes) {
+            Some(prompt) => return Ok(prompt),
+            None => tracing::warn!(
+                job = job_id,
+                "a cached voice prompt does not read; made again"
+            ),
+        },
+        Ok(None) => {}
+        Err(error) => return Err(failure(name, error)),
+    }
+    let phrase = registry
+        .verified_phrase(name)
+        .await
+        .map_err(|e| failure(name, e))?;
+    let prompt = cameo_voice_prompt(clip, &phrase).map_err(|error| {
+        tracing::error!(job = job_id, %error, "a cameo's voice recording makes no voice prompt");
+        unusable_voice(name)
+    })?;
+    if let Err(error) = registry
+        .keep_voice_prompt(name, &prompt_to_bytes(&prompt))
+        .await
+    {
+        tracing::warn!(job = job_id, %error, "a cameo's voice prompt was not cached; made again next time");
+    }
+    Ok(prompt)
+}
+
+/// The requester learns that the voice failed, not why (the owner's
+/// recording is the owner's business).
+fn unusable_voice(name: &str) -> RenderFailure {
+    RenderFailure::Fatal(format!(
+        "cameo `{name}`'s voice could not be used for the line to say"
+    ))
 }
 
 /// What the requester reads: nothing about why (a withdrawal, an audience

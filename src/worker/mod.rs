@@ -13,11 +13,13 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::provenance::{ClipFinisher, ClipJob};
+use crate::voice::{make_soundtrack, speech_condition, Speaker};
 
 mod backoff;
 mod cameo;
 mod keep;
 mod picture;
+mod say;
 
 use backoff::Backoff;
 pub use keep::KEEP_PATIENCE;
@@ -43,6 +45,10 @@ pub struct Worker {
     pub cameos: Option<CameoRegistry>,
     /// Labels, encodes within the platform's size and signs each clip.
     pub finisher: Arc<ClipFinisher>,
+    /// Speaks jobs' `say:` lines (the speech model loads at the first);
+    /// `None` or unconfigured: such jobs fail with a word for the operator
+    /// (the chat refuses them up front where it shares the config).
+    pub speaker: Option<Arc<Speaker>>,
     pub settings: WorkerSettings,
 }
 
@@ -134,13 +140,23 @@ impl Worker {
             self.queue.end(job.id, &worker, &failure).await?;
             return Ok(());
         }
-        let references = match cameo::prepare(self.cameos.as_ref(), &job).await {
+        let mut references = match cameo::prepare(self.cameos.as_ref(), &job).await {
             Ok(references) => references,
             Err(failure) => {
                 self.queue.end(job.id, &worker, &failure).await?;
                 return Ok(());
             }
         };
+        // The line and its voice: the allowed cameo's (from `references`,
+        // which only the gated `cameo::prepare` fills), else the model's own.
+        let say =
+            match say::line_to_say(self.speaker.as_ref(), &job, references.voice_prompt.take()) {
+                Ok(say) => say,
+                Err(failure) => {
+                    self.queue.end(job.id, &worker, &failure).await?;
+                    return Ok(());
+                }
+            };
         // A picture sent with the request, unless a cameo's face starts the clip.
         let picture = match references.image.is_some() {
             true => None,
@@ -155,7 +171,7 @@ impl Worker {
         let started = Instant::now();
         let cancel = CancelToken::new();
         let (progress_tx, progress_rx) = watch::channel(Progress { step: 0, total: 0 });
-        let request = RenderRequest {
+        let mut request = RenderRequest {
             prompt: job.prompt.clone(),
             seed: job.seed,
             frames: job.frames(),
@@ -164,6 +180,7 @@ impl Worker {
             fps: job.fps,
             reference_image: references.image.or(picture),
             reference_voice: references.voice,
+            speech: None,
         };
         let renderer = self.renderer.clone();
         let render_cancel = cancel.clone();
@@ -182,6 +199,13 @@ impl Worker {
             cameo_ids: job.cameo_ids.clone(),
         };
         let render = tokio::task::spawn_blocking(move || {
+            // Spoken here, under the render's heartbeats: a line can take
+            // longer than a lease. With LTX-2 it is the audio condition.
+            let spoken = say.map(|say| say.speak()).transpose()?;
+            if let Some(line) = &spoken {
+                request.speech =
+                    speech_condition(renderer.name(), line, request.frames, request.fps);
+            }
             let mut rendered = renderer.render(
                 &request,
                 &mut |p| {
@@ -189,6 +213,9 @@ impl Worker {
                 },
                 &render_cancel,
             )?;
+            if let Some(line) = &spoken {
+                make_soundtrack(&mut rendered, line);
+            }
             finisher
                 .finish(&mut rendered, &clip_job, &out_path)
                 .map_err(|e| RenderError::Failed(format!("{e:#}")))

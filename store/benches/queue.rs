@@ -160,6 +160,7 @@ fn new_job(i: usize) -> NewJob {
         cameo_ids: Vec::new(),
         request_key: None,
         picture: None,
+        say_line: None,
     }
 }
 

@@ -98,6 +98,8 @@ pub struct NewJob {
     /// The first frame the requester sent (a checked PNG), stored with the
     /// job in the same transaction (table `job_pictures`).
     pub picture: Option<JobPicture>,
+    /// A line to speak in the clip (`say:"…"`), checked by the command core.
+    pub say_line: Option<String>,
 }
 
 /// A job's picture: PNG bytes the command core decoded and re-encoded.
@@ -136,6 +138,8 @@ pub struct Job {
     pub fps: u32,
     pub seed: u64,
     pub cameo_ids: Vec<String>,
+    /// The line the clip speaks, if any (`say:"…"`).
+    pub say_line: Option<String>,
     pub renderer: Option<String>,
     pub state: JobState,
     pub progress_step: u32,
@@ -167,7 +171,7 @@ impl Job {
 }
 
 pub(crate) const JOB_COLUMNS: &str = "id, platform, user_id, chat_id, reply_handle, prompt, \
-    duration_s, width, height, fps, seed, cameo_ids, renderer, state, progress_step, \
+    duration_s, width, height, fps, seed, cameo_ids, say_line, renderer, state, progress_step, \
     progress_total, attempts, max_attempts, lease_owner, lease_expires_at, cancel_requested, \
     failure_reason, clip_key, clip_bytes, render_ms, delivery_attempts, delivery_receipt, \
     outcome_posted, created_at, updated_at, started_at, encoded_at, finished_at";
@@ -199,6 +203,7 @@ pub(crate) fn job_from_row(row: &AnyRow) -> Result<Job, StoreError> {
         fps: int("fps")?,
         seed: seed as u64,
         cameo_ids: serde_json::from_str(&cameo_ids).map_err(|e| corrupt(e.to_string()))?,
+        say_line: row.try_get("say_line")?,
         renderer: row.try_get("renderer")?,
         state: state.parse().map_err(corrupt)?,
         progress_step: int("progress_step")?,

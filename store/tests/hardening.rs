@@ -87,6 +87,7 @@ fn new_job(user: &str) -> NewJob {
         cameo_ids: Vec::new(),
         request_key: None,
         picture: None,
+        say_line: None,
     }
 }
 

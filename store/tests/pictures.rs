@@ -70,6 +70,7 @@ on_both_backends!(
     a_picture_is_stored_with_its_job_and_survives_a_reopen,
     a_picture_goes_with_its_deleted_clip,
     retention_removes_pictures_with_clips_and_jobs,
+    a_say_line_is_stored_with_its_job_and_survives_a_reopen,
 );
 
 fn png(tag: u8) -> JobPicture {
@@ -92,6 +93,7 @@ fn new_job(user: &str, picture: Option<JobPicture>) -> NewJob {
         cameo_ids: Vec::new(),
         request_key: None,
         picture,
+        say_line: None,
     }
 }
 
@@ -208,4 +210,36 @@ async fn retention_removes_pictures_with_clips_and_jobs(db: Db) {
     assert_eq!(third.jobs, 2, "{third:?}");
     assert!(s.job(old.id).await.is_err());
     assert_eq!(s.job_picture(queued.id).await.unwrap(), Some(png(4)));
+}
+
+/// `say:"…"` (issue 17): the line is a column of the job, read back by
+/// every query that reads jobs (the worker's claim included) and by a
+/// restarted process; a job without one reads `None`.
+async fn a_say_line_is_stored_with_its_job_and_survives_a_reopen(db: Db) {
+    let s = &db.store;
+    let line = "hello there, it's \"me\" — ünïcödé".to_string();
+    let with = NewJob {
+        say_line: Some(line.clone()),
+        ..new_job("u1", None)
+    };
+    let queued = s.enqueue(&with).await.unwrap();
+    let silent = s.enqueue(&new_job("u2", None)).await.unwrap();
+    assert_eq!(queued.say_line.as_deref(), Some(line.as_str()));
+    assert_eq!(silent.say_line, None);
+    let reopened = open_with_clock(&db.url, options(), &db.clock)
+        .await
+        .unwrap();
+    assert_eq!(
+        reopened.job(queued.id).await.unwrap().say_line.as_deref(),
+        Some(line.as_str())
+    );
+    assert_eq!(reopened.job(silent.id).await.unwrap().say_line, None);
+    let claimed = reopened
+        .render_queue()
+        .claim("w", LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, queued.id);
+    assert_eq!(claimed.say_line.as_deref(), Some(line.as_str()));
 }

@@ -82,6 +82,7 @@ fn new_job(user: &str, prompt: &str) -> NewJob {
         cameo_ids: vec!["cam_1".into()],
         request_key: None,
         picture: None,
+        say_line: None,
     }
 }
 

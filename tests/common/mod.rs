@@ -179,6 +179,7 @@ pub fn tiny_job(platform: &str, user: &str, n: usize) -> NewJob {
         cameo_ids: Vec::new(),
         request_key: None,
         picture: None,
+        say_line: None,
     }
 }
 

@@ -1,5 +1,5 @@
 //! The command language: `/video <prompt> [duration:5] [seed:42] [aspect:portrait]
-//! [size:640x384] [cameo:name]`, `/status [job]`, `/cancel [job]`, `/history`,
+//! [size:640x384] [cameo:name] [say:"a line"]`, `/status [job]`, `/cancel [job]`, `/history`,
 //! `/clip <job>`, `/help`, `/cameo …` (see `cameo/parse.rs`). Options are `key:value` words at the end of the message.
 
 use std::ops::RangeInclusive;
@@ -103,11 +103,21 @@ pub struct ValidVideo {
     pub fps: u32,
     pub seed: u64,
     pub cameo_ids: Vec<String>,
+    /// A line the clip speaks (`say:"…"`), whitespace runs made one space.
+    pub say_line: Option<String>,
     /// Things the user should know (e.g. a size that was rounded).
     pub notes: Vec<String>,
 }
 
-const OPTION_KEYS: [&str; 5] = ["duration", "seed", "aspect", "size", "cameo"];
+const OPTION_KEYS: [&str; 6] = ["duration", "seed", "aspect", "size", "cameo", "say"];
+/// The longest line `say:` takes, in characters: the speech model's own
+/// limit (`reel_engine::voice::MAX_LINE_CHARS`, about 20 s of speech; a
+/// test holds the two equal), so a line the chat accepts is never refused
+/// by the worker. The chat crate does not link the engine, hence the copy.
+pub const MAX_SAY_CHARS: usize = 300;
+/// Quotes a `say:` line may be written in: straight, and the curly pair
+/// phones type for them.
+const QUOTES: [(char, char); 2] = [('"', '"'), ('\u{201C}', '\u{201D}')];
 const MAX_SEED: u64 = u32::MAX as u64;
 /// Sizes are multiples of this (what the video model's latent grid needs).
 const SIZE_STEP: u32 = 32;
@@ -148,6 +158,10 @@ pub fn parse(text: &str, plain_text_is_prompt: bool) -> Result<Command, UsageErr
 /// Splits trailing `key:value` words off the prompt. An option of ours
 /// before the end would silently become part of the prompt: refused.
 fn split_options(args: &str) -> Result<VideoRequest, UsageError> {
+    let (args, line) = take_quoted_line(args)?;
+    if take_quoted_line(&args)?.1.is_some() {
+        return Err(usage(wording::option_twice("say")));
+    }
     let words: Vec<&str> = args.split_whitespace().collect();
     let mut first_option = words.len();
     while first_option > 0 && looks_like_option(words[first_option - 1]) {
@@ -156,15 +170,52 @@ fn split_options(args: &str) -> Result<VideoRequest, UsageError> {
     if let Some(misplaced) = words[..first_option].iter().find(|w| is_known_option(w)) {
         return Err(usage(wording::options_go_at_the_end(misplaced)));
     }
-    let options = words[first_option..]
+    let mut options: Vec<(String, String)> = words[first_option..]
         .iter()
         .filter_map(|w| w.split_once(':'))
         .map(|(k, v)| (k.to_lowercase(), v.to_string()))
         .collect();
+    options.extend(line.map(|line| ("say".to_string(), line)));
     Ok(VideoRequest {
         prompt: words[..first_option].join(" "),
         options,
     })
+}
+
+/// Takes the first quoted `say:"…"` out of `args`: the line holds spaces
+/// (and maybe colons) that the word-wise option split would break up. Like
+/// any option it stands among the trailing options; only what follows it
+/// is checked here, the words before it are checked as usual. Returns the
+/// rest of `args` and the line as typed (validated later, see `validate`).
+fn take_quoted_line(args: &str) -> Result<(String, Option<String>), UsageError> {
+    let found = args.char_indices().find_map(|(at, _)| {
+        let starts_word = args[..at]
+            .chars()
+            .next_back()
+            .is_none_or(char::is_whitespace);
+        let key = args.get(at..at + 4)?;
+        let open = args[at + 4..].chars().next()?;
+        let close = QUOTES.iter().find(|(o, _)| *o == open).map(|(_, c)| *c)?;
+        (starts_word && key.eq_ignore_ascii_case("say:")).then_some((at, open, close))
+    });
+    let Some((at, open, close)) = found else {
+        return Ok((args.to_string(), None));
+    };
+    let body_start = at + 4 + open.len_utf8();
+    let body_len = args[body_start..]
+        .find(|c| c == close || (close != '"' && c == '"'))
+        .ok_or_else(|| usage(wording::SAY_UNTERMINATED))?;
+    let body_end = body_start + body_len;
+    let after = body_end + args[body_end..].chars().next().map_or(0, char::len_utf8);
+    let tail = &args[after..];
+    if !tail.is_empty() && !tail.starts_with(char::is_whitespace) {
+        return Err(usage(wording::SAY_UNTERMINATED));
+    }
+    if !tail.split_whitespace().all(looks_like_option) {
+        return Err(usage(wording::options_go_at_the_end("say:\"…\"")));
+    }
+    let rest = format!("{} {}", &args[..at], tail);
+    Ok((rest, Some(args[body_start..body_end].to_string())))
 }
 
 fn is_known_option(word: &str) -> bool {
@@ -205,6 +256,7 @@ pub fn validate(req: &VideoRequest, settings: &RenderSettings) -> Result<ValidVi
         fps: settings.fps,
         seed: rand::thread_rng().gen_range(0..=MAX_SEED),
         cameo_ids: Vec::new(),
+        say_line: None,
         notes: Vec::new(),
     };
     let mut seen = Vec::new();
@@ -230,6 +282,7 @@ pub fn validate(req: &VideoRequest, settings: &RenderSettings) -> Result<ValidVi
                 (video.width, video.height) = (w, h);
                 video.notes.extend(note);
             }
+            "say" => video.say_line = Some(clean_line(value)?),
             _ => video.cameo_ids.push(cameo(value)?),
         }
     }
@@ -256,10 +309,7 @@ fn longest_within(settings: &RenderSettings, width: u32, height: u32) -> u32 {
 }
 
 fn clean_prompt(raw: &str, max_chars: usize) -> Result<String, UsageError> {
-    if let Some(bad) = raw
-        .chars()
-        .find(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || is_bidi_control(*c))
-    {
+    if let Some(bad) = hidden_char(raw) {
         return Err(usage(wording::control_character(bad)));
     }
     if let Some(bad) = invisible_format_char(raw) {
@@ -274,6 +324,30 @@ fn clean_prompt(raw: &str, max_chars: usize) -> Result<String, UsageError> {
         return Err(usage(wording::prompt_too_long(chars, max_chars)));
     }
     Ok(prompt)
+}
+
+/// A `say:` line, by the prompt's rules (what the speech model's
+/// `check_line` refuses is refused here first, and invisible formatting
+/// too): no control characters, not empty, at most [`MAX_SAY_CHARS`].
+fn clean_line(raw: &str) -> Result<String, UsageError> {
+    if let Some(bad) = hidden_char(raw).or_else(|| invisible_format_char(raw)) {
+        return Err(usage(wording::say_hidden_character(bad)));
+    }
+    let line = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.is_empty() {
+        return Err(usage(wording::EMPTY_SAY));
+    }
+    let chars = line.chars().count();
+    if chars > MAX_SAY_CHARS {
+        return Err(usage(wording::say_too_long(chars, MAX_SAY_CHARS)));
+    }
+    Ok(line)
+}
+
+/// A control character other than line breaks and tabs, or a bidi control.
+fn hidden_char(text: &str) -> Option<char> {
+    text.chars()
+        .find(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || is_bidi_control(*c))
 }
 
 /// Characters that reorder text invisibly (used to disguise what a prompt says).

@@ -267,11 +267,15 @@ pub const COMMANDS: [CommandSpec; 7] = [
 ];
 
 /// `/video`'s options, with what each does (for `/help`).
-pub const VIDEO_OPTIONS: [(&str, &str); 4] = [
+pub const VIDEO_OPTIONS: [(&str, &str); 5] = [
     ("duration:N", "length in seconds"),
     ("seed:N", "same seed + same prompt = same clip"),
     ("aspect:X", "landscape, portrait or square"),
     ("size:WxH", "exact size, e.g. size:640x384"),
+    (
+        "say:\"…\"",
+        "a line spoken in the clip, in quotes (with cameo:NAME in that person's voice)",
+    ),
 ];
 
 /// The spec of command `name` (any case), if the bots have it.

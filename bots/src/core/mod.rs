@@ -22,6 +22,7 @@ pub use approval_hold::APPROVAL_TIMEOUT;
 pub use cameo::{CameoCommand, CLIPS_LISTED, DEFAULT_MAX_UPLOAD_BYTES};
 pub use command::{
     parse, validate, Aspect, Command, RenderSettings, UsageError, ValidVideo, VideoRequest,
+    MAX_SAY_CHARS,
 };
 pub(crate) use handles::handle_json;
 pub use handles::{redact_handle, ChatHandle, ChatHandles, JobLocks};

@@ -48,6 +48,10 @@ pub struct CommandCore {
     pub(super) max_upload_bytes: u64,
     /// Looks for faces in `/video` pictures (see `picture.rs`).
     pub(super) face_screen: Option<Arc<dyn super::picture::FaceScreen>>,
+    /// Whether a speech model is configured for the workers: without one a
+    /// `say:` is refused here, with a clear word, instead of queueing a job
+    /// that could only fail at the worker.
+    speech: bool,
 }
 
 impl CommandCore {
@@ -64,11 +68,19 @@ impl CommandCore {
             cameos: None,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             face_screen: None,
+            speech: false,
             store,
             clips,
             gate,
             settings,
         }
+    }
+
+    /// Says whether the workers have a speech model (`[voice]`), so that
+    /// `/video … say:"…"` is taken; without this call it is refused.
+    pub fn with_speech(mut self, available: bool) -> Self {
+        self.speech = available;
+        self
     }
 
     pub fn settings(&self) -> &RenderSettings {
@@ -137,6 +149,7 @@ impl CommandCore {
                 fps: job.fps,
                 seed: rand::thread_rng().gen_range(0..=u64::from(u32::MAX)),
                 cameo_ids: job.cameo_ids,
+                say_line: job.say_line,
                 notes: Vec::new(),
             };
             // A picture it started from starts the new one too.
@@ -152,6 +165,12 @@ impl CommandCore {
         video: ValidVideo,
         picture: Option<JobPicture>,
     ) -> Result<Reply, StoreError> {
+        if video.say_line.is_some() && !self.speech {
+            return Ok(Reply::refused(wording::NO_SPEECH_MODEL));
+        }
+        // The consent gate decides about the cameos, and so about their
+        // voices too: the worker takes a voice only from an allowed cameo's
+        // media (src/worker/cameo.rs), never by name from anywhere else.
         let consent = ConsentRequest {
             platform: &from.platform,
             user_id: &from.user_id,
@@ -180,6 +199,7 @@ impl CommandCore {
             cameo_ids: video.cameo_ids,
             request_key: from.request_key.clone(),
             picture,
+            say_line: video.say_line,
         };
         // The place comes from the enqueue's own transaction: no reads after it.
         let (job, place) = match self.store.enqueue_placed(&new).await {

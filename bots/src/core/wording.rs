@@ -331,7 +331,7 @@ pub fn not_a_job_number(typed: &str) -> String {
 
 pub fn unknown_option(key: &str) -> String {
     format!(
-        "Unknown option `{}:`. Options are duration:, seed:, aspect:, size: and cameo:.",
+        "Unknown option `{}:`. Options are duration:, seed:, aspect:, size:, cameo: and say:.",
         printable(key, 24)
     )
 }
@@ -367,6 +367,31 @@ pub fn format_character(c: char) -> String {
     format!(
         "The prompt contains an invisible formatting character (U+{:04X}), which can hide \
          text from readers; please type it again without it.",
+        c as u32
+    )
+}
+
+pub const EMPTY_SAY: &str =
+    "The line to say is empty: write it in quotes, e.g. /video a cat waves say:\"hello there\"";
+
+pub const SAY_UNTERMINATED: &str =
+    "The line to say needs a closing quote, e.g. say:\"hello there\" (and a space after it).";
+
+/// `/video … say:` where no speech model is configured: refused before
+/// anything is queued rather than failing at the worker.
+pub const NO_SPEECH_MODEL: &str = "Spoken lines (say:) are not available here: this reel has no \
+     speech model set up. The operator can add one (`reel pull csm-1b`, then voice.model_dir). \
+     Send the request again without say: for a clip without speech.";
+
+pub fn say_too_long(chars: usize, max_chars: usize) -> String {
+    format!(
+        "The line to say is {chars} characters long; at most {max_chars} can be spoken. Please shorten it."
+    )
+}
+
+pub fn say_hidden_character(c: char) -> String {
+    format!(
+        "The line to say contains an invisible character (U+{:04X}); please type it again without it.",
         c as u32
     )
 }
@@ -469,6 +494,8 @@ pub fn clip_file_name(job_id: i64) -> String {
 pub const PROMPT_OPTION_ABOUT: &str = "What to film";
 pub const ASPECT_OPTION_ABOUT: &str = "Landscape (default), portrait or square";
 pub const CAMEO_OPTION_ABOUT: &str = "A registered person's cameo to appear in the clip";
+pub const SAY_OPTION_ABOUT: &str =
+    "A line spoken in the clip (in the cameo's own voice when you name a cameo)";
 pub const SEED_OPTION_ABOUT: &str = "Same seed + same prompt = same clip";
 
 pub fn duration_option_about(allowed: &RangeInclusive<u32>, default: u32) -> String {

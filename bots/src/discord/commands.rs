@@ -89,6 +89,9 @@ fn video_options(settings: &RenderSettings) -> Vec<CreateCommandOption> {
         .min_int_value(0)
         .max_int_value(u64::from(u32::MAX)),
         cameo,
+        CreateCommandOption::new(CommandOptionType::String, "say", wording::SAY_OPTION_ABOUT)
+            .min_length(1)
+            .max_length(u16::try_from(core::MAX_SAY_CHARS).unwrap_or(u16::MAX)),
         CreateCommandOption::new(
             CommandOptionType::Attachment,
             "image",
@@ -153,10 +156,10 @@ fn video(options: &[CommandDataOption]) -> Result<VideoRequest, UsageError> {
                 continue;
             }
             (CommandDataOptionValue::Integer(n), "duration" | "seed") => n.to_string(),
-            (CommandDataOptionValue::String(text), "aspect" | "cameo") => text.clone(),
+            (CommandDataOptionValue::String(text), "aspect" | "cameo" | "say") => text.clone(),
             // The picture: see `video_picture`.
             (CommandDataOptionValue::Attachment(_), "image") => continue,
-            (_, "prompt" | "duration" | "seed" | "aspect" | "cameo" | "image") => {
+            (_, "prompt" | "duration" | "seed" | "aspect" | "cameo" | "say" | "image") => {
                 return Err(UsageError(wording::WRONG_OPTION_KIND.into()))
             }
             // Not ours (a stale registration): the core refuses it by name.

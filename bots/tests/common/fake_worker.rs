@@ -90,6 +90,7 @@ async fn render_mp4(
         fps,
         reference_image: None,
         reference_voice: None,
+        speech: None,
     };
     tokio::task::spawn_blocking(move || {
         let rendered = TestPattern::new()

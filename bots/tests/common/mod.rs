@@ -160,6 +160,7 @@ pub fn new_job(platform: &str, user: &str, prompt: &str) -> NewJob {
         cameo_ids: Vec::new(),
         request_key: None,
         picture: None,
+        say_line: None,
     }
 }
 

@@ -190,6 +190,12 @@ impl CameoRegistry {
         }
         let at = self.now();
         set_status(&mut tx, cameo.id, Status::Withdrawn, at).await?;
+        // The voice prompt made from the cameo's recording is a cache: no
+        // reason to keep a copy of the voice once consent is withdrawn.
+        sqlx::query("DELETE FROM cameo_voice_prompts WHERE cameo_id = $1")
+            .bind(cameo.id.0)
+            .execute(&mut *tx)
+            .await?;
         append(
             &mut tx,
             cameo.id,

@@ -53,9 +53,48 @@ impl CameoRegistry {
     /// renderer. Callers check consent first (the gate); this refuses any
     /// cameo that is not active all the same.
     pub async fn reference_media(&self, name: &str) -> Result<ReferenceMedia, RegistryError> {
-        let name = CameoName::parse(name)?;
         let mut conn = self.store.read_pool().acquire().await?;
-        let cameo = super::find_by_name(&mut conn, &name)
+        let (id, key) = self.active_key(&mut conn, name).await?;
+        let id = id.0;
+        let mut media = ReferenceMedia {
+            face_image: Vec::new(),
+            voice_clip: Vec::new(),
+            embedding: Vec::new(),
+        };
+        let rows = sqlx::query("SELECT kind, ciphertext FROM cameo_media WHERE cameo_id = $1")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+        for row in rows {
+            let kind: MediaKind = row.try_get::<String, _>("kind")?.parse()?;
+            let sealed: Vec<u8> = row.try_get("ciphertext")?;
+            let plain =
+                key.open(id, kind, &sealed)
+                    .map_err(|source| RegistryError::Undecryptable {
+                        cameo_id: id,
+                        what: kind.as_str(),
+                        source,
+                    })?;
+            match kind {
+                MediaKind::FaceImage => media.face_image = plain,
+                MediaKind::VoiceClip => media.voice_clip = plain,
+                MediaKind::Embedding => media.embedding = plain,
+                // Kept in a table of its own (see `voice.rs`), never here.
+                MediaKind::VoicePrompt => {}
+            }
+        }
+        Ok(media)
+    }
+
+    /// The id and unwrapped key of the active cameo `name`: what reading
+    /// any of its media starts with. Refuses a cameo that is not active.
+    pub(super) async fn active_key(
+        &self,
+        conn: &mut AnyConnection,
+        name: &str,
+    ) -> Result<(CameoId, CameoKey), RegistryError> {
+        let name = CameoName::parse(name)?;
+        let cameo = super::find_by_name(&mut *conn, &name)
             .await?
             .ok_or_else(|| RegistryError::UnknownCameo(name.to_string()))?;
         if cameo.status != Status::Active {
@@ -88,32 +127,7 @@ impl CameoRegistry {
                     what: "key",
                     source,
                 })?;
-        let mut media = ReferenceMedia {
-            face_image: Vec::new(),
-            voice_clip: Vec::new(),
-            embedding: Vec::new(),
-        };
-        let rows = sqlx::query("SELECT kind, ciphertext FROM cameo_media WHERE cameo_id = $1")
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?;
-        for row in rows {
-            let kind: MediaKind = row.try_get::<String, _>("kind")?.parse()?;
-            let sealed: Vec<u8> = row.try_get("ciphertext")?;
-            let plain =
-                key.open(id, kind, &sealed)
-                    .map_err(|source| RegistryError::Undecryptable {
-                        cameo_id: id,
-                        what: kind.as_str(),
-                        source,
-                    })?;
-            match kind {
-                MediaKind::FaceImage => media.face_image = plain,
-                MediaKind::VoiceClip => media.voice_clip = plain,
-                MediaKind::Embedding => media.embedding = plain,
-            }
-        }
-        Ok(media)
+        Ok((cameo.id, key))
     }
 
     /// Withdraws (if need be) and erases the owner's cameo `name`.
@@ -246,7 +260,15 @@ impl CameoRegistry {
                 continue;
             }
             let mut deleted = 0u64;
-            for table in ["cameo_media", "cameo_keys", "cameo_grants"] {
+            // The cached voice prompt before the key it references (and
+            // sealed under): the cascade would take it too, this says so.
+            let tables = [
+                "cameo_media",
+                "cameo_voice_prompts",
+                "cameo_keys",
+                "cameo_grants",
+            ];
+            for table in tables {
                 deleted += sqlx::query(&format!("DELETE FROM {table} WHERE cameo_id = $1"))
                     .bind(id.0)
                     .execute(&mut *tx)

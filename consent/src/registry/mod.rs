@@ -32,6 +32,7 @@ mod media;
 mod owner;
 mod rotate;
 mod usage;
+mod voice;
 
 pub use approval::{ApprovalRequest, ApprovalState};
 pub use audit::{CameoExport, PersonExport};

@@ -12,6 +12,7 @@ pub fn request(width: u32, height: u32, frames: u32, fps: u32, seed: u64) -> Ren
         fps,
         reference_image: None,
         reference_voice: None,
+        speech: None,
     }
 }
 

@@ -405,6 +405,7 @@ mod tests {
             cameo_ids: Vec::new(),
             request_key: key.map(String::from),
             picture: None,
+            say_line: None,
         }
     }
 

@@ -184,7 +184,7 @@ pub(super) async fn insert_jobs(
     if new_jobs.is_empty() {
         return Ok(Vec::new());
     }
-    const COLUMNS: usize = 15;
+    const COLUMNS: usize = 16;
     let rows: Vec<String> = (0..new_jobs.len())
         .map(|i| {
             let p = |k: usize| format!("${}", COLUMNS * i + k);
@@ -192,21 +192,22 @@ pub(super) async fn insert_jobs(
             // `state` sits between cameo_ids and max_attempts; run_after,
             // created_at and updated_at share one value.
             format!(
-                "({}, 'queued', {}, {}, {}, {}, {}, {})",
+                "({}, 'queued', {}, {}, {}, {}, {}, {}, {})",
                 first.join(", "),
                 p(12),
                 p(13),
                 p(13),
                 p(13),
                 p(14),
-                p(15)
+                p(15),
+                p(16)
             )
         })
         .collect();
     let sql = format!(
         "INSERT INTO jobs (platform, user_id, chat_id, reply_handle, prompt, duration_s, \
          width, height, fps, seed, cameo_ids, state, max_attempts, run_after, created_at, \
-         updated_at, request_key, enqueue_index) VALUES {} RETURNING enqueue_index, {JOB_COLUMNS}",
+         updated_at, request_key, say_line, enqueue_index) VALUES {} RETURNING enqueue_index, {JOB_COLUMNS}",
         rows.join(", ")
     );
     let mut query = sqlx::query(&sql);
@@ -258,6 +259,7 @@ fn bind_new_job<'q>(
         .bind(i64::from(limits.max_attempts.max(1)))
         .bind(now)
         .bind(new.request_key.as_deref())
+        .bind(new.say_line.as_deref())
 }
 
 async fn insert_queued_events(

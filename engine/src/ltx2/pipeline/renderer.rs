@@ -237,7 +237,9 @@ impl Renderer for Ltx2Video {
                 size.height as usize,
             )?);
         }
-        if let Some(speech) = &self.options.speech {
+        // This clip's line (the worker's `say:`) before the process's own.
+        let speech = req.speech.as_ref().or(self.options.speech.as_ref());
+        if let Some(speech) = speech {
             check_speech(speech, size.frames, req.fps)?;
             let audio_frames = job.audio_noise.dim(2)?;
             job.audio_condition = Some(self.pipeline.encode_speech(speech, audio_frames)?);
@@ -246,7 +248,7 @@ impl Renderer for Ltx2Video {
         let frames = video_to_images(&decoded.video)?;
         // Audio → video keeps the given track itself (as ltx-pipelines does),
         // not its trip through the audio VAE and vocoder.
-        let audio = match &self.options.speech {
+        let audio = match speech {
             Some(speech) => fitted_track(speech, size.frames, req.fps),
             None => fitted_audio(&decoded.waveform, decoded.sample_rate, size.frames, req.fps)?,
         };

@@ -1,15 +1,24 @@
 //! A spoken line for a clip: the speech model from `[voice]`, a voice
-//! prompt from a recording, and the line fitted to the clip as its
-//! soundtrack (`reel render --say`; the worker's `say:` next).
+//! prompt from a recording (or a cameo's, `prompt`), and the line fitted
+//! to the clip: as its soundtrack, and with LTX-2 as the audio → video
+//! condition. Shared by `reel render --say` and the worker's `say:`.
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use anyhow::{anyhow, Context};
 use candle_core::Device;
 use reel_engine::voice::{check_line, SpeakOptions, SpeechModel, VoiceError, VoicePrompt};
-use reel_media::{decode_mono, fit_line, Audio, DecodeLimits, CLIP_AUDIO_RATE, SPEECH_LUFS};
+use reel_media::{
+    decode_mono, fit_line, Audio, DecodeLimits, Rendered, CLIP_AUDIO_RATE, SPEECH_LUFS,
+    SPEECH_SAMPLE_RATE,
+};
 
 use crate::config::VoiceConfig;
+
+pub mod prompt;
+
+pub use prompt::{cameo_voice_prompt, prompt_from_bytes, prompt_to_bytes};
 
 /// The rate voice recordings are decoded at: Mimi's.
 const VOICE_DECODE_RATE: u32 = 24_000;
@@ -98,4 +107,77 @@ pub fn soundtrack(
 ) -> Result<(Audio, Vec<String>), VoiceError> {
     let spoken = speak_line(model, line, voice, seed, config)?;
     Ok(fitted_line(&spoken, frames, fps, CLIP_AUDIO_RATE))
+}
+
+/// LTX-2's audio → video condition for a clip of `frames` at `fps`: the
+/// line fitted at the audio VAE's rate, so the picture (the lips) follows
+/// it. `None` for renderers that make no sound of their own: the line is
+/// only mixed in after them ([`make_soundtrack`]).
+pub fn speech_condition(renderer: &str, spoken: &Audio, frames: u32, fps: u32) -> Option<Audio> {
+    (renderer == "ltx-2").then(|| fitted_line(spoken, frames, fps, SPEECH_SAMPLE_RATE).0)
+}
+
+/// Makes the spoken line the rendered clip's soundtrack: fitted to its
+/// frames at the clip's audio rate and [`SPEECH_LUFS`] (with LTX-2 the
+/// track it was conditioned on, now at the encoder's rate and loudness).
+pub fn make_soundtrack(rendered: &mut Rendered, spoken: &Audio) {
+    let (audio, notes) = fitted_line(
+        spoken,
+        rendered.frames.len() as u32,
+        rendered.fps,
+        CLIP_AUDIO_RATE,
+    );
+    rendered.audio = audio;
+    rendered.notes.extend(notes);
+}
+
+/// The speech model of `[voice]`, loaded at the first line a worker speaks
+/// (most clips have none, and it takes memory and seconds to load) and
+/// then kept for the process; the workers of one process share it and
+/// speak one line at a time (the model is not reentrant).
+pub struct Speaker {
+    config: VoiceConfig,
+    model: Mutex<Option<SpeechModel>>,
+}
+
+impl Speaker {
+    pub fn new(config: &VoiceConfig) -> Self {
+        Self {
+            config: config.clone(),
+            model: Mutex::new(None),
+        }
+    }
+
+    /// Whether a speech model is configured (not whether it loads).
+    pub fn configured(&self) -> bool {
+        !self.config.model_dir.as_os_str().is_empty()
+    }
+
+    /// `line` in `voice` (or the model's own). Blocking: call it where a
+    /// render would run. A model that fails to load is tried again at the
+    /// next line (an operator may fix the directory meanwhile).
+    pub fn speak(
+        &self,
+        line: &str,
+        voice: Option<&VoicePrompt>,
+        seed: u64,
+    ) -> anyhow::Result<Audio> {
+        let mut slot = self
+            .model
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        // Taken out while it speaks and put back after: a line that panics
+        // leaves no half-used model behind (the next line loads it again).
+        let mut model = match slot.take() {
+            Some(model) => model,
+            None => {
+                let loaded = load_model(&self.config)?;
+                tracing::info!(dir = %self.config.model_dir.display(), "speech model loaded");
+                loaded
+            }
+        };
+        let spoken = speak_line(&mut model, line, voice, seed, &self.config);
+        *slot = Some(model);
+        Ok(spoken?)
+    }
 }

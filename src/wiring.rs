@@ -240,12 +240,7 @@ fn make_ltx_video(
     // Both were checked when the config loaded.
     options.checkpoint =
         CheckpointKind::parse_setting(&engine.checkpoint).map_err(|e| anyhow::anyhow!(e))?;
-    options.vae_tiling = engine
-        .vae_tiling
-        .parse::<VaeTiling>()
-        .context("engine.vae_tiling")?;
-    options.decode_budget = (engine.vae_memory_budget_gib > 0.0)
-        .then_some((engine.vae_memory_budget_gib * (1u64 << 30) as f64) as u64);
+    (options.vae_tiling, options.decode_budget) = vae_tiling(config)?;
     if let Some(path) = overrides.latents {
         let (latents, decode_noise) = reel_engine::ltx::pipeline::read_noise_file(&path)
             .with_context(|| format!("reading --latents {}", path.display()))?;
@@ -257,6 +252,18 @@ fn make_ltx_video(
     Ok(Arc::new(renderer))
 }
 
+/// `engine.vae_tiling` and `engine.vae_memory_budget_gib` (0: the default budget).
+fn vae_tiling(config: &Config) -> anyhow::Result<(VaeTiling, Option<u64>)> {
+    let engine = &config.engine;
+    let mode = engine
+        .vae_tiling
+        .parse::<VaeTiling>()
+        .context("engine.vae_tiling")?;
+    let budget = (engine.vae_memory_budget_gib > 0.0)
+        .then_some((engine.vae_memory_budget_gib * (1u64 << 30) as f64) as u64);
+    Ok((mode, budget))
+}
+
 fn make_ltx2(
     config: &Config,
     model_dir: &Path,
@@ -265,12 +272,7 @@ fn make_ltx2(
     let engine = &config.engine;
     let mut options = Ltx2Options::auto();
     options.steps = (engine.steps > 0).then_some(engine.steps as usize);
-    options.vae_tiling = engine
-        .vae_tiling
-        .parse::<VaeTiling>()
-        .context("engine.vae_tiling")?;
-    options.decode_budget = (engine.vae_memory_budget_gib > 0.0)
-        .then_some((engine.vae_memory_budget_gib * (1u64 << 30) as f64) as u64);
+    (options.vae_tiling, options.decode_budget) = vae_tiling(config)?;
     options.guidance_scale = (engine.guidance_scale > 0.0).then_some(engine.guidance_scale);
     match (overrides.latents, overrides.audio_latents) {
         (Some(video), audio) => {

@@ -109,6 +109,19 @@ pub struct LtxPipeline {
 /// the 12 GiB plan once the 2B transformer's bf16 weights (about 4 GiB) are in.
 pub const GPU_DECODE_BUDGET: u64 = 8 << 30;
 
+/// Bytes a whole VAE decode may take on `device` (both LTX pipelines): the
+/// configured budget, else half the available memory on the CPU or
+/// [`GPU_DECODE_BUDGET`] on a GPU.
+pub fn decode_budget_on(device: &Device, configured: Option<u64>) -> u64 {
+    configured.unwrap_or_else(|| {
+        if device.is_cpu() {
+            vae::cpu_memory_budget()
+        } else {
+            GPU_DECODE_BUDGET
+        }
+    })
+}
+
 impl LtxPipeline {
     /// Checks and loads a model directory (weights memory-mapped, converted
     /// to `dtype`). Every problem is a [`LoadError`] naming the file.
@@ -162,13 +175,7 @@ impl LtxPipeline {
     /// Bytes a whole decode may take: the configured budget, else half the
     /// available memory on the CPU or [`GPU_DECODE_BUDGET`] on a GPU.
     pub fn decode_budget(&self) -> u64 {
-        self.decode_budget.unwrap_or_else(|| {
-            if self.device.is_cpu() {
-                vae::cpu_memory_budget()
-            } else {
-                GPU_DECODE_BUDGET
-            }
-        })
+        decode_budget_on(&self.device, self.decode_budget)
     }
 
     pub fn device(&self) -> &Device {

@@ -126,13 +126,7 @@ impl Ltx2Pipeline {
     /// Bytes a whole video decode may take: the configured budget, else half
     /// the available memory on the CPU or LTX-Video's GPU budget on a GPU.
     pub fn decode_budget(&self) -> u64 {
-        self.decode_budget.unwrap_or_else(|| {
-            if self.device.is_cpu() {
-                crate::ltx::vae::cpu_memory_budget()
-            } else {
-                crate::ltx::pipeline::GPU_DECODE_BUDGET
-            }
-        })
+        crate::ltx::pipeline::decode_budget_on(&self.device, self.decode_budget)
     }
 
     /// The widths each component hands the next.

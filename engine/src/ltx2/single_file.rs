@@ -356,14 +356,7 @@ pub fn vae_renames(names: &[&str]) -> Renames {
         ("per_channel_statistics.mean-of-means", "latents_mean"),
         ("per_channel_statistics.std-of-means", "latents_std"),
     ];
-    let mut dict = PyDict::from_names(names.iter().filter(|n| n.starts_with(VAE_PREFIX)));
-    dict.rename_all(&RENAMES);
-    for key in dict.keys() {
-        if DROPPED_STATISTICS.iter().any(|s| key.contains(s)) {
-            dict.pop(&key);
-        }
-    }
-    dict.into_renames()
+    autoencoder_renames(names, VAE_PREFIX, &RENAMES)
 }
 
 /// `convert_ltx2_audio_vae_to_diffusers` on the audio VAE's names (sorted);
@@ -375,8 +368,14 @@ pub fn audio_vae_renames(names: &[&str]) -> Renames {
         ("per_channel_statistics.mean-of-means", "latents_mean"),
         ("per_channel_statistics.std-of-means", "latents_std"),
     ];
-    let mut dict = PyDict::from_names(names.iter().filter(|n| n.starts_with(AUDIO_VAE_PREFIX)));
-    dict.rename_all(&RENAMES);
+    autoencoder_renames(names, AUDIO_VAE_PREFIX, &RENAMES)
+}
+
+/// Both VAEs' conversion: the names under `prefix`, renamed by `renames`,
+/// less the statistics diffusers drops.
+fn autoencoder_renames(names: &[&str], prefix: &str, renames: &[(&str, &str)]) -> Renames {
+    let mut dict = PyDict::from_names(names.iter().filter(|n| n.starts_with(prefix)));
+    dict.rename_all(renames);
     for key in dict.keys() {
         if DROPPED_STATISTICS.iter().any(|s| key.contains(s)) {
             dict.pop(&key);

@@ -255,10 +255,15 @@ struct Upsampler {
 
 impl Module for Upsampler {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let items = (0..x.dim(0)?)
-            .map(|i| self.conv.forward(&x.narrow(0, i, 1)?))
-            .collect::<Result<Vec<_>>>()?;
-        let full = Tensor::cat(&items, 0)?;
+        let batch = x.dim(0)?;
+        let full = if batch == 1 {
+            self.conv.forward(x)?
+        } else {
+            let items = (0..batch)
+                .map(|i| self.conv.forward(&x.narrow(0, i, 1)?))
+                .collect::<Result<Vec<_>>>()?;
+            Tensor::cat(&items, 0)?
+        };
         let length = full.dim(2)?.saturating_sub(2 * self.padding);
         full.narrow(2, self.padding, length)?.contiguous()
     }

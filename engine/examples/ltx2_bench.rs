@@ -40,6 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::Cpu;
     // As the renderers do on the CPU.
     reel_engine::keep_freed_memory();
+    reel_engine::flush_denormals();
     let inputs = candle_core::safetensors::load(
         root.join(format!("inputs-{frames}x{width}x{height}.safetensors")),
         &device,

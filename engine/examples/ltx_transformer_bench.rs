@@ -21,6 +21,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reps: usize = args.next().map(|r| r.parse()).transpose()?.unwrap_or(5);
 
     let device = Device::Cpu;
+    // As the renderers do on the CPU.
+    reel_engine::keep_freed_memory();
+    reel_engine::flush_denormals();
     let model = Transformer::load(&dir.join("transformer"), DType::F32, &device)?;
     let inputs = candle_core::safetensors::load(dir.join("inputs.safetensors"), &device)?;
     let input = |name: &str| {

@@ -22,6 +22,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .ok_or("usage: ltx_vae_bench DIR (written by scripts/bench/vae_torch.py)")?,
     );
     let device = Device::Cpu;
+    // As the renderers do on the CPU.
+    reel_engine::keep_freed_memory();
+    reel_engine::flush_denormals();
     let vae = AutoencoderKl::load(&dir.join("vae"), DType::F32, &device)?;
     let tensors = candle_core::safetensors::load(dir.join("decode.safetensors"), &device)?;
     let get = |name: &str| {

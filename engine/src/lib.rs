@@ -5,6 +5,7 @@
 //! FFmpeg work is `reel-media`'s.
 
 mod cpu_conv;
+mod cpu_float;
 mod cpu_memory;
 mod linear;
 pub mod ltx;
@@ -16,6 +17,7 @@ pub mod testsrc;
 mod validate;
 pub mod voice;
 
+pub use cpu_float::flush_denormals;
 pub use cpu_memory::keep_freed_memory;
 pub use renderer::{
     Audio, CancelToken, Progress, RenderError, RenderRequest, Rendered, Renderer, RgbImage,

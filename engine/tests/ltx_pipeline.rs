@@ -201,6 +201,21 @@ fn frames_converted_one_at_a_time_equal_the_whole_clip_conversion() {
         video_to_images(&bf16).unwrap(),
         unit_frames_to_images(&video_to_unit_frames(&bf16).unwrap()).unwrap()
     );
+    // A dense sweep of -1.05..1.05 hits values next to every rounding edge.
+    let n = 3 * 4 * 64 * 64;
+    let sweep: Vec<f32> = (0..n).map(|i| -1.05 + 2.1 * i as f32 / n as f32).collect();
+    let sweep = Tensor::from_vec(sweep, (1, 3, 4, 64, 64), &Device::Cpu).unwrap();
+    assert_eq!(
+        video_to_images(&sweep).unwrap(),
+        unit_frames_to_images(&video_to_unit_frames(&sweep).unwrap()).unwrap()
+    );
+    // A clip that is not contiguous takes the frame-at-a-time path.
+    let transposed = video.transpose(3, 4).unwrap();
+    assert!(!transposed.is_contiguous());
+    assert_eq!(
+        video_to_images(&transposed).unwrap(),
+        unit_frames_to_images(&video_to_unit_frames(&transposed).unwrap()).unwrap()
+    );
     let grey = Tensor::zeros((1, 1, 2, 4, 4), DType::F32, &Device::Cpu).unwrap();
     assert!(video_to_images(&grey).is_err());
 }

@@ -198,6 +198,9 @@ impl SpeechModel {
         options: &SpeakOptions,
     ) -> Result<Audio, VoiceError> {
         let line = check_line(line)?;
+        if self.codec.device().is_cpu() {
+            crate::flush_denormals();
+        }
         let reference = voice.map(|v| self.reference(v)).transpose()?;
         let prompt = self.prompt(
             reference

@@ -135,6 +135,7 @@ impl LtxVideo {
     pub fn load(model_dir: &Path, options: LtxOptions) -> Result<Self, LoadError> {
         if options.device.is_cpu() {
             crate::keep_freed_memory();
+            crate::flush_denormals();
         }
         let pipeline = LtxPipeline::load_as(
             model_dir,
@@ -243,6 +244,10 @@ impl Renderer for LtxVideo {
         cancel: &CancelToken,
     ) -> Result<Rendered, RenderError> {
         req.validate()?;
+        if self.options.device.is_cpu() {
+            // This thread may not be the one that loaded the model.
+            crate::flush_denormals();
+        }
         let d = &self.pipeline.dir;
         let size = round_request(
             req.frames,

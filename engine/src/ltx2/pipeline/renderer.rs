@@ -98,6 +98,7 @@ impl Ltx2Video {
     pub fn load(model_dir: &Path, options: Ltx2Options) -> Result<Self, Ltx2LoadError> {
         if options.device.is_cpu() {
             crate::keep_freed_memory();
+            crate::flush_denormals();
         }
         let pipeline =
             Ltx2Pipeline::load(model_dir, &options.device, options.dtype, options.placement)?
@@ -205,6 +206,10 @@ impl Renderer for Ltx2Video {
         cancel: &CancelToken,
     ) -> Result<Rendered, RenderError> {
         req.validate()?;
+        if self.options.device.is_cpu() {
+            // This thread may not be the one that loaded the model.
+            crate::flush_denormals();
+        }
         let (spatial, temporal) = self.pipeline.compression();
         let size = round_request_for(
             "LTX-2",

@@ -14,6 +14,7 @@ use std::mem::MaybeUninit;
 use candle_core::{Device, Result, Storage, Tensor};
 
 use super::conv3d::CausalConv3d;
+use super::conv3d_cpu_wide::WIDE_ENOUGH;
 
 /// Most elements of one column matrix (1 GiB of f32); longer inputs go a few frames at a time.
 const MAX_COLUMN_ELEMENTS: usize = 1 << 28;
@@ -22,26 +23,38 @@ const PARALLEL_COLUMN_ELEMENTS: usize = 1 << 16;
 
 /// Padding and output geometry of one input.
 #[derive(Clone, Copy)]
-struct Geometry {
-    cin: usize,
-    t: usize,
-    h: usize,
-    w: usize,
+pub(super) struct Geometry {
+    pub(super) cin: usize,
+    pub(super) t: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
     /// Frames repeated before the first (causal: all of them).
-    pad_t: usize,
-    pad_h: usize,
-    pad_w: usize,
+    pub(super) pad_t: usize,
+    pub(super) pad_h: usize,
+    pub(super) pad_w: usize,
     /// Height and width padded by reflection (the edge not repeated) instead of zeros.
-    reflect: bool,
-    t_out: usize,
-    h_out: usize,
-    w_out: usize,
+    pub(super) reflect: bool,
+    pub(super) t_out: usize,
+    pub(super) h_out: usize,
+    pub(super) w_out: usize,
 }
 
 impl CausalConv3d {
     /// `[b, in, t, h, w]` contiguous f32 on the CPU -> `[b, out, t', h', w']` at stride 1,
     /// height and width padded with zeros or, when `reflect`, by reflection.
     pub(super) fn forward_cpu_f32(&self, x: &Tensor, reflect: bool) -> Result<Tensor> {
+        self.forward_cpu_f32_by(x, reflect, true)
+    }
+
+    /// [`Self::forward_cpu_f32`], through the column matrix unless `allow_wide`
+    /// and the input is wide enough for the channels-last path (the tests
+    /// hold the two against each other).
+    pub(super) fn forward_cpu_f32_by(
+        &self,
+        x: &Tensor,
+        reflect: bool,
+        allow_wide: bool,
+    ) -> Result<Tensor> {
         let (kt, kh, kw) = self.kernel;
         let (batch, cin, t, h, w) = x.dims5()?;
         if reflect && (h <= kh / 2 || w <= kw / 2) {
@@ -74,11 +87,6 @@ impl CausalConv3d {
         let out_len = batch * cout * g.t_out * hw;
 
         let bias = self.bias.flatten_all()?.to_vec1::<f32>()?;
-        // The output starts as the bias, written once (no zeroing first).
-        let mut out = Vec::with_capacity(out_len);
-        for r in 0..batch * cout {
-            out.extend(std::iter::repeat_n(bias[r % cout], g.t_out * hw));
-        }
         // The weights are read in place (they are contiguous, made so at load).
         let guards: Vec<_> = self
             .weights
@@ -101,6 +109,14 @@ impl CausalConv3d {
             candle_core::bail!("expected a CPU tensor");
         };
         let src = &cpu.as_slice::<f32>()?[layout.start_offset()..][..batch * cin * t * h * w];
+        if allow_wide && w >= WIDE_ENOUGH && kh % 2 == 1 && kw % 2 == 1 {
+            return self.forward_cpu_f32_wide(src, batch, &g, &weights, &bias);
+        }
+        // The output starts as the bias, written once (no zeroing first).
+        let mut out = Vec::with_capacity(out_len);
+        for r in 0..batch * cout {
+            out.extend(std::iter::repeat_n(bias[r % cout], g.t_out * hw));
+        }
         let k = kh * kw * cin;
         let per_frame = k * hw;
         let chunk = (MAX_COLUMN_ELEMENTS / per_frame.max(1)).max(1);
@@ -242,7 +258,7 @@ fn columns(
 
 /// The input index that padded index `padded` reads on an axis of `len` with
 /// `pad` in front: `None` for a zero, the mirrored index when reflecting.
-fn source(padded: usize, pad: usize, len: usize, reflect: bool) -> Option<usize> {
+pub(super) fn source(padded: usize, pad: usize, len: usize, reflect: bool) -> Option<usize> {
     let i = padded as isize - pad as isize;
     let last = len as isize - 1;
     if (0..=last).contains(&i) {

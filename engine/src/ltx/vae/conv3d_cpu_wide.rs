@@ -1,0 +1,273 @@
+//! [`CausalConv3d`]'s f32 CPU path for wide inputs: no column matrix at all.
+//!
+//! The input is copied once, padded, into channels-last order
+//! `[t', h', w', in]`. There the `kw · in` values one output pixel reads
+//! from one input row lie next to each other, and the next pixel's start
+//! `in` values further on: for each temporal and vertical tap, one frame's
+//! products are a single `gemm` reading that buffer in place (columns
+//! `in` apart), accumulated into a buffer as wide as the padded rows. The
+//! two padding columns of each row come out as discarded values; then one
+//! pass crops them and adds the bias. Against the column-matrix path this
+//! drops its nine-fold copy of the input and the strided reads `gemm` made
+//! of it, for 2·pad/w extra products: used from `WIDE_ENOUGH` columns on.
+
+use std::mem::MaybeUninit;
+
+use candle_core::{Device, Result, Tensor};
+
+use super::conv3d::CausalConv3d;
+use super::conv3d_cpu::{source, Geometry};
+
+/// Narrowest input (columns) taken by this path: at 32 the discarded
+/// padding columns are 6% of the products, fewer the wider the input.
+pub(super) const WIDE_ENOUGH: usize = 32;
+
+impl CausalConv3d {
+    /// Same contract as `forward_cpu_f32`, for one geometry already checked there.
+    pub(super) fn forward_cpu_f32_wide(
+        &self,
+        x: &[f32],
+        batch: usize,
+        g: &Geometry,
+        weights: &[&[f32]],
+        bias: &[f32],
+    ) -> Result<Tensor> {
+        let (kt, kh, kw) = self.kernel;
+        let cout = self.out_channels;
+        let (tp, hp, wp) = (g.t_out + kt - 1, g.h + 2 * g.pad_h, g.w + 2 * g.pad_w);
+        if g.h_out != g.h || g.w_out != g.w || hp != g.h_out + kh - 1 || wp != g.w_out + kw - 1 {
+            candle_core::bail!("conv3d: the wide path needs odd kernels with same padding");
+        }
+        let threads = candle_core::utils::get_num_threads().max(1);
+        let parallelism = if threads > 1 {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        let k = kw * g.cin;
+        let row_len = g.h * wp; // one output frame, padded columns included
+        let mut out = Vec::new();
+        for b in 0..batch {
+            let x_b = &x[b * g.cin * g.t * g.h * g.w..][..g.cin * g.t * g.h * g.w];
+            let padded = channels_last(x_b, g, (tp, hp, wp), kw, threads);
+            let mut wide: Vec<f32> = Vec::with_capacity(cout * g.t_out * row_len);
+            let dst = wide.spare_capacity_mut().as_mut_ptr().cast::<f32>();
+            for t in 0..g.t_out {
+                for (dt, weight) in weights.iter().enumerate() {
+                    for dh in 0..kh {
+                        // Output pixel n = y·wp + x reads, for k = dw·in + c,
+                        // padded[t + dt][y + dh][x + dw][c] = rhs[n·in + k].
+                        let lhs = &weight[dh * k..];
+                        let rhs = &padded[((t + dt) * hp + dh) * wp * g.cin..];
+                        let last_lhs = (cout - 1) * kh * k + k;
+                        let last_rhs = (row_len - 1) * g.cin + k;
+                        if lhs.len() < last_lhs || rhs.len() < last_rhs {
+                            candle_core::bail!("conv3d: buffer sizes do not match the geometry");
+                        }
+                        let first = dt == 0 && dh == 0;
+                        // SAFETY: lhs and rhs hold every index read (checked
+                        // above); dst has capacity for cout rows of t_out ·
+                        // row_len, of which this writes frame t's row_len per
+                        // row; the first product of a frame writes it without
+                        // reading it (read_dst false), the others accumulate.
+                        unsafe {
+                            gemm::gemm(
+                                cout,
+                                row_len,
+                                k,
+                                dst.add(t * row_len),
+                                1,
+                                (g.t_out * row_len) as isize,
+                                !first,
+                                lhs.as_ptr(),
+                                1,
+                                (kh * k) as isize,
+                                rhs.as_ptr(),
+                                g.cin as isize,
+                                1,
+                                1.0,
+                                1.0,
+                                false,
+                                false,
+                                false,
+                                parallelism,
+                            );
+                        }
+                    }
+                }
+            }
+            // SAFETY: every frame t of every row was written by its first product.
+            unsafe { wide.set_len(cout * g.t_out * row_len) };
+            crop_and_add_bias(&wide, wp, g, bias, threads, &mut out);
+        }
+        Tensor::from_vec(out, (batch, cout, g.t_out, g.h, g.w), &Device::Cpu)
+    }
+}
+
+/// `[out, t', h, wp]` → `[out, t', h, w]` plus each channel's bias, appended
+/// to `out`; the channels shared out between the threads.
+fn crop_and_add_bias(
+    wide: &[f32],
+    wp: usize,
+    g: &Geometry,
+    bias: &[f32],
+    threads: usize,
+    out: &mut Vec<f32>,
+) {
+    let (plane_in, plane_out) = (g.t_out * g.h * wp, g.t_out * g.h * g.w);
+    let channels = bias.len();
+    let start = out.len();
+    out.reserve(channels * plane_out);
+    let spare = &mut out.spare_capacity_mut()[..channels * plane_out];
+    let per_thread = channels.div_ceil(threads.clamp(1, channels.max(1)));
+    std::thread::scope(|scope| {
+        for (k, block) in spare.chunks_mut(per_thread * plane_out).enumerate() {
+            scope.spawn(move || {
+                for (j, dst) in block.chunks_mut(plane_out).enumerate() {
+                    let o = k * per_thread + j;
+                    let src = &wide[o * plane_in..(o + 1) * plane_in];
+                    for (d, line) in dst.chunks_mut(g.w).zip(src.chunks_exact(wp)) {
+                        for (d, &v) in d.iter_mut().zip(&line[..g.w]) {
+                            d.write(v + bias[o]);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    // SAFETY: each channel's plane_out values were written above.
+    unsafe { out.set_len(start + channels * plane_out) };
+}
+
+/// `[in, t, h, w]` → padded `[t', h', w', in]`: frames repeated at the edges
+/// in time, zeros (or reflection) around in height and width, plus `kw - 1`
+/// pixels of zeros at the end (the last row's discarded columns read them).
+fn channels_last(
+    x: &[f32],
+    g: &Geometry,
+    (tp, hp, wp): (usize, usize, usize),
+    kw: usize,
+    threads: usize,
+) -> Vec<f32> {
+    let cin = g.cin;
+    let row = wp * cin;
+    let len = tp * hp * row + (kw - 1) * cin;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    // Where each padded column reads from: the same for every row.
+    let sources: Vec<Option<usize>> = (0..wp)
+        .map(|xp| source(xp, g.pad_w, g.w, g.reflect))
+        .collect();
+    let edges: Vec<usize> = (0..g.pad_w).chain(g.pad_w + g.w..wp).collect();
+    let fill = |first_row: usize, rows: &mut [MaybeUninit<f32>]| {
+        for (i, dst) in rows.chunks_mut(row).enumerate() {
+            let r = first_row + i;
+            let (ti, yp) = (r / hp, r % hp);
+            let frame = ti.saturating_sub(g.pad_t).min(g.t - 1);
+            let Some(sy) = source(yp, g.pad_h, g.h, g.reflect) else {
+                dst.fill(MaybeUninit::new(0.0));
+                continue;
+            };
+            for &xp in &edges {
+                if sources[xp].is_none() {
+                    dst[xp * cin..(xp + 1) * cin].fill(MaybeUninit::new(0.0));
+                }
+            }
+            // Channel by channel: one input row read in order, written `cin` apart
+            // (the row's wp · cin values stay in cache while it fills).
+            for c in 0..cin {
+                let line = &x[((c * g.t + frame) * g.h + sy) * g.w..][..g.w];
+                let inner = dst[g.pad_w * cin + c..].iter_mut().step_by(cin);
+                for (d, &v) in inner.zip(line) {
+                    d.write(v);
+                }
+                for &xp in &edges {
+                    if let Some(sx) = sources[xp] {
+                        dst[xp * cin + c].write(line[sx]);
+                    }
+                }
+            }
+        }
+    };
+    let rows = tp * hp;
+    let spare = &mut out.spare_capacity_mut()[..len];
+    let (body, tail) = spare.split_at_mut(rows * row);
+    tail.fill(MaybeUninit::new(0.0));
+    let per_thread = rows.div_ceil(threads.clamp(1, rows));
+    std::thread::scope(|scope| {
+        for (k, block) in body.chunks_mut(per_thread * row).enumerate() {
+            let fill = &fill;
+            scope.spawn(move || fill(k * per_thread, block));
+        }
+    });
+    // SAFETY: every row was filled (zeros, or each pixel's cin values: zero
+    // columns above, the rest channel by channel) and the tail zeroed.
+    unsafe { out.set_len(len) };
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::VarBuilder;
+
+    use super::super::conv3d::CausalConv3d;
+
+    fn conv(cin: usize, cout: usize, kernel: (usize, usize, usize), causal: bool) -> CausalConv3d {
+        let (kt, kh, kw) = kernel;
+        let dev = Device::Cpu;
+        let tensors = HashMap::from([
+            (
+                "conv.weight".to_string(),
+                Tensor::randn(0f32, 0.2, (cout, cin, kt, kh, kw), &dev).unwrap(),
+            ),
+            (
+                "conv.bias".to_string(),
+                Tensor::randn(0f32, 1.0, cout, &dev).unwrap(),
+            ),
+        ]);
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &dev);
+        CausalConv3d::new(cin, cout, kernel, (1, 1, 1), causal, vb).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+
+    /// The channels-last path gives the column-matrix path's output (f32
+    /// sums in another order: 1e-5 relative to values around 1), for
+    /// causal, symmetric and reflect padding, batches, and 1×1 kernels.
+    #[test]
+    fn the_wide_path_matches_the_column_matrix() {
+        let cases = [
+            (3, 5, (3, 3, 3), true, false, 2, 4, 6, 33),
+            (4, 2, (3, 3, 3), false, false, 1, 3, 5, 40),
+            (2, 3, (3, 3, 3), true, true, 1, 5, 4, 32),
+            (5, 4, (1, 1, 1), true, false, 1, 2, 3, 34),
+            (3, 2, (3, 5, 5), false, true, 2, 2, 7, 36),
+        ];
+        for (cin, cout, kernel, causal, reflect, batch, t, h, w) in cases {
+            let conv = conv(cin, cout, kernel, causal);
+            let x = Tensor::randn(0f32, 1.0, (batch, cin, t, h, w), &Device::Cpu).unwrap();
+            let wide = conv.forward_cpu_f32_by(&x, reflect, true).unwrap();
+            let columns = conv.forward_cpu_f32_by(&x, reflect, false).unwrap();
+            assert_eq!(wide.dims(), columns.dims());
+            let scale = max_diff(&columns, &columns.zeros_like().unwrap());
+            let err = max_diff(&wide, &columns);
+            assert!(
+                err <= 1e-5 * scale,
+                "{kernel:?} causal {causal} reflect {reflect}: {err}"
+            );
+        }
+    }
+}

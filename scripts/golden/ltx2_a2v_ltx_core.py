@@ -9,9 +9,12 @@ wrapped in X0Model, LTX2Scheduler's sigmas, GaussianNoiser, EulerDiffusionStep, 
 ltx_pipelines.utils.helpers.denoise_video_only driving euler_denoising_loop with
 multi_modal_guider_denoising_func(video guider with the negative context, audio guider with
 default params), exactly as A2VidPipelineTwoStage.__call__ wires its first stage. Patched for
-the tiny sizes, nothing else: the pipeline components' video latent channels (8, not 128) and
-scale factors (the tiny transformer's vae_scale_factors 8/16/16), and the audio latent shape
-(2 channels x 4 mel bins, not 8 x 16).
+the tiny sizes, nothing else: the pipeline components' video latent channels (8, not 128), the
+video scale factors (the tiny transformer's vae_scale_factors 8/16/16, for the latent grid and
+VideoLatentTools' pixel positions, whose default is the real VAE's 8/32/32), and the audio
+latent shape (2 channels x 4 mel bins, not 8 x 16). The transformer's config also names
+av_ca_timestep_scale_multiplier (diffusers' cross_attn_timestep_scale_multiplier, 1000): ltx-core
+defaults it to 1 where the checkpoint's metadata would set it.
 
 Inputs (a2v/reference.safetensors):
   audio_latents [1, 2, 25, 4]  the clean speech latents, in the transformer's (normalised)
@@ -28,7 +31,11 @@ Inputs (a2v/reference.safetensors):
                                matches in ltx2_text.rs): the Rust test runs its own Gemma and
                                connectors on the same strings.
   sigmas       LTX2Scheduler().execute(steps=4): the schedule both cases step through.
-Cases (<case>.video_latents [1, 8, 3, 4, 4]: the stage-1 result, in the transformer's space):
+Cases (<case>.video_latents [1, 8, 3, 4, 4]: the stage-1 result, in the transformer's space;
+guided.frames [3, 64, 64, 3]: frames 0, 8 and 16 of its decode by the tiny diffusers video VAE
+(ltx2_vae.py's, which reel matches in ltx2_vae.rs; ltx-core cannot build that VAE from its
+config), in 0..1 as LTX2Pipeline returns them - A2VidPipelineTwoStage decodes stage 2's latents,
+not stage 1's, so this is the last step of a one-stage run, as reel's):
   guided  4 steps, the a2v CLI's video guider: CFG 3, STG 1 at block 1, modality 3,
           rescale 0.7 (audio guider: MultiModalGuiderParams(), i.e. off)
   plain   4 steps, no guidance
@@ -37,10 +44,11 @@ cases.json: prompts, sizes, steps and guidance.
 ltx-core 1.0.0 needs torch ~2.7, so it runs in its own venv (CPU torch is enough):
     python3 -m venv /work/venv-ltx27
     /work/venv-ltx27/bin/pip install "torch==2.7.*" "torchaudio==2.7.*" ltx-core==1.0.0 \
-        ltx-pipelines==1.0.0 safetensors numpy
+        ltx-pipelines==1.0.0 diffusers==0.42.1 safetensors numpy
     /work/venv-ltx27/bin/python scripts/golden/ltx2_a2v_ltx_core.py
 """
 
+import functools
 import json
 import os
 import sys
@@ -49,12 +57,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import ltx_pipelines.utils.helpers as helpers
+from diffusers import AutoencoderKLLTX2Video
 from ltx_core.components.diffusion_steps import EulerDiffusionStep
 from ltx_core.components.guiders import MultiModalGuider, MultiModalGuiderParams
 from ltx_core.components.noisers import GaussianNoiser
 from ltx_core.components.schedulers import LTX2Scheduler
 from ltx_core.model.transformer import X0Model
 from ltx_core.model.transformer.model_configurator import LTXModelConfigurator
+from ltx_core.tools import VideoLatentTools
 from ltx_core.types import AudioLatentShape, SpatioTemporalScaleFactors, VideoLatentShape, VideoPixelShape
 from ltx_pipelines.utils.samplers import euler_denoising_loop
 from ltx_pipelines.utils.types import PipelineComponents
@@ -65,6 +75,7 @@ from ltx2_common import FIXTURES, contiguous, fixture_dir  # noqa: E402
 OUT = fixture_dir("a2v")
 PROMPT, NEGATIVE = 0, 1  # rows of text/reference.safetensors
 FRAMES, FPS, STEPS = 17, 17.0, 4
+FRAME_PICKS = (0, 8, 16)  # one decoded frame per latent frame keeps the fixture small
 STG_BLOCKS = [1]  # the tiny model has 2 blocks; the CLI's default is [29] of 48
 CASES = {
     "guided": MultiModalGuiderParams(
@@ -98,6 +109,9 @@ def transformer():
         standardization_norm="rms_norm", norm_elementwise_affine=False, qk_norm="rms_norm",
         positional_embedding_type="rope", use_audio_video_cross_attention=True, share_ff=False,
         av_cross_ada_norm=True, use_middle_indices_grid=True,
+        # diffusers' name for it; ltx-core's default (1) is not the model's
+        av_ca_timestep_scale_multiplier=t["cross_attn_timestep_scale_multiplier"],
+        timestep_scale_multiplier=t["timestep_scale_multiplier"],
     )}
     prefix = "model.diffusion_model."
     sd = load_file(os.path.join(FIXTURES, "single_file/tiny.safetensors"))
@@ -110,6 +124,16 @@ def transformer():
     missing, unexpected = model.load_state_dict(part, strict=False)
     assert not missing and not unexpected, (missing[:8], unexpected[:8])
     return X0Model(model.float().eval()), t
+
+
+def frames(latents):
+    """The tiny diffusers VAE's decode of normalised latents, as LTX2Pipeline decodes: [F, H, W, 3] in 0..1."""
+    vae = AutoencoderKLLTX2Video.from_pretrained(os.path.join(FIXTURES, "vae/vae")).eval()
+    assert not vae.config.timestep_conditioning
+    view = lambda x: x.view(1, -1, 1, 1, 1)  # noqa: E731
+    latents = latents * view(vae.latents_std) / vae.config.scaling_factor + view(vae.latents_mean)
+    video = vae.decode(latents, None, return_dict=False)[0]
+    return (video / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 3, 0)
 
 
 class TinyAudioShape:
@@ -144,7 +168,10 @@ def main():
 
     components = PipelineComponents(dtype=torch.float32, device=torch.device("cpu"))
     components.video_latent_channels = t["in_channels"]
-    components.video_scale_factors = SpatioTemporalScaleFactors(*t["vae_scale_factors"])
+    scale_factors = SpatioTemporalScaleFactors(*t["vae_scale_factors"])
+    components.video_scale_factors = scale_factors
+    # The video positions' pixel scale: VideoLatentTools' default is the real VAE's 8/32/32.
+    helpers.VideoLatentTools = functools.partial(VideoLatentTools, scale_factors=scale_factors)
     helpers.AudioLatentShape = TinyAudioShape
     # Pixel sizes that give the 3 x 4 x 4 latent grid under those scale factors.
     side = 4 * t["vae_scale_factors"][1]
@@ -192,6 +219,8 @@ def main():
         audio_shape = TinyAudioShape.from_video_pixel_shape(shape)
         assert torch.equal(components.audio_patchifier.unpatchify(noiser.states[1].latent, audio_shape), audio)
         out[f"{case}.video_latents"] = video_state.latent
+        if case == "guided":
+            out["guided.frames"] = frames(video_state.latent)[list(FRAME_PICKS)]
         print(case, "video latents max", float(video_state.latent.abs().max()), "sigmas", sigmas.tolist())
     save_file(contiguous(out), os.path.join(OUT, "reference.safetensors"))
     meta = {

@@ -46,7 +46,8 @@ pub struct Generation {
     /// Audio → video: the soundtrack's latents [1, C, L, M] (normalised, see
     /// [`Ltx2Pipeline::encode_speech`]) replace the audio noise and stay as
     /// they are (timestep 0, never stepped): the picture follows the sound,
-    /// as ltx-pipelines' audio-to-video freezes the audio state.
+    /// as ltx-pipelines' audio-to-video freezes the audio state; the loop is
+    /// then its first stage's (schedule, guidance: see [`Ltx2Pipeline::denoise`]).
     pub audio_condition: Option<Tensor>,
     pub max_prompt_tokens: usize,
 }
@@ -87,12 +88,13 @@ impl Ltx2Pipeline {
         // its audio guider has default parameters (no guidance of the frozen
         // stream, so no pass for the audio's sake alone).
         let audio_frozen = job.audio_condition.is_some();
-        let guidance = match audio_frozen {
-            true => Guidance {
-                audio: StreamGuidance::OFF,
-                ..job.guidance.clone()
+        let guidance = Guidance {
+            audio: if audio_frozen {
+                StreamGuidance::OFF
+            } else {
+                job.guidance.audio
             },
-            false => job.guidance.clone(),
+            ..job.guidance.clone()
         };
         let g = &guidance;
 
@@ -155,9 +157,10 @@ impl Ltx2Pipeline {
 
         // 3. One schedule for both streams, shifted by the video token count
         //    (diffusers); audio → video takes ltx-core's, shifted as for 4096.
-        let scheduler = match audio_frozen {
-            true => ltx_core_scheduler(self.scheduler_config(), &job.schedule),
-            false => pipeline_scheduler(self.scheduler_config(), &job.schedule, video.dim(1)?),
+        let scheduler = if audio_frozen {
+            ltx_core_scheduler(self.scheduler_config(), &job.schedule)
+        } else {
+            pipeline_scheduler(self.scheduler_config(), &job.schedule, video.dim(1)?)
         }
         .map_err(|e| PipelineError::InvalidInput(e.to_string()))?;
         let timesteps = scheduler.timesteps().to_vec();
@@ -167,9 +170,10 @@ impl Ltx2Pipeline {
         // positive audio context (it drops the negative prompt's). The mask
         // stays shared: LTX-2's connectors fill padding with registers, so it
         // is all ones (ltx-core passes none).
-        let batch_audio_captions = match audio_frozen && rows > 1 {
-            true => Tensor::cat(&vec![positive_row(&connectors.audio)?; rows], 0)?,
-            false => connectors.audio.clone(),
+        let batch_audio_captions = if audio_frozen && rows > 1 {
+            Tensor::cat(&vec![positive_row(&connectors.audio)?; rows], 0)?
+        } else {
+            connectors.audio.clone()
         };
         for (i, &timestep) in timesteps.iter().enumerate() {
             if cancel.is_cancelled() {

@@ -16,7 +16,7 @@ use reel_engine::ltx2::pipeline::{
     pack_audio, unpack_audio, Generation, Guidance, Ltx2Pipeline, StreamGuidance,
     TextEncoderPlacement,
 };
-use reel_engine::ltx2::scheduler::{ltx_core_scheduler, Schedule};
+use reel_engine::ltx2::scheduler::{ltx_core_scheduler, Schedule, DISTILLED_SIGMAS};
 use reel_engine::CancelToken;
 
 /// Video latents, relative to the reference's largest value: all f32, as the
@@ -64,6 +64,18 @@ fn the_schedule_is_ltx_cores() {
     for (got, want) in scheduler.sigmas().iter().zip(&want) {
         assert!((got - want).abs() <= SIGMA_TOL, "{got} vs {want}");
     }
+    // ltx-pipelines steps through its distilled lists as they are, then 0.
+    let distilled = ltx_core_scheduler(
+        scheduler.config().clone(),
+        &Schedule::Sigmas(DISTILLED_SIGMAS.to_vec()),
+    )
+    .unwrap();
+    let want: Vec<f32> = DISTILLED_SIGMAS
+        .iter()
+        .map(|&s| s as f32)
+        .chain([0.0])
+        .collect();
+    assert_eq!(distilled.sigmas(), want.as_slice());
 }
 
 #[test]

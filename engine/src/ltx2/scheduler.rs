@@ -62,3 +62,33 @@ pub fn pipeline_scheduler(
     scheduler.set_timesteps(TimestepSpec::Sigmas(&sigmas), Some(mu))?;
     Ok(scheduler)
 }
+
+/// The token count ltx-core's `LTX2Scheduler` shifts by when no latent is
+/// given — as every ltx-pipelines pipeline calls it, whatever the clip's size.
+pub const LTX_CORE_SCHEDULE_TOKENS: usize = 4096;
+
+/// The schedule ltx-pipelines' audio-to-video stage 1 steps through: a step
+/// count is `LTX2Scheduler().execute(steps)` (the same shift and stretch as
+/// [`pipeline_scheduler`], but at [`LTX_CORE_SCHEDULE_TOKENS`] rather than
+/// the video's tokens); an explicit list is used as given (ltx-pipelines
+/// never shifts its distilled lists).
+pub fn ltx_core_scheduler(
+    config: SchedulerConfig,
+    schedule: &Schedule,
+) -> Result<FlowMatchEulerScheduler, SchedulerError> {
+    match schedule {
+        Schedule::Steps(_) => pipeline_scheduler(config, schedule, LTX_CORE_SCHEDULE_TOKENS),
+        Schedule::Sigmas(sigmas) => {
+            if sigmas.is_empty() {
+                return Err(SchedulerError::Empty);
+            }
+            let unshifted = SchedulerConfig {
+                num_train_timesteps: config.num_train_timesteps,
+                ..SchedulerConfig::default()
+            };
+            let mut scheduler = FlowMatchEulerScheduler::new(unshifted)?;
+            scheduler.set_timesteps(TimestepSpec::Sigmas(sigmas), None)?;
+            Ok(scheduler)
+        }
+    }
+}

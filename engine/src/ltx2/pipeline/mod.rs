@@ -18,7 +18,7 @@ pub use renderer::{read_latents_file, Ltx2Options, Ltx2Video};
 use super::audio_vae::mel::{LogMel, N_FFT};
 use super::audio_vae::LATENT_DOWNSAMPLE_FACTOR;
 use super::connectors::PaddingSide;
-use super::scheduler::{pipeline_scheduler, Schedule};
+use super::scheduler::{ltx_core_scheduler, pipeline_scheduler, Schedule};
 use super::transformer::{ForwardOptions, LatentShape, Timesteps};
 use crate::ltx::pipeline::frames::{cover_resize, image_to_pixels};
 use crate::ltx::pipeline::PipelineError;
@@ -46,7 +46,8 @@ pub struct Generation {
     /// Audio → video: the soundtrack's latents [1, C, L, M] (normalised, see
     /// [`Ltx2Pipeline::encode_speech`]) replace the audio noise and stay as
     /// they are (timestep 0, never stepped): the picture follows the sound,
-    /// as ltx-pipelines' audio-to-video freezes the audio state.
+    /// as ltx-pipelines' audio-to-video freezes the audio state; the loop is
+    /// then its first stage's (schedule, guidance: see [`Ltx2Pipeline::denoise`]).
     pub audio_condition: Option<Tensor>,
     pub max_prompt_tokens: usize,
 }
@@ -83,8 +84,21 @@ impl Ltx2Pipeline {
         let (patch, patch_t) = (t.patch_size, t.patch_size_t);
         let dtype = self.dtype();
 
+        // Audio → video is ltx-pipelines' A2VidPipelineTwoStage's first stage:
+        // its audio guider has default parameters (no guidance of the frozen
+        // stream, so no pass for the audio's sake alone).
+        let audio_frozen = job.audio_condition.is_some();
+        let guidance = Guidance {
+            audio: if audio_frozen {
+                StreamGuidance::OFF
+            } else {
+                job.guidance.audio
+            },
+            ..job.guidance.clone()
+        };
+        let g = &guidance;
+
         // 1. Prompt states → connector embeddings ([negative, positive] with CFG).
-        let g = &job.guidance;
         let prompts: Vec<&str> = if g.cfg() {
             vec![job.negative_prompt.as_str(), job.prompt.as_str()]
         } else {
@@ -132,7 +146,6 @@ impl Ltx2Pipeline {
             Some(condition) => condition,
             None => &job.audio_noise,
         };
-        let audio_frozen = job.audio_condition.is_some();
         let mut audio = pack_audio(&audio_start.to_dtype(DType::F32)?)?;
         let shape = LatentShape {
             frames,
@@ -142,12 +155,26 @@ impl Ltx2Pipeline {
             fps: job.fps,
         };
 
-        // 3. One schedule for both streams, shifted by the video token count.
-        let scheduler = pipeline_scheduler(self.scheduler_config(), &job.schedule, video.dim(1)?)
-            .map_err(|e| PipelineError::InvalidInput(e.to_string()))?;
+        // 3. One schedule for both streams, shifted by the video token count
+        //    (diffusers); audio → video takes ltx-core's, shifted as for 4096.
+        let scheduler = if audio_frozen {
+            ltx_core_scheduler(self.scheduler_config(), &job.schedule)
+        } else {
+            pipeline_scheduler(self.scheduler_config(), &job.schedule, video.dim(1)?)
+        }
+        .map_err(|e| PipelineError::InvalidInput(e.to_string()))?;
         let timesteps = scheduler.timesteps().to_vec();
         let sigmas = scheduler.sigmas().to_vec();
         let rows = prompts.len();
+        // ltx-pipelines' audio → video runs the unconditional pass with the
+        // positive audio context (it drops the negative prompt's). The mask
+        // stays shared: LTX-2's connectors fill padding with registers, so it
+        // is all ones (ltx-core passes none).
+        let batch_audio_captions = if audio_frozen && rows > 1 {
+            Tensor::cat(&vec![positive_row(&connectors.audio)?; rows], 0)?
+        } else {
+            connectors.audio.clone()
+        };
         for (i, &timestep) in timesteps.iter().enumerate() {
             if cancel.is_cancelled() {
                 return Err(PipelineError::Cancelled);
@@ -201,6 +228,7 @@ impl Ltx2Pipeline {
             };
             let cross = ForwardOptions {
                 use_cross_timestep: true,
+                stg_video_only: audio_frozen,
                 ..ForwardOptions::default()
             };
             // The main pass: both prompts batched when guiding by CFG.
@@ -209,7 +237,7 @@ impl Ltx2Pipeline {
                 &repeat(&video)?,
                 &repeat(&audio)?,
                 &connectors.video,
-                &connectors.audio,
+                &batch_audio_captions,
                 &connectors.mask,
                 &cross,
             )?;

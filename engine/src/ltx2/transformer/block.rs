@@ -53,6 +53,8 @@ pub struct BlockInputs<'a> {
     pub cross_modal: bool,
     /// STG at this block.
     pub perturbation: Option<&'a Perturbation>,
+    /// STG skips the video self-attention only (see `ForwardOptions::stg_video_only`).
+    pub stg_video_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -174,11 +176,12 @@ impl TransformerBlock {
         let eps = self.eps;
         let video_p = mod_params(&self.scale_shift_table, inp.temb)?;
         let audio_p = mod_params(&self.audio_scale_shift_table, inp.temb_audio)?;
-        let perturbation = if self.perturbed_attn {
-            inp.perturbation
-        } else {
-            None
-        };
+        let (video_perturbation, audio_perturbation) =
+            match (self.perturbed_attn, inp.stg_video_only) {
+                (_, true) => (inp.perturbation, None),
+                (true, false) => (inp.perturbation, inp.perturbation),
+                (false, false) => (None, None),
+            };
 
         // 1. Self-attention, each stream.
         let normed = modulate(&rms_norm(x, eps)?, &video_p[0], &video_p[1])?;
@@ -188,7 +191,7 @@ impl TransformerBlock {
             Some(inp.video_rope),
             None,
             None,
-            perturbation,
+            video_perturbation,
         )?;
         let x = (x + attended.broadcast_mul(&video_p[2])?)?;
         let normed = modulate(&rms_norm(audio, eps)?, &audio_p[0], &audio_p[1])?;
@@ -198,7 +201,7 @@ impl TransformerBlock {
             Some(inp.audio_rope),
             None,
             None,
-            perturbation,
+            audio_perturbation,
         )?;
         let audio = (audio + attended.broadcast_mul(&audio_p[2])?)?;
 

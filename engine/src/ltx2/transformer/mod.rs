@@ -43,6 +43,12 @@ pub struct ForwardOptions {
     pub isolate_modalities: bool,
     /// Blocks whose self-attention STG perturbs (every sample).
     pub stg_blocks: Vec<usize>,
+    /// STG as ltx-core's `SKIP_VIDEO_SELF_ATTN` alone (its audio-to-video
+    /// pipeline, where the audio guider has no STG): only the video
+    /// self-attention is skipped, in any model (ltx-core has no
+    /// `perturbed_attn` switch). Off: diffusers' STG, both streams, in models
+    /// built with `perturbed_attn`.
+    pub stg_video_only: bool,
     /// Cross-modal modulation from the other stream's sigma (LTX-2.3's
     /// behaviour) rather than the stream's own timestep (LTX-2.0's).
     pub use_cross_timestep: bool,
@@ -431,6 +437,7 @@ impl Transformer {
                 audio_caption_bias: caption_bias.as_ref(),
                 cross_modal: !options.isolate_modalities,
                 perturbation: options.stg_blocks.contains(&i).then_some(&perturb_all),
+                stg_video_only: options.stg_video_only,
             };
             (x, a) = block.forward(&x, &a, &inputs)?;
         }

@@ -142,11 +142,7 @@ fn conv2d_f32(
         }
     }
     let threads = candle_core::utils::get_num_threads();
-    let parallelism = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
+    let parallelism = gemm_parallelism();
     let (w_storage, w_layout) = weight.storage_and_layout();
     let Storage::Cpu(w_cpu) = &*w_storage else {
         candle_core::bail!("conv2d: expected a CPU weight");
@@ -239,9 +235,18 @@ fn columns(x: &[f32], g: &Geometry, threads: usize) -> Vec<f32> {
     out
 }
 
+/// `gemm` on every thread candle uses (rayon's pool), or on this one alone.
+pub(crate) fn gemm_parallelism() -> gemm::Parallelism {
+    match candle_core::utils::get_num_threads() {
+        0 | 1 => gemm::Parallelism::None,
+        threads => gemm::Parallelism::Rayon(threads),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::max_abs_diff;
     use candle_nn::{Conv1dConfig, Conv2dConfig};
 
     fn random(shape: &[usize], seed: u64) -> Tensor {
@@ -257,20 +262,6 @@ mod tests {
             })
             .collect();
         Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        assert_eq!(a.dims(), b.dims());
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
     }
 
     #[test]
@@ -292,7 +283,7 @@ mod tests {
             let reference = conv.forward(&x).unwrap();
             // Same products summed in another order: f32 rounding only.
             assert!(
-                max_diff(&ours, &reference) < 1e-4,
+                max_abs_diff(&ours, &reference) < 1e-4,
                 "{cin} {cout} {k} {padding} {dilation}"
             );
         }
@@ -343,7 +334,7 @@ mod tests {
                 .unwrap();
             let reference = conv.forward(&padded).unwrap();
             let ours = conv2d(&conv, &x, pad).unwrap();
-            assert!(max_diff(&ours, &reference) < 1e-4, "{pad:?}");
+            assert!(max_abs_diff(&ours, &reference) < 1e-4, "{pad:?}");
         }
     }
 
@@ -351,7 +342,7 @@ mod tests {
     fn conv1d_without_bias_and_too_short_input() {
         let conv = Conv1d::new(random(&[2, 2, 5], 7), None, Conv1dConfig::default());
         let x = random(&[1, 2, 8], 8);
-        assert!(max_diff(&conv1d(&conv, &x).unwrap(), &conv.forward(&x).unwrap()) < 1e-4);
+        assert!(max_abs_diff(&conv1d(&conv, &x).unwrap(), &conv.forward(&x).unwrap()) < 1e-4);
         // Shorter than the kernel: an error, not a panic.
         assert!(conv1d(&conv, &random(&[1, 2, 3], 9)).is_err());
     }

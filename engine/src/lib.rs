@@ -13,6 +13,8 @@ pub mod ltx2;
 pub mod perception;
 mod renderer;
 mod single_file;
+#[cfg(test)]
+mod test_support;
 pub mod testsrc;
 mod validate;
 pub mod voice;

@@ -71,6 +71,7 @@ from ltx_pipelines.utils.types import PipelineComponents
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ltx2_common import FIXTURES, contiguous, fixture_dir  # noqa: E402
+from ltx2_single_file_ltx_core import ltx_core_config  # noqa: E402
 
 OUT = fixture_dir("a2v")
 PROMPT, NEGATIVE = 0, 1  # rows of text/reference.safetensors
@@ -88,31 +89,7 @@ CASES = {
 def transformer():
     """ltx-core's LTXModel configured from the tiny fixture's configs, weights from the single file."""
     t = json.load(open(os.path.join(FIXTURES, "transformer/transformer/config.json")))
-    c = json.load(open(os.path.join(FIXTURES, "text/connectors_2_0/config.json")))
-    cfg = {"transformer": dict(
-        num_attention_heads=t["num_attention_heads"], attention_head_dim=t["attention_head_dim"],
-        in_channels=t["in_channels"], out_channels=t["out_channels"], num_layers=t["num_layers"],
-        cross_attention_dim=t["cross_attention_dim"], audio_num_attention_heads=t["audio_num_attention_heads"],
-        audio_attention_head_dim=t["audio_attention_head_dim"], audio_in_channels=t["audio_in_channels"],
-        audio_out_channels=t["audio_out_channels"], audio_cross_attention_dim=t["audio_cross_attention_dim"],
-        caption_channels=t["caption_channels"], rope_type="split", frequencies_precision="float64",
-        connector_num_attention_heads=c["video_connector_num_attention_heads"],
-        connector_attention_head_dim=c["video_connector_attention_head_dim"],
-        connector_num_layers=c["video_connector_num_layers"],
-        audio_connector_num_attention_heads=c["audio_connector_num_attention_heads"],
-        audio_connector_attention_head_dim=c["audio_connector_attention_head_dim"],
-        audio_connector_num_layers=c["audio_connector_num_layers"],
-        connector_num_learnable_registers=c["video_connector_num_learnable_registers"],
-        dropout=0.0, attention_bias=True, num_vector_embeds=None, activation_fn="gelu-approximate",
-        num_embeds_ada_norm=1000, use_linear_projection=False, only_cross_attention=False,
-        cross_attention_norm=True, double_self_attention=False, upcast_attention=False,
-        standardization_norm="rms_norm", norm_elementwise_affine=False, qk_norm="rms_norm",
-        positional_embedding_type="rope", use_audio_video_cross_attention=True, share_ff=False,
-        av_cross_ada_norm=True, use_middle_indices_grid=True,
-        # diffusers' name for it; ltx-core's default (1) is not the model's
-        av_ca_timestep_scale_multiplier=t["cross_attn_timestep_scale_multiplier"],
-        timestep_scale_multiplier=t["timestep_scale_multiplier"],
-    )}
+    cfg = ltx_core_config(FIXTURES)
     prefix = "model.diffusion_model."
     sd = load_file(os.path.join(FIXTURES, "single_file/tiny.safetensors"))
     part = {

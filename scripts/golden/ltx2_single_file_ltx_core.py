@@ -30,40 +30,52 @@ from ltx_core.text_encoders.gemma.embeddings_connector import (
 )
 
 F = os.path.join(os.path.dirname(__file__), "..", "..", "engine", "tests", "fixtures", "ltx2")
-sd = load_file(F + "/single_file/tiny.safetensors")
-t = json.load(open(F + "/transformer/transformer/config.json"))
-c = json.load(open(F + "/text/connectors_2_0/config.json"))
-cfg = {"transformer": dict(
-    num_attention_heads=t["num_attention_heads"], attention_head_dim=t["attention_head_dim"],
-    in_channels=t["in_channels"], out_channels=t["out_channels"], num_layers=t["num_layers"],
-    cross_attention_dim=t["cross_attention_dim"], audio_num_attention_heads=t["audio_num_attention_heads"],
-    audio_attention_head_dim=t["audio_attention_head_dim"], audio_in_channels=t["audio_in_channels"],
-    audio_out_channels=t["audio_out_channels"], audio_cross_attention_dim=t["audio_cross_attention_dim"],
-    caption_channels=t["caption_channels"], rope_type="split", frequencies_precision="float64",
-    connector_num_attention_heads=c["video_connector_num_attention_heads"],
-    connector_attention_head_dim=c["video_connector_attention_head_dim"],
-    connector_num_layers=c["video_connector_num_layers"],
-    audio_connector_num_attention_heads=c["audio_connector_num_attention_heads"],
-    audio_connector_attention_head_dim=c["audio_connector_attention_head_dim"],
-    audio_connector_num_layers=c["audio_connector_num_layers"],
-    connector_num_learnable_registers=c["video_connector_num_learnable_registers"],
-    dropout=0.0, attention_bias=True, num_vector_embeds=None, activation_fn="gelu-approximate",
-    num_embeds_ada_norm=1000, use_linear_projection=False, only_cross_attention=False,
-    cross_attention_norm=True, double_self_attention=False, upcast_attention=False,
-    standardization_norm="rms_norm", norm_elementwise_affine=False, qk_norm="rms_norm",
-    positional_embedding_type="rope", use_audio_video_cross_attention=True, share_ff=False,
-    av_cross_ada_norm=True, use_middle_indices_grid=True,
-)}
-P = "model.diffusion_model."
-def strict(name, model, prefix, exclude=()):
-    part = {k[len(prefix):]: x for k, x in sd.items() if k.startswith(prefix) and not k[len(prefix):].startswith(exclude)}
-    model = model.to_empty(device="cpu") if any(p.is_meta for p in model.parameters()) else model
-    if hasattr(model, "learnable_registers"):  # ltx-core's configurator hard-codes 128
-        model.learnable_registers = torch.nn.Parameter(torch.empty(part["learnable_registers"].shape))
-    missing, unexpected = model.load_state_dict(part, strict=False)
-    assert not missing and not unexpected, (name, missing[:8], unexpected[:8])
-    print(f"{name}: all {len(part)} names taken")
-conn = ("video_embeddings_connector.", "audio_embeddings_connector.")
-strict("transformer", LTXModelConfigurator.from_config(cfg), P, conn)
-strict("video connector", Embeddings1DConnectorConfigurator.from_config(cfg), P + "video_embeddings_connector.")
-strict("audio connector", AudioEmbeddings1DConnectorConfigurator.from_config(cfg), P + "audio_embeddings_connector.")
+
+
+def ltx_core_config(fixtures=F):
+    """ltx-core's model config for the tiny transformer and connectors (also used by
+    ltx2_a2v_ltx_core.py), from the fixture's diffusers configs."""
+    t = json.load(open(fixtures + "/transformer/transformer/config.json"))
+    c = json.load(open(fixtures + "/text/connectors_2_0/config.json"))
+    return {"transformer": dict(
+        num_attention_heads=t["num_attention_heads"], attention_head_dim=t["attention_head_dim"],
+        in_channels=t["in_channels"], out_channels=t["out_channels"], num_layers=t["num_layers"],
+        cross_attention_dim=t["cross_attention_dim"], audio_num_attention_heads=t["audio_num_attention_heads"],
+        audio_attention_head_dim=t["audio_attention_head_dim"], audio_in_channels=t["audio_in_channels"],
+        audio_out_channels=t["audio_out_channels"], audio_cross_attention_dim=t["audio_cross_attention_dim"],
+        caption_channels=t["caption_channels"], rope_type="split", frequencies_precision="float64",
+        connector_num_attention_heads=c["video_connector_num_attention_heads"],
+        connector_attention_head_dim=c["video_connector_attention_head_dim"],
+        connector_num_layers=c["video_connector_num_layers"],
+        audio_connector_num_attention_heads=c["audio_connector_num_attention_heads"],
+        audio_connector_attention_head_dim=c["audio_connector_attention_head_dim"],
+        audio_connector_num_layers=c["audio_connector_num_layers"],
+        connector_num_learnable_registers=c["video_connector_num_learnable_registers"],
+        dropout=0.0, attention_bias=True, num_vector_embeds=None, activation_fn="gelu-approximate",
+        num_embeds_ada_norm=1000, use_linear_projection=False, only_cross_attention=False,
+        cross_attention_norm=True, double_self_attention=False, upcast_attention=False,
+        standardization_norm="rms_norm", norm_elementwise_affine=False, qk_norm="rms_norm",
+        positional_embedding_type="rope", use_audio_video_cross_attention=True, share_ff=False,
+        av_cross_ada_norm=True, use_middle_indices_grid=True,
+        # diffusers' name for it; ltx-core's default (1) is not the model's
+        av_ca_timestep_scale_multiplier=t["cross_attn_timestep_scale_multiplier"],
+        timestep_scale_multiplier=t["timestep_scale_multiplier"],
+    )}
+
+
+if __name__ == "__main__":
+    sd = load_file(F + "/single_file/tiny.safetensors")
+    cfg = ltx_core_config()
+    P = "model.diffusion_model."
+    def strict(name, model, prefix, exclude=()):
+        part = {k[len(prefix):]: x for k, x in sd.items() if k.startswith(prefix) and not k[len(prefix):].startswith(exclude)}
+        model = model.to_empty(device="cpu") if any(p.is_meta for p in model.parameters()) else model
+        if hasattr(model, "learnable_registers"):  # ltx-core's configurator hard-codes 128
+            model.learnable_registers = torch.nn.Parameter(torch.empty(part["learnable_registers"].shape))
+        missing, unexpected = model.load_state_dict(part, strict=False)
+        assert not missing and not unexpected, (name, missing[:8], unexpected[:8])
+        print(f"{name}: all {len(part)} names taken")
+    conn = ("video_embeddings_connector.", "audio_embeddings_connector.")
+    strict("transformer", LTXModelConfigurator.from_config(cfg), P, conn)
+    strict("video connector", Embeddings1DConnectorConfigurator.from_config(cfg), P + "video_embeddings_connector.")
+    strict("audio connector", AudioEmbeddings1DConnectorConfigurator.from_config(cfg), P + "audio_embeddings_connector.")

@@ -121,11 +121,7 @@ impl CausalConv3d {
         let per_frame = k * hw;
         let chunk = (MAX_COLUMN_ELEMENTS / per_frame.max(1)).max(1);
         let threads = candle_core::utils::get_num_threads();
-        let parallelism = if threads > 1 {
-            gemm::Parallelism::Rayon(threads)
-        } else {
-            gemm::Parallelism::None
-        };
+        let parallelism = crate::cpu_conv::gemm_parallelism();
         for b in 0..batch {
             let x_b = &src[b * cin * t * h * w..][..cin * t * h * w];
             let mut t0 = 0;

@@ -39,11 +39,7 @@ impl CausalConv3d {
             candle_core::bail!("conv3d: the wide path needs odd kernels with same padding");
         }
         let threads = candle_core::utils::get_num_threads().max(1);
-        let parallelism = if threads > 1 {
-            gemm::Parallelism::Rayon(threads)
-        } else {
-            gemm::Parallelism::None
-        };
+        let parallelism = crate::cpu_conv::gemm_parallelism();
         let k = kw * g.cin;
         let row_len = g.h * wp; // one output frame, padded columns included
         let mut out = Vec::new();
@@ -207,6 +203,7 @@ fn channels_last(
 
 #[cfg(test)]
 mod tests {
+    use crate::test_support::max_abs_diff;
     use std::collections::HashMap;
 
     use candle_core::{DType, Device, Tensor};
@@ -231,19 +228,6 @@ mod tests {
         CausalConv3d::new(cin, cout, kernel, (1, 1, 1), causal, vb).unwrap()
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
-
     /// The channels-last path gives the column-matrix path's output (f32
     /// sums in another order: 1e-5 relative to values around 1), for
     /// causal, symmetric and reflect padding, batches, and 1×1 kernels.
@@ -262,8 +246,8 @@ mod tests {
             let wide = conv.forward_cpu_f32_by(&x, reflect, true).unwrap();
             let columns = conv.forward_cpu_f32_by(&x, reflect, false).unwrap();
             assert_eq!(wide.dims(), columns.dims());
-            let scale = max_diff(&columns, &columns.zeros_like().unwrap());
-            let err = max_diff(&wide, &columns);
+            let scale = max_abs_diff(&columns, &columns.zeros_like().unwrap());
+            let err = max_abs_diff(&wide, &columns);
             assert!(
                 err <= 1e-5 * scale,
                 "{kernel:?} causal {causal} reflect {reflect}: {err}"

@@ -12,6 +12,8 @@
 //! and the product comes out in `[out, h', w']` order.
 //! Other devices, dtypes and strides keep candle's convolutions.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{DType, Device, Result, Storage, Tensor};
 use candle_nn::{Conv1d, Conv2d, Module};
 
@@ -134,12 +136,14 @@ fn conv2d_f32(
     let x = x.contiguous()?;
     let weight = weight.contiguous()?;
 
-    let mut out = vec![0f32; batch * cout * n];
-    if let Some(bias) = bias {
-        let bias = bias.flatten_all()?.to_vec1::<f32>()?;
-        for (r, row) in out.chunks_mut(n).enumerate() {
-            row.fill(bias[r % cout]);
-        }
+    // The output starts as the bias (or zeros), written once.
+    let bias = match bias {
+        Some(bias) => bias.flatten_all()?.to_vec1::<f32>()?,
+        None => vec![0.0; cout],
+    };
+    let mut out = Vec::with_capacity(batch * cout * n);
+    for r in 0..batch * cout {
+        out.extend(std::iter::repeat_n(bias[r % cout], n));
     }
     let threads = candle_core::utils::get_num_threads();
     let parallelism = gemm_parallelism();
@@ -192,9 +196,14 @@ fn conv2d_f32(
 /// plane `c` shifted by `(dh, dw) · dilation` (zeros where that reads padding).
 fn columns(x: &[f32], g: &Geometry, threads: usize) -> Vec<f32> {
     let (rows, row_len) = (g.cin * g.kh * g.kw, g.h_out * g.w_out);
-    let mut out = vec![0f32; rows * row_len];
-    let fill = |first_row: usize, block: &mut [f32]| {
+    // Zeroed row by row inside the (threaded) fill, while the row is in
+    // cache: zeroing the whole buffer up front was a single-threaded pass.
+    let mut out: Vec<f32> = Vec::with_capacity(rows * row_len);
+    let fill = |first_row: usize, block: &mut [MaybeUninit<f32>]| {
         for (i, row) in block.chunks_mut(row_len).enumerate() {
+            row.fill(MaybeUninit::new(0.0));
+            // SAFETY: every element was just initialised.
+            let row = unsafe { &mut *(row as *mut [MaybeUninit<f32>] as *mut [f32]) };
             let r = first_row + i;
             let (c, tap) = (r / (g.kh * g.kw), r % (g.kh * g.kw));
             let (dy, dx) = ((tap / g.kw) * g.dilation, (tap % g.kw) * g.dilation);
@@ -203,7 +212,7 @@ fn columns(x: &[f32], g: &Geometry, threads: usize) -> Vec<f32> {
             let x_lo = g.pad.left.saturating_sub(dx).min(g.w_out);
             let x_hi = (g.w + g.pad.left).saturating_sub(dx).min(g.w_out);
             if x_lo >= x_hi {
-                continue; // a zero row (the buffer starts zeroed)
+                continue; // a zero row
             }
             for y in 0..g.h_out {
                 let sy = y + dy;
@@ -221,17 +230,20 @@ fn columns(x: &[f32], g: &Geometry, threads: usize) -> Vec<f32> {
     } else {
         threads.clamp(1, rows)
     };
+    let spare = &mut out.spare_capacity_mut()[..rows * row_len];
     if threads == 1 {
-        fill(0, &mut out);
-        return out;
+        fill(0, spare);
+    } else {
+        let rows_per_thread = rows.div_ceil(threads);
+        std::thread::scope(|scope| {
+            for (i, block) in spare.chunks_mut(rows_per_thread * row_len).enumerate() {
+                let fill = &fill;
+                scope.spawn(move || fill(i * rows_per_thread, block));
+            }
+        });
     }
-    let rows_per_thread = rows.div_ceil(threads);
-    std::thread::scope(|scope| {
-        for (i, block) in out.chunks_mut(rows_per_thread * row_len).enumerate() {
-            let fill = &fill;
-            scope.spawn(move || fill(i * rows_per_thread, block));
-        }
-    });
+    // SAFETY: `fill` zeroed every row before writing into it.
+    unsafe { out.set_len(rows * row_len) };
     out
 }
 

@@ -17,10 +17,10 @@ use std::mem::MaybeUninit;
 use candle_core::{DType, Device, Result, Storage, Tensor};
 use candle_nn::{Conv1d, Conv2d, Module};
 
+use crate::cpu_parallel::{fill_rows, gemm_parallelism};
+
 /// Most elements of one column matrix (1 GiB of f32); larger inputs use candle's path.
 const MAX_COLUMN_ELEMENTS: usize = 1 << 28;
-/// Below this many column elements the columns are filled on the calling thread only.
-const PARALLEL_COLUMN_ELEMENTS: usize = 1 << 16;
 
 /// Zero padding on each side of the two spatial axes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -145,7 +145,6 @@ fn conv2d_f32(
     for r in 0..batch * cout {
         out.extend(std::iter::repeat_n(bias[r % cout], n));
     }
-    let threads = candle_core::utils::get_num_threads();
     let parallelism = gemm_parallelism();
     let (w_storage, w_layout) = weight.storage_and_layout();
     let Storage::Cpu(w_cpu) = &*w_storage else {
@@ -158,7 +157,7 @@ fn conv2d_f32(
     };
     let src = &x_cpu.as_slice::<f32>()?[x_layout.start_offset()..][..batch * cin * h * w];
     for b in 0..batch {
-        let cols = columns(&src[b * cin * h * w..][..cin * h * w], &g, threads);
+        let cols = columns(&src[b * cin * h * w..][..cin * h * w], &g);
         let dst = &mut out[b * cout * n..][..cout * n];
         // SAFETY: row-major operands: the weight is cout × k (row stride k), the
         // columns k × n (row stride n), dst cout × n (row stride n); all three
@@ -194,11 +193,10 @@ fn conv2d_f32(
 
 /// The columns `[in · kh · kw, h' · w']`: row `(c · kh + dh) · kw + dw` holds
 /// plane `c` shifted by `(dh, dw) · dilation` (zeros where that reads padding).
-fn columns(x: &[f32], g: &Geometry, threads: usize) -> Vec<f32> {
+fn columns(x: &[f32], g: &Geometry) -> Vec<f32> {
     let (rows, row_len) = (g.cin * g.kh * g.kw, g.h_out * g.w_out);
     // Zeroed row by row inside the (threaded) fill, while the row is in
     // cache: zeroing the whole buffer up front was a single-threaded pass.
-    let mut out: Vec<f32> = Vec::with_capacity(rows * row_len);
     let fill = |first_row: usize, block: &mut [MaybeUninit<f32>]| {
         for (i, row) in block.chunks_mut(row_len).enumerate() {
             row.fill(MaybeUninit::new(0.0));
@@ -225,34 +223,8 @@ fn columns(x: &[f32], g: &Geometry, threads: usize) -> Vec<f32> {
             }
         }
     };
-    let threads = if rows * row_len < PARALLEL_COLUMN_ELEMENTS {
-        1
-    } else {
-        threads.clamp(1, rows)
-    };
-    let spare = &mut out.spare_capacity_mut()[..rows * row_len];
-    if threads == 1 {
-        fill(0, spare);
-    } else {
-        let rows_per_thread = rows.div_ceil(threads);
-        std::thread::scope(|scope| {
-            for (i, block) in spare.chunks_mut(rows_per_thread * row_len).enumerate() {
-                let fill = &fill;
-                scope.spawn(move || fill(i * rows_per_thread, block));
-            }
-        });
-    }
-    // SAFETY: `fill` zeroed every row before writing into it.
-    unsafe { out.set_len(rows * row_len) };
-    out
-}
-
-/// `gemm` on every thread candle uses (rayon's pool), or on this one alone.
-pub(crate) fn gemm_parallelism() -> gemm::Parallelism {
-    match candle_core::utils::get_num_threads() {
-        0 | 1 => gemm::Parallelism::None,
-        threads => gemm::Parallelism::Rayon(threads),
-    }
+    // SAFETY: `fill` zeroes every row before writing into it.
+    unsafe { fill_rows(rows, row_len, fill) }
 }
 
 #[cfg(test)]

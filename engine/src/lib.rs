@@ -7,6 +7,7 @@
 mod cpu_conv;
 mod cpu_float;
 mod cpu_memory;
+mod cpu_parallel;
 mod linear;
 pub mod ltx;
 pub mod ltx2;

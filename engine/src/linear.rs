@@ -106,7 +106,7 @@ fn forward_f32_cpu(x: &Tensor, weight_t: &Tensor, bias: Option<&Tensor>) -> Resu
     };
     let lhs = &x_cpu.as_slice::<f32>()?[x_layout.start_offset()..][..rows * k];
     let rhs = &w_cpu.as_slice::<f32>()?[w_layout.start_offset()..][..k * n];
-    let parallelism = crate::cpu_conv::gemm_parallelism();
+    let parallelism = crate::cpu_parallel::gemm_parallelism();
     // SAFETY: lhs holds rows × k, rhs k × n and out rows × n, all row-major
     // (lengths taken above), in distinct allocations.
     unsafe {

@@ -18,8 +18,6 @@ use super::conv3d_cpu_wide::WIDE_ENOUGH;
 
 /// Most elements of one column matrix (1 GiB of f32); longer inputs go a few frames at a time.
 const MAX_COLUMN_ELEMENTS: usize = 1 << 28;
-/// Below this many column elements the column matrix is filled on the calling thread only.
-const PARALLEL_COLUMN_ELEMENTS: usize = 1 << 16;
 
 /// Padding and output geometry of one input.
 #[derive(Clone, Copy)]
@@ -120,15 +118,14 @@ impl CausalConv3d {
         let k = kh * kw * cin;
         let per_frame = k * hw;
         let chunk = (MAX_COLUMN_ELEMENTS / per_frame.max(1)).max(1);
-        let threads = candle_core::utils::get_num_threads();
-        let parallelism = crate::cpu_conv::gemm_parallelism();
+        let parallelism = crate::cpu_parallel::gemm_parallelism();
         for b in 0..batch {
             let x_b = &src[b * cin * t * h * w..][..cin * t * h * w];
             let mut t0 = 0;
             while t0 < g.t_out {
                 let frames = chunk.min(g.t_out - t0);
                 let span = frames + kt - 1;
-                let cols = columns(x_b, &g, t0, span, (kh, kw), threads);
+                let cols = columns(x_b, &g, t0, span, (kh, kw));
                 let dst_offset = b * cout * g.t_out * hw + t0 * hw;
                 for (dt, weight) in weights.iter().enumerate() {
                     let rhs = &cols[dt * hw..];
@@ -183,22 +180,8 @@ impl CausalConv3d {
 /// clamped to the edges, as the replicate padding in time; zeros outside in
 /// height and width). Every element is written exactly once, so the buffer
 /// is not zeroed first: that memset was 5% of a decode.
-fn columns(
-    x: &[f32],
-    g: &Geometry,
-    t0: usize,
-    span: usize,
-    (kh, kw): (usize, usize),
-    threads: usize,
-) -> Vec<f32> {
+fn columns(x: &[f32], g: &Geometry, t0: usize, span: usize, (kh, kw): (usize, usize)) -> Vec<f32> {
     let (rows, row_len) = (kh * kw * g.cin, span * g.h_out * g.w_out);
-    let mut out: Vec<f32> = Vec::with_capacity(rows * row_len);
-    let threads = if rows * row_len < PARALLEL_COLUMN_ELEMENTS {
-        1
-    } else {
-        threads.clamp(1, rows)
-    };
-    let rows_per_thread = rows.div_ceil(threads);
     let fill = |first_row: usize, block: &mut [MaybeUninit<f32>]| {
         for (i, row) in block.chunks_mut(row_len).enumerate() {
             let r = first_row + i;
@@ -234,22 +217,9 @@ fn columns(
             }
         }
     };
-    let spare = &mut out.spare_capacity_mut()[..rows * row_len];
-    if threads == 1 {
-        fill(0, spare);
-    } else {
-        std::thread::scope(|scope| {
-            for (k, block) in spare.chunks_mut(rows_per_thread * row_len).enumerate() {
-                let fill = &fill;
-                scope.spawn(move || fill(k * rows_per_thread, block));
-            }
-        });
-    }
-    // SAFETY: `fill` wrote every element of the first rows * row_len: each
-    // row's span * h_out lines, each line either filled or written at
-    // 0..x_lo, x_lo..x_hi and x_hi..w_out.
-    unsafe { out.set_len(rows * row_len) };
-    out
+    // SAFETY: `fill` writes every element: each row's span * h_out lines,
+    // each line either filled or written at 0..x_lo, x_lo..x_hi and x_hi..w_out.
+    unsafe { crate::cpu_parallel::fill_rows(rows, row_len, fill) }
 }
 
 /// The input index that padded index `padded` reads on an axis of `len` with

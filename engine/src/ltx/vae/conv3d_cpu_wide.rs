@@ -39,13 +39,13 @@ impl CausalConv3d {
             candle_core::bail!("conv3d: the wide path needs odd kernels with same padding");
         }
         let threads = candle_core::utils::get_num_threads().max(1);
-        let parallelism = crate::cpu_conv::gemm_parallelism();
+        let parallelism = crate::cpu_parallel::gemm_parallelism();
         let k = kw * g.cin;
         let row_len = g.h * wp; // one output frame, padded columns included
         let mut out = Vec::new();
         for b in 0..batch {
             let x_b = &x[b * g.cin * g.t * g.h * g.w..][..g.cin * g.t * g.h * g.w];
-            let padded = channels_last(x_b, g, (tp, hp, wp), kw, threads);
+            let padded = channels_last(x_b, g, (tp, hp, wp));
             let mut wide: Vec<f32> = Vec::with_capacity(cout * g.t_out * row_len);
             let dst = wide.spare_capacity_mut().as_mut_ptr().cast::<f32>();
             for t in 0..g.t_out {
@@ -136,30 +136,27 @@ fn crop_and_add_bias(
 }
 
 /// `[in, t, h, w]` → padded `[t', h', w', in]`: frames repeated at the edges
-/// in time, zeros (or reflection) around in height and width, plus `kw - 1`
-/// pixels of zeros at the end (the last row's discarded columns read them).
-fn channels_last(
-    x: &[f32],
-    g: &Geometry,
-    (tp, hp, wp): (usize, usize, usize),
-    kw: usize,
-    threads: usize,
-) -> Vec<f32> {
+/// in time, zeros (or reflection) around in height and width, plus one row of
+/// zeros at the end (the last row's discarded columns read into it).
+fn channels_last(x: &[f32], g: &Geometry, (tp, hp, wp): (usize, usize, usize)) -> Vec<f32> {
     let cin = g.cin;
-    let row = wp * cin;
-    let len = tp * hp * row + (kw - 1) * cin;
-    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let rows = tp * hp;
     // Where each padded column reads from: the same for every row.
     let sources: Vec<Option<usize>> = (0..wp)
         .map(|xp| source(xp, g.pad_w, g.w, g.reflect))
         .collect();
     let edges: Vec<usize> = (0..g.pad_w).chain(g.pad_w + g.w..wp).collect();
-    let fill = |first_row: usize, rows: &mut [MaybeUninit<f32>]| {
-        for (i, dst) in rows.chunks_mut(row).enumerate() {
+    let fill = |first_row: usize, block: &mut [MaybeUninit<f32>]| {
+        for (i, dst) in block.chunks_mut(wp * cin).enumerate() {
             let r = first_row + i;
             let (ti, yp) = (r / hp, r % hp);
             let frame = ti.saturating_sub(g.pad_t).min(g.t - 1);
-            let Some(sy) = source(yp, g.pad_h, g.h, g.reflect) else {
+            let sy = if r < rows {
+                source(yp, g.pad_h, g.h, g.reflect)
+            } else {
+                None // the trailing row
+            };
+            let Some(sy) = sy else {
                 dst.fill(MaybeUninit::new(0.0));
                 continue;
             };
@@ -184,21 +181,9 @@ fn channels_last(
             }
         }
     };
-    let rows = tp * hp;
-    let spare = &mut out.spare_capacity_mut()[..len];
-    let (body, tail) = spare.split_at_mut(rows * row);
-    tail.fill(MaybeUninit::new(0.0));
-    let per_thread = rows.div_ceil(threads.clamp(1, rows));
-    std::thread::scope(|scope| {
-        for (k, block) in body.chunks_mut(per_thread * row).enumerate() {
-            let fill = &fill;
-            scope.spawn(move || fill(k * per_thread, block));
-        }
-    });
-    // SAFETY: every row was filled (zeros, or each pixel's cin values: zero
-    // columns above, the rest channel by channel) and the tail zeroed.
-    unsafe { out.set_len(len) };
-    out
+    // SAFETY: every row is filled: zeros, or each pixel's cin values (zero
+    // columns above, the rest channel by channel).
+    unsafe { crate::cpu_parallel::fill_rows(rows + 1, wp * cin, fill) }
 }
 
 #[cfg(test)]

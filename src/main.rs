@@ -125,6 +125,8 @@ enum JobsCommand {
 }
 
 fn main() -> std::process::ExitCode {
+    // Before any thread starts: it sets an environment variable.
+    reel_engine::single_cpu_pool();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

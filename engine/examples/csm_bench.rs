@@ -18,6 +18,7 @@ const RUNS: usize = 3;
 const LINE: &str = "hello there, this is a benchmark";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    reel_engine::single_cpu_pool();
     let usage = "usage: csm_bench MODEL_DIR FRAMES";
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().ok_or(usage)?);

@@ -16,6 +16,7 @@ use reel_engine::perception::faces::{FaceAnalyzer, FaceLimits, FaceModels};
 const RUNS: usize = 5;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    reel_engine::single_cpu_pool();
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().ok_or("usage: faces_bench MODEL_DIR IMAGE...")?);
     let limits = FaceLimits {

@@ -51,6 +51,7 @@ fn peak_rss_gib() -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    reel_engine::single_cpu_pool();
     let dir = PathBuf::from(
         std::env::args()
             .nth(1)

@@ -13,6 +13,7 @@ use candle_core::{DType, Device, Tensor};
 use reel_engine::ltx::transformer::{LatentGrid, Transformer, VideoPositions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    reel_engine::single_cpu_pool();
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(
         args.next()

@@ -16,6 +16,7 @@ use reel_engine::ltx::vae::{AutoencoderKl, ZeroNoise};
 const RUNS: usize = 5;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    reel_engine::single_cpu_pool();
     let dir = PathBuf::from(
         std::env::args()
             .nth(1)

@@ -18,6 +18,7 @@ use reel_engine::perception::speech::{SpeechToText, Whisper, WhisperOptions};
 const RUNS: usize = 3;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    reel_engine::single_cpu_pool();
     let usage = "usage: whisper_bench MODEL_DIR CLIP.f32 MAX_NEW_TOKENS";
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().ok_or(usage)?);

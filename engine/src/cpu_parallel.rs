@@ -33,19 +33,35 @@ pub(crate) unsafe fn fill_rows(
     } else {
         candle_core::utils::get_num_threads().clamp(1, rows.max(1))
     };
-    if threads == 1 {
-        fill(0, spare);
-    } else {
-        let per_thread = rows.div_ceil(threads);
-        let fill = &fill;
-        std::thread::scope(|scope| {
-            for (k, block) in spare.chunks_mut(per_thread * row_len).enumerate() {
-                scope.spawn(move || fill(k * per_thread, block));
-            }
-        });
-    }
+    let per_thread = rows.div_ceil(threads);
+    for_each_chunk(spare, per_thread * row_len, |k, block| {
+        fill(k * per_thread, block)
+    });
     // SAFETY: the caller's `fill` initialised every block, and the blocks
     // cover the first `len` elements.
     unsafe { out.set_len(len) };
     out
+}
+
+/// `work(k, chunk)` for each `chunk_len`-long chunk of `values`, on rayon's
+/// pool (the threads `gemm` runs on, so a render keeps one set of busy
+/// threads), or on the calling thread when there is only one chunk.
+pub(crate) fn for_each_chunk<T: Send>(
+    values: &mut [T],
+    chunk_len: usize,
+    work: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let chunk_len = chunk_len.max(1);
+    if values.len() <= chunk_len {
+        if !values.is_empty() {
+            work(0, values);
+        }
+        return;
+    }
+    let work = &work;
+    rayon::scope(|scope| {
+        for (k, chunk) in values.chunks_mut(chunk_len).enumerate() {
+            scope.spawn(move |_| work(k, chunk));
+        }
+    });
 }

@@ -8,6 +8,7 @@ mod cpu_conv;
 mod cpu_float;
 mod cpu_memory;
 mod cpu_parallel;
+mod cpu_threads;
 mod linear;
 pub mod ltx;
 pub mod ltx2;
@@ -22,6 +23,7 @@ pub mod voice;
 
 pub use cpu_float::flush_denormals;
 pub use cpu_memory::keep_freed_memory;
+pub use cpu_threads::single_cpu_pool;
 pub use renderer::{
     Audio, CancelToken, Progress, RenderError, RenderRequest, Rendered, Renderer, RgbImage,
 };

@@ -42,20 +42,16 @@ pub fn video_to_images(video: &Tensor) -> Result<Vec<RgbImage>> {
         let clip = &cpu.as_slice::<f32>()?[layout.start_offset()..][..3 * count * plane];
         let mut frames: Vec<Vec<u8>> = vec![Vec::new(); count];
         let threads = candle_core::utils::get_num_threads().clamp(1, count.max(1));
-        std::thread::scope(|scope| {
-            for (k, chunk) in frames.chunks_mut(count.div_ceil(threads)).enumerate() {
-                let first = k * count.div_ceil(threads);
-                scope.spawn(move || {
-                    for (j, frame) in chunk.iter_mut().enumerate() {
-                        let at = (first + j) * plane;
-                        let stride = count * plane; // from one colour plane to the next
-                        *frame = interleave(
-                            &clip[at..at + plane],
-                            &clip[stride + at..stride + at + plane],
-                            &clip[2 * stride + at..2 * stride + at + plane],
-                        );
-                    }
-                });
+        crate::cpu_parallel::for_each_chunk(&mut frames, count.div_ceil(threads), |k, chunk| {
+            let first = k * count.div_ceil(threads);
+            for (j, frame) in chunk.iter_mut().enumerate() {
+                let at = (first + j) * plane;
+                let stride = count * plane; // from one colour plane to the next
+                *frame = interleave(
+                    &clip[at..at + plane],
+                    &clip[stride + at..stride + at + plane],
+                    &clip[2 * stride + at..2 * stride + at + plane],
+                );
             }
         });
         return Ok(frames.into_iter().map(image).collect());

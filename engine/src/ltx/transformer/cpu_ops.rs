@@ -59,12 +59,7 @@ fn parallel_in_place(
         .max((1 << 14) / unit)
         .max(1)
         * unit;
-    let kernel = &kernel;
-    std::thread::scope(|scope| {
-        for piece in values.chunks_mut(per_thread) {
-            scope.spawn(move || kernel(piece));
-        }
-    });
+    crate::cpu_parallel::for_each_chunk(values, per_thread, |_, piece| kernel(piece));
     Ok(())
 }
 

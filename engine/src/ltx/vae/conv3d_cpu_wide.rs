@@ -116,19 +116,15 @@ fn crop_and_add_bias(
     out.reserve(channels * plane_out);
     let spare = &mut out.spare_capacity_mut()[..channels * plane_out];
     let per_thread = channels.div_ceil(threads.clamp(1, channels.max(1)));
-    std::thread::scope(|scope| {
-        for (k, block) in spare.chunks_mut(per_thread * plane_out).enumerate() {
-            scope.spawn(move || {
-                for (j, dst) in block.chunks_mut(plane_out).enumerate() {
-                    let o = k * per_thread + j;
-                    let src = &wide[o * plane_in..(o + 1) * plane_in];
-                    for (d, line) in dst.chunks_mut(g.w).zip(src.chunks_exact(wp)) {
-                        for (d, &v) in d.iter_mut().zip(&line[..g.w]) {
-                            d.write(v + bias[o]);
-                        }
-                    }
+    crate::cpu_parallel::for_each_chunk(spare, per_thread * plane_out, |k, block| {
+        for (j, dst) in block.chunks_mut(plane_out).enumerate() {
+            let o = k * per_thread + j;
+            let src = &wide[o * plane_in..(o + 1) * plane_in];
+            for (d, line) in dst.chunks_mut(g.w).zip(src.chunks_exact(wp)) {
+                for (d, &v) in d.iter_mut().zip(&line[..g.w]) {
+                    d.write(v + bias[o]);
                 }
-            });
+            }
         }
     });
     // SAFETY: each channel's plane_out values were written above.

@@ -67,32 +67,28 @@ fn cpu(x: &Tensor, eps: f64, modulation: Option<(&Tensor, &Tensor)>) -> Result<T
     let blocks = (b * n).div_ceil(POSITIONS);
     let per_thread = blocks.div_ceil(threads).max(1) * POSITIONS;
     let channels = c as f32;
-    std::thread::scope(|scope| {
-        for (k, piece) in inv.chunks_mut(per_thread).enumerate() {
-            scope.spawn(move || {
-                for (j, block) in piece.chunks_mut(POSITIONS).enumerate() {
-                    let first = k * per_thread + j * POSITIONS;
-                    // A block may cross into the next batch item: split it there.
-                    let mut done = 0;
-                    while done < block.len() {
-                        let at = first + done;
-                        let (bi, p) = (at / n, at % n);
-                        let len = (block.len() - done).min(n - p);
-                        let sums = &mut block[done..done + len];
-                        sums.fill(0.0);
-                        for ci in 0..c {
-                            let row = &src[(bi * c + ci) * n + p..][..len];
-                            for (s, &v) in sums.iter_mut().zip(row) {
-                                *s += v * v;
-                            }
-                        }
-                        for s in sums.iter_mut() {
-                            *s = 1.0 / (*s / channels + eps as f32).sqrt();
-                        }
-                        done += len;
+    crate::cpu_parallel::for_each_chunk(&mut inv, per_thread, |k, piece| {
+        for (j, block) in piece.chunks_mut(POSITIONS).enumerate() {
+            let first = k * per_thread + j * POSITIONS;
+            // A block may cross into the next batch item: split it there.
+            let mut done = 0;
+            while done < block.len() {
+                let at = first + done;
+                let (bi, p) = (at / n, at % n);
+                let len = (block.len() - done).min(n - p);
+                let sums = &mut block[done..done + len];
+                sums.fill(0.0);
+                for ci in 0..c {
+                    let row = &src[(bi * c + ci) * n + p..][..len];
+                    for (s, &v) in sums.iter_mut().zip(row) {
+                        *s += v * v;
                     }
                 }
-            });
+                for s in sums.iter_mut() {
+                    *s = 1.0 / (*s / channels + eps as f32).sqrt();
+                }
+                done += len;
+            }
         }
     });
 
@@ -100,22 +96,18 @@ fn cpu(x: &Tensor, eps: f64, modulation: Option<(&Tensor, &Tensor)>) -> Result<T
     let mut out = vec![0f32; b * c * n];
     let rows_per_thread = (b * c).div_ceil(threads).max(1);
     let (inv, shift, scale) = (&inv, &shift, &scale);
-    std::thread::scope(|scope| {
-        for (k, piece) in out.chunks_mut(rows_per_thread * n).enumerate() {
-            scope.spawn(move || {
-                for (j, row_out) in piece.chunks_mut(n).enumerate() {
-                    let r = k * rows_per_thread + j;
-                    let bi = r / c;
-                    let row = &src[r * n..(r + 1) * n];
-                    let inv = &inv[bi * n..(bi + 1) * n];
-                    let mul = scale.as_ref().map_or(1.0, |s| 1.0 + s[r]);
-                    let add = shift.as_ref().map_or(0.0, |s| s[r]);
-                    for ((o, &v), &i) in row_out.iter_mut().zip(row).zip(inv) {
-                        let y = v * i * mul + add;
-                        *o = y / (1.0 + exp(-y));
-                    }
-                }
-            });
+    crate::cpu_parallel::for_each_chunk(&mut out, rows_per_thread * n, |k, piece| {
+        for (j, row_out) in piece.chunks_mut(n).enumerate() {
+            let r = k * rows_per_thread + j;
+            let bi = r / c;
+            let row = &src[r * n..(r + 1) * n];
+            let inv = &inv[bi * n..(bi + 1) * n];
+            let mul = scale.as_ref().map_or(1.0, |s| 1.0 + s[r]);
+            let add = shift.as_ref().map_or(0.0, |s| s[r]);
+            for ((o, &v), &i) in row_out.iter_mut().zip(row).zip(inv) {
+                let y = v * i * mul + add;
+                *o = y / (1.0 + exp(-y));
+            }
         }
     });
     drop(storage);

@@ -71,11 +71,8 @@ fn depth_to_space_cpu(
             }
         }
     };
-    std::thread::scope(|scope| {
-        for (k, block) in out.chunks_mut(per_thread * plane).enumerate() {
-            let fill = &fill;
-            scope.spawn(move || fill(k * per_thread, block));
-        }
+    crate::cpu_parallel::for_each_chunk(&mut out, per_thread * plane, |k, block| {
+        fill(k * per_thread, block)
     });
     drop(storage);
     Ok(Some(Tensor::from_vec(

@@ -42,8 +42,9 @@ pub fn video_to_images(video: &Tensor) -> Result<Vec<RgbImage>> {
         let clip = &cpu.as_slice::<f32>()?[layout.start_offset()..][..3 * count * plane];
         let mut frames: Vec<Vec<u8>> = vec![Vec::new(); count];
         let threads = candle_core::utils::get_num_threads().clamp(1, count.max(1));
-        crate::cpu_parallel::for_each_chunk(&mut frames, count.div_ceil(threads), |k, chunk| {
-            let first = k * count.div_ceil(threads);
+        let per_thread = count.div_ceil(threads);
+        crate::cpu_parallel::for_each_chunk(&mut frames, per_thread, |k, chunk| {
+            let first = k * per_thread;
             for (j, frame) in chunk.iter_mut().enumerate() {
                 let at = (first + j) * plane;
                 let stride = count * plane; // from one colour plane to the next

@@ -106,6 +106,8 @@ pub struct EngineConfig {
     pub vae_tiling: String,
     /// GiB a whole decode may take before "auto" tiles; 0: the device's default.
     pub vae_memory_budget_gib: f64,
+    /// "auto", "builtin" or a CBLAS library's path ([`crate::cpu_blas::CpuBlas`]).
+    pub cpu_blas: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -521,6 +523,9 @@ impl Config {
             e.vae_memory_budget_gib,
             0.0..=4096.0,
         )?;
+        e.cpu_blas
+            .parse::<crate::cpu_blas::CpuBlas>()
+            .map_err(|reason| invalid("engine.cpu_blas", &e.cpu_blas, reason))?;
         Ok(())
     }
 

@@ -210,6 +210,15 @@ pub fn make_renderer(
     if model != "ltx-2" && overrides.speech.is_some() {
         anyhow::bail!("--speech needs the ltx-2 model (engine.model or --model-dir)");
     }
+    if matches!(model, "ltx-2" | "ltx-video") {
+        // Checked when the config loaded.
+        let setting = config
+            .engine
+            .cpu_blas
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))?;
+        crate::cpu_blas::load(&setting)?;
+    }
     match model {
         "ltx-2" => make_ltx2(config, &model_dir, overrides),
         "ltx-video" => make_ltx_video(config, &model_dir, overrides),

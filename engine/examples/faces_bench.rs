@@ -17,6 +17,9 @@ const RUNS: usize = 5;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     reel_engine::single_cpu_pool();
+    if let Some(blas) = reel_engine::cpu_blas::load_from_env().expect("REEL_BLAS_LIBRARY") {
+        eprintln!("products on {}", blas.display());
+    }
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().ok_or("usage: faces_bench MODEL_DIR IMAGE...")?);
     let limits = FaceLimits {

@@ -36,6 +36,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     reel_engine::single_cpu_pool();
+    if let Some(blas) = reel_engine::cpu_blas::load_from_env().expect("REEL_BLAS_LIBRARY") {
+        eprintln!("products on {}", blas.display());
+    }
     let root = PathBuf::from(std::env::args().nth(1).ok_or("usage: ltx2_bench DIR ...")?);
     let (frames, width, height, runs) = (arg(2, 25)?, arg(3, 384)?, arg(4, 256)?, arg(5, 3)?);
     let device = Device::Cpu;

@@ -14,6 +14,9 @@ use reel_engine::ltx::transformer::{LatentGrid, Transformer, VideoPositions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     reel_engine::single_cpu_pool();
+    if let Some(blas) = reel_engine::cpu_blas::load_from_env().expect("REEL_BLAS_LIBRARY") {
+        eprintln!("products on {}", blas.display());
+    }
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(
         args.next()

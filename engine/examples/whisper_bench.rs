@@ -19,6 +19,9 @@ const RUNS: usize = 3;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     reel_engine::single_cpu_pool();
+    if let Some(blas) = reel_engine::cpu_blas::load_from_env().expect("REEL_BLAS_LIBRARY") {
+        eprintln!("products on {}", blas.display());
+    }
     let usage = "usage: whisper_bench MODEL_DIR CLIP.f32 MAX_NEW_TOKENS";
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().ok_or(usage)?);

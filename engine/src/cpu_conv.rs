@@ -17,7 +17,7 @@ use std::mem::MaybeUninit;
 use candle_core::{DType, Device, Result, Storage, Tensor};
 use candle_nn::{Conv1d, Conv2d, Module};
 
-use crate::cpu_parallel::{fill_rows, gemm_parallelism};
+use crate::cpu_parallel::fill_rows;
 
 /// Most elements of one column matrix (1 GiB of f32); larger inputs use candle's path.
 const MAX_COLUMN_ELEMENTS: usize = 1 << 28;
@@ -145,7 +145,6 @@ fn conv2d_f32(
     for r in 0..batch * cout {
         out.extend(std::iter::repeat_n(bias[r % cout], n));
     }
-    let parallelism = gemm_parallelism();
     let (w_storage, w_layout) = weight.storage_and_layout();
     let Storage::Cpu(w_cpu) = &*w_storage else {
         candle_core::bail!("conv2d: expected a CPU weight");
@@ -163,26 +162,21 @@ fn conv2d_f32(
         // columns k × n (row stride n), dst cout × n (row stride n); all three
         // slices have exactly those lengths and are distinct allocations.
         unsafe {
-            gemm::gemm(
-                cout,
-                n,
-                k,
+            crate::cpu_blas::sgemm(
+                (cout, n, k),
                 dst.as_mut_ptr(),
-                1,
-                n as isize,
+                n,
                 true,
-                weight_data.as_ptr(),
-                1,
-                k as isize,
-                cols.as_ptr(),
-                1,
-                n as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
+                crate::cpu_blas::Operand {
+                    ptr: weight_data.as_ptr(),
+                    row_stride: k,
+                    col_stride: 1,
+                },
+                crate::cpu_blas::Operand {
+                    ptr: cols.as_ptr(),
+                    row_stride: n,
+                    col_stride: 1,
+                },
             );
         }
     }

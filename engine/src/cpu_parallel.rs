@@ -6,14 +6,6 @@ use std::mem::MaybeUninit;
 /// (spawning would cost more than it saves).
 const PARALLEL_ELEMENTS: usize = 1 << 16;
 
-/// `gemm` on every thread candle uses (rayon's pool), or on this one alone.
-pub(crate) fn gemm_parallelism() -> gemm::Parallelism {
-    match candle_core::utils::get_num_threads() {
-        0 | 1 => gemm::Parallelism::None,
-        threads => gemm::Parallelism::Rayon(threads),
-    }
-}
-
 /// A buffer of `rows` rows of `row_len` values, never zeroed first: each
 /// thread is handed a block of whole rows, `fill(first_row, block)`.
 ///

@@ -4,6 +4,7 @@
 //! ([`voice`]). Encoding and other
 //! FFmpeg work is `reel-media`'s.
 
+pub mod cpu_blas;
 mod cpu_conv;
 mod cpu_float;
 mod cpu_memory;

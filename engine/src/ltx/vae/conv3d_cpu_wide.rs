@@ -39,7 +39,6 @@ impl CausalConv3d {
             candle_core::bail!("conv3d: the wide path needs odd kernels with same padding");
         }
         let threads = candle_core::utils::get_num_threads().max(1);
-        let parallelism = crate::cpu_parallel::gemm_parallelism();
         let k = kw * g.cin;
         let row_len = g.h * wp; // one output frame, padded columns included
         let mut out = Vec::new();
@@ -67,26 +66,21 @@ impl CausalConv3d {
                         // row; the first product of a frame writes it without
                         // reading it (read_dst false), the others accumulate.
                         unsafe {
-                            gemm::gemm(
-                                cout,
-                                row_len,
-                                k,
+                            crate::cpu_blas::sgemm(
+                                (cout, row_len, k),
                                 dst.add(t * row_len),
-                                1,
-                                (g.t_out * row_len) as isize,
+                                g.t_out * row_len,
                                 !first,
-                                lhs.as_ptr(),
-                                1,
-                                (kh * k) as isize,
-                                rhs.as_ptr(),
-                                g.cin as isize,
-                                1,
-                                1.0,
-                                1.0,
-                                false,
-                                false,
-                                false,
-                                parallelism,
+                                crate::cpu_blas::Operand {
+                                    ptr: lhs.as_ptr(),
+                                    row_stride: kh * k,
+                                    col_stride: 1,
+                                },
+                                crate::cpu_blas::Operand {
+                                    ptr: rhs.as_ptr(),
+                                    row_stride: 1,
+                                    col_stride: g.cin,
+                                },
                             );
                         }
                     }

@@ -256,6 +256,7 @@ pub fn matmul(lhs: &Tensor, rhs: &Tensor) -> candle_core::Result<Tensor> {
                     row_stride: r_strides[rank - 2],
                     col_stride: r_strides[rank - 1],
                 },
+                true,
             );
         }
     }
@@ -281,7 +282,9 @@ unsafe impl Sync for Operand {}
 
 /// `dst = (dst if accumulate, else 0) + lhs · rhs`, with `lhs` m × k,
 /// `rhs` k × n and `dst` m × n (rows `dst_row_stride` apart, columns
-/// adjacent). With `accumulate` false `dst` is only written.
+/// adjacent). With `accumulate` false `dst` is only written. `split`: shared
+/// between rayon's threads when large enough, else on the calling thread
+/// (for callers that run many products in parallel themselves).
 ///
 /// # Safety
 ///
@@ -294,6 +297,7 @@ pub(crate) unsafe fn sgemm(
     accumulate: bool,
     lhs: Operand,
     rhs: Operand,
+    split: bool,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -310,7 +314,7 @@ pub(crate) unsafe fn sgemm(
     if let Some(blas) = BLAS.get() {
         if let Some(plan) = BlasPlan::new((m, n, k), dst_row_stride, lhs, rhs) {
             // SAFETY: the caller's contract, with the plan's layouts.
-            unsafe { plan.run(blas.sgemm, dst, accumulate, lhs, rhs) };
+            unsafe { plan.run(blas.sgemm, dst, accumulate, lhs, rhs, split) };
             return;
         }
     }
@@ -335,7 +339,11 @@ pub(crate) unsafe fn sgemm(
             false,
             false,
             false,
-            gemm_parallelism(),
+            if split {
+                gemm_parallelism()
+            } else {
+                gemm::Parallelism::None
+            },
         )
     }
 }
@@ -431,12 +439,13 @@ impl BlasPlan {
         accumulate: bool,
         lhs: Operand,
         rhs: Operand,
+        split: bool,
     ) {
         let threads = candle_core::utils::get_num_threads().max(1);
         let (m, n) = (self.m, self.n);
         let split_rows = m >= n;
         let side = if split_rows { m } else { n };
-        let parts = if self.m * self.n * self.k < PARALLEL_WORK {
+        let parts = if !split || self.m * self.n * self.k < PARALLEL_WORK {
             1
         } else {
             threads.min(side)

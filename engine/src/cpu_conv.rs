@@ -177,6 +177,7 @@ fn conv2d_f32(
                     row_stride: n,
                     col_stride: 1,
                 },
+                true,
             );
         }
     }

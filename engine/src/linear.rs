@@ -121,6 +121,7 @@ fn forward_f32_cpu(x: &Tensor, weight_t: &Tensor, bias: Option<&Tensor>) -> Resu
             true,
             operand(lhs, k),
             operand(rhs, n),
+            true,
         );
     }
     drop((x_storage, w_storage));

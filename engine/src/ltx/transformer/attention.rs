@@ -31,6 +31,9 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
             false,
         );
     }
+    if let Some(out) = super::attention_cpu::attention_f32(q, k, v, mask)? {
+        return Ok(out);
+    }
     let (b, nq, h, d) = q.dims4()?;
     let nk = k.dim(1)?;
     // Scaling q (nq·d values) is cheaper than scaling the scores (nq·nk).

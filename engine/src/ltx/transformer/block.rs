@@ -7,6 +7,7 @@ use candle_nn::VarBuilder;
 use crate::linear::{linear, Linear};
 
 use super::attention::Attention;
+use super::cpu_modulate::{gated_residual, norm_modulate};
 use super::cpu_ops::gelu_tanh;
 use super::rope::RotaryTables;
 use super::Config;
@@ -91,17 +92,17 @@ impl TransformerBlock {
         let (shift_msa, scale_msa, gate_msa) = (chunk(0)?, chunk(1)?, chunk(2)?);
         let (shift_mlp, scale_mlp, gate_mlp) = (chunk(3)?, chunk(4)?, chunk(5)?);
 
-        let normed = modulate(&rms_norm(x, self.norm_eps)?, &shift_msa, &scale_msa)?;
+        let normed = norm_modulate(x, self.norm_eps, &shift_msa, &scale_msa)?;
         let attended = self.attn1.forward(&normed, None, Some(rotary), None)?;
-        let x = (x + attended.broadcast_mul(&gate_msa)?)?;
+        let x = gated_residual(x, &attended, &gate_msa)?;
 
         // diffusers feeds cross-attention the un-normalised stream, ungated.
         let attended = self.attn2.forward(&x, Some(captions), None, caption_bias)?;
         let x = (x + attended)?;
 
-        let normed = modulate(&rms_norm(&x, self.norm_eps)?, &shift_mlp, &scale_mlp)?;
+        let normed = norm_modulate(&x, self.norm_eps, &shift_mlp, &scale_mlp)?;
         let fed = self.ff.forward(&normed)?;
-        x + fed.broadcast_mul(&gate_mlp)?
+        gated_residual(&x, &fed, &gate_mlp)
     }
 }
 

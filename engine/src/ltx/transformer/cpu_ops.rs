@@ -93,17 +93,20 @@ impl InplaceOp1 for SoftmaxCpu {
     fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
         let row = layout.shape().dims().last().copied().unwrap_or(1).max(1);
         parallel_in_place(storage, layout, row, |values| {
-            for row in values.chunks_mut(row) {
-                let max = lanes_reduce(row, f32::NEG_INFINITY, f32::max);
-                for v in row.iter_mut() {
-                    *v = exp(*v - max);
-                }
-                let inverse_sum = 1.0 / lanes_reduce(row, 0.0, |a, b| a + b);
-                for v in row.iter_mut() {
-                    *v *= inverse_sum;
-                }
-            }
+            values.chunks_mut(row).for_each(softmax_row)
         })
+    }
+}
+
+/// One row's softmax, in place.
+pub(super) fn softmax_row(row: &mut [f32]) {
+    let max = lanes_reduce(row, f32::NEG_INFINITY, f32::max);
+    for v in row.iter_mut() {
+        *v = exp(*v - max);
+    }
+    let inverse_sum = 1.0 / lanes_reduce(row, 0.0, |a, b| a + b);
+    for v in row.iter_mut() {
+        *v *= inverse_sum;
     }
 }
 

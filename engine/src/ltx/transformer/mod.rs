@@ -8,8 +8,11 @@
 //! diffusers `transformer/` folder.
 
 mod attention;
+mod attention_cpu;
 mod block;
 mod config;
+mod cpu_modulate;
+pub(crate) use cpu_modulate::{gated_residual, norm_modulate};
 pub(crate) mod cpu_ops;
 mod embeddings;
 mod load;

@@ -155,6 +155,7 @@ impl CausalConv3d {
                                 row_stride: span * hw,
                                 col_stride: 1,
                             },
+                            true,
                         );
                     }
                 }

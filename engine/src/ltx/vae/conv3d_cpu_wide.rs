@@ -81,6 +81,7 @@ impl CausalConv3d {
                                     row_stride: 1,
                                     col_stride: g.cin,
                                 },
+                                true,
                             );
                         }
                     }

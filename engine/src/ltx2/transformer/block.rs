@@ -8,6 +8,7 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::Config;
+use crate::ltx::transformer::{gated_residual, norm_modulate};
 use crate::ltx2::layers::{rms_norm, Attention, AttentionSpec, FeedForward, Perturbation};
 use crate::ltx2::rope::RopeTables;
 
@@ -184,7 +185,7 @@ impl TransformerBlock {
             };
 
         // 1. Self-attention, each stream.
-        let normed = modulate(&rms_norm(x, eps)?, &video_p[0], &video_p[1])?;
+        let normed = norm_modulate(x, eps, &video_p[0], &video_p[1])?;
         let attended = self.attn1.forward(
             &normed,
             None,
@@ -193,8 +194,8 @@ impl TransformerBlock {
             None,
             video_perturbation,
         )?;
-        let x = (x + attended.broadcast_mul(&video_p[2])?)?;
-        let normed = modulate(&rms_norm(audio, eps)?, &audio_p[0], &audio_p[1])?;
+        let x = gated_residual(x, &attended, &video_p[2])?;
+        let normed = norm_modulate(audio, eps, &audio_p[0], &audio_p[1])?;
         let attended = self.audio_attn1.forward(
             &normed,
             None,
@@ -203,7 +204,7 @@ impl TransformerBlock {
             None,
             audio_perturbation,
         )?;
-        let audio = (audio + attended.broadcast_mul(&audio_p[2])?)?;
+        let audio = gated_residual(audio, &attended, &audio_p[2])?;
 
         // 2. Cross-attention to the text.
         let mut normed = rms_norm(&x, eps)?;
@@ -302,10 +303,10 @@ impl TransformerBlock {
         }
 
         // 4. Feed-forward.
-        let normed = modulate(&rms_norm(&x, eps)?, &video_p[3], &video_p[4])?;
-        let x = (&x + self.ff.forward(&normed)?.broadcast_mul(&video_p[5])?)?;
-        let normed = modulate(&rms_norm(&audio, eps)?, &audio_p[3], &audio_p[4])?;
-        let audio = (&audio + self.audio_ff.forward(&normed)?.broadcast_mul(&audio_p[5])?)?;
+        let normed = norm_modulate(&x, eps, &video_p[3], &video_p[4])?;
+        let x = gated_residual(&x, &self.ff.forward(&normed)?, &video_p[5])?;
+        let normed = norm_modulate(&audio, eps, &audio_p[3], &audio_p[4])?;
+        let audio = gated_residual(&audio, &self.audio_ff.forward(&normed)?, &audio_p[5])?;
         Ok((x, audio))
     }
 }

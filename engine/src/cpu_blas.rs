@@ -453,7 +453,7 @@ impl BlasPlan {
         // Column blocks a multiple of 16 wide (one AVX-512 vector).
         let align = if split_rows { 1 } else { 16 };
         let block = side.div_ceil(parts).next_multiple_of(align);
-        let dst = SendPtr(dst);
+        let dst = crate::cpu_parallel::SharedOut::new(dst);
         let part = |start: usize| {
             let len = block.min(side - start);
             let (rows, cols) = if split_rows {
@@ -520,19 +520,6 @@ impl BlasPlan {
         }
     }
 }
-
-/// A pointer handed to rayon's threads, each writing its own block.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-impl SendPtr {
-    /// By value, so a closure captures the whole `SendPtr`, not its field.
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-// SAFETY: the blocks written through it are disjoint (`BlasPlan::run`).
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
 
 #[cfg(test)]
 mod tests {

@@ -57,3 +57,23 @@ pub(crate) fn for_each_chunk<T: Send>(
         }
     });
 }
+
+/// An output several of rayon's threads write through, each its own part
+/// (rows, columns or heads) that no other thread touches.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedOut(*mut f32);
+
+impl SharedOut {
+    pub(crate) fn new(ptr: *mut f32) -> Self {
+        Self(ptr)
+    }
+
+    /// By value, so a closure captures the whole `SharedOut`, not its field.
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+// SAFETY: the writes through it are disjoint (each user's contract).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}

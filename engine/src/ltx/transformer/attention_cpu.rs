@@ -83,7 +83,8 @@ pub(super) fn attention_f32(
     };
 
     let mut out: Vec<f32> = Vec::with_capacity(b * nq * h * d);
-    let dst = SendPtr(out.spare_capacity_mut().as_mut_ptr().cast::<f32>());
+    let dst =
+        crate::cpu_parallel::SharedOut::new(out.spare_capacity_mut().as_mut_ptr().cast::<f32>());
     let tasks = b * h * blocks;
     // Few tasks (one head, one sample): the products are split instead.
     let split = tasks < candle_core::utils::get_num_threads();
@@ -171,19 +172,6 @@ struct MaskView<'a> {
     start: usize,
     strides: [usize; 4],
 }
-
-/// The output's pointer, shared by the tasks, each writing its own rows of
-/// its own head.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-// SAFETY: the writes through it are disjoint (see the tasks above).
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
 
 #[cfg(test)]
 mod tests {

@@ -14,9 +14,12 @@
 use std::mem::MaybeUninit;
 
 use candle_core::{Device, Result, Tensor};
+use rayon::prelude::*;
 
 use super::conv3d::CausalConv3d;
 use super::conv3d_cpu::{source, Geometry};
+use crate::cpu_blas::{sgemm, Operand};
+use crate::cpu_parallel::SharedOut;
 
 /// Narrowest input (columns) taken by this path: at 32 the discarded
 /// padding columns are 6% of the products, fewer the wider the input.
@@ -46,46 +49,57 @@ impl CausalConv3d {
             let x_b = &x[b * g.cin * g.t * g.h * g.w..][..g.cin * g.t * g.h * g.w];
             let padded = channels_last(x_b, g, (tp, hp, wp));
             let mut wide: Vec<f32> = Vec::with_capacity(cout * g.t_out * row_len);
-            let dst = wide.spare_capacity_mut().as_mut_ptr().cast::<f32>();
-            for t in 0..g.t_out {
+            let dst = SharedOut::new(wide.spare_capacity_mut().as_mut_ptr().cast::<f32>());
+            // Output frame t's products: for each temporal and vertical tap,
+            // output pixel n = y·wp + x reads, for k = dw·in + c,
+            // padded[t + dt][y + dh][x + dw][c] = rhs[n·in + k].
+            let frame = |t: usize, split: bool| {
                 for (dt, weight) in weights.iter().enumerate() {
                     for dh in 0..kh {
-                        // Output pixel n = y·wp + x reads, for k = dw·in + c,
-                        // padded[t + dt][y + dh][x + dw][c] = rhs[n·in + k].
                         let lhs = &weight[dh * k..];
                         let rhs = &padded[((t + dt) * hp + dh) * wp * g.cin..];
-                        let last_lhs = (cout - 1) * kh * k + k;
-                        let last_rhs = (row_len - 1) * g.cin + k;
-                        if lhs.len() < last_lhs || rhs.len() < last_rhs {
-                            candle_core::bail!("conv3d: buffer sizes do not match the geometry");
-                        }
                         let first = dt == 0 && dh == 0;
                         // SAFETY: lhs and rhs hold every index read (checked
-                        // above); dst has capacity for cout rows of t_out ·
-                        // row_len, of which this writes frame t's row_len per
-                        // row; the first product of a frame writes it without
-                        // reading it (read_dst false), the others accumulate.
+                        // below, for the last frame and taps); dst has
+                        // capacity for cout rows of t_out · row_len, of which
+                        // this writes frame t's row_len per row, and only
+                        // this frame's task does; the first product of a frame
+                        // writes it without reading it, the others accumulate.
                         unsafe {
-                            crate::cpu_blas::sgemm(
+                            sgemm(
                                 (cout, row_len, k),
-                                dst.add(t * row_len),
+                                dst.get().add(t * row_len),
                                 g.t_out * row_len,
                                 !first,
-                                crate::cpu_blas::Operand {
+                                Operand {
                                     ptr: lhs.as_ptr(),
                                     row_stride: kh * k,
                                     col_stride: 1,
                                 },
-                                crate::cpu_blas::Operand {
+                                Operand {
                                     ptr: rhs.as_ptr(),
                                     row_stride: 1,
                                     col_stride: g.cin,
                                 },
-                                true,
+                                split,
                             );
                         }
                     }
                 }
+            };
+            let last_lhs = (kh - 1) * k + (cout - 1) * kh * k + k;
+            let last_rhs =
+                ((g.t_out - 1 + kt - 1) * hp + kh - 1) * wp * g.cin + (row_len - 1) * g.cin + k;
+            if weights.iter().any(|w| w.len() < last_lhs) || padded.len() < last_rhs {
+                candle_core::bail!("conv3d: buffer sizes do not match the geometry");
+            }
+            // Frames in parallel, each product on one thread: one hand-over
+            // per layer rather than one per product. With fewer frames than
+            // threads, the products are split instead.
+            if threads > 1 && g.t_out >= threads {
+                (0..g.t_out).into_par_iter().for_each(|t| frame(t, false));
+            } else {
+                (0..g.t_out).for_each(|t| frame(t, true));
             }
             // SAFETY: every frame t of every row was written by its first product.
             unsafe { wide.set_len(cout * g.t_out * row_len) };

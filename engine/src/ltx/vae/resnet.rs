@@ -129,7 +129,7 @@ impl ResnetBlock3d {
             Some((norm, conv)) => conv.forward(&norm.forward(x)?)?,
             None => x.clone(),
         };
-        h + residual
+        super::cpu_ops::add_tiled_channels(&h, &residual)
     }
 }
 

@@ -1,6 +1,8 @@
 //! The 0.9.1+ resamplers: a conv followed by depth-to-space (up) or space-to-depth
 //! (down), with a parameter-free residual made by the same shuffle.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{DType, Device, Module, Result, Storage, Tensor};
 use candle_nn::VarBuilder;
 
@@ -47,13 +49,10 @@ fn depth_to_space_cpu(
     };
     let src = &cpu.as_slice::<f32>()?[layout.start_offset()..][..b * cs * t * h * w];
     let plane = h_out * w_out;
-    let mut out = vec![0f32; b * c * t_out * plane];
     let planes = b * c * t_out;
-    let threads = candle_core::utils::get_num_threads().clamp(1, planes.max(1));
-    let per_thread = planes.div_ceil(threads).max(1);
     // Output plane (bi, ci, tt) row yy, column xx reads channel ((ci·st + i)·sh + k)·sw + j
     // of input frame t, row y, column x, where tt + skip = t·st + i, yy = y·sh + k, xx = x·sw + j.
-    let fill = |first: usize, block: &mut [f32]| {
+    let fill = |first: usize, block: &mut [MaybeUninit<f32>]| {
         for (n, out_plane) in block.chunks_mut(plane).enumerate() {
             let p = first + n;
             let (bi, rest) = (p / (c * t_out), p % (c * t_out));
@@ -65,15 +64,15 @@ fn depth_to_space_cpu(
                     let ch = ((ci * st + i) * sh + k) * sw + j;
                     let row = &src[(((bi * cs + ch) * t + ti) * h + y) * w..][..w];
                     for (x, &v) in row.iter().enumerate() {
-                        out_row[x * sw + j] = v;
+                        out_row[x * sw + j].write(v);
                     }
                 }
             }
         }
     };
-    crate::cpu_parallel::for_each_chunk(&mut out, per_thread * plane, |k, block| {
-        fill(k * per_thread, block)
-    });
+    // SAFETY: for every output row, the loops over j and x write each of
+    // its w_out = w · sw values.
+    let out = unsafe { crate::cpu_parallel::fill_rows(planes, plane, fill) };
     drop(storage);
     Ok(Some(Tensor::from_vec(
         out,
@@ -144,7 +143,6 @@ pub struct Upsampler3d {
     conv: CausalConv3d,
     stride: (usize, usize, usize),
     residual: bool,
-    upscale_factor: usize,
 }
 
 impl Upsampler3d {
@@ -174,7 +172,6 @@ impl Upsampler3d {
             conv,
             stride,
             residual,
-            upscale_factor,
         })
     }
 }
@@ -193,9 +190,7 @@ impl Module for Upsampler3d {
         if !self.residual {
             return Ok(h);
         }
-        let repeats = self.stride.0 * self.stride.1 * self.stride.2 / self.upscale_factor;
-        // torch's repeat tiles whole copies along the channels.
-        let residual = shuffle(x)?.repeat((1, repeats, 1, 1, 1))?;
-        h + residual
+        // torch's repeat tiles whole copies of the shortcut along the channels.
+        super::cpu_ops::add_tiled_channels(&h, &shuffle(x)?)
     }
 }

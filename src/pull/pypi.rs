@@ -163,3 +163,36 @@ pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Fills a fresh folder beside `to` (`fill(staging)`), then swaps it into
+/// place, so a failed pull leaves any earlier directory as it was.
+pub fn install_staged(
+    to: &Path,
+    fill: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let parent = to
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let name = to
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "install".into());
+    let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
+    if let Err(error) = fill(&staging) {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(error);
+    }
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    if to.exists() {
+        fs::rename(to, &old)
+            .with_context(|| format!("cannot move the old {} aside", to.display()))?;
+    }
+    fs::rename(&staging, to)
+        .with_context(|| format!("cannot move the new files into {}", to.display()))?;
+    let _ = fs::remove_dir_all(&old);
+    Ok(())
+}

@@ -122,15 +122,7 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
 /// reel's download cache, as `reel pull face-models` finds it:
 /// REEL_CACHE_DIR, else XDG_CACHE_HOME/reel, else ~/.cache/reel.
 pub fn reel_cache_dir() -> PathBuf {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    var("REEL_CACHE_DIR")
-        .or_else(|| var("XDG_CACHE_HOME").map(|p| p.join("reel")))
-        .or_else(|| var("HOME").map(|p| p.join(".cache/reel")))
-        .unwrap_or_else(|| PathBuf::from(".cache/reel"))
+    reel::cache::cache_dir().unwrap_or_else(|_| PathBuf::from(".cache/reel"))
 }
 
 pub fn text(bytes: &[u8]) -> String {

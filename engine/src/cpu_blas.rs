@@ -2,10 +2,10 @@
 //!
 //! They run on the `gemm` crate (candle's own backend) unless a CBLAS
 //! library was loaded at start-up ([`load`]; `reel pull mkl` fetches Intel's
-//! MKL from PyPI). Then they run on its `cblas_sgemm`: PyTorch's CPU
-//! products are MKL's, and at the model's product shapes `gemm` measured
-//! 10–20% slower than MKL on Intel (docs/benchmarks.md), which left every
-//! part of a render that is mostly products behind PyTorch.
+//! MKL from PyPI). Then they run on its `cblas_sgemm`, PyTorch's own CPU
+//! backend: alone, at the model's product shapes, `gemm` measured 10–20%
+//! slower than MKL on an Intel VM; in a whole render the difference was
+//! smaller, mostly in the VAE decode (docs/benchmarks.md).
 //!
 //! The library runs on one thread (MKL's sequential layer, OpenBLAS set to
 //! one thread): a product is split here between rayon's threads, so a

@@ -403,25 +403,19 @@ impl BlasPlan {
         } else {
             return None;
         };
+        let piece = lhs_piece.min(rhs_piece);
         let plan = Self {
             m,
             n,
             k,
-            piece: lhs_piece.min(rhs_piece),
+            piece,
             trans_lhs,
             trans_rhs,
             // A single row or column may have any stride; BLAS wants the
-            // leading dimension at least as long as the row it reads.
-            lda: lda.max(if trans_lhs {
-                m
-            } else {
-                lhs_piece.min(rhs_piece)
-            }),
-            ldb: ldb.max(if trans_rhs {
-                lhs_piece.min(rhs_piece)
-            } else {
-                n
-            }),
+            // leading dimension at least as long as the row it reads (the
+            // transposed lhs and the plain rhs have theirs from above).
+            lda: if trans_lhs { lda } else { lda.max(piece) },
+            ldb: if trans_rhs { ldb.max(piece) } else { ldb },
             ldc: ldc.max(n),
         };
         let fits = |v: usize| i32::try_from(v).is_ok();

@@ -21,7 +21,7 @@ pub(crate) fn norm_modulate(
         return normed.broadcast_mul(&(scale + 1.0)?)?.broadcast_add(shift);
     }
     let eps = eps as f32;
-    per_row(x, &[shift, scale], |x_row, vectors, out| {
+    per_row(x, &[shift, scale], |_, x_row, vectors, out| {
         let (shift, scale) = (vectors[0], vectors[1]);
         let mean_square = x_row.iter().map(|v| v * v).sum::<f32>() / x_row.len() as f32;
         let inverse_rms = 1.0 / (mean_square + eps).sqrt();
@@ -42,7 +42,7 @@ pub(crate) fn gated_residual(x: &Tensor, y: &Tensor, gate: &Tensor) -> Result<Te
     };
     let y_values = &y_cpu.as_slice::<f32>()?[y_layout.start_offset()..];
     let dim = x.dim(D::Minus1)?;
-    let result = per_row_indexed(x, &[gate], |r, x_row, vectors, out| {
+    let result = per_row(x, &[gate], |r, x_row, vectors, out| {
         let y_row = &y_values[r * dim..(r + 1) * dim];
         for (((o, &a), &b), &g) in out.iter_mut().zip(x_row).zip(y_row).zip(vectors[0]) {
             o.write(a + b * g);
@@ -70,16 +70,8 @@ fn fits(x: &Tensor, vectors: &[&Tensor]) -> Result<bool> {
     }))
 }
 
-fn per_row(
-    x: &Tensor,
-    vectors: &[&Tensor],
-    kernel: impl Fn(&[f32], &[&[f32]], &mut [std::mem::MaybeUninit<f32>]) + Sync,
-) -> Result<Tensor> {
-    per_row_indexed(x, vectors, |_, x_row, v, out| kernel(x_row, v, out))
-}
-
 /// `kernel(row, x_row, vector_rows, out_row)` for every token, on rayon's threads.
-fn per_row_indexed(
+fn per_row(
     x: &Tensor,
     vectors: &[&Tensor],
     kernel: impl Fn(usize, &[f32], &[&[f32]], &mut [std::mem::MaybeUninit<f32>]) + Sync,

@@ -19,6 +19,24 @@ use super::conv3d_cpu_wide::WIDE_ENOUGH;
 /// Most elements of one column matrix (1 GiB of f32); longer inputs go a few frames at a time.
 const MAX_COLUMN_ELEMENTS: usize = 1 << 28;
 
+/// Which of the f32 CPU paths a convolution takes: the layers take the
+/// fastest, the tests each of the others.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(super) enum CpuPath {
+    /// The direct kernel where it is the fastest (AVX2 without AVX-512,
+    /// lines near a multiple of its width) and the kernel is more than 1×1×1, else channels-last for wide inputs,
+    /// else the column matrix.
+    Fastest,
+    /// The direct kernel where the CPU can run it (AVX2 and FMA), else the
+    /// column matrix.
+    Direct,
+    /// Channels-last (odd kernels), else the column matrix.
+    Wide,
+    /// The column matrix.
+    Columns,
+}
+
 /// Padding and output geometry of one input.
 #[derive(Clone, Copy)]
 pub(super) struct Geometry {
@@ -41,17 +59,16 @@ impl CausalConv3d {
     /// `[b, in, t, h, w]` contiguous f32 on the CPU -> `[b, out, t', h', w']` at stride 1,
     /// height and width padded with zeros or, when `reflect`, by reflection.
     pub(super) fn forward_cpu_f32(&self, x: &Tensor, reflect: bool) -> Result<Tensor> {
-        self.forward_cpu_f32_by(x, reflect, true)
+        self.forward_cpu_f32_by(x, reflect, CpuPath::Fastest)
     }
 
-    /// [`Self::forward_cpu_f32`], through the column matrix unless `allow_wide`
-    /// and the input is wide enough for the channels-last path (the tests
-    /// hold the two against each other).
+    /// [`Self::forward_cpu_f32`] through the path asked for, where it
+    /// applies (the tests hold the paths against each other).
     pub(super) fn forward_cpu_f32_by(
         &self,
         x: &Tensor,
         reflect: bool,
-        allow_wide: bool,
+        path: CpuPath,
     ) -> Result<Tensor> {
         let (kt, kh, kw) = self.kernel;
         let (batch, cin, t, h, w) = x.dims5()?;
@@ -107,7 +124,19 @@ impl CausalConv3d {
             candle_core::bail!("expected a CPU tensor");
         };
         let src = &cpu.as_slice::<f32>()?[layout.start_offset()..][..batch * cin * t * h * w];
-        if allow_wide && w >= WIDE_ENOUGH && kh % 2 == 1 && kw % 2 == 1 {
+        let same_size = kh % 2 == 1 && kw % 2 == 1;
+        let direct = match path {
+            CpuPath::Fastest => super::conv3d_cpu_direct::fastest_here(g.w_out) && kt * kh * kw > 1,
+            CpuPath::Direct => true,
+            CpuPath::Wide | CpuPath::Columns => false,
+        };
+        if direct && same_size {
+            if let Some(y) = self.forward_cpu_f32_direct(src, batch, &g, &weights, &bias)? {
+                return Ok(y);
+            }
+        }
+        let wide_enough = path == CpuPath::Fastest && w >= WIDE_ENOUGH;
+        if (wide_enough || path == CpuPath::Wide) && same_size {
             return self.forward_cpu_f32_wide(src, batch, &g, &weights, &bias);
         }
         // The output starts as the bias, written once (no zeroing first).

@@ -200,6 +200,7 @@ mod tests {
     use candle_nn::VarBuilder;
 
     use super::super::conv3d::CausalConv3d;
+    use super::super::conv3d_cpu::CpuPath;
 
     fn conv(cin: usize, cout: usize, kernel: (usize, usize, usize), causal: bool) -> CausalConv3d {
         let (kt, kh, kw) = kernel;
@@ -233,8 +234,10 @@ mod tests {
         for (cin, cout, kernel, causal, reflect, batch, t, h, w) in cases {
             let conv = conv(cin, cout, kernel, causal);
             let x = Tensor::randn(0f32, 1.0, (batch, cin, t, h, w), &Device::Cpu).unwrap();
-            let wide = conv.forward_cpu_f32_by(&x, reflect, true).unwrap();
-            let columns = conv.forward_cpu_f32_by(&x, reflect, false).unwrap();
+            let wide = conv.forward_cpu_f32_by(&x, reflect, CpuPath::Wide).unwrap();
+            let columns = conv
+                .forward_cpu_f32_by(&x, reflect, CpuPath::Columns)
+                .unwrap();
             assert_eq!(wide.dims(), columns.dims());
             let scale = max_abs_diff(&columns, &columns.zeros_like().unwrap());
             let err = max_abs_diff(&wide, &columns);

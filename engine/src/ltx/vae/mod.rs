@@ -11,6 +11,7 @@ mod blocks;
 pub mod config;
 mod conv3d;
 mod conv3d_cpu;
+mod conv3d_cpu_direct;
 mod conv3d_cpu_wide;
 mod cpu_ops;
 mod decoder;

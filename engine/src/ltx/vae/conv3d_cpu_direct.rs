@@ -127,7 +127,7 @@ impl Plan {
     fn blocks_per_group(&self) -> usize {
         let (kt, kh, kw) = self.kernel;
         let block_bytes = kt * kh * kw * self.cin * CHANNELS * 4;
-        (GROUP_BYTES / block_bytes.max(1)).clamp(1, self.blocks())
+        (GROUP_BYTES / block_bytes.max(1)).clamp(1, self.blocks().max(1))
     }
 
     fn groups(&self) -> usize {

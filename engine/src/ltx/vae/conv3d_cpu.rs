@@ -260,3 +260,73 @@ pub(super) fn source(padded: usize, pad: usize, len: usize, reflect: bool) -> Op
     let mirrored = if i < 0 { -i } else { 2 * last - i };
     (0..=last).contains(&mirrored).then_some(mirrored as usize)
 }
+
+/// What the tests of each path share: a random layer, and the check that a
+/// path gives the column-matrix path's output.
+#[cfg(test)]
+pub(super) mod path_tests {
+    use std::collections::HashMap;
+
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::VarBuilder;
+
+    use super::super::conv3d::CausalConv3d;
+    use super::CpuPath;
+    use crate::test_support::max_abs_diff;
+
+    /// In and out channels, kernel, causal, reflect, then the input's batch,
+    /// frames, height and width.
+    pub(in super::super) type Case = (
+        usize,
+        usize,
+        (usize, usize, usize),
+        bool,
+        bool,
+        usize,
+        usize,
+        usize,
+        usize,
+    );
+
+    fn random_conv(
+        cin: usize,
+        cout: usize,
+        kernel: (usize, usize, usize),
+        causal: bool,
+    ) -> CausalConv3d {
+        let (kt, kh, kw) = kernel;
+        let dev = Device::Cpu;
+        let tensors = HashMap::from([
+            (
+                "conv.weight".to_string(),
+                Tensor::randn(0f32, 0.2, (cout, cin, kt, kh, kw), &dev).unwrap(),
+            ),
+            (
+                "conv.bias".to_string(),
+                Tensor::randn(0f32, 1.0, cout, &dev).unwrap(),
+            ),
+        ]);
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &dev);
+        CausalConv3d::new(cin, cout, kernel, (1, 1, 1), causal, vb).unwrap()
+    }
+
+    /// `path` gives the column matrix's output for each case, to 1e-5 of the
+    /// output's largest value (f32 sums in another order).
+    pub(in super::super) fn assert_matches_columns(path: CpuPath, cases: &[Case]) {
+        for &(cin, cout, kernel, causal, reflect, batch, t, h, w) in cases {
+            let conv = random_conv(cin, cout, kernel, causal);
+            let x = Tensor::randn(0f32, 1.0, (batch, cin, t, h, w), &Device::Cpu).unwrap();
+            let columns = conv
+                .forward_cpu_f32_by(&x, reflect, CpuPath::Columns)
+                .unwrap();
+            let by_path = conv.forward_cpu_f32_by(&x, reflect, path).unwrap();
+            assert_eq!(by_path.dims(), columns.dims());
+            let scale = max_abs_diff(&columns, &columns.zeros_like().unwrap());
+            let err = max_abs_diff(&by_path, &columns);
+            assert!(
+                err <= 1e-5 * scale,
+                "{path:?} {kernel:?} causal {causal} reflect {reflect}: {err}"
+            );
+        }
+    }
+}

@@ -457,34 +457,9 @@ mod kernel {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use super::super::conv3d_cpu::{path_tests, CpuPath};
 
-    use candle_core::{DType, Device, Tensor};
-    use candle_nn::VarBuilder;
-
-    use super::super::conv3d::CausalConv3d;
-    use super::super::conv3d_cpu::CpuPath;
-    use crate::test_support::max_abs_diff;
-
-    fn conv(cin: usize, cout: usize, kernel: (usize, usize, usize), causal: bool) -> CausalConv3d {
-        let (kt, kh, kw) = kernel;
-        let dev = Device::Cpu;
-        let tensors = HashMap::from([
-            (
-                "conv.weight".to_string(),
-                Tensor::randn(0f32, 0.2, (cout, cin, kt, kh, kw), &dev).unwrap(),
-            ),
-            (
-                "conv.bias".to_string(),
-                Tensor::randn(0f32, 1.0, cout, &dev).unwrap(),
-            ),
-        ]);
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &dev);
-        CausalConv3d::new(cin, cout, kernel, (1, 1, 1), causal, vb).unwrap()
-    }
-
-    /// The direct kernel gives the column-matrix path's output (f32 sums in
-    /// another order: 1e-5 relative to the output's scale) for causal,
+    /// The direct kernel gives the column-matrix path's output for causal,
     /// symmetric and reflect padding, batches, output channels that are not
     /// a multiple of the kernel's 4, widths that are not a multiple of its
     /// 24 pixels (the tail stored apart), 1×1×1 and 3×5×5 kernels (the
@@ -497,33 +472,19 @@ mod tests {
             super::runs_here(),
             "this test runs the AVX2 kernel: the CPU has no AVX2 and FMA"
         );
-        let cases = [
-            (3, 5, (3, 3, 3), true, false, 2, 4, 6, 33),
-            (4, 2, (3, 3, 3), false, false, 1, 3, 5, 7),
-            (2, 3, (3, 3, 3), true, true, 1, 5, 4, 24),
-            (5, 4, (1, 1, 1), true, false, 1, 2, 3, 50),
-            (3, 9, (3, 5, 5), false, true, 2, 2, 7, 49),
-            (16, 8, (3, 3, 3), false, false, 1, 3, 4, 96),
-            (6, 7, (1, 3, 3), true, true, 1, 4, 3, 3),
-            // 3 blocks of 55 KiB of weights: two groups.
-            (128, 10, (3, 3, 3), false, false, 1, 2, 3, 26),
-        ];
-        for (cin, cout, kernel, causal, reflect, batch, t, h, w) in cases {
-            let conv = conv(cin, cout, kernel, causal);
-            let x = Tensor::randn(0f32, 1.0, (batch, cin, t, h, w), &Device::Cpu).unwrap();
-            let columns = conv
-                .forward_cpu_f32_by(&x, reflect, CpuPath::Columns)
-                .unwrap();
-            let scale = max_abs_diff(&columns, &columns.zeros_like().unwrap());
-            let direct = conv
-                .forward_cpu_f32_by(&x, reflect, CpuPath::Direct)
-                .unwrap();
-            assert_eq!(direct.dims(), columns.dims());
-            let err = max_abs_diff(&direct, &columns);
-            assert!(
-                err <= 1e-5 * scale,
-                "{kernel:?} causal {causal} reflect {reflect}: {err}"
-            );
-        }
+        path_tests::assert_matches_columns(
+            CpuPath::Direct,
+            &[
+                (3, 5, (3, 3, 3), true, false, 2, 4, 6, 33),
+                (4, 2, (3, 3, 3), false, false, 1, 3, 5, 7),
+                (2, 3, (3, 3, 3), true, true, 1, 5, 4, 24),
+                (5, 4, (1, 1, 1), true, false, 1, 2, 3, 50),
+                (3, 9, (3, 5, 5), false, true, 2, 2, 7, 49),
+                (16, 8, (3, 3, 3), false, false, 1, 3, 4, 96),
+                (6, 7, (1, 3, 3), true, true, 1, 4, 3, 3),
+                // 3 blocks of 55 KiB of weights: two groups.
+                (128, 10, (3, 3, 3), false, false, 1, 2, 3, 26),
+            ],
+        );
     }
 }

@@ -193,58 +193,21 @@ fn channels_last(x: &[f32], g: &Geometry, (tp, hp, wp): (usize, usize, usize)) -
 
 #[cfg(test)]
 mod tests {
-    use crate::test_support::max_abs_diff;
-    use std::collections::HashMap;
+    use super::super::conv3d_cpu::{path_tests, CpuPath};
 
-    use candle_core::{DType, Device, Tensor};
-    use candle_nn::VarBuilder;
-
-    use super::super::conv3d::CausalConv3d;
-    use super::super::conv3d_cpu::CpuPath;
-
-    fn conv(cin: usize, cout: usize, kernel: (usize, usize, usize), causal: bool) -> CausalConv3d {
-        let (kt, kh, kw) = kernel;
-        let dev = Device::Cpu;
-        let tensors = HashMap::from([
-            (
-                "conv.weight".to_string(),
-                Tensor::randn(0f32, 0.2, (cout, cin, kt, kh, kw), &dev).unwrap(),
-            ),
-            (
-                "conv.bias".to_string(),
-                Tensor::randn(0f32, 1.0, cout, &dev).unwrap(),
-            ),
-        ]);
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &dev);
-        CausalConv3d::new(cin, cout, kernel, (1, 1, 1), causal, vb).unwrap()
-    }
-
-    /// The channels-last path gives the column-matrix path's output (f32
-    /// sums in another order: 1e-5 relative to values around 1), for
+    /// The channels-last path gives the column-matrix path's output for
     /// causal, symmetric and reflect padding, batches, and 1×1 kernels.
     #[test]
     fn the_wide_path_matches_the_column_matrix() {
-        let cases = [
-            (3, 5, (3, 3, 3), true, false, 2, 4, 6, 33),
-            (4, 2, (3, 3, 3), false, false, 1, 3, 5, 40),
-            (2, 3, (3, 3, 3), true, true, 1, 5, 4, 32),
-            (5, 4, (1, 1, 1), true, false, 1, 2, 3, 34),
-            (3, 2, (3, 5, 5), false, true, 2, 2, 7, 36),
-        ];
-        for (cin, cout, kernel, causal, reflect, batch, t, h, w) in cases {
-            let conv = conv(cin, cout, kernel, causal);
-            let x = Tensor::randn(0f32, 1.0, (batch, cin, t, h, w), &Device::Cpu).unwrap();
-            let wide = conv.forward_cpu_f32_by(&x, reflect, CpuPath::Wide).unwrap();
-            let columns = conv
-                .forward_cpu_f32_by(&x, reflect, CpuPath::Columns)
-                .unwrap();
-            assert_eq!(wide.dims(), columns.dims());
-            let scale = max_abs_diff(&columns, &columns.zeros_like().unwrap());
-            let err = max_abs_diff(&wide, &columns);
-            assert!(
-                err <= 1e-5 * scale,
-                "{kernel:?} causal {causal} reflect {reflect}: {err}"
-            );
-        }
+        path_tests::assert_matches_columns(
+            CpuPath::Wide,
+            &[
+                (3, 5, (3, 3, 3), true, false, 2, 4, 6, 33),
+                (4, 2, (3, 3, 3), false, false, 1, 3, 5, 40),
+                (2, 3, (3, 3, 3), true, true, 1, 5, 4, 32),
+                (5, 4, (1, 1, 1), true, false, 1, 2, 3, 34),
+                (3, 2, (3, 5, 5), false, true, 2, 2, 7, 36),
+            ],
+        );
     }
 }

@@ -47,7 +47,7 @@ impl RenderRequest {
 }
 
 fn check_side(field: &str, value: u32) -> Result<(), RenderError> {
-    if !(MIN_SIDE..=MAX_SIDE).contains(&value) || value % 2 != 0 {
+    if !(MIN_SIDE..=MAX_SIDE).contains(&value) || !value.is_multiple_of(2) {
         return invalid(format!(
             "{field} must be an even number from {MIN_SIDE} to {MAX_SIDE}, got {value}"
         ));
@@ -86,7 +86,11 @@ fn check_reference_voice(voice: &Audio) -> Result<(), RenderError> {
             voice.channels
         ));
     }
-    if voice.samples.len() % usize::from(voice.channels) != 0 {
+    if !voice
+        .samples
+        .len()
+        .is_multiple_of(usize::from(voice.channels))
+    {
         return invalid(format!(
             "reference_voice.samples must be a multiple of channels ({}), got {} samples",
             voice.channels,

@@ -164,7 +164,7 @@ pub fn rope_tables(
         }),
         RopeType::Split => {
             let heads = spec.heads.max(1);
-            if pairs % heads != 0 {
+            if !pairs.is_multiple_of(heads) {
                 candle_core::bail!(
                     "split rope: {pairs} frequency pairs do not divide into {heads} heads"
                 );

@@ -33,7 +33,11 @@ pub(super) fn check(audio: &Audio) -> Result<(), EncodeError> {
             audio.channels
         ));
     }
-    if audio.samples.len() % usize::from(audio.channels) != 0 {
+    if !audio
+        .samples
+        .len()
+        .is_multiple_of(usize::from(audio.channels))
+    {
         return invalid(format!(
             "audio has {} samples, not a multiple of its {} channels",
             audio.samples.len(),

@@ -143,7 +143,7 @@ impl Config {
             ));
         }
         // Rotary pairs are (2i, 2i+1) over the whole inner dimension.
-        if inner == 0 || inner % 2 != 0 {
+        if inner == 0 || !inner.is_multiple_of(2) {
             return Err(format!("inner dimension {inner} must be even and non-zero"));
         }
         if self.in_channels == 0

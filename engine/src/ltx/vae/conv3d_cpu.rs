@@ -14,6 +14,7 @@ use std::mem::MaybeUninit;
 use candle_core::{Device, Result, Storage, Tensor};
 
 use super::conv3d::CausalConv3d;
+use super::conv3d_cpu_direct::{fastest_here, Tile};
 use super::conv3d_cpu_wide::WIDE_ENOUGH;
 
 /// Most elements of one column matrix (1 GiB of f32); longer inputs go a few frames at a time.
@@ -24,13 +25,13 @@ const MAX_COLUMN_ELEMENTS: usize = 1 << 28;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[cfg_attr(not(test), allow(dead_code))]
 pub(super) enum CpuPath {
-    /// The direct kernel where it is the fastest (AVX2 without AVX-512,
-    /// lines near a multiple of its width) and the kernel is more than 1×1×1, else channels-last for wide inputs,
-    /// else the column matrix.
+    /// The direct kernel where it is the fastest (lines near a multiple of
+    /// a tile this CPU runs) and the kernel is more than 1×1×1, else
+    /// channels-last for wide inputs, else the column matrix.
     Fastest,
-    /// The direct kernel where the CPU can run it (AVX2 and FMA), else the
-    /// column matrix.
-    Direct,
+    /// The direct kernel with this tile (odd kernels; the CPU must run it),
+    /// else the column matrix.
+    Direct(Tile),
     /// Channels-last (odd kernels), else the column matrix.
     Wide,
     /// The column matrix.
@@ -125,15 +126,13 @@ impl CausalConv3d {
         };
         let src = &cpu.as_slice::<f32>()?[layout.start_offset()..][..batch * cin * t * h * w];
         let same_size = kh % 2 == 1 && kw % 2 == 1;
-        let direct = match path {
-            CpuPath::Fastest => super::conv3d_cpu_direct::fastest_here(g.w_out) && kt * kh * kw > 1,
-            CpuPath::Direct => true,
-            CpuPath::Wide | CpuPath::Columns => false,
+        let tile = match path {
+            CpuPath::Fastest if kt * kh * kw > 1 => fastest_here(g.w_out),
+            CpuPath::Direct(tile) => Some(tile),
+            _ => None,
         };
-        if direct && same_size {
-            if let Some(y) = self.forward_cpu_f32_direct(src, batch, &g, &weights, &bias)? {
-                return Ok(y);
-            }
+        if let (Some(tile), true) = (tile, same_size) {
+            return self.forward_cpu_f32_direct(src, batch, &g, &weights, &bias, tile);
         }
         let wide_enough = path == CpuPath::Fastest && w >= WIDE_ENOUGH;
         if (wide_enough || path == CpuPath::Wide) && same_size {

@@ -1,4 +1,4 @@
-//! [`CausalConv3d`]'s f32 CPU path on x86-64 with AVX2 and FMA: a direct
+//! [`CausalConv3d`]'s f32 CPU path on x86-64 with AVX2 or AVX-512: a direct
 //! convolution, with no matrix product per tap.
 //!
 //! The product paths hand `gemm` or BLAS nine products per output frame,
@@ -8,10 +8,10 @@
 //! The input is copied once, padded, into rows `[t', h', in, w']` (for each
 //! padded frame and line, the channels' lines one after another, so the
 //! taps of one line are one contiguous run); the weights are packed once per
-//! call in the order the kernel reads them. The kernel holds 4 output
-//! channels × 24 pixels (12 registers of 8), and for each tap loads three
-//! vectors of input pixels and broadcasts four weights: 12 FMAs for 7
-//! loads, all 16 registers.
+//! call in the order the kernel reads them. A kernel call holds a [`Tile`]
+//! of output channels × pixels in registers, and for each tap loads a tile's
+//! width of input pixels and broadcasts one weight per channel
+//! (`conv3d_cpu_direct_avx2`, `conv3d_cpu_direct_avx512`).
 
 use candle_core::{Device, Result, Tensor};
 use rayon::prelude::*;
@@ -20,67 +20,103 @@ use super::conv3d::CausalConv3d;
 use super::conv3d_cpu::{source, Geometry};
 use crate::cpu_parallel::SharedOut;
 
-/// Output channels one kernel call holds.
-const CHANNELS: usize = 4;
-/// f32 lanes of one AVX2 register.
-const LANES: usize = 8;
-/// Pixels along a line one kernel call computes: three registers.
-const PIXELS: usize = 3 * LANES;
+/// The output channels × pixels one kernel call sums in registers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Tile {
+    /// AVX2 and FMA: 4 channels × 24 pixels, 12 of the 16 ymm registers.
+    Avx2,
+    /// AVX-512: 8 channels × 48 pixels, 24 of the 32 zmm registers.
+    Avx512Wide,
+    /// AVX-512: 8 channels × 24 pixels, a zmm and a ymm register each
+    /// (lines 24 wide, which 48 would double).
+    Avx512Narrow,
+}
 
-/// Whether this CPU can run the direct kernel (AVX2 and FMA).
-pub(super) fn runs_here() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+impl Tile {
+    #[cfg(test)]
+    pub(super) const ALL: [Tile; 3] = [Tile::Avx2, Tile::Avx512Wide, Tile::Avx512Narrow];
+
+    pub(super) fn channels(self) -> usize {
+        match self {
+            Tile::Avx2 => 4,
+            Tile::Avx512Wide | Tile::Avx512Narrow => 8,
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+
+    pub(super) fn pixels(self) -> usize {
+        match self {
+            Tile::Avx2 | Tile::Avx512Narrow => 24,
+            Tile::Avx512Wide => 48,
+        }
+    }
+
+    /// Whether this CPU has the instructions the tile's kernel uses.
+    pub(super) fn runs_here(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            match self {
+                Tile::Avx2 => has!("avx2") && has!("fma"),
+                Tile::Avx512Wide | Tile::Avx512Narrow => has!("avx512f") && has!("avx512vl"),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// `w_out` rounded up to whole kernel calls.
+    fn rounded(self, w_out: usize) -> usize {
+        w_out.div_ceil(self.pixels()) * self.pixels()
     }
 }
 
-/// Whether the direct kernel is the fastest path for output lines `w_out`
-/// wide here. Not on AVX-512 machines, where `gemm`'s 16-lane kernels have
-/// twice this kernel's peak; and not where rounding the lines up to whole
-/// kernel calls adds more than 15% of work (e.g. 12 wide: twice the work),
-/// about what the direct kernel gains over the products (92% of the FMA
-/// peak against 78% on an AVX2 EPYC).
-pub(super) fn fastest_here(w_out: usize) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let rounded = w_out.div_ceil(PIXELS) * PIXELS;
-        runs_here()
-            && !std::arch::is_x86_feature_detected!("avx512f")
-            && rounded * 100 <= w_out * 115
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = w_out;
-        false
-    }
+/// The tile of the fastest direct kernel for output lines `w_out` wide
+/// here, or `None` where a product path is faster. AVX-512 machines take
+/// their 8-channel tiles (the 4 × 24 AVX2 tile would run at half of their
+/// peak where the FMA units are 512 bits wide); the width that wastes less
+/// of the line wins. No tile where rounding the lines up to whole kernel
+/// calls adds more than 15% of work (e.g. 12 wide: twice the work), about
+/// what the direct kernel gains over the products (92% of the FMA peak
+/// against 78% on an AVX2 EPYC).
+pub(super) fn fastest_here(w_out: usize) -> Option<Tile> {
+    let tiles: &[Tile] = if Tile::Avx512Wide.runs_here() {
+        &[Tile::Avx512Wide, Tile::Avx512Narrow]
+    } else {
+        &[Tile::Avx2]
+    };
+    let best = tiles
+        .iter()
+        .copied()
+        .filter(|tile| tile.runs_here())
+        .min_by_key(|tile| tile.rounded(w_out))?;
+    (best.rounded(w_out) * 100 <= w_out * 115).then_some(best)
 }
 
 /// The weights (per temporal tap `[out, kh · kw · in]`, columns
 /// `(dh · kw + dw) · in + c`) in the kernel's order,
-/// `[out / 4][kt][kh][in][kw][4]`, the output channels past the last zero.
-/// Packed per call rather than kept: a copy is 1–2% of a layer's time, and
-/// a second copy of every weight would stay in memory for good.
+/// `[out / n][kt][kh][in][kw][n]` for `n` channels a tile, the output
+/// channels past the last zero. Packed per call rather than kept: a copy is
+/// 1–2% of a layer's time, and a second copy of every weight would stay in
+/// memory for good.
 fn packed_weights(
     weights: &[&[f32]],
     cout: usize,
     cin: usize,
     (kh, kw): (usize, usize),
+    channels: usize,
 ) -> Vec<f32> {
     let kt = weights.len();
-    let blocks = cout.div_ceil(CHANNELS);
-    let mut packed = Vec::with_capacity(blocks * kt * kh * cin * kw * CHANNELS);
+    let blocks = cout.div_ceil(channels);
+    let mut packed = Vec::with_capacity(blocks * kt * kh * cin * kw * channels);
     for block in 0..blocks {
         for weight in weights {
             for dh in 0..kh {
                 for c in 0..cin {
                     for dw in 0..kw {
-                        for i in 0..CHANNELS {
-                            let o = block * CHANNELS + i;
+                        for i in 0..channels {
+                            let o = block * channels + i;
                             packed.push(if o < cout {
                                 weight[o * kh * kw * cin + (dh * kw + dw) * cin + c]
                             } else {
@@ -97,19 +133,21 @@ fn packed_weights(
 
 /// Sizes the kernel works with.
 #[derive(Clone, Copy)]
-struct Plan {
-    kernel: (usize, usize, usize),
-    cin: usize,
-    cout: usize,
+pub(super) struct Plan {
+    pub(super) tile: Tile,
+    pub(super) kernel: (usize, usize, usize),
+    pub(super) cin: usize,
+    pub(super) cout: usize,
     /// Padded frames and lines of the input.
-    tp: usize,
-    hp: usize,
+    pub(super) tp: usize,
+    pub(super) hp: usize,
     /// One padded input line: the output's width rounded up to whole
-    /// kernel calls, plus the kernel's width less one.
-    line: usize,
-    t_out: usize,
-    h_out: usize,
-    w_out: usize,
+    /// kernel calls, plus the kernel's width less one, rounded up to 16
+    /// values so that every channel's line starts on a 64-byte cache line.
+    pub(super) line: usize,
+    pub(super) t_out: usize,
+    pub(super) h_out: usize,
+    pub(super) w_out: usize,
 }
 
 /// Weights of one group of channel blocks: a quarter of a 512 KiB L2 (the
@@ -118,26 +156,32 @@ struct Plan {
 const GROUP_BYTES: usize = 128 << 10;
 
 impl Plan {
-    /// Blocks of `CHANNELS` output channels.
+    /// Blocks of one tile's output channels.
     fn blocks(&self) -> usize {
-        self.cout.div_ceil(CHANNELS)
+        self.cout.div_ceil(self.tile.channels())
     }
 
     /// Blocks in one group: as many as fit `GROUP_BYTES`, at least one.
     fn blocks_per_group(&self) -> usize {
         let (kt, kh, kw) = self.kernel;
-        let block_bytes = kt * kh * kw * self.cin * CHANNELS * 4;
+        let block_bytes = kt * kh * kw * self.cin * self.tile.channels() * 4;
         (GROUP_BYTES / block_bytes.max(1)).clamp(1, self.blocks().max(1))
     }
 
     fn groups(&self) -> usize {
         self.blocks().div_ceil(self.blocks_per_group())
     }
+
+    /// The blocks of channels in `group`.
+    pub(super) fn group_blocks(&self, group: usize) -> std::ops::Range<usize> {
+        let per_group = self.blocks_per_group();
+        group * per_group..((group + 1) * per_group).min(self.blocks())
+    }
 }
 
 impl CausalConv3d {
     /// Same contract as `forward_cpu_f32`, for one geometry already checked
-    /// there; `None` where this CPU cannot run it.
+    /// there, through the kernel of `tile` (which must run here).
     pub(super) fn forward_cpu_f32_direct(
         &self,
         x: &[f32],
@@ -145,19 +189,21 @@ impl CausalConv3d {
         g: &Geometry,
         weights: &[&[f32]],
         bias: &[f32],
-    ) -> Result<Option<Tensor>> {
-        if !runs_here() {
-            return Ok(None);
+        tile: Tile,
+    ) -> Result<Tensor> {
+        if !tile.runs_here() {
+            candle_core::bail!("conv3d: this CPU cannot run the {tile:?} kernel");
         }
         let (kt, kh, kw) = self.kernel;
         let cout = self.out_channels;
         let plan = Plan {
+            tile,
             kernel: self.kernel,
             cin: g.cin,
             cout,
             tp: g.t_out + kt - 1,
             hp: g.h_out + kh - 1,
-            line: g.w_out.div_ceil(PIXELS) * PIXELS + kw - 1,
+            line: (tile.rounded(g.w_out) + kw - 1).next_multiple_of(16),
             t_out: g.t_out,
             h_out: g.h_out,
             w_out: g.w_out,
@@ -170,7 +216,7 @@ impl CausalConv3d {
         {
             candle_core::bail!("conv3d: buffer sizes do not match the geometry");
         }
-        let packed = &packed_weights(weights, cout, g.cin, (kh, kw));
+        let packed = &packed_weights(weights, cout, g.cin, (kh, kw), tile.channels());
         let per_item = cout * g.t_out * g.h_out * g.w_out;
         let mut out: Vec<f32> = Vec::with_capacity(batch * per_item);
         let dst = SharedOut::new(out.spare_capacity_mut().as_mut_ptr().cast::<f32>());
@@ -183,18 +229,50 @@ impl CausalConv3d {
             let lines = g.t_out * g.h_out;
             (0..plan.groups() * lines).into_par_iter().for_each(|task| {
                 let (group, line) = (task / lines, task % lines);
-                let (t, y) = (line / g.h_out, line % g.h_out);
-                // SAFETY: `runs_here()` said AVX2 and FMA are there; `rows`
-                // is `[tp][hp][in][line]` and `packed` holds every block's
-                // taps (sizes from `plan`, checked above); this task alone
-                // writes output line (t, y) of its group's channels, inside item b.
-                unsafe { kernel::line(&plan, &rows, packed, bias, item.get(), (t, y), group) };
+                let at = (line / g.h_out, line % g.h_out);
+                // SAFETY: `tile.runs_here()` said the CPU has the kernel's
+                // instructions; `rows` is `[tp][hp][in][line]` and `packed`
+                // holds every block's taps (sizes from `plan`, checked
+                // above); this task alone writes output line `at` of its
+                // group's channels, inside item b.
+                unsafe { line_kernel(&plan, &rows, packed, bias, item.get(), at, group) };
             });
         }
         // SAFETY: every line of every channel of every item was written above.
         unsafe { out.set_len(batch * per_item) };
         let shape = (batch, cout, g.t_out, g.h_out, g.w_out);
-        Tensor::from_vec(out, shape, &Device::Cpu).map(Some)
+        Tensor::from_vec(out, shape, &Device::Cpu)
+    }
+}
+
+/// Output line `at` of the channels in `group` through `plan.tile`'s kernel.
+///
+/// # Safety
+///
+/// As the kernels' `line`: the CPU runs the tile; `rows`, `packed`, `bias`
+/// and `out` sized by `plan`; nothing else writes the line meanwhile.
+unsafe fn line_kernel(
+    plan: &Plan,
+    rows: &[f32],
+    packed: &[f32],
+    bias: &[f32],
+    out: *mut f32,
+    at: (usize, usize),
+    group: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::{conv3d_cpu_direct_avx2 as avx2, conv3d_cpu_direct_avx512 as avx512};
+        match plan.tile {
+            Tile::Avx2 => avx2::line(plan, rows, packed, bias, out, at, group),
+            Tile::Avx512Wide => avx512::line::<3>(plan, rows, packed, bias, out, at, group),
+            Tile::Avx512Narrow => avx512::line::<2>(plan, rows, packed, bias, out, at, group),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        // Never reached: no tile runs off x86-64.
+        let _ = (plan, rows, packed, bias, out, at, group);
     }
 }
 
@@ -232,259 +310,60 @@ fn padded_rows(x: &[f32], g: &Geometry, plan: &Plan) -> Vec<f32> {
     unsafe { crate::cpu_parallel::fill_rows(plan.tp * plan.hp, cin * line, fill) }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-mod kernel {
-    /// Never called: `runs_here()` is false off x86-64.
-    pub(super) unsafe fn line(
-        _: &super::Plan,
-        _: &[f32],
-        _: &[f32],
-        _: &[f32],
-        _: *mut f32,
-        _: (usize, usize),
-        _: usize,
-    ) {
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod kernel {
-    use std::arch::x86_64::*;
-
-    use super::{Plan, CHANNELS, LANES, PIXELS};
-
-    /// Output line `(t, y)` of the channels in `group`: `out` is one item's
-    /// `[out, t_out, h_out, w_out]`.
-    ///
-    /// # Safety
-    ///
-    /// The CPU has AVX2 and FMA; `rows` is `[tp][hp][in][line]`, `packed`
-    /// the weights as `packed_weights` packs them, `bias` one per channel,
-    /// all sized by `plan`; `out` is valid for the item and nothing else
-    /// writes line `(t, y)` of the group's channels meanwhile.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline(never)] // one call per line; kept apart so its code can be read
-    pub(super) unsafe fn line(
-        plan: &Plan,
-        rows: &[f32],
-        packed: &[f32],
-        bias: &[f32],
-        out: *mut f32,
-        (t, y): (usize, usize),
-        group: usize,
-    ) {
-        let (kt, kh, kw) = plan.kernel;
-        let (cin, line) = (plan.cin, plan.line);
-        let taps = kt * kh * cin * kw;
-        let plane = plan.t_out * plan.h_out * plan.w_out;
-        let first = out.add((t * plan.h_out + y) * plan.w_out);
-        let per_group = plan.blocks_per_group();
-        let blocks = group * per_group..((group + 1) * per_group).min(plan.blocks());
-        for block in blocks {
-            let weights = packed.as_ptr().add(block * taps * CHANNELS);
-            let channels = (plan.cout - block * CHANNELS).min(CHANNELS);
-            let mut start = [0f32; CHANNELS];
-            start[..channels].copy_from_slice(&bias[block * CHANNELS..][..channels]);
-            let mut x0 = 0;
-            while x0 < plan.w_out {
-                // acc[3i + j]: channel i, pixels x0 + 8j .. x0 + 8j + 8.
-                let mut acc = [_mm256_setzero_ps(); 3 * CHANNELS];
-                for (i, &b) in start.iter().enumerate() {
-                    acc[3 * i..3 * i + 3].fill(_mm256_set1_ps(b));
-                }
-                let mut w = weights;
-                for dt in 0..kt {
-                    for dh in 0..kh {
-                        let row = ((t + dt) * plan.hp + y + dh) * cin * line + x0;
-                        let px = rows.as_ptr().add(row);
-                        if kw == 3 {
-                            taps3(&mut acc, px, w, cin, line);
-                        } else {
-                            taps_any(&mut acc, px, w, cin, line, kw);
-                        }
-                        w = w.add(cin * kw * CHANNELS);
-                    }
-                }
-                let width = (plan.w_out - x0).min(PIXELS);
-                for i in 0..channels {
-                    let dst = first.add((block * CHANNELS + i) * plane + x0);
-                    let mut tail = [0f32; PIXELS];
-                    let to = if width == PIXELS {
-                        dst
-                    } else {
-                        tail.as_mut_ptr()
-                    };
-                    for j in 0..3 {
-                        _mm256_storeu_ps(to.add(j * LANES), acc[3 * i + j]);
-                    }
-                    if width < PIXELS {
-                        std::ptr::copy_nonoverlapping(tail.as_ptr(), dst, width);
-                    }
-                }
-                x0 += PIXELS;
-            }
-        }
-    }
-
-    /// `acc += ` one padded line's taps for a kernel 3 wide: for each of
-    /// `cin` channels (lines `line` apart from `px`), three shifts of 24
-    /// pixels times four weights. Written out in assembly: the 12
-    /// accumulators, three input vectors and the broadcast weight fill the
-    /// 16 registers exactly, and the compiler's allocation spilled there.
-    ///
-    /// # Safety
-    ///
-    /// AVX2 and FMA; `px` readable for `cin` lines of 26 values, `w` for
-    /// `cin · 3 · 4` weights.
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn taps3(
-        acc: &mut [__m256; 12],
-        px: *const f32,
-        w: *const f32,
-        cin: usize,
-        line: usize,
-    ) {
-        if cin == 0 {
-            return;
-        }
-        macro_rules! shift {
-            ($off:literal, $woff:literal) => {
-                concat!(
-                    "vmovups {v0}, [{px} + ",
-                    $off,
-                    "]\n",
-                    "vmovups {v1}, [{px} + ",
-                    $off,
-                    " + 32]\n",
-                    "vmovups {v2}, [{px} + ",
-                    $off,
-                    " + 64]\n",
-                    "vbroadcastss {b}, dword ptr [{w} + ",
-                    $woff,
-                    "]\n",
-                    "vfmadd231ps {a0}, {b}, {v0}\n",
-                    "vfmadd231ps {a1}, {b}, {v1}\n",
-                    "vfmadd231ps {a2}, {b}, {v2}\n",
-                    "vbroadcastss {b}, dword ptr [{w} + ",
-                    $woff,
-                    " + 4]\n",
-                    "vfmadd231ps {a3}, {b}, {v0}\n",
-                    "vfmadd231ps {a4}, {b}, {v1}\n",
-                    "vfmadd231ps {a5}, {b}, {v2}\n",
-                    "vbroadcastss {b}, dword ptr [{w} + ",
-                    $woff,
-                    " + 8]\n",
-                    "vfmadd231ps {a6}, {b}, {v0}\n",
-                    "vfmadd231ps {a7}, {b}, {v1}\n",
-                    "vfmadd231ps {a8}, {b}, {v2}\n",
-                    "vbroadcastss {b}, dword ptr [{w} + ",
-                    $woff,
-                    " + 12]\n",
-                    "vfmadd231ps {a9}, {b}, {v0}\n",
-                    "vfmadd231ps {a10}, {b}, {v1}\n",
-                    "vfmadd231ps {a11}, {b}, {v2}\n",
-                )
-            };
-        }
-        std::arch::asm!(
-            "2:",
-            shift!("0", "0"),
-            shift!("4", "16"),
-            shift!("8", "32"),
-            "add {w}, 48",
-            "add {px}, {stride}",
-            "dec {n}",
-            "jnz 2b",
-            a0 = inout(ymm_reg) acc[0],
-            a1 = inout(ymm_reg) acc[1],
-            a2 = inout(ymm_reg) acc[2],
-            a3 = inout(ymm_reg) acc[3],
-            a4 = inout(ymm_reg) acc[4],
-            a5 = inout(ymm_reg) acc[5],
-            a6 = inout(ymm_reg) acc[6],
-            a7 = inout(ymm_reg) acc[7],
-            a8 = inout(ymm_reg) acc[8],
-            a9 = inout(ymm_reg) acc[9],
-            a10 = inout(ymm_reg) acc[10],
-            a11 = inout(ymm_reg) acc[11],
-            v0 = out(ymm_reg) _,
-            v1 = out(ymm_reg) _,
-            v2 = out(ymm_reg) _,
-            b = out(ymm_reg) _,
-            px = inout(reg) px => _,
-            w = inout(reg) w => _,
-            n = inout(reg) cin => _,
-            stride = in(reg) line * 4,
-            options(nostack, readonly),
-        );
-    }
-
-    /// [`taps3`] for any kernel width, in intrinsics.
-    ///
-    /// # Safety
-    ///
-    /// AVX2 and FMA; `px` readable for `cin` lines of `24 + kw - 1` values,
-    /// `w` for `cin · kw · 4` weights.
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn taps_any(
-        acc: &mut [__m256; 12],
-        mut px: *const f32,
-        mut w: *const f32,
-        cin: usize,
-        line: usize,
-        kw: usize,
-    ) {
-        for _ in 0..cin {
-            for dw in 0..kw {
-                let p = px.add(dw);
-                let v = [
-                    _mm256_loadu_ps(p),
-                    _mm256_loadu_ps(p.add(LANES)),
-                    _mm256_loadu_ps(p.add(2 * LANES)),
-                ];
-                for i in 0..CHANNELS {
-                    let wi = _mm256_broadcast_ss(&*w.add(i));
-                    for j in 0..3 {
-                        acc[3 * i + j] = _mm256_fmadd_ps(wi, v[j], acc[3 * i + j]);
-                    }
-                }
-                w = w.add(CHANNELS);
-            }
-            px = px.add(line);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::conv3d_cpu::{path_tests, CpuPath};
+    use super::Tile;
 
-    /// The direct kernel gives the column-matrix path's output for causal,
-    /// symmetric and reflect padding, batches, output channels that are not
-    /// a multiple of the kernel's 4, widths that are not a multiple of its
-    /// 24 pixels (the tail stored apart), 1×1×1 and 3×5×5 kernels (the
-    /// kernel in intrinsics rather than assembly), channels in more than one
-    /// group.
+    /// Each tile's kernel this CPU runs gives the column-matrix path's
+    /// output for causal, symmetric and reflect padding, batches, output
+    /// channels that are not a multiple of the tile's, widths that are not
+    /// a multiple of its pixels (the last call's pixels partly stored),
+    /// 1×1×1 and 3×5×5 kernels (the kernel in intrinsics rather than
+    /// assembly), channels in more than one group.
     #[test]
-    fn the_direct_kernel_matches_the_column_matrix() {
+    fn the_direct_kernels_match_the_column_matrix() {
         #[cfg(target_arch = "x86_64")]
         assert!(
-            super::runs_here(),
+            Tile::Avx2.runs_here(),
             "this test runs the AVX2 kernel: the CPU has no AVX2 and FMA"
         );
-        path_tests::assert_matches_columns(
-            CpuPath::Direct,
-            &[
-                (3, 5, (3, 3, 3), true, false, 2, 4, 6, 33),
-                (4, 2, (3, 3, 3), false, false, 1, 3, 5, 7),
-                (2, 3, (3, 3, 3), true, true, 1, 5, 4, 24),
-                (5, 4, (1, 1, 1), true, false, 1, 2, 3, 50),
-                (3, 9, (3, 5, 5), false, true, 2, 2, 7, 49),
-                (16, 8, (3, 3, 3), false, false, 1, 3, 4, 96),
-                (6, 7, (1, 3, 3), true, true, 1, 4, 3, 3),
-                // 3 blocks of 55 KiB of weights: two groups.
-                (128, 10, (3, 3, 3), false, false, 1, 2, 3, 26),
-            ],
-        );
+        let tiles: Vec<Tile> = Tile::ALL.into_iter().filter(|t| t.runs_here()).collect();
+        eprintln!("kernels run here: {tiles:?}");
+        for tile in tiles {
+            path_tests::assert_matches_columns(
+                CpuPath::Direct(tile),
+                &[
+                    (3, 5, (3, 3, 3), true, false, 2, 4, 6, 33),
+                    (4, 2, (3, 3, 3), false, false, 1, 3, 5, 7),
+                    (2, 3, (3, 3, 3), true, true, 1, 5, 4, 24),
+                    (5, 4, (1, 1, 1), true, false, 1, 2, 3, 50),
+                    (3, 9, (3, 5, 5), false, true, 2, 2, 7, 49),
+                    (16, 8, (3, 3, 3), false, false, 1, 3, 4, 96),
+                    (6, 7, (1, 3, 3), true, true, 1, 4, 3, 3),
+                    (5, 17, (3, 3, 3), false, false, 1, 2, 3, 40),
+                    // Blocks of 55 KiB of weights for 4 channels a tile,
+                    // 110 KiB for 8: two groups, then three.
+                    (128, 10, (3, 3, 3), false, false, 1, 2, 3, 26),
+                    (128, 20, (3, 3, 3), false, false, 1, 2, 3, 50),
+                ],
+            );
+        }
+    }
+
+    /// The fastest tile for a width: none where rounding wastes over 15%,
+    /// the AVX-512 tile that wastes less where the CPU has them.
+    #[test]
+    fn the_fastest_tile_wastes_little_of_the_line() {
+        use super::fastest_here;
+        assert_eq!(fastest_here(12), None);
+        if Tile::Avx512Wide.runs_here() {
+            assert_eq!(fastest_here(96), Some(Tile::Avx512Wide));
+            assert_eq!(fastest_here(24), Some(Tile::Avx512Narrow));
+            assert_eq!(fastest_here(72), Some(Tile::Avx512Narrow));
+        } else if Tile::Avx2.runs_here() {
+            assert_eq!(fastest_here(96), Some(Tile::Avx2));
+            assert_eq!(fastest_here(24), Some(Tile::Avx2));
+        }
     }
 }

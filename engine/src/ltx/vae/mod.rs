@@ -12,6 +12,10 @@ pub mod config;
 mod conv3d;
 mod conv3d_cpu;
 mod conv3d_cpu_direct;
+#[cfg(target_arch = "x86_64")]
+mod conv3d_cpu_direct_avx2;
+#[cfg(target_arch = "x86_64")]
+mod conv3d_cpu_direct_avx512;
 mod conv3d_cpu_wide;
 mod cpu_ops;
 mod decoder;

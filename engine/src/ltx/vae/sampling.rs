@@ -99,7 +99,9 @@ impl Downsampler3d {
         vb: VarBuilder,
     ) -> Result<Self> {
         let volume = stride.0 * stride.1 * stride.2;
-        if out_channels % volume != 0 || (in_channels * volume) % out_channels != 0 {
+        if !out_channels.is_multiple_of(volume)
+            || !(in_channels * volume).is_multiple_of(out_channels)
+        {
             candle_core::bail!(
                 "downsampler from {in_channels} to {out_channels} channels with stride {stride:?}: widths do not divide"
             );
@@ -155,7 +157,9 @@ impl Upsampler3d {
         vb: VarBuilder,
     ) -> Result<Self> {
         let volume = stride.0 * stride.1 * stride.2;
-        if residual && (in_channels % volume != 0 || volume % upscale_factor != 0) {
+        if residual
+            && (!in_channels.is_multiple_of(volume) || !volume.is_multiple_of(upscale_factor))
+        {
             candle_core::bail!(
                 "residual upsampler of {in_channels} channels needs a width divisible by {volume}"
             );

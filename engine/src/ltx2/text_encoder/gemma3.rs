@@ -112,11 +112,14 @@ impl Config {
         if self.use_bidirectional_attention == Some(true) {
             return Err("use_bidirectional_attention is not supported".into());
         }
-        if self.num_key_value_heads == 0 || self.num_attention_heads % self.num_key_value_heads != 0
+        if self.num_key_value_heads == 0
+            || !self
+                .num_attention_heads
+                .is_multiple_of(self.num_key_value_heads)
         {
             return Err("num_attention_heads must be a multiple of num_key_value_heads".into());
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return Err("head_dim must be even".into());
         }
         let kinds = self.layer_kinds()?;

@@ -230,7 +230,9 @@ impl Downsampler {
         vb: VarBuilder,
     ) -> Result<Self> {
         let factor = stride.0 * stride.1 * stride.2;
-        if (in_channels * factor) % out_channels != 0 || out_channels % factor != 0 {
+        if !(in_channels * factor).is_multiple_of(out_channels)
+            || !out_channels.is_multiple_of(factor)
+        {
             candle_core::bail!(
                 "downsampler from {in_channels} to {out_channels} channels by {stride:?} does not divide evenly"
             );

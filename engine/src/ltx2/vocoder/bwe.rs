@@ -141,7 +141,10 @@ impl BweConfig {
         if self.hop_length == 0 || self.input_sampling_rate == 0 {
             return Err("hop_length and input_sampling_rate must be positive".into());
         }
-        if self.output_sampling_rate % self.input_sampling_rate != 0 {
+        if !self
+            .output_sampling_rate
+            .is_multiple_of(self.input_sampling_rate)
+        {
             return Err("output_sampling_rate must be a multiple of input_sampling_rate".into());
         }
         if self.window_length < self.hop_length {

@@ -192,7 +192,7 @@ impl ShapePredictor {
     /// Every index in range, every tree full, so `predict` cannot go out of bounds.
     fn validate(&self) -> Result<(), String> {
         let parts = self.initial_shape.len();
-        if parts == 0 || parts % 2 != 0 {
+        if parts == 0 || !parts.is_multiple_of(2) {
             return Err(format!("initial shape of {parts} values"));
         }
         for (c, cascade) in self.cascades.iter().enumerate() {

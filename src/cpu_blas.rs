@@ -1,9 +1,10 @@
 //! Which library the engine's CPU matrix products run on: `engine.cpu_blas`.
 //!
-//! "auto" takes Intel's MKL where `reel pull mkl` put it (in the cache
-//! directory) and the built-in `gemm` otherwise; "builtin" always `gemm`;
-//! anything else is the path of a CBLAS library (LP64), which must load.
-//! See `reel_engine::cpu_blas` for why.
+//! "auto" takes Intel's MKL on Intel CPUs where `reel pull mkl` put it (in
+//! the cache directory) and the built-in `gemm` otherwise; "builtin" always
+//! `gemm`; anything else is the path of a CBLAS library (LP64), which must
+//! load. See `reel_engine::cpu_blas` for why, and docs/benchmarks.md for
+//! MKL against `gemm` on Intel and AMD CPUs.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -47,12 +48,19 @@ pub fn load(setting: &CpuBlas) -> anyhow::Result<Option<PathBuf>> {
     let path = match setting {
         CpuBlas::Builtin => return Ok(None),
         CpuBlas::Library(path) => path.clone(),
+        CpuBlas::Auto if !auto_takes_mkl(cpu_vendor().as_deref()) => {
+            tracing::info!(
+                "CPU matrix products on the built-in gemm: on this CPU (not Intel's) \
+                 it is faster than MKL; engine.cpu_blas set to MKL's path uses MKL anyway"
+            );
+            return Ok(None);
+        }
         CpuBlas::Auto => match default_mkl_library() {
             Ok(path) if path.is_file() => path,
             _ => {
                 tracing::info!(
                     "CPU matrix products on the built-in gemm; `reel pull mkl` installs \
-                     Intel's MKL, which is faster on most CPUs"
+                     Intel's MKL, which is faster on Intel's CPUs"
                 );
                 return Ok(None);
             }
@@ -60,6 +68,28 @@ pub fn load(setting: &CpuBlas) -> anyhow::Result<Option<PathBuf>> {
     };
     load_path(&path)?;
     Ok(Some(path))
+}
+
+/// Whether "auto" runs the products on MKL on a CPU of `vendor` (cpuid's
+/// vendor string): on Intel's only. On an AMD Zen 4 MKL's products made a
+/// transformer step 15–25% slower than `gemm`'s AVX-512 kernels, where on
+/// Intel's Sapphire Rapids they made the render faster (docs/benchmarks.md).
+pub fn auto_takes_mkl(vendor: Option<&str>) -> bool {
+    vendor == Some("GenuineIntel")
+}
+
+/// This CPU's vendor string (`vendor_id` in /proc/cpuinfo), where known.
+pub fn cpu_vendor() -> Option<String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    vendor_in(&cpuinfo).map(str::to_owned)
+}
+
+/// The first `vendor_id` in a /proc/cpuinfo text.
+fn vendor_in(cpuinfo: &str) -> Option<&str> {
+    cpuinfo.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim() == "vendor_id").then(|| value.trim())
+    })
 }
 
 fn load_path(path: &Path) -> anyhow::Result<()> {
@@ -84,6 +114,18 @@ mod tests {
             Ok(CpuBlas::Library("/opt/mkl/libmkl_rt.so.3".into()))
         );
         assert!("".parse::<CpuBlas>().is_err());
+    }
+
+    #[test]
+    fn auto_takes_mkl_on_intel_cpus_only() {
+        let amd = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n";
+        let intel = "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\n";
+        assert_eq!(vendor_in(amd), Some("AuthenticAMD"));
+        assert_eq!(vendor_in(intel), Some("GenuineIntel"));
+        assert_eq!(vendor_in("processor\t: 0\n"), None);
+        assert!(auto_takes_mkl(vendor_in(intel)));
+        assert!(!auto_takes_mkl(vendor_in(amd)));
+        assert!(!auto_takes_mkl(None));
     }
 
     #[test]

@@ -113,8 +113,16 @@ pub fn run(args: PullArgs, perception: &PerceptionConfig) -> anyhow::Result<()> 
                 .ok_or_else(|| anyhow!("no directory for MKL"))?,
         };
         let library = mkl::pull(&perception.package_index, &to)?;
-        if library == default {
+        let intel = reel::cpu_blas::auto_takes_mkl(reel::cpu_blas::cpu_vendor().as_deref());
+        if library == default && intel {
             eprintln!("{MKL} is complete: engine.cpu_blas = \"auto\" uses it from the next start");
+        } else if library == default {
+            eprintln!(
+                "{MKL} is complete. On this CPU (not Intel's) engine.cpu_blas = \"auto\" keeps \
+                 the built-in gemm, which is faster here; to use MKL anyway, put into \
+                 config.toml:\n  [engine]\n  cpu_blas = \"{}\"",
+                library.display()
+            );
         } else {
             eprintln!(
                 "{MKL} is complete. Put it into config.toml:\n  [engine]\n  cpu_blas = \"{}\"",

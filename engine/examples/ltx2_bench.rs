@@ -50,15 +50,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &device,
     )?;
     let get = |name: &str| inputs.get(name).cloned().ok_or(format!("no {name} input"));
-    let (video, audio, captions) = (get("video")?, get("audio")?, get("captions")?);
-    let transformer = Transformer::load(&root.join("transformer"), DType::F32, &device)?;
-    let vae = VideoAutoencoder::load(&root.join("vae"), DType::F32, &device)?;
-    let audio_vae = AudioAutoencoder::load(&root.join("audio_vae"), DType::F32, &device)?;
-    let vocoder = AnyVocoder::load(&root.join("vocoder"), DType::F32, &device)?;
+    let (video, audio_latents, captions) = (get("video")?, get("audio")?, get("captions")?);
+    // REEL_BENCH_PARTS=audio (say) loads and times only those parts, e.g.
+    // under a profiler, or in a folder made with only those parts' weights.
+    let parts = std::env::var("REEL_BENCH_PARTS").unwrap_or_else(|_| "step,decode,audio".into());
+    let wanted = |part: &str| parts.split(',').any(|p| p.trim() == part);
+    let transformer = wanted("step")
+        .then(|| Transformer::load(&root.join("transformer"), DType::F32, &device))
+        .transpose()?;
+    let vae = wanted("decode")
+        .then(|| VideoAutoencoder::load(&root.join("vae"), DType::F32, &device))
+        .transpose()?;
+    let audio = wanted("audio")
+        .then(|| -> Result<_, Box<dyn std::error::Error>> {
+            Ok((
+                AudioAutoencoder::load(&root.join("audio_vae"), DType::F32, &device)?,
+                AnyVocoder::load(&root.join("vocoder"), DType::F32, &device)?,
+            ))
+        })
+        .transpose()?;
     let (_, _, f, h, w) = video.dims5()?;
-    let audio_frames = audio.dim(2)?;
+    let audio_frames = audio_latents.dim(2)?;
     let hidden = pack_video(&video, 1, 1)?;
-    let audio_hidden = pack_audio(&audio)?;
+    let audio_hidden = pack_audio(&audio_latents)?;
     let mask = Tensor::ones((1, captions.dim(1)?), DType::F32, &device)?;
     let t = Tensor::new(&[500f32], &device)?;
     let shape = LatentShape {
@@ -69,13 +83,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fps: FPS,
     };
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
-    // REEL_BENCH_PARTS=audio (say) times only those parts, e.g. under a profiler.
-    let parts = std::env::var("REEL_BENCH_PARTS").unwrap_or_else(|_| "step,decode,audio".into());
-    let wanted = |part: &str| parts.split(',').any(|p| p.trim() == part);
     let (mut steps, mut decodes, mut audios) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let start = Instant::now();
-        let out = wanted("step").then(|| {
+        let out = transformer.as_ref().map(|transformer| {
             transformer.forward(
                 &hidden,
                 &audio_hidden,
@@ -95,14 +106,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         drop(out.transpose()?);
         let step = start.elapsed().as_secs_f64();
         let start = Instant::now();
-        if wanted("decode") {
+        if let Some(vae) = &vae {
             drop(vae.decode(&video)?);
         }
         let decode = start.elapsed().as_secs_f64();
         let start = Instant::now();
         let mut mel_s = 0.0;
-        if wanted("audio") {
-            let mel = audio_vae.decode(&audio)?;
+        if let Some((audio_vae, vocoder)) = &audio {
+            let mel = audio_vae.decode(&audio_latents)?;
             mel_s = start.elapsed().as_secs_f64();
             drop(vocoder.forward(&mel)?);
         }

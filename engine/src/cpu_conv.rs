@@ -10,7 +10,9 @@
 //! each a shifted copy of one input plane (contiguous runs), ordered like the
 //! weight's own `[out, in, kh, kw]` layout, so the weight is used in place
 //! and the product comes out in `[out, h', w']` order.
-//! Other devices, dtypes and strides keep candle's convolutions.
+//! Other devices, dtypes and strides keep candle's convolutions. On x86-64
+//! with AVX2 the 1-D convolutions of up to 256 input channels take the
+//! direct kernels instead (`ltx::vae::conv1d_direct`).
 
 use std::mem::MaybeUninit;
 
@@ -31,12 +33,18 @@ pub struct Padding2d {
     pub right: usize,
 }
 
-/// `conv` applied to `[b, in, l]` with its configured padding and dilation.
+/// `conv` applied to `[b, in, l]` with its configured padding and dilation:
+/// the direct kernels where the CPU runs them, else the column matrix.
 pub fn conv1d(conv: &Conv1d, x: &Tensor) -> Result<Tensor> {
     let cfg = conv.config();
     let fast = cfg.stride == 1 && cfg.groups == 1 && fits(x, conv.weight(), conv.bias());
     if !fast {
         return conv.forward(x);
+    }
+    let direct =
+        crate::ltx::vae::conv1d_direct(x, conv.weight(), conv.bias(), cfg.padding, cfg.dilation)?;
+    if let Some(y) = direct {
+        return Ok(y);
     }
     let (b, cin, l) = x.dims3()?;
     let pad = Padding2d {
@@ -250,6 +258,8 @@ mod tests {
             (4, 2, 7, 9, 3, 40),
             (6, 6, 11, 25, 5, 64),
             (2, 3, 5, 0, 1, 9),
+            // More input channels than the direct kernels take: the columns.
+            (300, 3, 5, 4, 2, 30),
         ] {
             let cfg = Conv1dConfig {
                 padding,

@@ -12,7 +12,9 @@ video VAE, the audio VAE and the vocoder, all at their default (LTX-2) configs.
   step    one transformer forward (both streams; 1024 caption tokens, no CFG)
   decode  the video VAE decode of the clip's latents, whole
   audio   the audio VAE decode and the vocoder
-and prints one JSON object per run, then the medians.
+and prints one JSON object per run, then the medians. PARTS (default
+"step,decode,audio") limits both commands to some parts: `make` then writes
+only their weights (the transformer's config always, for the input shapes).
 """
 
 import json
@@ -31,13 +33,23 @@ CAPTION_TOKENS = 1024
 FPS = 24.0
 
 
+def wanted(part):
+    return part in os.environ.get("PARTS", "step,decode,audio").split(",")
+
+
 def make(root, layers):
     torch.manual_seed(0)
     os.makedirs(root, exist_ok=True)
-    LTX2VideoTransformer3DModel(num_layers=layers).save_pretrained(os.path.join(root, "transformer"))
-    AutoencoderKLLTX2Video().save_pretrained(os.path.join(root, "vae"))
-    AutoencoderKLLTX2Audio().save_pretrained(os.path.join(root, "audio_vae"))
-    LTX2Vocoder().save_pretrained(os.path.join(root, "vocoder"))
+    if wanted("step"):
+        LTX2VideoTransformer3DModel(num_layers=layers).save_pretrained(os.path.join(root, "transformer"))
+    else:
+        with torch.device("meta"):
+            LTX2VideoTransformer3DModel(num_layers=layers).save_config(os.path.join(root, "transformer"))
+    if wanted("decode"):
+        AutoencoderKLLTX2Video().save_pretrained(os.path.join(root, "vae"))
+    if wanted("audio"):
+        AutoencoderKLLTX2Audio().save_pretrained(os.path.join(root, "audio_vae"))
+        LTX2Vocoder().save_pretrained(os.path.join(root, "vocoder"))
 
 
 def shapes(root, frames, width, height):
@@ -71,10 +83,13 @@ def inputs(root, frames, width, height):
 def run(root, frames, width, height, runs):
     torch.set_num_threads(int(os.environ.get("THREADS", "1")))
     x = inputs(root, frames, width, height)
-    transformer = LTX2VideoTransformer3DModel.from_pretrained(os.path.join(root, "transformer")).eval()
-    vae = AutoencoderKLLTX2Video.from_pretrained(os.path.join(root, "vae")).eval()
-    audio_vae = AutoencoderKLLTX2Audio.from_pretrained(os.path.join(root, "audio_vae")).eval()
-    vocoder = LTX2Vocoder.from_pretrained(os.path.join(root, "vocoder")).eval()
+    if wanted("step"):
+        transformer = LTX2VideoTransformer3DModel.from_pretrained(os.path.join(root, "transformer")).eval()
+    if wanted("decode"):
+        vae = AutoencoderKLLTX2Video.from_pretrained(os.path.join(root, "vae")).eval()
+    if wanted("audio"):
+        audio_vae = AutoencoderKLLTX2Audio.from_pretrained(os.path.join(root, "audio_vae")).eval()
+        vocoder = LTX2Vocoder.from_pretrained(os.path.join(root, "vocoder")).eval()
     _, c, f, h, w = x["video"].shape
     _, ac, al, am = x["audio"].shape
     hidden = x["video"].permute(0, 2, 3, 4, 1).reshape(1, f * h * w, c)
@@ -84,28 +99,31 @@ def run(root, frames, width, height, runs):
     results = []
     for _ in range(runs):
         start = time.perf_counter()
-        transformer(
-            hidden_states=hidden,
-            audio_hidden_states=audio_hidden,
-            encoder_hidden_states=x["captions"],
-            audio_encoder_hidden_states=x["captions"],
-            timestep=t,
-            sigma=t,
-            encoder_attention_mask=mask,
-            audio_encoder_attention_mask=mask,
-            num_frames=f,
-            height=h,
-            width=w,
-            fps=FPS,
-            audio_num_frames=al,
-            return_dict=False,
-        )
+        if wanted("step"):
+            transformer(
+                hidden_states=hidden,
+                audio_hidden_states=audio_hidden,
+                encoder_hidden_states=x["captions"],
+                audio_encoder_hidden_states=x["captions"],
+                timestep=t,
+                sigma=t,
+                encoder_attention_mask=mask,
+                audio_encoder_attention_mask=mask,
+                num_frames=f,
+                height=h,
+                width=w,
+                fps=FPS,
+                audio_num_frames=al,
+                return_dict=False,
+            )
         step = time.perf_counter() - start
         start = time.perf_counter()
-        vae.decode(x["video"], return_dict=False)
+        if wanted("decode"):
+            vae.decode(x["video"], return_dict=False)
         decode = time.perf_counter() - start
         start = time.perf_counter()
-        vocoder(audio_vae.decode(x["audio"], return_dict=False)[0])
+        if wanted("audio"):
+            vocoder(audio_vae.decode(x["audio"], return_dict=False)[0])
         audio = time.perf_counter() - start
         result = {"impl": "pytorch", "threads": torch.get_num_threads(), "step_s": step, "decode_s": decode, "audio_s": audio}
         print(json.dumps(result))

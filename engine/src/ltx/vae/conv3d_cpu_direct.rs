@@ -67,7 +67,7 @@ impl Tile {
     }
 
     /// `w_out` rounded up to whole kernel calls.
-    fn rounded(self, w_out: usize) -> usize {
+    pub(super) fn rounded(self, w_out: usize) -> usize {
         w_out.div_ceil(self.pixels()) * self.pixels()
     }
 }
@@ -145,6 +145,12 @@ pub(super) struct Plan {
     /// kernel calls, plus the kernel's width less one, rounded up to 16
     /// values so that every channel's line starts on a 64-byte cache line.
     pub(super) line: usize,
+    /// Values between a tap and the next along a line (a dilated 1-D
+    /// convolution's spacing; 1 for the 3-D convolutions).
+    pub(super) dilation: usize,
+    /// Sum the input channels in passes, the partial sums kept in the
+    /// output (the 1-D plans; the AVX2 kernel's `segment`).
+    pub(super) channel_passes: bool,
     pub(super) t_out: usize,
     pub(super) h_out: usize,
     pub(super) w_out: usize,
@@ -152,7 +158,8 @@ pub(super) struct Plan {
 
 /// Weights of one group of channel blocks: a quarter of a 512 KiB L2 (the
 /// smallest of the CPUs measured), so a group's weights and the input lines
-/// a task reads stay in the core's cache.
+/// a task reads stay in the core's cache. With channel passes, the partial
+/// sums of one group's line instead (each pass's weights are small).
 const GROUP_BYTES: usize = 128 << 10;
 
 impl Plan {
@@ -164,7 +171,11 @@ impl Plan {
     /// Blocks in one group: as many as fit `GROUP_BYTES`, at least one.
     fn blocks_per_group(&self) -> usize {
         let (kt, kh, kw) = self.kernel;
-        let block_bytes = kt * kh * kw * self.cin * self.tile.channels() * 4;
+        let block_bytes = if self.channel_passes {
+            self.tile.channels() * self.w_out * 4
+        } else {
+            kt * kh * kw * self.cin * self.tile.channels() * 4
+        };
         (GROUP_BYTES / block_bytes.max(1)).clamp(1, self.blocks().max(1))
     }
 
@@ -204,6 +215,8 @@ impl CausalConv3d {
             tp: g.t_out + kt - 1,
             hp: g.h_out + kh - 1,
             line: (tile.rounded(g.w_out) + kw - 1).next_multiple_of(16),
+            dilation: 1,
+            channel_passes: false,
             t_out: g.t_out,
             h_out: g.h_out,
             w_out: g.w_out,
@@ -223,26 +236,45 @@ impl CausalConv3d {
         for b in 0..batch {
             let rows = padded_rows(&x[b * g.cin * g.t * g.h * g.w..], g, &plan);
             let item = SharedOut::new(dst.get().wrapping_add(b * per_item));
-            // Tasks by group of output channels first, then by line: each
-            // thread keeps its groups' weights in its cache while it goes
-            // down the lines (the input lines are shared and read in order).
-            let lines = g.t_out * g.h_out;
-            (0..plan.groups() * lines).into_par_iter().for_each(|task| {
-                let (group, line) = (task / lines, task % lines);
-                let at = (line / g.h_out, line % g.h_out);
-                // SAFETY: `tile.runs_here()` said the CPU has the kernel's
-                // instructions; `rows` is `[tp][hp][in][line]` and `packed`
-                // holds every block's taps (sizes from `plan`, checked
-                // above); this task alone writes output line `at` of its
-                // group's channels, inside item b.
-                unsafe { line_kernel(&plan, &rows, packed, bias, item.get(), at, group) };
-            });
+            // SAFETY: the tile runs here (checked above), `rows` and
+            // `packed` are laid out and sized by `plan` (the sizes checked
+            // above), and item b's `per_item` values are reserved in `out`.
+            unsafe { run_lines(&plan, &rows, packed, bias, item) };
         }
         // SAFETY: every line of every channel of every item was written above.
         unsafe { out.set_len(batch * per_item) };
         let shape = (batch, cout, g.t_out, g.h_out, g.w_out);
         Tensor::from_vec(out, shape, &Device::Cpu)
     }
+}
+
+/// Every output line of one batch item, `[out, t_out, h_out, w_out]` at
+/// `item`, on rayon's threads.
+///
+/// # Safety
+///
+/// `plan.tile` runs here; `rows` is `[tp][hp][in][line]`, `packed` the
+/// weights as [`packed_weights`] packs them for the tile, `bias` one per
+/// output channel, all sized by `plan`; `item` is valid for writes of the
+/// whole output and nothing else touches it meanwhile.
+pub(super) unsafe fn run_lines(
+    plan: &Plan,
+    rows: &[f32],
+    packed: &[f32],
+    bias: &[f32],
+    item: SharedOut,
+) {
+    // Tasks by group of output channels first, then by line: each thread
+    // keeps its groups' weights in its cache while it goes down the lines
+    // (the input lines are shared and read in order).
+    let lines = plan.t_out * plan.h_out;
+    (0..plan.groups() * lines).into_par_iter().for_each(|task| {
+        let (group, line) = (task / lines, task % lines);
+        let at = (line / plan.h_out, line % plan.h_out);
+        // SAFETY: as the caller promised; this task alone writes output
+        // line `at` of its group's channels.
+        unsafe { line_kernel(plan, rows, packed, bias, item.get(), at, group) };
+    });
 }
 
 /// Output line `at` of the channels in `group` through `plan.tile`'s kernel.
@@ -264,6 +296,9 @@ unsafe fn line_kernel(
     {
         use super::{conv3d_cpu_direct_avx2 as avx2, conv3d_cpu_direct_avx512 as avx512};
         match plan.tile {
+            Tile::Avx2 if plan.channel_passes => {
+                avx2::segment(plan, rows, packed, bias, out, at.1, group)
+            }
             Tile::Avx2 => avx2::line(plan, rows, packed, bias, out, at, group),
             Tile::Avx512Wide => avx512::line::<3>(plan, rows, packed, bias, out, at, group),
             Tile::Avx512Narrow => avx512::line::<2>(plan, rows, packed, bias, out, at, group),

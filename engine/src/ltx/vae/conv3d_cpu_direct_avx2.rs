@@ -56,10 +56,10 @@ pub(super) unsafe fn line(
                 for dh in 0..kh {
                     let row = ((t + dt) * plan.hp + y + dh) * cin * line + x0;
                     let px = rows.as_ptr().add(row);
-                    if kw == 3 {
+                    if kw == 3 && plan.dilation == 1 {
                         taps3(&mut acc, px, w, cin, line);
                     } else {
-                        taps_any(&mut acc, px, w, cin, line, kw);
+                        taps_any(&mut acc, px, w, cin, line, kw, plan.dilation);
                     }
                     w = w.add(cin * kw * CHANNELS);
                 }
@@ -81,6 +81,66 @@ pub(super) unsafe fn line(
                 }
             }
             x0 += PIXELS;
+        }
+    }
+}
+
+/// Input channels summed per pass over a 1-D segment: their lines (up to
+/// 1 KiB each) stay in a 32 KiB L1 cache while the pass goes along the
+/// segment for every block of output channels of the group. Summing all
+/// input channels per 24 pixels of one block at once (as [`line`] does)
+/// reads every input line again for each block of four output channels.
+const CHANNELS_PER_PASS: usize = 16;
+
+/// A 1-D plan's (`plan.channel_passes`: one frame, a kernel one row high)
+/// output line `s` (one segment of the signal) of the channels in `group`,
+/// in passes of [`CHANNELS_PER_PASS`] input channels, the partial sums
+/// kept in the output between passes.
+///
+/// # Safety
+///
+/// As [`line`]; besides, the plan is 1-D (`kt = kh = 1`, `tp = 1`) and its
+/// lines are whole kernel calls wide (`w_out` a multiple of 24).
+#[target_feature(enable = "avx2,fma")]
+#[inline(never)]
+pub(super) unsafe fn segment(
+    plan: &Plan,
+    rows: &[f32],
+    packed: &[f32],
+    bias: &[f32],
+    out: *mut f32,
+    s: usize,
+    group: usize,
+) {
+    let kw = plan.kernel.2;
+    let (cin, line, len) = (plan.cin, plan.line, plan.w_out);
+    let plane = plan.h_out * len;
+    let first = out.add(s * len);
+    for c0 in (0..cin).step_by(CHANNELS_PER_PASS) {
+        let n = (cin - c0).min(CHANNELS_PER_PASS);
+        for block in plan.group_blocks(group) {
+            let w = packed.as_ptr().add((block * cin + c0) * kw * CHANNELS);
+            let channels = (plan.cout - block * CHANNELS).min(CHANNELS);
+            let dst = |i: usize| first.add((block * CHANNELS + i) * plane);
+            for x0 in (0..len).step_by(PIXELS) {
+                let mut acc = [_mm256_setzero_ps(); 3 * CHANNELS];
+                for i in 0..channels {
+                    for j in 0..3 {
+                        acc[3 * i + j] = if c0 == 0 {
+                            _mm256_set1_ps(bias[block * CHANNELS + i])
+                        } else {
+                            _mm256_loadu_ps(dst(i).add(x0 + j * LANES))
+                        };
+                    }
+                }
+                let px = rows.as_ptr().add((s * cin + c0) * line + x0);
+                taps_any(&mut acc, px, w, n, line, kw, plan.dilation);
+                for i in 0..channels {
+                    for j in 0..3 {
+                        _mm256_storeu_ps(dst(i).add(x0 + j * LANES), acc[3 * i + j]);
+                    }
+                }
+            }
         }
     }
 }
@@ -172,37 +232,83 @@ unsafe fn taps3(acc: &mut [__m256; 12], px: *const f32, w: *const f32, cin: usiz
     );
 }
 
-/// [`taps3`] for any kernel width, in intrinsics.
+/// [`taps3`] for any kernel width and tap spacing (`dilation` values
+/// between taps): for each of `cin` channels, `kw` taps of 24 pixels times
+/// four weights. In assembly for the same reason as `taps3`; the taps are
+/// a loop inside the channels' loop, so one body serves every width.
 ///
 /// # Safety
 ///
-/// AVX2 and FMA; `px` readable for `cin` lines of `24 + kw - 1` values,
-/// `w` for `cin · kw · 4` weights.
+/// AVX2 and FMA; `px` readable for `cin` lines of
+/// `24 + (kw - 1) · dilation` values, `w` for `cin · kw · 4` weights.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn taps_any(
     acc: &mut [__m256; 12],
-    mut px: *const f32,
-    mut w: *const f32,
+    px: *const f32,
+    w: *const f32,
     cin: usize,
     line: usize,
     kw: usize,
+    dilation: usize,
 ) {
-    for _ in 0..cin {
-        for dw in 0..kw {
-            let p = px.add(dw);
-            let v = [
-                _mm256_loadu_ps(p),
-                _mm256_loadu_ps(p.add(LANES)),
-                _mm256_loadu_ps(p.add(2 * LANES)),
-            ];
-            for i in 0..CHANNELS {
-                let wi = _mm256_broadcast_ss(&*w.add(i));
-                for j in 0..3 {
-                    acc[3 * i + j] = _mm256_fmadd_ps(wi, v[j], acc[3 * i + j]);
-                }
-            }
-            w = w.add(CHANNELS);
-        }
-        px = px.add(line);
+    if cin == 0 || kw == 0 {
+        return;
     }
+    std::arch::asm!(
+        "2:",
+        "mov {p}, {px}",
+        "mov {k}, {kw}",
+        "3:",
+        "vmovups {v0}, [{p}]",
+        "vmovups {v1}, [{p} + 32]",
+        "vmovups {v2}, [{p} + 64]",
+        "vbroadcastss {b}, dword ptr [{w}]",
+        "vfmadd231ps {a0}, {b}, {v0}",
+        "vfmadd231ps {a1}, {b}, {v1}",
+        "vfmadd231ps {a2}, {b}, {v2}",
+        "vbroadcastss {b}, dword ptr [{w} + 4]",
+        "vfmadd231ps {a3}, {b}, {v0}",
+        "vfmadd231ps {a4}, {b}, {v1}",
+        "vfmadd231ps {a5}, {b}, {v2}",
+        "vbroadcastss {b}, dword ptr [{w} + 8]",
+        "vfmadd231ps {a6}, {b}, {v0}",
+        "vfmadd231ps {a7}, {b}, {v1}",
+        "vfmadd231ps {a8}, {b}, {v2}",
+        "vbroadcastss {b}, dword ptr [{w} + 12]",
+        "vfmadd231ps {a9}, {b}, {v0}",
+        "vfmadd231ps {a10}, {b}, {v1}",
+        "vfmadd231ps {a11}, {b}, {v2}",
+        "add {w}, 16",
+        "add {p}, {spacing}",
+        "dec {k}",
+        "jnz 3b",
+        "add {px}, {stride}",
+        "dec {n}",
+        "jnz 2b",
+        a0 = inout(ymm_reg) acc[0],
+        a1 = inout(ymm_reg) acc[1],
+        a2 = inout(ymm_reg) acc[2],
+        a3 = inout(ymm_reg) acc[3],
+        a4 = inout(ymm_reg) acc[4],
+        a5 = inout(ymm_reg) acc[5],
+        a6 = inout(ymm_reg) acc[6],
+        a7 = inout(ymm_reg) acc[7],
+        a8 = inout(ymm_reg) acc[8],
+        a9 = inout(ymm_reg) acc[9],
+        a10 = inout(ymm_reg) acc[10],
+        a11 = inout(ymm_reg) acc[11],
+        v0 = out(ymm_reg) _,
+        v1 = out(ymm_reg) _,
+        v2 = out(ymm_reg) _,
+        b = out(ymm_reg) _,
+        px = inout(reg) px => _,
+        p = out(reg) _,
+        w = inout(reg) w => _,
+        k = out(reg) _,
+        kw = in(reg) kw,
+        n = inout(reg) cin => _,
+        stride = in(reg) line * 4,
+        spacing = in(reg) dilation * 4,
+        options(nostack, readonly),
+    );
 }

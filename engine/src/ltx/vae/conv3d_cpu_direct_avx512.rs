@@ -69,10 +69,10 @@ pub(super) unsafe fn line<const V: usize>(
                 for dh in 0..kh {
                     let row = ((t + dt) * plan.hp + y + dh) * cin * line + x0;
                     let px = rows.as_ptr().add(row);
-                    match (V, kw) {
-                        (3, 3) => taps3_wide(&mut acc, px, w, cin, line),
-                        (2, 3) => taps3_narrow(&mut acc, px, w, cin, line),
-                        _ => taps_any::<V>(&mut acc, px, w, cin, line, kw),
+                    match (V, kw, plan.dilation) {
+                        (3, 3, 1) => taps3_wide(&mut acc, px, w, cin, line),
+                        (2, 3, 1) => taps3_narrow(&mut acc, px, w, cin, line),
+                        _ => taps_any::<V>(&mut acc, px, w, cin, line, (kw, plan.dilation)),
                     }
                     w = w.add(cin * kw * CHANNELS);
                 }
@@ -311,13 +311,14 @@ unsafe fn taps3_narrow(
     );
 }
 
-/// The taps of one padded line for any kernel width and either tile, in
-/// intrinsics (the narrow tile's ymm loaded as the low half of a zmm).
+/// The taps of one padded line for any kernel width and tap spacing
+/// (`dilation` values between taps) and either tile, in intrinsics (the
+/// narrow tile's ymm loaded as the low half of a zmm).
 ///
 /// # Safety
 ///
-/// AVX-512 F; `px` readable for `cin` lines of `pixels + kw - 1` values,
-/// `w` for `cin · kw · 8` weights.
+/// AVX-512 F; `px` readable for `cin` lines of
+/// `pixels + (kw - 1) · dilation` values, `w` for `cin · kw · 8` weights.
 #[target_feature(enable = "avx512f")]
 unsafe fn taps_any<const V: usize>(
     acc: &mut [__m512; 24],
@@ -325,11 +326,11 @@ unsafe fn taps_any<const V: usize>(
     mut w: *const f32,
     cin: usize,
     line: usize,
-    kw: usize,
+    (kw, dilation): (usize, usize),
 ) {
     for _ in 0..cin {
         for dw in 0..kw {
-            let p = px.add(dw);
+            let p = px.add(dw * dilation);
             let mut v = [_mm512_setzero_ps(); 3];
             for (j, v) in v.iter_mut().enumerate().take(V) {
                 let mask = ((1u32 << lanes::<V>(j)) - 1) as __mmask16;

@@ -13,8 +13,9 @@ use super::layers::rms_norm_channels;
 use crate::ltx::transformer::cpu_ops::exp;
 
 /// `silu(rms_norm_channels(x) * (1 + scale) + shift)`, or without the
-/// modulation when `modulation` is `None`. `x` is `[b, c, t, h, w]`; shift
-/// and scale are `[b, c, 1, 1, 1]`.
+/// modulation when `modulation` is `None`. `x` is `[b, c, t, h, w]` (or
+/// any `[b, c, ...]` without the modulation); shift and scale are
+/// `[b, c, 1, 1, 1]`.
 pub fn norm_modulate_silu(
     x: &Tensor,
     eps: f64,

@@ -76,11 +76,20 @@ impl Module for CausalConv2d {
     }
 }
 
+/// `LTX2AudioPixelNorm(dim=1)`'s epsilon.
+const PIXEL_NORM_EPS: f64 = 1e-6;
+
 /// `LTX2AudioPixelNorm(dim=1)`: each position divided by its RMS over channels.
 pub fn pixel_norm(x: &Tensor) -> Result<Tensor> {
-    const EPS: f64 = 1e-6;
-    let rms = (x.sqr()?.mean_keepdim(1)? + EPS)?.sqrt()?;
+    let rms = (x.sqr()?.mean_keepdim(1)? + PIXEL_NORM_EPS)?.sqrt()?;
     x.broadcast_div(&rms)
+}
+
+/// `silu(pixel_norm(x))`, in front of every conv of a block: one threaded
+/// pass on the CPU (the video VAE's), where candle's ops were six passes
+/// on one thread.
+pub fn pixel_norm_silu(x: &Tensor) -> Result<Tensor> {
+    crate::ltx::vae::norm_modulate_silu(x, PIXEL_NORM_EPS, None)
 }
 
 /// `LTX2AudioResnetBlock` (pixel norm, no timestep embedding).
@@ -111,8 +120,8 @@ impl ResnetBlock {
 
 impl Module for ResnetBlock {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.conv1.forward(&pixel_norm(x)?.silu()?)?;
-        let h = self.conv2.forward(&pixel_norm(&h)?.silu()?)?;
+        let h = self.conv1.forward(&pixel_norm_silu(x)?)?;
+        let h = self.conv2.forward(&pixel_norm_silu(&h)?)?;
         let shortcut = match &self.nin_shortcut {
             Some(conv) => conv.forward(x)?,
             None => x.clone(),

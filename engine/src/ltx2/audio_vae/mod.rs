@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::load::{self, LoadError, DIFFUSERS_WEIGHTS};
 pub use blocks::CausalityAxis;
-use blocks::{pixel_norm, AttnBlock, CausalConv2d, Downsample, ResnetBlock, Upsample};
+use blocks::{pixel_norm_silu, AttnBlock, CausalConv2d, Downsample, ResnetBlock, Upsample};
 
 /// Latent frames per spectrogram frame, in time and in mel bins.
 pub const LATENT_DOWNSAMPLE_FACTOR: usize = 4;
@@ -220,7 +220,7 @@ impl Module for Encoder {
             }
         }
         let x = self.mid.forward(&x)?;
-        self.conv_out.forward(&pixel_norm(&x)?.silu()?)
+        self.conv_out.forward(&pixel_norm_silu(&x)?)
     }
 }
 
@@ -300,7 +300,7 @@ impl Module for Decoder {
                 x = up.forward(&x)?;
             }
         }
-        let x = self.conv_out.forward(&pixel_norm(&x)?.silu()?)?;
+        let x = self.conv_out.forward(&pixel_norm_silu(&x)?)?;
         let (_, channels, time, bins) = x.dims4()?;
         let x = x
             .narrow(1, 0, self.output_channels.min(channels))?

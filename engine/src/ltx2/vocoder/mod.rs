@@ -168,8 +168,12 @@ fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     x.maximum(&zeros)? + (x.minimum(&zeros)? * slope)?
 }
 
-/// Leaky ReLU in one pass over f32 values (the tensor expression is five).
+/// Leaky ReLU in one pass over f32 values (the tensor expression is five),
+/// shared out between the threads.
 struct LeakyReluCpu(f32);
+
+/// Values per task of the threaded leaky ReLU.
+const LEAKY_RELU_CHUNK: usize = 1 << 15;
 
 impl CustomOp1 for LeakyReluCpu {
     fn name(&self) -> &'static str {
@@ -181,11 +185,17 @@ impl CustomOp1 for LeakyReluCpu {
         else {
             candle_core::bail!("leaky relu: expected contiguous f32 values");
         };
-        let slope = self.0;
-        let out = data[start..end]
-            .iter()
-            .map(|&v| if v < 0.0 { v * slope } else { v })
-            .collect();
+        let (slope, src) = (self.0, &data[start..end]);
+        let mut out: Vec<f32> = Vec::with_capacity(src.len());
+        let spare = &mut out.spare_capacity_mut()[..src.len()];
+        crate::cpu_parallel::for_each_chunk(spare, LEAKY_RELU_CHUNK, |k, piece| {
+            let from = &src[k * LEAKY_RELU_CHUNK..][..piece.len()];
+            for (o, &v) in piece.iter_mut().zip(from) {
+                o.write(if v < 0.0 { v * slope } else { v });
+            }
+        });
+        // SAFETY: the chunks cover `src.len()` values, each written above.
+        unsafe { out.set_len(src.len()) };
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 }

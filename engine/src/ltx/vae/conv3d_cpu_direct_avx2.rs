@@ -145,6 +145,49 @@ pub(super) unsafe fn segment(
     }
 }
 
+/// One tap of 24 pixels for four channels, as `asm!` text: three vectors
+/// of input from byte `$off` past `{px}`, each of four weights from byte
+/// `$woff` past `{w}` broadcast and multiplied into the 12 accumulators.
+macro_rules! shift {
+    ($off:literal, $woff:literal) => {
+        concat!(
+            "vmovups {v0}, [{px} + ",
+            $off,
+            "]\n",
+            "vmovups {v1}, [{px} + ",
+            $off,
+            " + 32]\n",
+            "vmovups {v2}, [{px} + ",
+            $off,
+            " + 64]\n",
+            "vbroadcastss {b}, dword ptr [{w} + ",
+            $woff,
+            "]\n",
+            "vfmadd231ps {a0}, {b}, {v0}\n",
+            "vfmadd231ps {a1}, {b}, {v1}\n",
+            "vfmadd231ps {a2}, {b}, {v2}\n",
+            "vbroadcastss {b}, dword ptr [{w} + ",
+            $woff,
+            " + 4]\n",
+            "vfmadd231ps {a3}, {b}, {v0}\n",
+            "vfmadd231ps {a4}, {b}, {v1}\n",
+            "vfmadd231ps {a5}, {b}, {v2}\n",
+            "vbroadcastss {b}, dword ptr [{w} + ",
+            $woff,
+            " + 8]\n",
+            "vfmadd231ps {a6}, {b}, {v0}\n",
+            "vfmadd231ps {a7}, {b}, {v1}\n",
+            "vfmadd231ps {a8}, {b}, {v2}\n",
+            "vbroadcastss {b}, dword ptr [{w} + ",
+            $woff,
+            " + 12]\n",
+            "vfmadd231ps {a9}, {b}, {v0}\n",
+            "vfmadd231ps {a10}, {b}, {v1}\n",
+            "vfmadd231ps {a11}, {b}, {v2}\n",
+        )
+    };
+}
+
 /// `acc += ` one padded line's taps for a kernel 3 wide: for each of
 /// `cin` channels (lines `line` apart from `px`), three shifts of 24
 /// pixels times four weights. Written out in assembly: the 12
@@ -159,45 +202,6 @@ pub(super) unsafe fn segment(
 unsafe fn taps3(acc: &mut [__m256; 12], px: *const f32, w: *const f32, cin: usize, line: usize) {
     if cin == 0 {
         return;
-    }
-    macro_rules! shift {
-        ($off:literal, $woff:literal) => {
-            concat!(
-                "vmovups {v0}, [{px} + ",
-                $off,
-                "]\n",
-                "vmovups {v1}, [{px} + ",
-                $off,
-                " + 32]\n",
-                "vmovups {v2}, [{px} + ",
-                $off,
-                " + 64]\n",
-                "vbroadcastss {b}, dword ptr [{w} + ",
-                $woff,
-                "]\n",
-                "vfmadd231ps {a0}, {b}, {v0}\n",
-                "vfmadd231ps {a1}, {b}, {v1}\n",
-                "vfmadd231ps {a2}, {b}, {v2}\n",
-                "vbroadcastss {b}, dword ptr [{w} + ",
-                $woff,
-                " + 4]\n",
-                "vfmadd231ps {a3}, {b}, {v0}\n",
-                "vfmadd231ps {a4}, {b}, {v1}\n",
-                "vfmadd231ps {a5}, {b}, {v2}\n",
-                "vbroadcastss {b}, dword ptr [{w} + ",
-                $woff,
-                " + 8]\n",
-                "vfmadd231ps {a6}, {b}, {v0}\n",
-                "vfmadd231ps {a7}, {b}, {v1}\n",
-                "vfmadd231ps {a8}, {b}, {v2}\n",
-                "vbroadcastss {b}, dword ptr [{w} + ",
-                $woff,
-                " + 12]\n",
-                "vfmadd231ps {a9}, {b}, {v0}\n",
-                "vfmadd231ps {a10}, {b}, {v1}\n",
-                "vfmadd231ps {a11}, {b}, {v2}\n",
-            )
-        };
     }
     std::arch::asm!(
         "2:",
@@ -256,33 +260,15 @@ unsafe fn taps_any(
     }
     std::arch::asm!(
         "2:",
-        "mov {p}, {px}",
+        "mov {px}, {start}",
         "mov {k}, {kw}",
         "3:",
-        "vmovups {v0}, [{p}]",
-        "vmovups {v1}, [{p} + 32]",
-        "vmovups {v2}, [{p} + 64]",
-        "vbroadcastss {b}, dword ptr [{w}]",
-        "vfmadd231ps {a0}, {b}, {v0}",
-        "vfmadd231ps {a1}, {b}, {v1}",
-        "vfmadd231ps {a2}, {b}, {v2}",
-        "vbroadcastss {b}, dword ptr [{w} + 4]",
-        "vfmadd231ps {a3}, {b}, {v0}",
-        "vfmadd231ps {a4}, {b}, {v1}",
-        "vfmadd231ps {a5}, {b}, {v2}",
-        "vbroadcastss {b}, dword ptr [{w} + 8]",
-        "vfmadd231ps {a6}, {b}, {v0}",
-        "vfmadd231ps {a7}, {b}, {v1}",
-        "vfmadd231ps {a8}, {b}, {v2}",
-        "vbroadcastss {b}, dword ptr [{w} + 12]",
-        "vfmadd231ps {a9}, {b}, {v0}",
-        "vfmadd231ps {a10}, {b}, {v1}",
-        "vfmadd231ps {a11}, {b}, {v2}",
+        shift!("0", "0"),
         "add {w}, 16",
-        "add {p}, {spacing}",
+        "add {px}, {spacing}",
         "dec {k}",
         "jnz 3b",
-        "add {px}, {stride}",
+        "add {start}, {stride}",
         "dec {n}",
         "jnz 2b",
         a0 = inout(ymm_reg) acc[0],
@@ -301,8 +287,8 @@ unsafe fn taps_any(
         v1 = out(ymm_reg) _,
         v2 = out(ymm_reg) _,
         b = out(ymm_reg) _,
-        px = inout(reg) px => _,
-        p = out(reg) _,
+        start = inout(reg) px => _,
+        px = out(reg) _,
         w = inout(reg) w => _,
         k = out(reg) _,
         kw = in(reg) kw,

@@ -153,10 +153,10 @@ fn convolve(
     let dst = SharedOut::new(out.spare_capacity_mut().as_mut_ptr().cast::<f32>());
     for b in 0..batch {
         let rows = segment_rows(&src[b * cin * t..][..cin * t], t, padding, &plan);
-        // SAFETY: the tile runs here (checked above); `rows`
-        // is `[count][in][line]` and `packed` the weights packed for the
-        // tile, as `plan` says; item b's `per_item` values are reserved in
-        // `out` and written by these calls alone.
+        // SAFETY: the tile runs here (checked above); `rows` is
+        // `[count][in][line]` and `packed` the weights packed for the tile,
+        // as `plan` says; item b's `per_item` values are reserved in `out`
+        // and written by these calls alone.
         unsafe {
             run_lines(
                 &plan,

@@ -7,6 +7,7 @@
 pub mod cpu_blas;
 mod cpu_conv;
 mod cpu_float;
+mod cpu_linear;
 mod cpu_memory;
 mod cpu_parallel;
 mod cpu_threads;

@@ -6,10 +6,14 @@
 //! 4096-wide weight, that gathering costs about as much as the products
 //! (measured: 1.5× faster with a row-major `[in, out]` operand at 384 rows,
 //! 4–7× at 26 rows). So on the CPU the weight is transposed once at load.
+//! On AVX2 CPUs without AVX-512 it is packed instead, for
+//! [`crate::cpu_linear`]'s kernel, which also spares the input's re-packing.
 //! Other devices keep candle's layer (their matmuls take the transpose as is).
 
 use candle_core::{DType, Device, Module, Result, Storage, Tensor};
 use candle_nn::VarBuilder;
+
+use crate::cpu_linear::PackedWeight;
 
 #[derive(Debug, Clone)]
 pub enum Linear {
@@ -17,6 +21,12 @@ pub enum Linear {
     Cpu {
         weight_t: Tensor,
         bias: Option<Tensor>,
+    },
+    /// f32 on AVX2 CPUs without AVX-512 (and no BLAS library loaded): the
+    /// weight in [`PackedWeight`]'s panels, the only copy kept.
+    Packed {
+        weight: PackedWeight,
+        bias: Option<Vec<f32>>,
     },
     Other(candle_nn::Linear),
 }
@@ -27,6 +37,33 @@ impl Linear {
     /// stand-in (the single-file conversion checks shapes with those, at 19B
     /// size) would otherwise be materialised.
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        let f32_cpu = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
+        if f32_cpu(&weight)
+            && weight.is_contiguous()
+            && bias.as_ref().is_none_or(f32_cpu)
+            && crate::cpu_linear::runs_here()
+            && crate::cpu_blas::loaded().is_none()
+        {
+            let (out_dim, in_dim) = weight.dims2()?;
+            let bias_values = bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
+            if let Some(values) = bias_values.as_ref().filter(|b| b.len() != out_dim) {
+                candle_core::bail!("linear: {} biases for {out_dim} outputs", values.len());
+            }
+            let packed = {
+                let (storage, layout) = weight.storage_and_layout();
+                let Storage::Cpu(cpu) = &*storage else {
+                    candle_core::bail!("linear: expected a CPU tensor");
+                };
+                let values = &cpu.as_slice::<f32>()?[layout.start_offset()..][..out_dim * in_dim];
+                PackedWeight::new(values, out_dim, in_dim)
+            };
+            if let Some(packed) = packed {
+                return Ok(Self::Packed {
+                    weight: packed,
+                    bias: bias_values,
+                });
+            }
+        }
         if weight.device().is_cpu() && weight.is_contiguous() {
             Ok(Self::Cpu {
                 weight_t: weight.t()?.contiguous()?,
@@ -42,6 +79,7 @@ impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (weight_t, bias) = match self {
             Self::Other(linear) => return linear.forward(x),
+            Self::Packed { weight, bias } => return forward_packed(x, weight, bias.as_deref()),
             Self::Cpu { weight_t, bias } => (weight_t, bias),
         };
         if let Some(y) = forward_f32_cpu(x, weight_t, bias.as_ref())? {
@@ -66,6 +104,33 @@ impl Module for Linear {
             None => Ok(y),
         }
     }
+}
+
+/// The packed kernel on `x`'s rows (a strided `x` is copied first).
+fn forward_packed(x: &Tensor, weight: &PackedWeight, bias: Option<&[f32]>) -> Result<Tensor> {
+    let dims = x.dims();
+    if dims.len() < 2 || x.dtype() != DType::F32 || !x.device().is_cpu() {
+        candle_core::bail!(
+            "linear: expected f32 CPU input of at least 2 dimensions, got {:?} {dims:?}",
+            x.dtype()
+        );
+    }
+    let k = dims[dims.len() - 1];
+    if k != weight.in_dim() {
+        candle_core::bail!("linear: input width {k}, weight takes {}", weight.in_dim());
+    }
+    let rows: usize = dims[..dims.len() - 1].iter().product();
+    let x = x.contiguous()?;
+    let (storage, layout) = x.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        candle_core::bail!("linear: expected a CPU tensor");
+    };
+    let values = &cpu.as_slice::<f32>()?[layout.start_offset()..][..rows * k];
+    let out = weight.forward(values, rows, bias);
+    drop(storage);
+    let mut out_dims = dims.to_vec();
+    out_dims[dims.len() - 1] = weight.out_dim();
+    Tensor::from_vec(out, out_dims, &Device::Cpu)
 }
 
 /// `x · weight_t + bias` for contiguous f32 on the CPU as one product that

@@ -39,14 +39,18 @@ def main():
     parser.add_argument("--out", default="/tmp/reel-bench/transformer")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--latents", type=int, nargs=3, metavar=("FRAMES", "HEIGHT", "WIDTH"),
+                        default=[FRAMES, HEIGHT, WIDTH],
+                        help="latent grid (4 8 12: the 384 tokens of a 384x256, 25-frame clip)")
     args = parser.parse_args()
+    frames, height, width = args.latents
     torch.set_num_threads(args.threads)
 
     model = build(seed=0, **BENCH_CONFIG)
     model.save_pretrained(os.path.join(args.out, "transformer"), safe_serialization=True)
 
     gen = torch.Generator().manual_seed(7)
-    tokens = FRAMES * HEIGHT * WIDTH
+    tokens = frames * height * width
     hidden = torch.randn(1, tokens, BENCH_CONFIG["in_channels"], generator=gen)
     text = torch.randn(1, TEXT_TOKENS, BENCH_CONFIG["caption_channels"], generator=gen)
     mask = torch.ones(1, TEXT_TOKENS)
@@ -56,7 +60,7 @@ def main():
 
     def forward():
         with torch.no_grad():
-            return model(hidden, text, timestep, mask, FRAMES, HEIGHT, WIDTH, rope_scale, return_dict=False)[0]
+            return model(hidden, text, timestep, mask, frames, height, width, rope_scale, return_dict=False)[0]
 
     output = forward()  # warm-up
     times = []
@@ -72,7 +76,7 @@ def main():
             encoder_hidden_states=text,
             encoder_attention_mask=mask,
             timestep=timestep,
-            geometry=torch.tensor([FRAMES, HEIGHT, WIDTH], dtype=torch.float32),
+            geometry=torch.tensor([frames, height, width], dtype=torch.float32),
             rope_interpolation_scale=torch.tensor(rope_scale, dtype=torch.float32),
             output=output.contiguous(),
         ),

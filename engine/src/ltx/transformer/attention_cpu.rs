@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use super::cpu_ops::softmax_row;
 use crate::cpu_blas::{sgemm, Operand};
+use crate::cpu_linear::{pack_panels, Panels, Product};
 
 /// Score entries one task holds at once (1 MiB of f32).
 const SCORES_PER_TASK: usize = 1 << 18;
@@ -89,6 +90,10 @@ pub(super) fn attention_f32(
     // Few tasks (one head, one sample): the products are split instead.
     let split = tasks < candle_core::utils::get_num_threads();
     let row = h * d;
+    // AVX2 CPUs without AVX-512 take the linear layers' broadcast kernel
+    // (`cpu_linear`): `gemm` re-packed q, the scores and v on every call.
+    // Heads of whole 16-value panels only (v is read in place).
+    let packed = crate::cpu_linear::runs_here() && d.is_multiple_of(16) && !split;
     (0..tasks).into_par_iter().for_each(|task| {
         let (sample, head, first) = (
             task / (h * blocks),
@@ -99,28 +104,54 @@ pub(super) fn attention_f32(
         let mut scores: Vec<f32> = Vec::with_capacity(len * nk);
         let q_at = ((sample * nq + first) * h + head) * d;
         let kv_at = (sample * nk * h + head) * d;
-        // SAFETY: q rows `first..first + len` of this head (row stride h·d, d
-        // values each) and all nk rows of k lie inside their slices; the
-        // scores buffer has room for len × nk values, written here.
-        unsafe {
-            sgemm(
-                (len, nk, d),
-                scores.as_mut_ptr(),
-                nk,
-                false,
-                Operand {
-                    ptr: q_values[q_at..].as_ptr(),
-                    row_stride: row,
-                    col_stride: 1,
+        if packed {
+            // This head's keys as panels of 16 (their d values down each).
+            let keys = pack_panels(&k_values[kv_at..], nk, d, row);
+            let product = Product {
+                x: q_values[q_at..].as_ptr(),
+                x_stride: row,
+                panels: Panels {
+                    ptr: keys.as_ptr(),
+                    panel_stride: d * 16,
+                    step: 16,
                 },
-                Operand {
-                    ptr: k_values[kv_at..].as_ptr(),
-                    row_stride: 1,
-                    col_stride: row,
-                },
-                split,
-            );
-            scores.set_len(len * nk);
+                start: None,
+                dst: scores.as_mut_ptr(),
+                dst_stride: nk,
+                depth: d,
+                cols: nk,
+            };
+            // SAFETY: `packed` only where the kernel runs; q rows `first..first
+            // + len` of this head and the packed keys hold what `product`
+            // reads, and the scores have room for len × nk values.
+            unsafe {
+                product.run((0, len), (0, nk.div_ceil(16)));
+                scores.set_len(len * nk);
+            }
+        } else {
+            // SAFETY: q rows `first..first + len` of this head (row stride
+            // h·d, d values each) and all nk rows of k lie inside their
+            // slices; the scores buffer has room for len × nk values.
+            unsafe {
+                sgemm(
+                    (len, nk, d),
+                    scores.as_mut_ptr(),
+                    nk,
+                    false,
+                    Operand {
+                        ptr: q_values[q_at..].as_ptr(),
+                        row_stride: row,
+                        col_stride: 1,
+                    },
+                    Operand {
+                        ptr: k_values[kv_at..].as_ptr(),
+                        row_stride: 1,
+                        col_stride: row,
+                    },
+                    split,
+                );
+                scores.set_len(len * nk);
+            }
         }
         for (i, scores) in scores.chunks_exact_mut(nk).enumerate() {
             match &mask_view {
@@ -136,6 +167,29 @@ pub(super) fn attention_f32(
                 None => scores.iter_mut().for_each(|s| *s *= scale),
             }
             softmax_row(scores);
+        }
+        if packed {
+            let product = Product {
+                x: scores.as_ptr(),
+                x_stride: nk,
+                // v in place: a head's d columns are d / 16 whole panels.
+                panels: Panels {
+                    ptr: v_values[kv_at..].as_ptr(),
+                    panel_stride: 16,
+                    step: row,
+                },
+                start: None,
+                dst: dst.get().wrapping_add(q_at),
+                dst_stride: row,
+                depth: nk,
+                cols: d,
+            };
+            // SAFETY: the scores are len × nk; v's nk rows of this head lie
+            // in its slice, 16 values per panel and step inside the head's d
+            // columns; this task alone writes rows first..first + len of this
+            // head's d columns in out (row stride h·d).
+            unsafe { product.run((0, len), (0, d / 16)) };
+            return;
         }
         // SAFETY: the scores are len × nk, v's nk rows of this head lie in
         // its slice, and this task alone writes rows first..first + len of
@@ -185,7 +239,17 @@ mod tests {
     #[test]
     fn matches_the_plain_path() {
         let dev = Device::Cpu;
-        for (b, nq, nk, h, d) in [(2, 5, 7, 3, 4), (1, 500, 600, 2, 8), (1, 9, 9, 1, 16)] {
+        // Heads of 16, 32 and 64 values with several tasks take the packed
+        // kernel on AVX2 CPUs without AVX-512: key counts not a multiple of
+        // 16, query blocks of 262 (1000 keys).
+        for (b, nq, nk, h, d) in [
+            (2, 5, 7, 3, 4),
+            (1, 500, 600, 2, 8),
+            (1, 9, 9, 1, 16),
+            (1, 50, 37, 3, 32),
+            (2, 300, 1000, 2, 16),
+            (1, 13, 21, 2, 64),
+        ] {
             let q = Tensor::randn(0f32, 1.0, (b, nq, h, d), &dev).unwrap();
             let k = Tensor::randn(0f32, 1.0, (b, nk, h, d), &dev).unwrap();
             let v = Tensor::randn(0f32, 1.0, (b, nk, h, d), &dev).unwrap();

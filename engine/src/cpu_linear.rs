@@ -36,8 +36,7 @@ pub(crate) struct PackedWeight {
 pub(crate) fn runs_here() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::is_x86_feature_detected as has;
-        has!("avx2") && has!("fma") && !has!("avx512f")
+        has_avx2_fma() && !std::arch::is_x86_feature_detected!("avx512f")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

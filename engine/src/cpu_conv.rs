@@ -11,8 +11,9 @@
 //! weight's own `[out, in, kh, kw]` layout, so the weight is used in place
 //! and the product comes out in `[out, h', w']` order.
 //! Other devices, dtypes and strides keep candle's convolutions. On x86-64
-//! with AVX2 the 1-D convolutions of up to 256 input channels take the
-//! direct kernels instead (`ltx::vae::conv1d_direct`).
+//! with AVX2 the 1-D and 2-D convolutions of up to 256 input channels (and
+//! kernels larger than 1 × 1) take the direct kernels instead
+//! (`ltx::vae::conv1d_direct`, `conv2d_direct`).
 
 use std::mem::MaybeUninit;
 
@@ -66,7 +67,9 @@ pub fn conv1d(conv: &Conv1d, x: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// `conv` (configured without padding) applied to `[b, in, h, w]` padded with zeros by `pad`.
+/// `conv` (configured without padding) applied to `[b, in, h, w]` padded
+/// with zeros by `pad`: the direct kernels where the CPU runs them, else the
+/// column matrix.
 pub fn conv2d(conv: &Conv2d, x: &Tensor, pad: Padding2d) -> Result<Tensor> {
     let cfg = conv.config();
     let fast = cfg.stride == 1
@@ -74,6 +77,11 @@ pub fn conv2d(conv: &Conv2d, x: &Tensor, pad: Padding2d) -> Result<Tensor> {
         && cfg.padding == 0
         && fits(x, conv.weight(), conv.bias());
     if fast {
+        let direct =
+            crate::ltx::vae::conv2d_direct(x, conv.weight(), conv.bias(), pad, cfg.dilation)?;
+        if let Some(y) = direct {
+            return Ok(y);
+        }
         if let Some(y) = conv2d_f32(x, conv.weight(), conv.bias(), pad, cfg.dilation)? {
             return Ok(y);
         }

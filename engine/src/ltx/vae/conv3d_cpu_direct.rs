@@ -148,9 +148,11 @@ pub(super) struct Plan {
     /// Values between a tap and the next along a line (a dilated 1-D
     /// convolution's spacing; 1 for the 3-D convolutions).
     pub(super) dilation: usize,
-    /// Sum the input channels in passes, the partial sums kept in the
-    /// output (the 1-D plans; the AVX2 kernel's `segment`).
-    pub(super) channel_passes: bool,
+    /// `Some(pitch)` for the flattened 1-D and 2-D plans
+    /// (`conv2d_cpu_direct`): the kernel's rows are `pitch` values apart
+    /// along one line, and the kernels' `segment` sums the input channels in
+    /// passes, the partial sums kept in the output. `None` for 3-D plans.
+    pub(super) flat_row_pitch: Option<usize>,
     pub(super) t_out: usize,
     pub(super) h_out: usize,
     pub(super) w_out: usize,
@@ -171,7 +173,7 @@ impl Plan {
     /// Blocks in one group: as many as fit `GROUP_BYTES`, at least one.
     fn blocks_per_group(&self) -> usize {
         let (kt, kh, kw) = self.kernel;
-        let block_bytes = if self.channel_passes {
+        let block_bytes = if self.flat_row_pitch.is_some() {
             self.tile.channels() * self.w_out * 4
         } else {
             kt * kh * kw * self.cin * self.tile.channels() * 4
@@ -216,7 +218,7 @@ impl CausalConv3d {
             hp: g.h_out + kh - 1,
             line: (tile.rounded(g.w_out) + kw - 1).next_multiple_of(16),
             dilation: 1,
-            channel_passes: false,
+            flat_row_pitch: None,
             t_out: g.t_out,
             h_out: g.h_out,
             w_out: g.w_out,
@@ -296,11 +298,17 @@ unsafe fn line_kernel(
     {
         use super::{conv3d_cpu_direct_avx2 as avx2, conv3d_cpu_direct_avx512 as avx512};
         match plan.tile {
-            Tile::Avx2 if plan.channel_passes => {
+            Tile::Avx2 if plan.flat_row_pitch.is_some() => {
                 avx2::segment(plan, rows, packed, bias, out, at.1, group)
             }
             Tile::Avx2 => avx2::line(plan, rows, packed, bias, out, at, group),
+            Tile::Avx512Wide if plan.flat_row_pitch.is_some() => {
+                avx512::segment::<3>(plan, rows, packed, bias, out, at.1, group)
+            }
             Tile::Avx512Wide => avx512::line::<3>(plan, rows, packed, bias, out, at, group),
+            Tile::Avx512Narrow if plan.flat_row_pitch.is_some() => {
+                avx512::segment::<2>(plan, rows, packed, bias, out, at.1, group)
+            }
             Tile::Avx512Narrow => avx512::line::<2>(plan, rows, packed, bias, out, at, group),
         }
     }

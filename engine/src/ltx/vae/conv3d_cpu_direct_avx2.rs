@@ -92,14 +92,16 @@ pub(super) unsafe fn line(
 /// reads every input line again for each block of four output channels.
 const CHANNELS_PER_PASS: usize = 16;
 
-/// A 1-D plan's (`plan.channel_passes`: one frame, a kernel one row high)
-/// output line `s` (one segment of the signal) of the channels in `group`,
+/// A flattened plan's (`plan.flat_row_pitch`: one frame, the kernel's rows
+/// `pitch` values apart along a line) output line `s` (one segment of the
+/// flattened output) of the channels in `group`,
 /// in passes of [`CHANNELS_PER_PASS`] input channels, the partial sums
 /// kept in the output between passes.
 ///
 /// # Safety
 ///
-/// As [`line`]; besides, the plan is 1-D (`kt = kh = 1`, `tp = 1`) and its
+/// As [`line`]; besides, the plan is flat (`kt = 1`, `tp = 1`, each line
+/// readable for `(kh - 1) · pitch` values past its taps) and its
 /// lines are whole kernel calls wide (`w_out` a multiple of 24).
 #[target_feature(enable = "avx2,fma")]
 #[inline(never)]
@@ -112,14 +114,15 @@ pub(super) unsafe fn segment(
     s: usize,
     group: usize,
 ) {
-    let kw = plan.kernel.2;
+    let (_, kh, kw) = plan.kernel;
+    let pitch = plan.flat_row_pitch.unwrap_or(0);
     let (cin, line, len) = (plan.cin, plan.line, plan.w_out);
     let plane = plan.h_out * len;
     let first = out.add(s * len);
     for c0 in (0..cin).step_by(CHANNELS_PER_PASS) {
         let n = (cin - c0).min(CHANNELS_PER_PASS);
         for block in plan.group_blocks(group) {
-            let w = packed.as_ptr().add((block * cin + c0) * kw * CHANNELS);
+            let weights = packed.as_ptr().add(block * kh * cin * kw * CHANNELS);
             let channels = (plan.cout - block * CHANNELS).min(CHANNELS);
             let dst = |i: usize| first.add((block * CHANNELS + i) * plane);
             for x0 in (0..len).step_by(PIXELS) {
@@ -133,8 +136,11 @@ pub(super) unsafe fn segment(
                         };
                     }
                 }
-                let px = rows.as_ptr().add((s * cin + c0) * line + x0);
-                taps_any(&mut acc, px, w, n, line, kw, plan.dilation);
+                for dh in 0..kh {
+                    let px = rows.as_ptr().add((s * cin + c0) * line + x0 + dh * pitch);
+                    let w = weights.add((dh * cin + c0) * kw * CHANNELS);
+                    taps_any(&mut acc, px, w, n, line, kw, plan.dilation);
+                }
                 for i in 0..channels {
                     for j in 0..3 {
                         _mm256_storeu_ps(dst(i).add(x0 + j * LANES), acc[3 * i + j]);

@@ -69,11 +69,7 @@ pub(super) unsafe fn line<const V: usize>(
                 for dh in 0..kh {
                     let row = ((t + dt) * plan.hp + y + dh) * cin * line + x0;
                     let px = rows.as_ptr().add(row);
-                    match (V, kw, plan.dilation) {
-                        (3, 3, 1) => taps3_wide(&mut acc, px, w, cin, line),
-                        (2, 3, 1) => taps3_narrow(&mut acc, px, w, cin, line),
-                        _ => taps_any::<V>(&mut acc, px, w, cin, line, (kw, plan.dilation)),
-                    }
+                    line_taps::<V>(&mut acc, px, w, cin, line, (kw, plan.dilation));
                     w = w.add(cin * kw * CHANNELS);
                 }
             }
@@ -92,6 +88,98 @@ pub(super) unsafe fn line<const V: usize>(
             }
             x0 += pixels;
         }
+    }
+}
+
+/// Input channels summed per pass over a 1-D segment, as the AVX2
+/// kernel's `segment`: their lines (up to 1 KiB each) stay in L1 while the
+/// pass goes along the segment for every block of the group.
+const CHANNELS_PER_PASS: usize = 16;
+
+/// A flattened plan's (`plan.flat_row_pitch`: one frame, the kernel's rows
+/// `pitch` values apart along a line) output line `s` (one segment of the
+/// flattened output) of the channels in `group`,
+/// by tiles of 8 channels × `V` vectors, in passes of
+/// [`CHANNELS_PER_PASS`] input channels, the partial sums kept in the
+/// output between passes.
+///
+/// # Safety
+///
+/// As [`line`]; besides, the plan is flat (`kt = 1`, `tp = 1`, each line
+/// readable for `(kh - 1) · pitch` values past its taps) and its
+/// lines are whole kernel calls wide (`w_out` a multiple of the tile's
+/// pixels).
+#[target_feature(enable = "avx512f,avx512vl")]
+#[inline(never)]
+pub(super) unsafe fn segment<const V: usize>(
+    plan: &Plan,
+    rows: &[f32],
+    packed: &[f32],
+    bias: &[f32],
+    out: *mut f32,
+    s: usize,
+    group: usize,
+) {
+    let (_, kh, kw) = plan.kernel;
+    let pitch = plan.flat_row_pitch.unwrap_or(0);
+    let (cin, line, len) = (plan.cin, plan.line, plan.w_out);
+    let pixels: usize = (0..V).map(lanes::<V>).sum();
+    let plane = plan.h_out * len;
+    let first = out.add(s * len);
+    for c0 in (0..cin).step_by(CHANNELS_PER_PASS) {
+        let n = (cin - c0).min(CHANNELS_PER_PASS);
+        for block in plan.group_blocks(group) {
+            let weights = packed.as_ptr().add(block * kh * cin * kw * CHANNELS);
+            let channels = (plan.cout - block * CHANNELS).min(CHANNELS);
+            let dst = |i: usize| first.add((block * CHANNELS + i) * plane);
+            let mask = |j: usize| ((1u32 << lanes::<V>(j)) - 1) as __mmask16;
+            for x0 in (0..len).step_by(pixels) {
+                let mut acc = [_mm512_setzero_ps(); 3 * CHANNELS];
+                for i in 0..channels {
+                    for j in 0..V {
+                        acc[V * i + j] = if c0 == 0 {
+                            _mm512_set1_ps(bias[block * CHANNELS + i])
+                        } else {
+                            _mm512_maskz_loadu_ps(mask(j), dst(i).add(x0 + j * LANES))
+                        };
+                    }
+                }
+                for dh in 0..kh {
+                    let px = rows.as_ptr().add((s * cin + c0) * line + x0 + dh * pitch);
+                    let w = weights.add((dh * cin + c0) * kw * CHANNELS);
+                    line_taps::<V>(&mut acc, px, w, n, line, (kw, plan.dilation));
+                }
+                for i in 0..channels {
+                    for j in 0..V {
+                        _mm512_mask_storeu_ps(dst(i).add(x0 + j * LANES), mask(j), acc[V * i + j]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `acc += ` one padded line's taps (`cin` channels' lines `line` apart
+/// from `px`, `kw` taps `dilation` values apart) through the fastest
+/// loop for the tile and kernel.
+///
+/// # Safety
+///
+/// As [`taps_any`].
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn line_taps<const V: usize>(
+    acc: &mut [__m512; 24],
+    px: *const f32,
+    w: *const f32,
+    cin: usize,
+    line: usize,
+    (kw, dilation): (usize, usize),
+) {
+    match (V, kw, dilation) {
+        (3, 3, 1) => taps3_wide(acc, px, w, cin, line),
+        (2, 3, 1) => taps3_narrow(acc, px, w, cin, line),
+        (3, ..) => taps_any_wide(acc, px, w, cin, line, (kw, dilation)),
+        _ => taps_any::<V>(acc, px, w, cin, line, (kw, dilation)),
     }
 }
 
@@ -207,6 +295,78 @@ unsafe fn taps3_wide(
         px = inout(reg) px => _,
         w = inout(reg) w => _,
         n = inout(reg) cin => _,
+        stride = in(reg) line * 4,
+        options(nostack, readonly),
+    );
+}
+
+/// [`taps3_wide`] for any kernel width and tap spacing (`dilation`
+/// values between taps): the same 24 FMAs per tap, `kw` taps a channel.
+///
+/// # Safety
+///
+/// AVX-512 F; `px` readable for `cin` lines of `48 + (kw - 1) · dilation`
+/// values, `w` for `cin · kw · 8` weights.
+#[target_feature(enable = "avx512f")]
+unsafe fn taps_any_wide(
+    acc: &mut [__m512; 24],
+    px: *const f32,
+    w: *const f32,
+    cin: usize,
+    line: usize,
+    (kw, dilation): (usize, usize),
+) {
+    if cin == 0 || kw == 0 {
+        return;
+    }
+    std::arch::asm!(
+        "2:",
+        "mov {px}, {start}",
+        "mov {k}, {kw}",
+        "3:",
+        shift_wide!("0", "0"),
+        "add {w}, 32",
+        "add {px}, {spacing}",
+        "dec {k}",
+        "jnz 3b",
+        "add {start}, {stride}",
+        "dec {n}",
+        "jnz 2b",
+        inout("zmm0") acc[0],
+        inout("zmm1") acc[1],
+        inout("zmm2") acc[2],
+        inout("zmm3") acc[3],
+        inout("zmm4") acc[4],
+        inout("zmm5") acc[5],
+        inout("zmm6") acc[6],
+        inout("zmm7") acc[7],
+        inout("zmm8") acc[8],
+        inout("zmm9") acc[9],
+        inout("zmm10") acc[10],
+        inout("zmm11") acc[11],
+        inout("zmm12") acc[12],
+        inout("zmm13") acc[13],
+        inout("zmm14") acc[14],
+        inout("zmm15") acc[15],
+        inout("zmm16") acc[16],
+        inout("zmm17") acc[17],
+        inout("zmm18") acc[18],
+        inout("zmm19") acc[19],
+        inout("zmm20") acc[20],
+        inout("zmm21") acc[21],
+        inout("zmm22") acc[22],
+        inout("zmm23") acc[23],
+        out("zmm24") _,
+        out("zmm25") _,
+        out("zmm26") _,
+        out("zmm27") _,
+        start = inout(reg) px => _,
+        px = out(reg) _,
+        w = inout(reg) w => _,
+        k = out(reg) _,
+        n = inout(reg) cin => _,
+        kw = in(reg) kw,
+        spacing = in(reg) dilation * 4,
         stride = in(reg) line * 4,
         options(nostack, readonly),
     );

@@ -189,8 +189,9 @@ pub(crate) fn conv2d_direct(
     let Some(flat) = Flat::new((cin, h, w), (kh, kw), pad, dilation) else {
         candle_core::bail!("conv: the kernel is larger than the padded input");
     };
-    let one_by_one = kh * kw == 1;
-    if one_by_one || cin > MAX_INPUT_CHANNELS || (kh - 1) * flat.row_step() > MAX_ROW_REACH {
+    let one_by_one = flat.kernel == (1, 1);
+    let row_reach = (flat.kernel.0 - 1) * flat.row_step();
+    if one_by_one || cin > MAX_INPUT_CHANNELS || row_reach > MAX_ROW_REACH {
         return Ok(None);
     }
     let Some(tile) = tile_here() else {

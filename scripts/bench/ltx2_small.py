@@ -50,6 +50,10 @@ def make(root, layers):
     if wanted("audio"):
         AutoencoderKLLTX2Audio().save_pretrained(os.path.join(root, "audio_vae"))
         LTX2Vocoder().save_pretrained(os.path.join(root, "vocoder"))
+    else:
+        # `inputs` sizes the audio latents from this config.
+        with torch.device("meta"):
+            AutoencoderKLLTX2Audio().save_config(os.path.join(root, "audio_vae"))
 
 
 def shapes(root, frames, width, height):

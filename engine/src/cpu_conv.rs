@@ -92,7 +92,8 @@ pub fn conv2d(conv: &Conv2d, x: &Tensor, pad: Padding2d) -> Result<Tensor> {
     conv.forward(&padded)
 }
 
-fn fits(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> bool {
+/// Whether input, weight and bias are all f32 on the CPU.
+pub(crate) fn fits(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> bool {
     let f32_cpu = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
     f32_cpu(x) && f32_cpu(weight) && bias.is_none_or(f32_cpu)
 }

@@ -21,7 +21,7 @@
 
 use std::mem::MaybeUninit;
 
-use candle_core::{DType, Device, Result, Storage, Tensor};
+use candle_core::{Device, Result, Storage, Tensor};
 
 use super::conv3d_cpu_direct::{run_lines, Plan, Tile};
 use crate::cpu_conv::Padding2d;
@@ -177,8 +177,7 @@ pub(crate) fn conv2d_direct(
     pad: Padding2d,
     dilation: usize,
 ) -> Result<Option<Tensor>> {
-    let f32_cpu = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
-    if !f32_cpu(x) || !f32_cpu(weight) || !bias.is_none_or(f32_cpu) {
+    if !crate::cpu_conv::fits(x, weight, bias) {
         return Ok(None);
     }
     let (_, cin, h, w) = x.dims4()?;
@@ -374,7 +373,7 @@ fn segment_rows(x: &[f32], flat: &Flat, plan: &Plan) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Tensor};
+    use candle_core::{DType, Device, Tensor};
     use candle_nn::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, Module};
 
     use super::*;

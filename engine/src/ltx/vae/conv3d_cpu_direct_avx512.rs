@@ -232,6 +232,46 @@ macro_rules! shift_wide {
     };
 }
 
+/// `asm!` on the wide tile's registers: the 24 accumulators `$acc` in
+/// zmm0–23 and zmm24–27 (three input vectors and the broadcast weight)
+/// clobbered, then the template and the loop's own operands.
+macro_rules! wide_tile_asm {
+    ($acc:ident, [$($template:tt)*], $($operands:tt)*) => {
+        std::arch::asm!(
+            $($template)*
+            inout("zmm0") $acc[0],
+            inout("zmm1") $acc[1],
+            inout("zmm2") $acc[2],
+            inout("zmm3") $acc[3],
+            inout("zmm4") $acc[4],
+            inout("zmm5") $acc[5],
+            inout("zmm6") $acc[6],
+            inout("zmm7") $acc[7],
+            inout("zmm8") $acc[8],
+            inout("zmm9") $acc[9],
+            inout("zmm10") $acc[10],
+            inout("zmm11") $acc[11],
+            inout("zmm12") $acc[12],
+            inout("zmm13") $acc[13],
+            inout("zmm14") $acc[14],
+            inout("zmm15") $acc[15],
+            inout("zmm16") $acc[16],
+            inout("zmm17") $acc[17],
+            inout("zmm18") $acc[18],
+            inout("zmm19") $acc[19],
+            inout("zmm20") $acc[20],
+            inout("zmm21") $acc[21],
+            inout("zmm22") $acc[22],
+            inout("zmm23") $acc[23],
+            out("zmm24") _,
+            out("zmm25") _,
+            out("zmm26") _,
+            out("zmm27") _,
+            $($operands)*
+        )
+    };
+}
+
 /// `acc += ` one padded line's taps for a kernel 3 wide, tile 8 × 48: for
 /// each of `cin` channels (lines `line` apart from `px`), three shifts of
 /// 48 pixels times eight weights. In assembly, as the AVX2 kernel, and on
@@ -255,43 +295,18 @@ unsafe fn taps3_wide(
     if cin == 0 {
         return;
     }
-    std::arch::asm!(
-        "2:",
-        shift_wide!("0", "0"),
-        shift_wide!("4", "32"),
-        shift_wide!("8", "64"),
-        "add {w}, 96",
-        "add {px}, {stride}",
-        "dec {n}",
-        "jnz 2b",
-        inout("zmm0") acc[0],
-        inout("zmm1") acc[1],
-        inout("zmm2") acc[2],
-        inout("zmm3") acc[3],
-        inout("zmm4") acc[4],
-        inout("zmm5") acc[5],
-        inout("zmm6") acc[6],
-        inout("zmm7") acc[7],
-        inout("zmm8") acc[8],
-        inout("zmm9") acc[9],
-        inout("zmm10") acc[10],
-        inout("zmm11") acc[11],
-        inout("zmm12") acc[12],
-        inout("zmm13") acc[13],
-        inout("zmm14") acc[14],
-        inout("zmm15") acc[15],
-        inout("zmm16") acc[16],
-        inout("zmm17") acc[17],
-        inout("zmm18") acc[18],
-        inout("zmm19") acc[19],
-        inout("zmm20") acc[20],
-        inout("zmm21") acc[21],
-        inout("zmm22") acc[22],
-        inout("zmm23") acc[23],
-        out("zmm24") _,
-        out("zmm25") _,
-        out("zmm26") _,
-        out("zmm27") _,
+    wide_tile_asm!(
+        acc,
+        [
+            "2:",
+            shift_wide!("0", "0"),
+            shift_wide!("4", "32"),
+            shift_wide!("8", "64"),
+            "add {w}, 96",
+            "add {px}, {stride}",
+            "dec {n}",
+            "jnz 2b",
+        ],
         px = inout(reg) px => _,
         w = inout(reg) w => _,
         n = inout(reg) cin => _,
@@ -319,47 +334,22 @@ unsafe fn taps_any_wide(
     if cin == 0 || kw == 0 {
         return;
     }
-    std::arch::asm!(
-        "2:",
-        "mov {px}, {start}",
-        "mov {k}, {kw}",
-        "3:",
-        shift_wide!("0", "0"),
-        "add {w}, 32",
-        "add {px}, {spacing}",
-        "dec {k}",
-        "jnz 3b",
-        "add {start}, {stride}",
-        "dec {n}",
-        "jnz 2b",
-        inout("zmm0") acc[0],
-        inout("zmm1") acc[1],
-        inout("zmm2") acc[2],
-        inout("zmm3") acc[3],
-        inout("zmm4") acc[4],
-        inout("zmm5") acc[5],
-        inout("zmm6") acc[6],
-        inout("zmm7") acc[7],
-        inout("zmm8") acc[8],
-        inout("zmm9") acc[9],
-        inout("zmm10") acc[10],
-        inout("zmm11") acc[11],
-        inout("zmm12") acc[12],
-        inout("zmm13") acc[13],
-        inout("zmm14") acc[14],
-        inout("zmm15") acc[15],
-        inout("zmm16") acc[16],
-        inout("zmm17") acc[17],
-        inout("zmm18") acc[18],
-        inout("zmm19") acc[19],
-        inout("zmm20") acc[20],
-        inout("zmm21") acc[21],
-        inout("zmm22") acc[22],
-        inout("zmm23") acc[23],
-        out("zmm24") _,
-        out("zmm25") _,
-        out("zmm26") _,
-        out("zmm27") _,
+    wide_tile_asm!(
+        acc,
+        [
+            "2:",
+            "mov {px}, {start}",
+            "mov {k}, {kw}",
+            "3:",
+            shift_wide!("0", "0"),
+            "add {w}, 32",
+            "add {px}, {spacing}",
+            "dec {k}",
+            "jnz 3b",
+            "add {start}, {stride}",
+            "dec {n}",
+            "jnz 2b",
+        ],
         start = inout(reg) px => _,
         px = out(reg) _,
         w = inout(reg) w => _,

@@ -39,12 +39,13 @@ const SEGMENT: usize = 192;
 /// than the column matrix and `gemm` on Zen 3, level or faster on Zen 5
 /// (the products are shallow there, and with 32 channels `gemm` ran at a
 /// tenth of the FMA peak); at 512 channels over short signals `gemm`'s
-/// products were level at two threads and faster at one on both.
+/// products were faster at one thread on Zen 3 (level at two) and at both
+/// on Zen 5 (the whole audio path 10–25% slower with those layers here).
 const MAX_INPUT_CHANNELS: usize = 256;
 
 /// Most values between the first and the last row of the kernel in the
-/// flattened input: a pass's lines (16 channels) then stay within a few
-/// KiB; wider images keep the column matrix.
+/// flattened input: a pass's 16 lines then stay under 64 KiB, near L1;
+/// wider images keep the column matrix.
 const MAX_ROW_REACH: usize = 4 * SEGMENT;
 
 /// The flattened geometry of one convolution.

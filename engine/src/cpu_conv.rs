@@ -13,7 +13,7 @@
 //! Other devices, dtypes and strides keep candle's convolutions. On x86-64
 //! with AVX2 the 1-D and 2-D convolutions of up to 256 input channels (and
 //! kernels larger than 1 × 1) take the direct kernels instead
-//! (`ltx::vae::conv1d_direct`, `conv2d_direct`).
+//! (`ltx::vae::conv2d_direct`; a 1-D signal is an image one row high).
 
 use std::mem::MaybeUninit;
 
@@ -42,11 +42,6 @@ pub fn conv1d(conv: &Conv1d, x: &Tensor) -> Result<Tensor> {
     if !fast {
         return conv.forward(x);
     }
-    let direct =
-        crate::ltx::vae::conv1d_direct(x, conv.weight(), conv.bias(), cfg.padding, cfg.dilation)?;
-    if let Some(y) = direct {
-        return Ok(y);
-    }
     let (b, cin, l) = x.dims3()?;
     let pad = Padding2d {
         left: cfg.padding,
@@ -54,7 +49,7 @@ pub fn conv1d(conv: &Conv1d, x: &Tensor) -> Result<Tensor> {
         ..Padding2d::default()
     };
     let weight = conv.weight().unsqueeze(2)?;
-    let y = conv2d_f32(
+    let y = conv2d_cpu(
         &x.reshape((b, cin, 1, l))?,
         &weight,
         conv.bias(),
@@ -77,12 +72,7 @@ pub fn conv2d(conv: &Conv2d, x: &Tensor, pad: Padding2d) -> Result<Tensor> {
         && cfg.padding == 0
         && fits(x, conv.weight(), conv.bias());
     if fast {
-        let direct =
-            crate::ltx::vae::conv2d_direct(x, conv.weight(), conv.bias(), pad, cfg.dilation)?;
-        if let Some(y) = direct {
-            return Ok(y);
-        }
-        if let Some(y) = conv2d_f32(x, conv.weight(), conv.bias(), pad, cfg.dilation)? {
+        if let Some(y) = conv2d_cpu(x, conv.weight(), conv.bias(), pad, cfg.dilation)? {
             return Ok(y);
         }
     }
@@ -90,6 +80,22 @@ pub fn conv2d(conv: &Conv2d, x: &Tensor, pad: Padding2d) -> Result<Tensor> {
         .pad_with_zeros(2, pad.top, pad.bottom)?
         .pad_with_zeros(3, pad.left, pad.right)?;
     conv.forward(&padded)
+}
+
+/// `[b, in, h, w]` ⊛ `[out, in, kh, kw]` (+ bias) at stride 1, f32 on the
+/// CPU: the direct kernels where they apply, else the column matrix;
+/// `None` when neither does (the caller falls back to candle).
+fn conv2d_cpu(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    pad: Padding2d,
+    dilation: usize,
+) -> Result<Option<Tensor>> {
+    match crate::ltx::vae::conv2d_direct(x, weight, bias, pad, dilation)? {
+        Some(y) => Ok(Some(y)),
+        None => conv2d_f32(x, weight, bias, pad, dilation),
+    }
 }
 
 /// Whether input, weight and bias are all f32 on the CPU.

@@ -137,38 +137,10 @@ fn segments_of(tile: Tile, n: usize) -> Segments {
     }
 }
 
-/// `[b, in, t]` ⊛ `[out, in, k]` (+ bias) with `padding` zeros each side and
-/// taps `dilation` apart, on the direct kernels; `None` where they do not
-/// apply (no tile runs here, not f32 on the CPU, more than
-/// [`MAX_INPUT_CHANNELS`], a kernel 1 wide), for the caller's other path.
-pub(crate) fn conv1d_direct(
-    x: &Tensor,
-    weight: &Tensor,
-    bias: Option<&Tensor>,
-    padding: usize,
-    dilation: usize,
-) -> Result<Option<Tensor>> {
-    let (b, cin, t) = x.dims3()?;
-    let (cout, cin_w, k) = weight.dims3()?;
-    let pad = Padding2d {
-        left: padding,
-        right: padding,
-        ..Padding2d::default()
-    };
-    let y = conv2d_direct(
-        &x.reshape((b, cin, 1, t))?,
-        &weight.reshape((cout, cin_w, 1, k))?,
-        bias,
-        pad,
-        dilation,
-    )?;
-    y.map(|y| y.squeeze(2)).transpose()
-}
-
 /// `[b, in, h, w]` ⊛ `[out, in, kh, kw]` (+ bias) with the zeros of `pad`
 /// around and taps `dilation` apart in both directions, on the direct
-/// kernels; `None` where they do not apply (as [`conv1d_direct`], images
-/// wider than [`MAX_ROW_REACH`] allows, and 1 × 1 kernels, whose products
+/// kernels; `None` where they do not apply (no tile runs here, not f32 on
+/// the CPU, more than [`MAX_INPUT_CHANNELS`], images wider than [`MAX_ROW_REACH`] allows, and 1 × 1 kernels, whose products
 /// need no column matrix and ran faster on `gemm` on Zen 5: 147–176
 /// GFLOP/s against 120), for the caller's other path.
 pub(crate) fn conv2d_direct(
@@ -388,6 +360,33 @@ mod tests {
             "this test runs the AVX2 kernel: the CPU has no AVX2 and FMA"
         );
         Tile::ALL.into_iter().filter(|t| t.runs_here()).collect()
+    }
+
+    /// [`conv2d_direct`] on `[b, in, t]` ⊛ `[out, in, k]`, a signal as an
+    /// image one row high with `padding` zeros each side, as
+    /// `cpu_conv::conv1d` calls it.
+    fn conv1d_direct(
+        x: &Tensor,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        padding: usize,
+        dilation: usize,
+    ) -> Result<Option<Tensor>> {
+        let (b, cin, t) = x.dims3()?;
+        let (cout, cin_w, k) = weight.dims3()?;
+        let pad = Padding2d {
+            left: padding,
+            right: padding,
+            ..Padding2d::default()
+        };
+        let y = conv2d_direct(
+            &x.reshape((b, cin, 1, t))?,
+            &weight.reshape((cout, cin_w, 1, k))?,
+            bias,
+            pad,
+            dilation,
+        )?;
+        y.map(|y| y.squeeze(2)).transpose()
     }
 
     /// `x` ⊛ `weight` through `tile`'s kernel, whether or not it is the

@@ -36,7 +36,7 @@ use crate::ltx::load;
 pub use crate::ltx::load::LoadError;
 use crate::ltx::weights::weight_files;
 pub use config::{Config, DownBlockType, DownsampleType};
-pub(crate) use conv2d_cpu_direct::{conv1d_direct, conv2d_direct};
+pub(crate) use conv2d_cpu_direct::conv2d_direct;
 pub use conv3d::CausalConv3d;
 pub(crate) use cpu_ops::norm_modulate_silu;
 pub use layers::{DecoderNoise, NoiseSequence, ZeroNoise};

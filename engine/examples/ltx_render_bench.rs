@@ -9,7 +9,8 @@
 //!
 //! DIR is a diffusers-layout model directory (`scripts/bench/ltx_small.py make DIR`).
 //! Prints one JSON object per run, then the medians. `REEL_BENCH_DEVICE=cuda`
-//! runs on the first GPU in bf16 (a `--features cuda` build; scripts/gpu-check).
+//! runs on the first GPU in bf16 (a `--features cuda` build; scripts/gpu-check),
+//! T5 on the CPU as the renderer places it there.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -17,11 +18,9 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use reel_engine::ltx::noise;
 use reel_engine::ltx::pipeline::frames::video_to_images;
-use reel_engine::ltx::pipeline::{LtxOptions, LtxVideo};
-use reel_engine::ltx::text_encoder::TextEncoder;
-use reel_engine::ltx::vae::{AutoencoderKl, Tiling, ZeroNoise};
+use reel_engine::ltx::pipeline::{LtxOptions, LtxVideo, T5Placement};
+use reel_engine::ltx::vae::{Tiling, ZeroNoise};
 use reel_engine::{CancelToken, RenderRequest, Renderer};
-use reel_media::{encode_mp4, EncodeOptions};
 
 const PROMPT: &str = "a red ball bouncing in a green park";
 
@@ -50,6 +49,27 @@ fn peak_rss_gib() -> f64 {
         .map_or(f64::NAN, |kib| kib / (1024.0 * 1024.0))
 }
 
+/// Seconds to encode the clip as MP4 (the CPU build).
+#[cfg(not(feature = "cuda"))]
+fn encode(
+    rendered: &reel_engine::Rendered,
+    path: &std::path::Path,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    reel_media::encode_mp4(rendered, path, &reel_media::EncodeOptions::default())?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// The `cuda` build does not encode (NaN): it runs on the GPU machine, which
+/// has no FFmpeg libraries, and the encode is CPU work PyTorch's side does not time either.
+#[cfg(feature = "cuda")]
+fn encode(
+    _rendered: &reel_engine::Rendered,
+    _path: &std::path::Path,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    Ok(f64::NAN)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     reel_engine::single_cpu_pool();
     if let Some(blas) = reel_engine::cpu_blas::load_from_env().expect("REEL_BLAS_LIBRARY") {
@@ -76,13 +96,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut options = LtxOptions::auto();
     (options.device, options.dtype) = (device.clone(), dtype);
+    options.t5_placement = T5Placement::auto(&device);
     options.steps = Some(steps);
     options.guidance_scale = Some(1.0);
     let load = Instant::now();
     let renderer = LtxVideo::load(&dir, options)?;
     let load_s = load.elapsed().as_secs_f64();
-    let text = TextEncoder::load(&dir, &device, dtype)?;
-    let vae = AutoencoderKl::load(&dir.join("vae"), dtype, &device)?;
+    // The parts timed alone are the renderer's own (no second copy in memory).
+    let text = renderer.pipeline().text_encoder();
+    let vae = renderer.pipeline().vae();
 
     let request = RenderRequest {
         prompt: PROMPT.into(),
@@ -107,6 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .then(|| Tensor::new(&[0.05f32], &device)?.to_dtype(dtype))
         .transpose()?;
     let out_dir = tempfile::tempdir()?;
+    let clip_path = out_dir.path().join("clip.mp4");
 
     let mut rows: Vec<[f64; 9]> = Vec::new();
     for run in 0..runs {
@@ -115,17 +138,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut marks = Vec::new();
         let rendered = renderer.render(
             &request,
-            &mut |_| marks.push(start.elapsed().as_secs_f64()),
+            &mut |p| {
+                // On stderr as it happens: a run stopped by a time limit still shows its pace.
+                let at = start.elapsed().as_secs_f64();
+                eprintln!("run {run}: step {}/{} at {at:.2} s", p.step, p.total);
+                marks.push(at);
+            },
             &CancelToken::new(),
         )?;
         let render_s = start.elapsed().as_secs_f64();
-        let encode = Instant::now();
-        encode_mp4(
-            &rendered,
-            &out_dir.path().join("clip.mp4"),
-            &EncodeOptions::default(),
-        )?;
-        let encode_s = encode.elapsed().as_secs_f64();
+        let encode_s = encode(&rendered, &clip_path)?;
         let total_s = start.elapsed().as_secs_f64();
 
         // The parts on their own (synchronised, so GPU work is inside the timings).

@@ -13,7 +13,7 @@ use reel_engine::ltx::pipeline::frames::{
 };
 use reel_engine::ltx::pipeline::{
     round_request, CheckpointKind, Generation, ImageCondition, LoadError, LtxOptions, LtxPipeline,
-    LtxVideo, ModelDir, MAX_PROMPT_TOKENS,
+    LtxVideo, ModelDir, T5Placement, MAX_PROMPT_TOKENS,
 };
 use reel_engine::ltx::vae::VaeTiling;
 use reel_engine::{CancelToken, Progress, RenderError, RenderRequest, Renderer, RgbImage};
@@ -685,5 +685,48 @@ fn bf16_weights_run_the_same_pipeline() {
     let mean: f32 = diff.mean_all().unwrap().to_scalar().unwrap();
     let max = parity::max_abs_diff(&frames, &r.tensor("frames"));
     println!("bf16 text-to-video: mean abs error {mean:e} (tolerance 0.02), max {max:e}");
+    assert!(mean <= 0.02, "mean abs error {mean}");
+}
+
+/// The memory plan: beside a GPU, T5 stays on the CPU in f32 and only its
+/// embeddings cross, cast to the model's dtype. Here the model is bf16 on the
+/// CPU, which takes the same path (placement, cast, move) as a GPU would.
+#[test]
+fn t5_on_the_cpu_feeds_a_bf16_pipeline() {
+    assert_eq!(T5Placement::auto(&Device::Cpu), T5Placement::WithModel);
+    assert_eq!(
+        LtxOptions::auto().t5_placement,
+        T5Placement::auto(&LtxOptions::auto().device)
+    );
+
+    let f32_pipeline = LtxPipeline::load(&tiny_dir(), &Device::Cpu, DType::F32).unwrap();
+    let pipeline = LtxPipeline::load_placed(
+        &tiny_dir(),
+        &Device::Cpu,
+        DType::BF16,
+        None,
+        T5Placement::Cpu,
+    )
+    .unwrap();
+    assert_eq!(pipeline.t5_placement(), T5Placement::Cpu);
+    assert_eq!(pipeline.dtype(), DType::BF16);
+    // The encoder is the f32 one: the same embeddings as the f32 pipeline's, exactly.
+    let prompt = ["a red ball bouncing in a green park"];
+    let placed = pipeline.text_encoder().encode(&prompt, 32).unwrap().embeds;
+    let full = f32_pipeline
+        .text_encoder()
+        .encode(&prompt, 32)
+        .unwrap()
+        .embeds;
+    assert_eq!(placed.dtype(), DType::F32);
+    assert_eq!(parity::max_abs_diff(&placed, &full), 0.0);
+
+    let r = Reference::load("t2v.safetensors");
+    let frames = pipeline
+        .generate(&generation(&r, None), &mut |_| {}, &CancelToken::new())
+        .unwrap();
+    let diff = (&frames - r.tensor("frames")).unwrap().abs().unwrap();
+    let mean: f32 = diff.mean_all().unwrap().to_scalar().unwrap();
+    println!("bf16 text-to-video, T5 in f32: mean abs error {mean:e} (tolerance 0.02)");
     assert!(mean <= 0.02, "mean abs error {mean}");
 }

@@ -45,7 +45,11 @@ pub(super) fn generate(
             .text_encoder
             .encode(&prompts, job.max_prompt_tokens)
             .map_err(|e| PipelineError::Prompt(e.to_string()))?;
-        (out.embeds.to_dtype(p.dtype)?, out.mask)
+        // Cast where T5 ran (the CPU under T5Placement::Cpu), then moved: half the bytes cross.
+        (
+            out.embeds.to_dtype(p.dtype)?.to_device(&p.device)?,
+            out.mask,
+        )
     };
 
     // Starting latents (f32, unpacked) and the per-frame condition strength.

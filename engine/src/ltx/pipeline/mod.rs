@@ -89,10 +89,35 @@ pub struct Generation {
     pub max_prompt_tokens: usize,
 }
 
-/// The loaded model: every component of one model directory, on one device.
+/// Where T5 lives (the memory plan in docs/architecture.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum T5Placement {
+    /// On the pipeline's device, in its dtype (the CPU; tests).
+    WithModel,
+    /// In host memory, in f32, whatever the pipeline's device: T5 XXL's
+    /// 9.5 GB of bf16 weights would not fit beside the 2B transformer in the
+    /// 12 GiB GPU plan, and it runs once per job. Only the embeddings (a few
+    /// hundred KB) cross to the device.
+    Cpu,
+}
+
+impl T5Placement {
+    /// [`T5Placement::Cpu`] when the model is on a GPU, else [`T5Placement::WithModel`].
+    pub fn auto(device: &Device) -> Self {
+        if device.is_cpu() {
+            T5Placement::WithModel
+        } else {
+            T5Placement::Cpu
+        }
+    }
+}
+
+/// The loaded model: every component of one model directory, on one device
+/// (T5 on the CPU where [`T5Placement::Cpu`] says so).
 pub struct LtxPipeline {
     pub dir: ModelDir,
     text_encoder: TextEncoder,
+    t5_placement: T5Placement,
     transformer: Transformer,
     vae: AutoencoderKl,
     /// The scheduler as configured, before any schedule is set.
@@ -137,11 +162,25 @@ impl LtxPipeline {
         dtype: DType,
         checkpoint: Option<CheckpointKind>,
     ) -> Result<Self, LoadError> {
+        Self::load_placed(root, device, dtype, checkpoint, T5Placement::WithModel)
+    }
+
+    /// [`LtxPipeline::load_as`] with T5 where `t5_placement` says.
+    pub fn load_placed(
+        root: &Path,
+        device: &Device,
+        dtype: DType,
+        checkpoint: Option<CheckpointKind>,
+        t5_placement: T5Placement,
+    ) -> Result<Self, LoadError> {
         // The directory as a whole first (every file, configs consistent,
         // weight headers), then each component through its own loader: the
         // same code, and the same errors, as loading that component alone.
         let dir = ModelDir::open_as(root, checkpoint)?;
-        let text_encoder = TextEncoder::load(root, device, dtype)?;
+        let text_encoder = match t5_placement {
+            T5Placement::WithModel => TextEncoder::load(root, device, dtype)?,
+            T5Placement::Cpu => TextEncoder::load(root, &Device::Cpu, DType::F32)?,
+        };
         let transformer = Transformer::load(&dir.component_dir("transformer"), dtype, device)?;
         let vae = AutoencoderKl::load(&dir.component_dir("vae"), dtype, device)?;
         let scheduler_dir = root.join("scheduler");
@@ -150,6 +189,7 @@ impl LtxPipeline {
         Ok(LtxPipeline {
             dir,
             text_encoder,
+            t5_placement,
             transformer,
             vae,
             scheduler,
@@ -180,6 +220,19 @@ impl LtxPipeline {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    pub fn t5_placement(&self) -> T5Placement {
+        self.t5_placement
+    }
+
+    /// T5 as loaded (on the CPU in f32 under [`T5Placement::Cpu`]).
+    pub fn text_encoder(&self) -> &TextEncoder {
+        &self.text_encoder
+    }
+
+    pub fn vae(&self) -> &AutoencoderKl {
+        &self.vae
     }
 
     pub fn dtype(&self) -> DType {

@@ -8,7 +8,8 @@ use candle_core::{DType, Device, Tensor};
 
 use super::frames::video_to_images;
 use super::{
-    CheckpointKind, Generation, ImageCondition, LoadError, LtxPipeline, MAX_PROMPT_TOKENS,
+    CheckpointKind, Generation, ImageCondition, LoadError, LtxPipeline, T5Placement,
+    MAX_PROMPT_TOKENS,
 };
 use crate::ltx::noise;
 use crate::ltx::vae::VaeTiling;
@@ -42,10 +43,13 @@ pub struct LtxOptions {
     /// (`None`: half the available memory on the CPU; see [`LtxPipeline::decode_budget`]).
     pub vae_tiling: VaeTiling,
     pub decode_budget: Option<u64>,
+    /// Where T5 runs: with the model on the CPU, on the CPU in f32 beside a GPU.
+    pub t5_placement: T5Placement,
 }
 
 impl LtxOptions {
-    /// CPU f32, or the first CUDA GPU in bf16 when built with `cuda`.
+    /// CPU f32, or the first CUDA GPU in bf16 when built with `cuda` (T5 then
+    /// on the CPU: the memory plan).
     pub fn auto() -> Self {
         let device = Device::cuda_if_available(0).unwrap_or(Device::Cpu);
         let dtype = if device.is_cuda() {
@@ -54,7 +58,6 @@ impl LtxOptions {
             DType::F32
         };
         LtxOptions {
-            device,
             dtype,
             condition_strength: 1.0,
             steps: None,
@@ -64,6 +67,8 @@ impl LtxOptions {
             checkpoint: None,
             vae_tiling: VaeTiling::Auto,
             decode_budget: None,
+            t5_placement: T5Placement::auto(&device),
+            device,
         }
     }
 }
@@ -137,11 +142,12 @@ impl LtxVideo {
             crate::keep_freed_memory();
             crate::flush_denormals();
         }
-        let pipeline = LtxPipeline::load_as(
+        let pipeline = LtxPipeline::load_placed(
             model_dir,
             &options.device,
             options.dtype,
             options.checkpoint,
+            options.t5_placement,
         )?
         .with_vae_tiling(options.vae_tiling, options.decode_budget);
         tracing::info!(
@@ -149,6 +155,7 @@ impl LtxVideo {
             checkpoint = pipeline.dir.kind.label(),
             device = ?options.device,
             dtype = ?options.dtype,
+            t5 = ?options.t5_placement,
             vae_tiling = %options.vae_tiling,
             "LTX-Video loaded"
         );

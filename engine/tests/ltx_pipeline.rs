@@ -700,7 +700,7 @@ fn t5_on_the_cpu_feeds_a_bf16_pipeline() {
     );
 
     let f32_pipeline = LtxPipeline::load(&tiny_dir(), &Device::Cpu, DType::F32).unwrap();
-    let pipeline = LtxPipeline::load_placed(
+    let pipeline = LtxPipeline::load_as(
         &tiny_dir(),
         &Device::Cpu,
         DType::BF16,

@@ -151,22 +151,13 @@ impl LtxPipeline {
     /// Checks and loads a model directory (weights memory-mapped, converted
     /// to `dtype`). Every problem is a [`LoadError`] naming the file.
     pub fn load(root: &Path, device: &Device, dtype: DType) -> Result<Self, LoadError> {
-        Self::load_as(root, device, dtype, None)
+        Self::load_as(root, device, dtype, None, T5Placement::WithModel)
     }
 
     /// [`LtxPipeline::load`] with the checkpoint kind given (`engine.checkpoint`)
-    /// instead of inferred; a kind the directory's VAE contradicts is an error.
+    /// instead of inferred (a kind the directory's VAE contradicts is an
+    /// error) and T5 where `t5_placement` says.
     pub fn load_as(
-        root: &Path,
-        device: &Device,
-        dtype: DType,
-        checkpoint: Option<CheckpointKind>,
-    ) -> Result<Self, LoadError> {
-        Self::load_placed(root, device, dtype, checkpoint, T5Placement::WithModel)
-    }
-
-    /// [`LtxPipeline::load_as`] with T5 where `t5_placement` says.
-    pub fn load_placed(
         root: &Path,
         device: &Device,
         dtype: DType,

@@ -142,7 +142,7 @@ impl LtxVideo {
             crate::keep_freed_memory();
             crate::flush_denormals();
         }
-        let pipeline = LtxPipeline::load_placed(
+        let pipeline = LtxPipeline::load_as(
             model_dir,
             &options.device,
             options.dtype,
